@@ -1,0 +1,51 @@
+/**
+ * The `lineage` command line: a table of commands, each in its own module under commands/,
+ * loaded only when used so that `lineage arch` does not pay for the weight kernels.
+ */
+import { isBadInput, LineageError } from '../../core/src/errors.ts';
+
+export interface CommandModule {
+  /** Runs the command; resolves to the exit status. */
+  run(argv: string[]): Promise<number>;
+}
+
+const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  compare: { summary: 'compare two models (weights, architecture, tokenizer) and give a verdict', load: () => import('./commands/compare.ts') },
+  arch: { summary: 'compare two architectures (config.json) and their parameter counts', load: () => import('./commands/arch.ts') },
+  tokenizer: { summary: 'compare two tokenizers', load: () => import('./commands/tokenizer.ts') },
+  synth: { summary: 'write a synthetic checkpoint (base, derivative, independent)', load: () => import('./commands/synth.ts') },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
+  return ['usage: lineage <command> [options]', '', 'commands:', ...lines, '', "run 'lineage <command> --help' for a command's options"].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`lineage: unknown command '${name}'\n${usage()}\n`);
+    return 2;
+  }
+  try {
+    const module = await command.load();
+    return await module.run(rest);
+  } catch (err) {
+    if (isBadInput(err)) {
+      process.stderr.write(`lineage ${name}: ${err.message}\n`);
+      return 2;
+    }
+    if (err instanceof LineageError) {
+      process.stderr.write(`lineage ${name}: ${err.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`lineage ${name}: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
+    return 1;
+  }
+}
