@@ -1,0 +1,106 @@
+/**
+ * A model folder as Hugging Face lays it out: config.json, one model.safetensors or several
+ * shards listed by model.safetensors.index.json, and tokenizer files. Opening one reads only the
+ * headers; tensors are streamed later by the executor.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { BadInputError } from '../errors.ts';
+import { readSafetensorsHeader, type SafetensorsEntry } from './safetensors.ts';
+
+export interface TensorEntry extends SafetensorsEntry {
+  /** The shard that holds it. */
+  file: string;
+}
+
+export interface Checkpoint {
+  root: string;
+  config: Record<string, unknown> | null;
+  shards: string[];
+  tensors: TensorEntry[];
+  /** Bytes of tensor data over all shards. */
+  totalBytes: number;
+}
+
+const INDEX_FILE = 'model.safetensors.index.json';
+
+export function openCheckpoint(folder: string): Checkpoint {
+  const root = resolve(folder);
+  if (!existsSync(root)) throw new BadInputError(folder, 'no such folder');
+  if (!statSync(root).isDirectory()) throw new BadInputError(folder, 'not a folder (expected a model folder with config.json and *.safetensors)');
+  const config = readConfig(root);
+  const shards = listShards(root);
+  const byName = new Map<string, TensorEntry>();
+  for (const shard of shards) {
+    for (const entry of readSafetensorsHeader(shard).tensors) {
+      const previous = byName.get(entry.name);
+      if (previous) throw new BadInputError(shard, `tensor '${entry.name}' is also in ${basename(previous.file)}`);
+      byName.set(entry.name, { ...entry, file: shard });
+    }
+  }
+  checkIndexAgrees(root, byName);
+  const tensors = [...byName.values()];
+  return { root, config, shards, tensors, totalBytes: tensors.reduce((s, t) => s + t.byteLength, 0) };
+}
+
+/** Names, dtypes and shapes of a folder's tensors, from the headers alone. */
+export async function readTensorList(folder: string): Promise<{ name: string; dtype: string; shape: number[] }[]> {
+  return openCheckpoint(folder).tensors.map(({ name, dtype, shape }) => ({ name, dtype, shape }));
+}
+
+function readConfig(root: string): Record<string, unknown> | null {
+  const file = join(root, 'config.json');
+  if (!existsSync(file)) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new BadInputError(file, `not valid JSON (${(err as Error).message})`);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new BadInputError(file, 'not a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
+function readIndex(root: string): Record<string, string> | null {
+  const file = join(root, INDEX_FILE);
+  if (!existsSync(file)) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new BadInputError(file, `not valid JSON (${(err as Error).message})`);
+  }
+  const map = (parsed as { weight_map?: unknown } | null)?.weight_map;
+  if (!map || typeof map !== 'object' || Array.isArray(map)) throw new BadInputError(file, 'has no weight_map object');
+  for (const [name, shard] of Object.entries(map)) {
+    if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\')) {
+      throw new BadInputError(file, `weight_map entry '${name}' names an invalid shard ${JSON.stringify(shard)}`);
+    }
+  }
+  return map as Record<string, string>;
+}
+
+function listShards(root: string): string[] {
+  const index = readIndex(root);
+  if (index) {
+    const names = [...new Set(Object.values(index))].sort();
+    for (const name of names) {
+      if (!existsSync(join(root, name))) throw new BadInputError(join(root, INDEX_FILE), `names shard '${name}', which is missing`);
+    }
+    return names.map((n) => join(root, n));
+  }
+  const files = readdirSync(root).filter((f) => f.endsWith('.safetensors')).sort();
+  if (files.length === 0) throw new BadInputError(root, 'no weights: neither model.safetensors.index.json nor any *.safetensors file');
+  return files.map((f) => join(root, f));
+}
+
+function checkIndexAgrees(root: string, byName: Map<string, TensorEntry>): void {
+  const index = readIndex(root);
+  if (!index) return;
+  const indexFile = join(root, INDEX_FILE);
+  for (const [name, shard] of Object.entries(index)) {
+    const entry = byName.get(name);
+    if (!entry) throw new BadInputError(indexFile, `lists tensor '${name}' in ${shard}, but no shard holds it`);
+    if (basename(entry.file) !== shard) throw new BadInputError(indexFile, `puts '${name}' in ${shard}, but it is in ${basename(entry.file)}`);
+  }
+}

@@ -1,0 +1,3 @@
+export * from './dtype.ts';
+export * from './safetensors.ts';
+export * from './folder.ts';

@@ -1,0 +1,121 @@
+/**
+ * Runs one task: streams each item's tensors in windows straight into the kernel's memory,
+ * hashes the raw bytes and accumulates the moments. A bad tensor fails only its own item.
+ */
+import { bytesPerElement, elementCount } from '../checkpoint/dtype.ts';
+import { isBadInput } from '../errors.ts';
+import type { StreamingHash } from '../hash/content-hash.ts';
+import type { RangeReader } from '../io/reader.ts';
+import { prepareOperand, type BlockScales } from '../kernels/decode.ts';
+import type { PairKernel } from '../kernels/kernel.ts';
+import { BLOCK } from '../kernels/wasm/source.ts';
+import type { Task, TaskItem, TensorRef } from '../plan/plan.ts';
+import type { Moments } from '../stats/moments.ts';
+
+export interface ItemResult {
+  index: number;
+  moments: Moments | null;
+  hashA: string | null;
+  hashB: string | null;
+  /** Why the item failed (file and reason), when it did. */
+  error: string | null;
+}
+
+export interface TaskContext {
+  kernel: PairKernel;
+  reader: RangeReader;
+  /** One hasher per side, or null when hashes are not wanted. */
+  hashers: [StreamingHash, StreamingHash] | null;
+  /** Elements per window (a multiple of the kernel block, so block boundaries never depend on it). */
+  windowElements: number;
+}
+
+/** 1 Mi elements: 2 MiB of bf16 per side, small enough to stay in the last-level cache. */
+export const DEFAULT_WINDOW_ELEMENTS = 1 << 20;
+
+export async function runTask(task: Task, ctx: TaskContext, onItem?: (bytes: number) => void): Promise<ItemResult[]> {
+  if (ctx.windowElements % BLOCK !== 0) throw new Error(`window of ${ctx.windowElements} elements is not a multiple of the ${BLOCK}-element block`);
+  const results: ItemResult[] = [];
+  for (const item of task.items) {
+    results.push(await runItem(item, ctx));
+    onItem?.((item.a?.byteLength ?? 0) + (item.b?.byteLength ?? 0));
+  }
+  return results;
+}
+
+async function runItem(item: TaskItem, ctx: TaskContext): Promise<ItemResult> {
+  const result: ItemResult = { index: item.index, moments: null, hashA: null, hashB: null, error: null };
+  try {
+    if (item.compare && item.a && item.b) {
+      await compareStreams(item, item.a, item.b, ctx, result);
+    } else {
+      if (item.a && ctx.hashers) result.hashA = await hashOnly(item.a, ctx, 0);
+      if (item.b && ctx.hashers) result.hashB = await hashOnly(item.b, ctx, 1);
+    }
+  } catch (err) {
+    if (!isBadInput(err)) throw err;
+    result.error = err.message;
+    result.moments = null;
+  }
+  return result;
+}
+
+async function compareStreams(item: TaskItem, a: TensorRef, b: TensorRef, ctx: TaskContext, out: ItemResult): Promise<void> {
+  const { kernel, reader, hashers, windowElements } = ctx;
+  const n = elementCount(a.shape);
+  const sizeA = bytesPerElement(a.dtype);
+  const sizeB = bytesPerElement(b.dtype);
+  const scalesA = item.scalesA ? await readScales(item.scalesA, a, reader) : undefined;
+  const scalesB = item.scalesB ? await readScales(item.scalesB, b, reader) : undefined;
+  const windows = kernel.windows(Math.min(windowElements, n));
+  hashers?.[0].init();
+  hashers?.[1].init();
+  kernel.reset();
+  for (let first = 0; first < n; first += windowElements) {
+    const count = Math.min(windowElements, n - first);
+    const rawA = windows.rawA.subarray(0, count * sizeA);
+    const rawB = windows.rawB.subarray(0, count * sizeB);
+    await reader.read(a.file, a.offset + first * sizeA, rawA);
+    await reader.read(b.file, b.offset + first * sizeB, rawB);
+    hashers?.[0].update(rawA);
+    hashers?.[1].update(rawB);
+    const opA = prepareOperand(a.dtype, rawA, windows.f32A, count, first, scalesA);
+    const opB = prepareOperand(b.dtype, rawB, windows.f32B, count, first, scalesB);
+    kernel.accumulate(opA, opB, count);
+  }
+  out.moments = kernel.result();
+  if (hashers) {
+    out.hashA = hashers[0].digest();
+    out.hashB = hashers[1].digest();
+  }
+}
+
+async function hashOnly(t: TensorRef, ctx: TaskContext, side: 0 | 1): Promise<string> {
+  const hasher = ctx.hashers![side];
+  const window = ctx.kernel.windows(ctx.windowElements).rawA;
+  hasher.init();
+  for (let at = 0; at < t.byteLength; at += window.length) {
+    const view = window.subarray(0, Math.min(window.length, t.byteLength - at));
+    await ctx.reader.read(t.file, t.offset + at, view);
+    hasher.update(view);
+  }
+  return hasher.digest();
+}
+
+/** FP8 block scales are small (one float per 128×128 block): read whole. */
+async function readScales(scales: TensorRef, weight: TensorRef, reader: RangeReader): Promise<BlockScales> {
+  const bytes = new Uint8Array(scales.byteLength);
+  await reader.read(scales.file, scales.offset, bytes);
+  const values = new Float32Array(scales.byteLength / (scales.dtype === 'F32' ? 4 : 2));
+  if (scales.dtype === 'F32') values.set(new Float32Array(bytes.buffer));
+  else {
+    // BF16 scales: widen by placing the 16 bits in the high half of each float.
+    const bits = new Uint32Array(values.buffer);
+    const halves = new Uint16Array(bytes.buffer);
+    for (let i = 0; i < halves.length; i++) bits[i] = halves[i]! << 16;
+  }
+  const rows = weight.shape.length >= 2 ? weight.shape.slice(0, -1).reduce((x, y) => x * y, 1) : 1;
+  const cols = weight.shape.at(-1) ?? 1;
+  const [scaleRows, scaleCols] = scales.shape.length === 2 ? scales.shape as [number, number] : [1, scales.shape[0] ?? 1];
+  return { values, blockRows: Math.ceil(rows / scaleRows), blockCols: Math.ceil(cols / scaleCols), cols };
+}

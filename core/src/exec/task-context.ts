@@ -1,0 +1,38 @@
+/** Builds what a task needs to run (kernel, reader, hashers) in the thread that runs it. */
+import { createStreamingHash, type HashAlgorithm } from '../hash/content-hash.ts';
+import { PreadReader } from '../io/pread.ts';
+import type { RangeReader } from '../io/reader.ts';
+import type { KernelName } from '../kernels/kernel.ts';
+import { createKernel } from '../kernels/select.ts';
+import type { TaskContext } from './run-task.ts';
+
+export interface ContextOptions {
+  kernel: KernelName;
+  reader: 'pread' | 'mmap';
+  hash: HashAlgorithm | 'none';
+  windowElements: number;
+  gpuMode?: string;
+}
+
+async function createReader(kind: 'pread' | 'mmap'): Promise<RangeReader> {
+  if (kind === 'pread') return new PreadReader();
+  const io = (await import('../io/index.ts')) as { createReader(kind: 'mmap'): RangeReader };
+  return io.createReader('mmap');
+}
+
+export async function createTaskContext(options: ContextOptions): Promise<TaskContext> {
+  const hashers = options.hash === 'none'
+    ? null
+    : ([await createStreamingHash(options.hash), await createStreamingHash(options.hash)] as [Awaited<ReturnType<typeof createStreamingHash>>, Awaited<ReturnType<typeof createStreamingHash>>]);
+  return {
+    kernel: await createKernel(options.kernel, { gpuMode: options.gpuMode }),
+    reader: await createReader(options.reader),
+    hashers,
+    windowElements: options.windowElements,
+  };
+}
+
+export function disposeTaskContext(ctx: TaskContext): void {
+  ctx.reader.close();
+  ctx.kernel.dispose();
+}

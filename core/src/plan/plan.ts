@@ -1,0 +1,105 @@
+/**
+ * Partitions a comparison into tasks by layer and expert, balanced by bytes. A task is a list of
+ * items (a matched tensor: hash both sides, compare when comparable) with absolute byte ranges, so
+ * any executor (threads here, workers over NATS) can run it without the checkpoints' headers.
+ * A tensor is never split: its moments and its content hash are computed in one pass, in order.
+ */
+import type { DType } from '../checkpoint/dtype.ts';
+import type { TensorEntry } from '../checkpoint/folder.ts';
+import type { MatchedTensor } from '../roles/match.ts';
+
+export interface TensorRef {
+  file: string;
+  offset: number;
+  byteLength: number;
+  dtype: DType;
+  shape: number[];
+}
+
+export interface TaskItem {
+  /** Index of the matched tensor in the comparison (results are merged by it, never by arrival). */
+  index: number;
+  a: TensorRef | null;
+  b: TensorRef | null;
+  scalesA: TensorRef | null;
+  scalesB: TensorRef | null;
+  /** Compare element by element (else only hash what is there). */
+  compare: boolean;
+}
+
+export interface Task {
+  id: number;
+  /** What the task covers, for progress displays: `layer 3`, `layer 3 experts 0-15`, `embedding`. */
+  label: string;
+  /** Bytes of checkpoint data the task reads (both sides). */
+  bytes: number;
+  items: TaskItem[];
+}
+
+export interface Plan {
+  tasks: Task[];
+  totalBytes: number;
+}
+
+export interface PlanOptions {
+  /** Tasks are packed up to this many bytes (a larger tensor is a task of its own). */
+  targetTaskBytes?: number;
+}
+
+export const DEFAULT_TASK_BYTES = 256 * 1024 * 1024;
+
+function ref(t: TensorEntry | null): TensorRef | null {
+  return t && { file: t.file, offset: t.offset, byteLength: t.byteLength, dtype: t.dtype as DType, shape: t.shape };
+}
+
+function itemBytes(m: MatchedTensor): number {
+  return (m.a?.byteLength ?? 0) + (m.b?.byteLength ?? 0) + (m.scalesA?.byteLength ?? 0) + (m.scalesB?.byteLength ?? 0);
+}
+
+/** The unit tasks are cut along: one layer's dense part, one expert of one layer, or one top-level tensor. */
+function unitKey(m: MatchedTensor): string {
+  if (m.layer === null) return `tensor ${m.name ?? m.nameB}`;
+  return m.expert === null ? `layer ${m.layer}` : `layer ${m.layer} expert ${m.expert}`;
+}
+
+export function planTasks(matched: MatchedTensor[], options: PlanOptions = {}): Plan {
+  const target = options.targetTaskBytes ?? DEFAULT_TASK_BYTES;
+  const units: { label: string; layer: number | null; items: TaskItem[]; bytes: number }[] = [];
+  const byKey = new Map<string, (typeof units)[number]>();
+  matched.forEach((m, index) => {
+    const key = unitKey(m);
+    let unit = byKey.get(key);
+    if (!unit) {
+      unit = { label: m.layer === null ? (m.name ?? m.nameB)! : key, layer: m.layer, items: [], bytes: 0 };
+      byKey.set(key, unit);
+      units.push(unit);
+    }
+    unit.items.push({ index, a: ref(m.a), b: ref(m.b), scalesA: ref(m.scalesA), scalesB: ref(m.scalesB), compare: m.comparable });
+    unit.bytes += itemBytes(m);
+  });
+
+  // Consecutive units of the same layer (its experts) are packed together up to the target size.
+  const tasks: Task[] = [];
+  let open: { labels: string[]; layer: number | null; items: TaskItem[]; bytes: number } | null = null;
+  const close = () => {
+    if (!open) return;
+    tasks.push({ id: tasks.length, label: packLabel(open.labels), bytes: open.bytes, items: open.items });
+    open = null;
+  };
+  for (const unit of units) {
+    if (open && (open.layer !== unit.layer || unit.layer === null || open.bytes + unit.bytes > target)) close();
+    open ??= { labels: [], layer: unit.layer, items: [], bytes: 0 };
+    open.labels.push(unit.label);
+    open.items.push(...unit.items);
+    open.bytes += unit.bytes;
+  }
+  close();
+  return { tasks, totalBytes: tasks.reduce((s, t) => s + t.bytes, 0) };
+}
+
+function packLabel(labels: string[]): string {
+  if (labels.length === 1) return labels[0]!;
+  const experts = labels.map((l) => /^layer (\d+) expert (\d+)$/.exec(l));
+  if (experts.every(Boolean)) return `layer ${experts[0]![1]} experts ${experts[0]![2]}-${experts.at(-1)![2]}`;
+  return `${labels[0]} … ${labels.at(-1)}`;
+}
