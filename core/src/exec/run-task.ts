@@ -3,7 +3,7 @@
  * hashes the raw bytes and accumulates the moments. A bad tensor fails only its own item.
  */
 import { bytesPerElement, elementCount } from '../checkpoint/dtype.ts';
-import { isBadInput } from '../errors.ts';
+import { BadInputError, isBadInput } from '../errors.ts';
 import type { StreamingHash } from '../hash/content-hash.ts';
 import type { RangeReader } from '../io/reader.ts';
 import { prepareOperand, type BlockScales } from '../kernels/decode.ts';
@@ -117,5 +117,16 @@ async function readScales(scales: TensorRef, weight: TensorRef, reader: RangeRea
   const rows = weight.shape.length >= 2 ? weight.shape.slice(0, -1).reduce((x, y) => x * y, 1) : 1;
   const cols = weight.shape.at(-1) ?? 1;
   const [scaleRows, scaleCols] = scales.shape.length === 2 ? scales.shape as [number, number] : [1, scales.shape[0] ?? 1];
-  return { values, blockRows: Math.ceil(rows / scaleRows), blockCols: Math.ceil(cols / scaleCols), cols };
+  // Block sizes are powers of two (128 × 128 in DeepSeek-V3's weight_block_size); the last block of
+  // a dimension may be partial, so the size is the power of two that covers dim / blocks.
+  const blockRows = nextPowerOfTwo(Math.ceil(rows / scaleRows));
+  const blockCols = nextPowerOfTwo(Math.ceil(cols / scaleCols));
+  if (Math.ceil(rows / blockRows) !== scaleRows || Math.ceil(cols / blockCols) !== scaleCols) {
+    throw new BadInputError(scales.file, `scale tensor ${JSON.stringify(scales.shape)} does not tile a weight of ${rows}×${cols} in power-of-two blocks`);
+  }
+  return { values, blockRows, blockCols, cols };
+}
+
+function nextPowerOfTwo(x: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(1, x)));
 }

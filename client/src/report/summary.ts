@@ -1,0 +1,44 @@
+/** The readable summary `lineage compare` prints: what was compared and what it showed. */
+import type { ComparisonReport } from '../../../core/src/compare/model-report.ts';
+
+const fmt = (x: number | null | undefined, digits = 4) => (x === null || x === undefined ? '—' : x.toFixed(digits));
+const gb = (bytes: number) => `${(bytes / 1e9).toFixed(2)} GB`;
+const params = (n: unknown) => (typeof n === 'number' ? `${(n / 1e9).toFixed(n >= 1e9 ? 2 : 4)}B` : '?');
+
+export function formatSummary(report: ComparisonReport): string {
+  const { models, weights } = report;
+  const s = weights.summary;
+  const lines = [
+    `A: ${models.a.path}  (${models.a.tensors} tensors, ${gb(models.a.bytes)}, ${models.a.shards} shard(s))`,
+    `B: ${models.b.path}  (${models.b.tensors} tensors, ${gb(models.b.bytes)}, ${models.b.shards} shard(s))`,
+    '',
+  ];
+  const arch = report.architecture as { available?: boolean; reason?: string; a?: { totalParams?: number; activeParams?: number }; b?: { totalParams?: number; activeParams?: number }; diffs?: unknown[] };
+  if (arch.available === false) lines.push(`architecture: not available (${arch.reason})`);
+  else lines.push(`architecture: A ${params(arch.a?.totalParams)} total / ${params(arch.a?.activeParams)} active, B ${params(arch.b?.totalParams)} / ${params(arch.b?.activeParams)}; ${arch.diffs?.length ?? 0} field(s) differ`);
+  const tok = report.tokenizer as { available?: boolean; reason?: string; relation?: string; sharedTokens?: number | { count?: number }; vocabSizeA?: number; vocabSizeB?: number };
+  if (tok.available === false) lines.push(`tokenizer: not available (${tok.reason})`);
+  else {
+    const shared = typeof tok.sharedTokens === 'number' ? tok.sharedTokens : tok.sharedTokens?.count;
+    lines.push(`tokenizer: ${tok.relation ?? '?'} (vocab ${tok.vocabSizeA ?? '?'} vs ${tok.vocabSizeB ?? '?'}, ${shared ?? '?'} shared)${tok.reason ? ` — ${tok.reason}` : ''}`);
+  }
+  lines.push(
+    '',
+    `weights: ${s.compared} pair(s) compared (${s.elementsCompared.toLocaleString('en-US')} elements), ${s.identical} byte-identical, ` +
+      `${s.notCompared} not comparable, ${s.onlyA} only in A, ${s.onlyB} only in B, ${s.failed} failed  [kernel ${weights.kernel}, hash ${weights.hashAlgorithm ?? 'none'}]`,
+    '',
+    `${'role'.padEnd(16)} ${'tensors'.padStart(7)} ${'identical'.padStart(9)} ${'cosine'.padStart(8)} ${'centered'.padStart(8)} ${'min centered'.padStart(12)} ${'relL2'.padStart(8)}`,
+  );
+  for (const r of weights.roles) {
+    lines.push(`${r.role.padEnd(16)} ${String(r.tensors).padStart(7)} ${String(r.identical).padStart(9)} ${fmt(r.meanCosine).padStart(8)} ${fmt(r.meanCenteredCosine).padStart(8)} ${fmt(r.minCenteredCosine).padStart(12)} ${fmt(r.relL2).padStart(8)}`);
+  }
+  lines.push('', '(cosine and centered: mean over the role\'s tensors; norm vectors sit near 1.0 by construction: read their centered value)');
+  const notes = weights.tensors.filter((t) => t.note);
+  if (notes.length) {
+    lines.push('', `notes (${notes.length}):`);
+    for (const t of notes.slice(0, 10)) lines.push(`  ${t.name ?? t.nameB}: ${t.note}`);
+    if (notes.length > 10) lines.push(`  … ${notes.length - 10} more in the JSON report`);
+  }
+  lines.push('', `done in ${report.run.durationSeconds.toFixed(2)} s on ${report.run.threads} thread(s)`);
+  return lines.join('\n');
+}

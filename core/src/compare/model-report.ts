@@ -1,0 +1,75 @@
+/**
+ * The whole report of `lineage compare`: architecture, tokenizer and weights of two model
+ * folders. Field names are a contract (DESIGN.md): only ever add to them.
+ */
+import { createRequire } from 'node:module';
+import { openCheckpoint, type Checkpoint } from '../checkpoint/folder.ts';
+import { analyzeArchitecture, countParamsFromTensors } from '../arch/index.ts';
+import { compareTokenizers, loadTokenizer } from '../tokenizer/index.ts';
+import type { WeightsSection } from '../report/weights.ts';
+import { compareCheckpoints, type WeightsOptions } from './weights.ts';
+
+export const SCHEMA_VERSION = 1;
+
+export interface ModelSummary {
+  path: string;
+  shards: number;
+  tensors: number;
+  bytes: number;
+  /** Parameters counted from the tensor shapes (FP8 scales excluded). */
+  paramsFromTensors: number;
+}
+
+export interface ComparisonReport {
+  schemaVersion: number;
+  tool: { name: 'lineage'; version: string };
+  models: { a: ModelSummary; b: ModelSummary };
+  architecture: unknown;
+  tokenizer: unknown;
+  weights: WeightsSection;
+  /** How this run went; the only part that differs between runs of the same comparison. */
+  run: { threads: number; reader: string; startedAt: string; durationSeconds: number };
+}
+
+const version = (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
+
+function summarize(ck: Checkpoint, path: string): ModelSummary {
+  return {
+    path,
+    shards: ck.shards.length,
+    tensors: ck.tensors.length,
+    bytes: ck.totalBytes,
+    paramsFromTensors: countParamsFromTensors(ck.tensors).total,
+  };
+}
+
+export async function compareModels(pathA: string, pathB: string, options: WeightsOptions & { texts?: string[] } = {}): Promise<ComparisonReport> {
+  const started = new Date();
+  const a = openCheckpoint(pathA);
+  const b = openCheckpoint(pathB);
+  const architecture = a.config && b.config
+    ? analyzeArchitecture(a.config, b.config, { tensorsA: a.tensors, tensorsB: b.tensors })
+    : { available: false, reason: `no config.json in ${a.config ? pathB : pathA}` };
+  const tokA = await loadTokenizer(a.root);
+  const tokB = await loadTokenizer(b.root);
+  const tokenizer = compareTokenizers(tokA, tokB, {
+    texts: options.texts,
+    configVocabA: typeof a.config?.vocab_size === 'number' ? a.config.vocab_size : undefined,
+    configVocabB: typeof b.config?.vocab_size === 'number' ? b.config.vocab_size : undefined,
+  });
+  const weights = await compareCheckpoints(a, b, options);
+  return {
+    schemaVersion: SCHEMA_VERSION,
+    tool: { name: 'lineage', version },
+    models: { a: summarize(a, pathA), b: summarize(b, pathB) },
+    architecture,
+    tokenizer,
+    weights,
+    run: {
+      threads: options.threads ?? 1,
+      reader: options.reader ?? 'pread',
+      startedAt: started.toISOString(),
+      durationSeconds: (Date.now() - started.getTime()) / 1000,
+    },
+  };
+}
