@@ -1,0 +1,28 @@
+/**
+ * Range readers: pread (the default, fastest for streaming) and mmap (mapped windows copied into
+ * the caller's buffer). Both fill the caller's buffer and name the file in a BadInputError when a
+ * read cannot be served.
+ */
+import { UsageError } from '../errors.ts';
+import { MmapReader } from './mmap.ts';
+import { PreadReader } from './pread.ts';
+import type { RangeReader, ReaderKind } from './reader.ts';
+
+export type { RangeReader, ReaderKind } from './reader.ts';
+export { PreadReader } from './pread.ts';
+export { MmapReader, mmapAvailable, type MmapReaderOptions } from './mmap.ts';
+
+/**
+ * A reader of the given kind. 'mmap' throws a LineageError with code UNSUPPORTED, giving the
+ * reason, where the patched mmap-io module is not built (see `mmapAvailable`).
+ */
+export function createReader(kind: ReaderKind): RangeReader {
+  switch (kind) {
+    case 'pread':
+      return new PreadReader();
+    case 'mmap':
+      return new MmapReader();
+    default:
+      throw new UsageError(`unknown reader '${kind as string}': expected pread or mmap`);
+  }
+}
