@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/folder.ts';
-import { analyzeArchitecture, countParamsFromTensors } from '../arch/index.ts';
+import { analyzeArchitecture, countParamsFromTensors, loadCheckpointIndex } from '../arch/index.ts';
 import { compareTokenizers, loadTokenizer } from '../tokenizer/index.ts';
 import type { WeightsSection } from '../report/weights.ts';
 import { compareCheckpoints, type WeightsOptions } from './weights.ts';
@@ -48,7 +48,11 @@ export async function compareModels(pathA: string, pathB: string, options: Weigh
   const a = openCheckpoint(pathA);
   const b = openCheckpoint(pathB);
   const architecture = a.config && b.config
-    ? analyzeArchitecture(a.config, b.config, { tensorsA: a.tensors, tensorsB: b.tensors })
+    ? analyzeArchitecture(a.config, b.config, {
+        labelA: `${pathA}/config.json`, labelB: `${pathB}/config.json`,
+        indexA: loadCheckpointIndex(a.root), indexB: loadCheckpointIndex(b.root),
+        tensorsA: a.tensors, tensorsB: b.tensors,
+      })
     : { available: false, reason: `no config.json in ${a.config ? pathB : pathA}` };
   const tokA = await loadTokenizer(a.root);
   const tokB = await loadTokenizer(b.root);
