@@ -4,6 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/folder.ts';
+import { isBadInput } from '../errors.ts';
 import { analyzeArchitecture, countParamsFromTensors, loadCheckpointIndex } from '../arch/index.ts';
 import { compareTokenizers, loadTokenizer } from '../tokenizer/index.ts';
 import type { WeightsSection } from '../report/weights.ts';
@@ -33,6 +34,23 @@ export interface ComparisonReport {
 
 const version = (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
 
+/** A broken tokenizer file costs the tokenizer section, not the weight comparison: it says why. */
+async function tokenizerSection(a: Checkpoint, b: Checkpoint, pathA: string, pathB: string, texts?: string[]): Promise<unknown> {
+  try {
+    const [tokA, tokB] = [await loadTokenizer(a.root), await loadTokenizer(b.root)];
+    return compareTokenizers(tokA, tokB, {
+      texts,
+      labelA: pathA,
+      labelB: pathB,
+      configVocabA: typeof a.config?.vocab_size === 'number' ? a.config.vocab_size : undefined,
+      configVocabB: typeof b.config?.vocab_size === 'number' ? b.config.vocab_size : undefined,
+    });
+  } catch (err) {
+    if (!isBadInput(err)) throw err;
+    return { available: false, reason: err.message };
+  }
+}
+
 function summarize(ck: Checkpoint, path: string): ModelSummary {
   return {
     path,
@@ -54,13 +72,7 @@ export async function compareModels(pathA: string, pathB: string, options: Weigh
         tensorsA: a.tensors, tensorsB: b.tensors,
       })
     : { available: false, reason: `no config.json in ${a.config ? pathB : pathA}` };
-  const tokA = await loadTokenizer(a.root);
-  const tokB = await loadTokenizer(b.root);
-  const tokenizer = compareTokenizers(tokA, tokB, {
-    texts: options.texts,
-    configVocabA: typeof a.config?.vocab_size === 'number' ? a.config.vocab_size : undefined,
-    configVocabB: typeof b.config?.vocab_size === 'number' ? b.config.vocab_size : undefined,
-  });
+  const tokenizer = await tokenizerSection(a, b, pathA, pathB, options.texts);
   const weights = await compareCheckpoints(a, b, options);
   return {
     schemaVersion: SCHEMA_VERSION,

@@ -79,7 +79,7 @@ const MAGIC = 0x46554747; // "GGUF" read as a little-endian u32
  */
 export class GgufTruncatedError extends BadInputError {}
 
-const utf8 = new TextDecoder('utf-8');
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /** Byte size of each fixed-size value type; strings and arrays have a minimum instead. */
 const FIXED_SIZE: Partial<Record<number, number>> = {

@@ -138,4 +138,4 @@ export class ProtoReader {
   }
 }
 
-const utf8 = new TextDecoder('utf-8');
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
