@@ -88,6 +88,8 @@ async function main(): Promise<void> {
   const [, s2] = await time(() => compareCheckpoints(a, b, { threads: 2 }));
   const two = line('lineage compare, 2 threads (xxh3-128 hashes)', bytes, s2, numpy);
   console.log(`${''.padEnd(44)} 2 threads / 1 thread: ${(two / one).toFixed(2)}×`);
+  const [, s6] = await time(() => compareCheckpoints(a, b, { threads: 1, overlapReads: false }));
+  line('lineage compare, 1 thread, reads not overlapped', bytes, s6, numpy);
   const [, s3] = await time(() => compareCheckpoints(a, b, { threads: 1, hash: 'none' }));
   line('lineage compare, 1 thread, no hashes', bytes, s3, numpy);
   const [, s4] = await time(() => compareCheckpoints(a, b, { threads: 1, hash: 'sha256' }));

@@ -2,6 +2,7 @@
  * The weight comparison end to end, in process: open both checkpoints, match tensors, plan,
  * execute, and build the `weights` section.
  */
+import { availableParallelism } from 'node:os';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/folder.ts';
 import { executePlan } from '../exec/local-executor.ts';
 import { DEFAULT_WINDOW_ELEMENTS } from '../exec/run-task.ts';
@@ -17,6 +18,8 @@ export interface WeightsOptions {
   reader?: 'pread' | 'mmap';
   hash?: HashAlgorithm | 'none';
   windowElements?: number;
+  /** Overlap reading with computing (default: when there are more cores than threads). */
+  overlapReads?: boolean;
   targetTaskBytes?: number;
   gpuMode?: string;
   /** Called with the total bytes to read, then with the bytes of each finished item. */
@@ -36,6 +39,7 @@ export async function compareCheckpoints(a: Checkpoint, b: Checkpoint, options: 
     reader: options.reader ?? 'pread',
     hash,
     windowElements: options.windowElements ?? DEFAULT_WINDOW_ELEMENTS,
+    overlapReads: options.overlapReads ?? (options.threads ?? 1) < availableParallelism(),
     gpuMode: options.gpuMode,
     onProgress: options.onProgress,
   });

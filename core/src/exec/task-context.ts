@@ -11,6 +11,7 @@ export interface ContextOptions {
   reader: 'pread' | 'mmap';
   hash: HashAlgorithm | 'none';
   windowElements: number;
+  overlapReads: boolean;
   gpuMode?: string;
 }
 
@@ -29,6 +30,7 @@ export async function createTaskContext(options: ContextOptions): Promise<TaskCo
     reader: await createReader(options.reader),
     hashers,
     windowElements: options.windowElements,
+    overlapReads: options.overlapReads,
   };
 }
 

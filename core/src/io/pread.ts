@@ -4,7 +4,7 @@
  * mapping (page faults and TLB misses in this VM), which is why it is the default.
  * Offsets are JavaScript numbers, exact up to 2^53: shards above 4 GiB read correctly.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, read, readSync } from 'node:fs';
 import { BadInputError } from '../errors.ts';
 import type { RangeReader } from './reader.ts';
 
@@ -15,8 +15,19 @@ export class PreadReader implements RangeReader {
   readonly kind = 'pread';
   private readonly fds = new Map<string, number>();
 
+  /** On libuv's thread pool, so that a caller can compute while the next window arrives. */
   async read(file: string, offset: number, target: Uint8Array): Promise<void> {
-    this.readSync(file, offset, target);
+    const fd = this.open(file);
+    let done = 0;
+    while (done < target.length) {
+      const got = await new Promise<number>((resolve, reject) =>
+        read(fd, target, done, target.length - done, offset + done, (err, bytes) => (err ? reject(new BadInputError(file, `read failed: ${err.code ?? err.message}`)) : resolve(bytes))),
+      );
+      if (got === 0) {
+        throw new BadInputError(file, `truncated: wanted bytes [${offset}, ${offset + target.length}) but the file ends at ${offset + done}`);
+      }
+      done += got;
+    }
   }
 
   readSync(file: string, offset: number, target: Uint8Array): void {

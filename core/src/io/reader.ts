@@ -10,6 +10,8 @@ export interface RangeReader {
   readonly kind: ReaderKind | string;
   /** Fills `target` with bytes [offset, offset + target.length) of `file`, or throws BadInputError. */
   read(file: string, offset: number, target: Uint8Array): Promise<void>;
+  /** The same, blocking this thread: cheaper per call when every core is busy computing anyway. */
+  readSync?(file: string, offset: number, target: Uint8Array): void;
   /** Releases file handles and mappings. */
   close(): void;
 }
