@@ -7,8 +7,16 @@ import { openCheckpoint, type Checkpoint } from '../checkpoint/folder.ts';
 import { isBadInput } from '../errors.ts';
 import { analyzeArchitecture, countParamsFromTensors, loadCheckpointIndex } from '../arch/index.ts';
 import { compareTokenizers, loadTokenizer } from '../tokenizer/index.ts';
-import type { WeightsSection } from '../report/weights.ts';
-import { compareCheckpoints, type WeightsOptions } from './weights.ts';
+import { availableParallelism } from 'node:os';
+import { executePlan } from '../exec/local-executor.ts';
+import { DEFAULT_WINDOW_ELEMENTS, type ItemResult } from '../exec/run-task.ts';
+import type { HashAlgorithm } from '../hash/content-hash.ts';
+import type { KernelName } from '../kernels/kernel.ts';
+import { resolveKernel } from '../kernels/select.ts';
+import { planTasks, type Plan } from '../plan/plan.ts';
+import { buildWeightsSection, type WeightsSection } from '../report/weights.ts';
+import { matchTensors, type MatchedTensor } from '../roles/match.ts';
+import type { WeightsOptions } from './weights.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -61,8 +69,21 @@ function summarize(ck: Checkpoint, path: string): ModelSummary {
   };
 }
 
-export async function compareModels(pathA: string, pathB: string, options: WeightsOptions & { texts?: string[] } = {}): Promise<ComparisonReport> {
-  const started = new Date();
+/** Everything about a comparison that precedes reading tensor data: any executor can run its plan. */
+export interface PreparedComparison {
+  pathA: string;
+  pathB: string;
+  a: Checkpoint;
+  b: Checkpoint;
+  matched: MatchedTensor[];
+  plan: Plan;
+  architecture: unknown;
+  tokenizer: unknown;
+}
+
+export async function prepareComparison(
+  pathA: string, pathB: string, options: { targetTaskBytes?: number; texts?: string[] } = {},
+): Promise<PreparedComparison> {
   const a = openCheckpoint(pathA);
   const b = openCheckpoint(pathB);
   const architecture = a.config && b.config
@@ -73,19 +94,53 @@ export async function compareModels(pathA: string, pathB: string, options: Weigh
       })
     : { available: false, reason: `no config.json in ${a.config ? pathB : pathA}` };
   const tokenizer = await tokenizerSection(a, b, pathA, pathB, options.texts);
-  const weights = await compareCheckpoints(a, b, options);
+  const matched = matchTensors(a.tensors, b.tensors);
+  const plan = planTasks(matched, { targetTaskBytes: options.targetTaskBytes });
+  return { pathA, pathB, a, b, matched, plan, architecture, tokenizer };
+}
+
+/** The report from a prepared comparison and its item results (ordered by item index). */
+export function assembleReport(
+  prepared: PreparedComparison, results: ItemResult[],
+  meta: { kernel: KernelName; hash: HashAlgorithm | 'none'; run: ComparisonReport['run'] },
+): ComparisonReport {
   return {
     schemaVersion: SCHEMA_VERSION,
     tool: { name: 'lineage', version },
-    models: { a: summarize(a, pathA), b: summarize(b, pathB) },
-    architecture,
-    tokenizer,
-    weights,
+    models: { a: summarize(prepared.a, prepared.pathA), b: summarize(prepared.b, prepared.pathB) },
+    architecture: prepared.architecture,
+    tokenizer: prepared.tokenizer,
+    weights: buildWeightsSection(prepared.matched, results, { kernel: meta.kernel, hashAlgorithm: meta.hash === 'none' ? null : meta.hash }),
+    run: meta.run,
+  };
+}
+
+/** `lineage compare` in process: prepare, execute on local threads, assemble. */
+export async function compareModels(pathA: string, pathB: string, options: WeightsOptions & { texts?: string[] } = {}): Promise<ComparisonReport> {
+  const started = new Date();
+  const prepared = await prepareComparison(pathA, pathB, options);
+  const kernel = await resolveKernel(options.kernel ?? 'auto');
+  const hash = options.hash ?? 'xxh3-128';
+  const threads = options.threads ?? 1;
+  options.onStart?.(prepared.plan.totalBytes, prepared.plan.tasks.length);
+  const results = await executePlan(prepared.plan, {
+    threads,
+    kernel,
+    reader: options.reader ?? 'pread',
+    hash,
+    windowElements: options.windowElements ?? DEFAULT_WINDOW_ELEMENTS,
+    overlapReads: options.overlapReads ?? threads < availableParallelism(),
+    gpuMode: options.gpuMode,
+    onProgress: options.onProgress,
+  });
+  return assembleReport(prepared, results, {
+    kernel,
+    hash,
     run: {
-      threads: options.threads ?? 1,
+      threads,
       reader: options.reader ?? 'pread',
       startedAt: started.toISOString(),
       durationSeconds: (Date.now() - started.getTime()) / 1000,
     },
-  };
+  });
 }
