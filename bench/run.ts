@@ -90,6 +90,8 @@ async function main(): Promise<void> {
   console.log(`${''.padEnd(44)} 2 threads / 1 thread: ${(two / one).toFixed(2)}×`);
   const [, s6] = await time(() => compareCheckpoints(a, b, { threads: 1, overlapReads: false }));
   line('lineage compare, 1 thread, reads not overlapped', bytes, s6, numpy);
+  const [, s7] = await time(() => compareCheckpoints(a, b, { threads: 1, sample: 0.1 }));
+  console.log(`${'lineage compare, 1 thread, --sample 0.1'.padEnd(44)} ${s7.toFixed(2).padStart(6)} s = ${(100 * s7 / s1).toFixed(1)}% of the exact time (target ≤ 20%)`);
   const [, s3] = await time(() => compareCheckpoints(a, b, { threads: 1, hash: 'none' }));
   line('lineage compare, 1 thread, no hashes', bytes, s3, numpy);
   const [, s4] = await time(() => compareCheckpoints(a, b, { threads: 1, hash: 'sha256' }));

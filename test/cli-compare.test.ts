@@ -83,9 +83,12 @@ test('bad usage: exit status 2', (t) => {
   t.is(lineage('compare', base, derived, '--threads', 'zero').status, 2);
   t.is(lineage('compare', base, derived, '--hash', 'md5').status, 2);
   t.is(lineage('compare', base, derived, '--frobnicate').status, 2);
-  const sampled = lineage('compare', base, derived, '--sample', '0.1');
-  t.is(sampled.status, 2);
-  t.regex(sampled.stderr, /not implemented yet/);
+  t.is(lineage('compare', base, derived, '--sample', '0').status, 2);
+  t.is(lineage('compare', base, derived, '--sample', '1.5').status, 2);
+  t.is(lineage('compare', base, derived, '--confidence', '1').status, 2);
+  const html = lineage('compare', base, derived, '--html', join(root, 'r.html'));
+  t.is(html.status, 2);
+  t.regex(html.stderr, /not implemented yet/);
   t.is(lineage('synth', 'derivative', '--out', join(root, 'x')).status, 2);
   t.is(lineage('nonsense').status, 2);
   t.is(lineage('compare', '--help').status, 0);

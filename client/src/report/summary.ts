@@ -26,11 +26,15 @@ export function formatSummary(report: ComparisonReport): string {
     '',
     `weights: ${s.compared} pair(s) compared (${s.elementsCompared.toLocaleString('en-US')} elements), ${s.identical} byte-identical, ` +
       `${s.notCompared} not comparable, ${s.onlyA} only in A, ${s.onlyB} only in B, ${s.failed} failed  [kernel ${weights.kernel}, hash ${weights.hashAlgorithm ?? 'none'}]`,
+    ...(weights.sampling
+      ? [`sampled: ${(100 * weights.sampling.fractionRead).toFixed(1)}% of compared elements read (--sample ${weights.sampling.fraction}, seed ${weights.sampling.seed}${weights.sampling.targetHalfwidth !== null ? `, target ±${weights.sampling.targetHalfwidth}` : ''}); pooled cosine with its ${100 * weights.confidence}% interval per role below`]
+      : []),
     '',
     `${'role'.padEnd(16)} ${'tensors'.padStart(7)} ${'identical'.padStart(9)} ${'cosine'.padStart(8)} ${'centered'.padStart(8)} ${'min centered'.padStart(12)} ${'relL2'.padStart(8)}`,
   );
   for (const r of weights.roles) {
-    lines.push(`${r.role.padEnd(16)} ${String(r.tensors).padStart(7)} ${String(r.identical).padStart(9)} ${fmt(r.meanCosine).padStart(8)} ${fmt(r.meanCenteredCosine).padStart(8)} ${fmt(r.minCenteredCosine).padStart(12)} ${fmt(r.relL2).padStart(8)}`);
+    const interval = weights.sampling && r.ci.cosine ? `  pooled cosine ${fmt(r.cosine)} [${fmt(r.ci.cosine[0])}, ${fmt(r.ci.cosine[1])}]` : '';
+    lines.push(`${r.role.padEnd(16)} ${String(r.tensors).padStart(7)} ${String(r.identical).padStart(9)} ${fmt(r.meanCosine).padStart(8)} ${fmt(r.meanCenteredCosine).padStart(8)} ${fmt(r.minCenteredCosine).padStart(12)} ${fmt(r.relL2).padStart(8)}${interval}`);
   }
   lines.push('', '(cosine and centered: mean over the role\'s tensors; norm vectors sit near 1.0 by construction: read their centered value)');
   const notes = weights.tensors.filter((t) => t.note);

@@ -7,16 +7,11 @@ import { openCheckpoint, type Checkpoint } from '../checkpoint/folder.ts';
 import { isBadInput } from '../errors.ts';
 import { analyzeArchitecture, countParamsFromTensors, loadCheckpointIndex } from '../arch/index.ts';
 import { compareTokenizers, loadTokenizer } from '../tokenizer/index.ts';
-import { availableParallelism } from 'node:os';
-import { executePlan } from '../exec/local-executor.ts';
-import { DEFAULT_WINDOW_ELEMENTS, type ItemResult } from '../exec/run-task.ts';
-import type { HashAlgorithm } from '../hash/content-hash.ts';
-import type { KernelName } from '../kernels/kernel.ts';
-import { resolveKernel } from '../kernels/select.ts';
-import { planTasks, type Plan } from '../plan/plan.ts';
-import { buildWeightsSection, type WeightsSection } from '../report/weights.ts';
+import type { ItemResult } from '../exec/run-task.ts';
+import type { Plan } from '../plan/plan.ts';
+import { buildWeightsSection, type WeightsMeta, type WeightsSection } from '../report/weights.ts';
 import { matchTensors, type MatchedTensor } from '../roles/match.ts';
-import type { WeightsOptions } from './weights.ts';
+import { executeLocally, planComparison, type WeightsOptions } from './weights.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -82,7 +77,7 @@ export interface PreparedComparison {
 }
 
 export async function prepareComparison(
-  pathA: string, pathB: string, options: { targetTaskBytes?: number; texts?: string[] } = {},
+  pathA: string, pathB: string, options: { targetTaskBytes?: number; sample?: number; seed?: number; texts?: string[] } = {},
 ): Promise<PreparedComparison> {
   const a = openCheckpoint(pathA);
   const b = openCheckpoint(pathB);
@@ -95,14 +90,13 @@ export async function prepareComparison(
     : { available: false, reason: `no config.json in ${a.config ? pathB : pathA}` };
   const tokenizer = await tokenizerSection(a, b, pathA, pathB, options.texts);
   const matched = matchTensors(a.tensors, b.tensors);
-  const plan = planTasks(matched, { targetTaskBytes: options.targetTaskBytes });
+  const plan = planComparison(matched, options);
   return { pathA, pathB, a, b, matched, plan, architecture, tokenizer };
 }
 
 /** The report from a prepared comparison and its item results (ordered by item index). */
 export function assembleReport(
-  prepared: PreparedComparison, results: ItemResult[],
-  meta: { kernel: KernelName; hash: HashAlgorithm | 'none'; run: ComparisonReport['run'] },
+  prepared: PreparedComparison, results: ItemResult[], meta: WeightsMeta & { run: ComparisonReport['run'] },
 ): ComparisonReport {
   return {
     schemaVersion: SCHEMA_VERSION,
@@ -110,7 +104,7 @@ export function assembleReport(
     models: { a: summarize(prepared.a, prepared.pathA), b: summarize(prepared.b, prepared.pathB) },
     architecture: prepared.architecture,
     tokenizer: prepared.tokenizer,
-    weights: buildWeightsSection(prepared.matched, results, { kernel: meta.kernel, hashAlgorithm: meta.hash === 'none' ? null : meta.hash }),
+    weights: buildWeightsSection(prepared.matched, results, meta),
     run: meta.run,
   };
 }
@@ -119,25 +113,11 @@ export function assembleReport(
 export async function compareModels(pathA: string, pathB: string, options: WeightsOptions & { texts?: string[] } = {}): Promise<ComparisonReport> {
   const started = new Date();
   const prepared = await prepareComparison(pathA, pathB, options);
-  const kernel = await resolveKernel(options.kernel ?? 'auto');
-  const hash = options.hash ?? 'xxh3-128';
-  const threads = options.threads ?? 1;
-  options.onStart?.(prepared.plan.totalBytes, prepared.plan.tasks.length);
-  const results = await executePlan(prepared.plan, {
-    threads,
-    kernel,
-    reader: options.reader ?? 'pread',
-    hash,
-    windowElements: options.windowElements ?? DEFAULT_WINDOW_ELEMENTS,
-    overlapReads: options.overlapReads ?? threads < availableParallelism(),
-    gpuMode: options.gpuMode,
-    onProgress: options.onProgress,
-  });
+  const { results, meta } = await executeLocally(prepared.matched, prepared.plan, options);
   return assembleReport(prepared, results, {
-    kernel,
-    hash,
+    ...meta,
     run: {
-      threads,
+      threads: options.threads ?? 1,
       reader: options.reader ?? 'pread',
       startedAt: started.toISOString(),
       durationSeconds: (Date.now() - started.getTime()) / 1000,

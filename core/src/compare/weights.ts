@@ -8,9 +8,13 @@ import { executePlan } from '../exec/local-executor.ts';
 import { DEFAULT_WINDOW_ELEMENTS } from '../exec/run-task.ts';
 import type { HashAlgorithm } from '../hash/content-hash.ts';
 import { resolveKernel, type KernelChoice } from '../kernels/select.ts';
-import { planTasks } from '../plan/plan.ts';
-import { buildWeightsSection, type WeightsSection } from '../report/weights.ts';
-import { matchTensors } from '../roles/match.ts';
+import type { ItemResult } from '../exec/run-task.ts';
+import { UsageError } from '../errors.ts';
+import { planTasks, type Plan } from '../plan/plan.ts';
+import { buildWeightsSection, type WeightsMeta, type WeightsSection } from '../report/weights.ts';
+import { matchTensors, type MatchedTensor } from '../roles/match.ts';
+import type { SamplePlan } from '../sample/blocks.ts';
+import { refineToHalfwidth } from '../sample/refine.ts';
 
 export interface WeightsOptions {
   threads?: number;
@@ -18,6 +22,14 @@ export interface WeightsOptions {
   reader?: 'pread' | 'mmap';
   hash?: HashAlgorithm | 'none';
   windowElements?: number;
+  /** Sampled mode: read this fraction of each large tensor (row blocks, without replacement). */
+  sample?: number;
+  /** Seed of the block draw (default 1). */
+  seed?: number;
+  /** Confidence of the intervals (default 0.95). */
+  confidence?: number;
+  /** Keep sampling until every interval is narrower than this (or the tensor is read whole). */
+  targetHalfwidth?: number;
   /** Overlap reading with computing (default: when there are more cores than threads). */
   overlapReads?: boolean;
   targetTaskBytes?: number;
@@ -27,23 +39,55 @@ export interface WeightsOptions {
   onProgress?: (bytes: number) => void;
 }
 
-export async function compareCheckpoints(a: Checkpoint, b: Checkpoint, options: WeightsOptions = {}): Promise<WeightsSection> {
-  const matched = matchTensors(a.tensors, b.tensors);
-  const plan = planTasks(matched, { targetTaskBytes: options.targetTaskBytes });
+/** The plan of a comparison, sampled when asked. */
+export function planComparison(matched: MatchedTensor[], options: Pick<WeightsOptions, 'targetTaskBytes' | 'sample' | 'seed'>): Plan {
+  if (options.sample !== undefined && !(options.sample > 0 && options.sample <= 1)) throw new UsageError(`--sample must be in (0, 1], got ${options.sample}`);
+  return planTasks(matched, {
+    targetTaskBytes: options.targetTaskBytes,
+    sample: options.sample !== undefined && options.sample < 1 ? { fraction: options.sample, seed: options.seed ?? 1 } : undefined,
+  });
+}
+
+/** Runs a plan on this machine's threads (refining samples to a target half-width when asked). */
+export async function executeLocally(matched: MatchedTensor[], plan: Plan, options: WeightsOptions): Promise<{ results: ItemResult[]; meta: WeightsMeta }> {
   const kernel = await resolveKernel(options.kernel ?? 'auto');
   const hash = options.hash ?? 'xxh3-128';
-  options.onStart?.(plan.totalBytes, plan.tasks.length);
-  const results = await executePlan(plan, {
-    threads: options.threads ?? 1,
+  const threads = options.threads ?? 1;
+  const confidence = options.confidence ?? 0.95;
+  const run = (p: Plan) => executePlan(p, {
+    threads,
     kernel,
     reader: options.reader ?? 'pread',
     hash,
     windowElements: options.windowElements ?? DEFAULT_WINDOW_ELEMENTS,
-    overlapReads: options.overlapReads ?? (options.threads ?? 1) < availableParallelism(),
+    overlapReads: options.overlapReads ?? threads < availableParallelism(),
     gpuMode: options.gpuMode,
     onProgress: options.onProgress,
   });
-  return buildWeightsSection(matched, results, { kernel, hashAlgorithm: hash === 'none' ? null : hash });
+  options.onStart?.(plan.totalBytes, plan.tasks.length);
+  let results = await run(plan);
+  const sampled = options.sample !== undefined && options.sample < 1;
+  if (sampled && options.targetHalfwidth !== undefined) {
+    results = await refineToHalfwidth(plan, results, { halfwidth: options.targetHalfwidth, confidence, seed: options.seed ?? 1, names: matched.map((m) => m.name) }, run);
+  }
+  const samples: (SamplePlan | null)[] = new Array(matched.length).fill(null);
+  for (const task of plan.tasks) for (const item of task.items) samples[item.index] = item.sample;
+  return {
+    results,
+    meta: {
+      kernel,
+      hashAlgorithm: hash === 'none' ? null : hash,
+      samples,
+      confidence,
+      sampling: sampled ? { fraction: options.sample!, confidence, seed: options.seed ?? 1, targetHalfwidth: options.targetHalfwidth ?? null } : null,
+    },
+  };
+}
+
+export async function compareCheckpoints(a: Checkpoint, b: Checkpoint, options: WeightsOptions = {}): Promise<WeightsSection> {
+  const matched = matchTensors(a.tensors, b.tensors);
+  const { results, meta } = await executeLocally(matched, planComparison(matched, options), options);
+  return buildWeightsSection(matched, results, meta);
 }
 
 export async function compareWeights(pathA: string, pathB: string, options: WeightsOptions = {}): Promise<WeightsSection> {

@@ -10,11 +10,15 @@ import { prepareOperand, type BlockScales } from '../kernels/decode.ts';
 import type { PairKernel } from '../kernels/kernel.ts';
 import { BLOCK } from '../kernels/wasm/source.ts';
 import type { Task, TaskItem, TensorRef } from '../plan/plan.ts';
-import type { Moments } from '../stats/moments.ts';
+import { blockRange, type SamplePlan } from '../sample/blocks.ts';
+import { emptyMoments, mergeMoments, type Moments } from '../stats/moments.ts';
 
 export interface ItemResult {
   index: number;
+  /** All pairs read (in sampled mode: the sampled blocks merged in block order). */
   moments: Moments | null;
+  /** Sampled mode: the moments of each sampled block, in the plan's block order. */
+  blocks: Moments[] | null;
   hashA: string | null;
   hashB: string | null;
   /** Why the item failed (file and reason), when it did. */
@@ -50,9 +54,11 @@ export async function runTask(task: Task, ctx: TaskContext, onItem?: (bytes: num
 }
 
 async function runItem(item: TaskItem, ctx: TaskContext): Promise<ItemResult> {
-  const result: ItemResult = { index: item.index, moments: null, hashA: null, hashB: null, error: null };
+  const result: ItemResult = { index: item.index, moments: null, blocks: null, hashA: null, hashB: null, error: null };
   try {
-    if (item.compare && item.a && item.b) {
+    if (item.compare && item.a && item.b && item.sample) {
+      await compareSampled(item, item.a, item.b, item.sample, ctx, result);
+    } else if (item.compare && item.a && item.b) {
       await compareStreams(item, item.a, item.b, ctx, result);
     } else {
       if (item.a && ctx.hashers) result.hashA = await hashOnly(item.a, ctx, 0);
@@ -62,6 +68,7 @@ async function runItem(item: TaskItem, ctx: TaskContext): Promise<ItemResult> {
     if (!isBadInput(err)) throw err;
     result.error = err.message;
     result.moments = null;
+    result.blocks = null;
   }
   return result;
 }
@@ -130,6 +137,54 @@ async function compareStreams(item: TaskItem, a: TensorRef, b: TensorRef, ctx: T
     out.hashA = hashers[0].digest();
     out.hashB = hashers[1].digest();
   }
+}
+
+/**
+ * Sampled mode: each chosen block of rows is one contiguous range per side, reduced to its own
+ * moments; no content hash, since the tensor is not read whole. Blocks are small ranges, so reads
+ * run PREFETCH blocks ahead on the thread pool: the latency of each hand-off hides behind the
+ * blocks before it.
+ */
+const PREFETCH = 4;
+
+async function compareSampled(item: TaskItem, a: TensorRef, b: TensorRef, sample: SamplePlan, ctx: TaskContext, out: ItemResult): Promise<void> {
+  const { kernel, reader } = ctx;
+  const sizeA = bytesPerElement(a.dtype);
+  const sizeB = bytesPerElement(b.dtype);
+  const scalesA = item.scalesA ? await readScales(item.scalesA, a, reader) : undefined;
+  const scalesB = item.scalesB ? await readScales(item.scalesB, b, reader) : undefined;
+  const maxCount = sample.rowsPerBlock * sample.cols;
+  const slots = ctx.overlapReads ? PREFETCH + 1 : 1;
+  const windows = kernel.windows(slots * maxCount);
+  const slot = (k: number, raw: Uint8Array, count: number, size: number) => raw.subarray((k % slots) * maxCount * 4, (k % slots) * maxCount * 4 + count * size);
+  const fill = (k: number) => {
+    const { first, count } = blockRange(sample, sample.blocks[k]!);
+    return Promise.all([
+      reader.read(a.file, a.offset + first * sizeA, slot(k, windows.rawA, count, sizeA)),
+      reader.read(b.file, b.offset + first * sizeB, slot(k, windows.rawB, count, sizeB)),
+    ]);
+  };
+  const pending: Promise<unknown>[] = [];
+  for (let k = 0; k < Math.min(slots, sample.blocks.length); k++) pending.push(fill(k));
+  const blocks: Moments[] = [];
+  let merged = emptyMoments();
+  for (let k = 0; k < sample.blocks.length; k++) {
+    await pending[k];
+    const { first, count } = blockRange(sample, sample.blocks[k]!);
+    kernel.reset();
+    kernel.accumulate(
+      prepareOperand(a.dtype, slot(k, windows.rawA, count, sizeA), windows.f32A, count, first, scalesA),
+      prepareOperand(b.dtype, slot(k, windows.rawB, count, sizeB), windows.f32B, count, first, scalesB),
+      count,
+    );
+    const m = kernel.result();
+    blocks.push(m);
+    merged = mergeMoments(merged, m);
+    // This slot is free again: start the read that will use it.
+    if (k + slots < sample.blocks.length) pending.push(fill(k + slots));
+  }
+  out.blocks = blocks;
+  out.moments = merged;
 }
 
 async function hashOnly(t: TensorRef, ctx: TaskContext, side: 0 | 1): Promise<string> {

@@ -7,6 +7,7 @@
 import type { DType } from '../checkpoint/dtype.ts';
 import type { TensorEntry } from '../checkpoint/folder.ts';
 import type { MatchedTensor } from '../roles/match.ts';
+import { blockRange, planSample, type SamplePlan } from '../sample/blocks.ts';
 
 export interface TensorRef {
   file: string;
@@ -25,6 +26,8 @@ export interface TaskItem {
   scalesB: TensorRef | null;
   /** Compare element by element (else only hash what is there). */
   compare: boolean;
+  /** Read only these row blocks (sampled mode); null: the whole tensor. */
+  sample: SamplePlan | null;
 }
 
 export interface Task {
@@ -44,6 +47,8 @@ export interface Plan {
 export interface PlanOptions {
   /** Tasks are packed up to this many bytes (a larger tensor is a task of its own). */
   targetTaskBytes?: number;
+  /** Sampled mode: read this fraction of each large tensor, blocks drawn with this seed. */
+  sample?: { fraction: number; seed: number };
 }
 
 export const DEFAULT_TASK_BYTES = 256 * 1024 * 1024;
@@ -52,8 +57,13 @@ function ref(t: TensorEntry | null): TensorRef | null {
   return t && { file: t.file, offset: t.offset, byteLength: t.byteLength, dtype: t.dtype as DType, shape: t.shape };
 }
 
-function itemBytes(m: MatchedTensor): number {
-  return (m.a?.byteLength ?? 0) + (m.b?.byteLength ?? 0) + (m.scalesA?.byteLength ?? 0) + (m.scalesB?.byteLength ?? 0);
+function itemBytes(m: MatchedTensor, sample: SamplePlan | null): number {
+  const share = sample ? sampledElements(sample) / (sample.rows * sample.cols) : 1;
+  return Math.round(share * ((m.a?.byteLength ?? 0) + (m.b?.byteLength ?? 0))) + (m.scalesA?.byteLength ?? 0) + (m.scalesB?.byteLength ?? 0);
+}
+
+export function sampledElements(sample: SamplePlan): number {
+  return sample.blocks.reduce((s, b) => s + blockRange(sample, b).count, 0);
 }
 
 /** The unit tasks are cut along: one layer's dense part, one expert of one layer, or one top-level tensor. */
@@ -74,8 +84,9 @@ export function planTasks(matched: MatchedTensor[], options: PlanOptions = {}): 
       byKey.set(key, unit);
       units.push(unit);
     }
-    unit.items.push({ index, a: ref(m.a), b: ref(m.b), scalesA: ref(m.scalesA), scalesB: ref(m.scalesB), compare: m.comparable });
-    unit.bytes += itemBytes(m);
+    const sample = options.sample && m.comparable && m.a ? planSample(m.a.shape, options.sample.fraction, options.sample.seed, m.name!) : null;
+    unit.items.push({ index, a: ref(m.a), b: ref(m.b), scalesA: ref(m.scalesA), scalesB: ref(m.scalesB), compare: m.comparable, sample });
+    unit.bytes += itemBytes(m, sample);
   });
 
   // Consecutive units of the same layer (its experts) are packed together up to the target size.

@@ -7,6 +7,10 @@ import type { KernelName } from '../kernels/kernel.ts';
 import type { MatchedTensor } from '../roles/match.ts';
 import type { RoleGroup } from '../roles/roles.ts';
 import type { ItemResult } from '../exec/run-task.ts';
+import { elementCount } from '../checkpoint/dtype.ts';
+import { sampledElements } from '../plan/plan.ts';
+import type { SamplePlan } from '../sample/blocks.ts';
+import { around, INTERVAL_STATS, stratifiedInterval, sumsOf, type StatName, type Stratum } from '../sample/estimate.ts';
 import { emptyMoments, finalizeMoments, mergeMoments, type Moments } from '../stats/moments.ts';
 
 export interface TensorReport {
@@ -35,6 +39,10 @@ export interface TensorReport {
   nanB: number;
   infB: number;
   note: string | null;
+  /** Confidence intervals [low, high]; zero-width when the tensor was read whole. Null when the value is. */
+  ci: Record<StatName, [number, number] | null>;
+  /** Sampled mode: what was read of this tensor; null when it was read whole. */
+  sampled: { blocks: number; totalBlocks: number; rowsPerBlock: number; fraction: number } | null;
 }
 
 export interface PooledReport {
@@ -50,10 +58,22 @@ export interface PooledReport {
   minCosine: number | null;
   meanCenteredCosine: number | null;
   minCenteredCosine: number | null;
+  /** Intervals of the pooled values (stratified over the group's tensors); zero-width when all were read whole. */
+  ci: Record<StatName, [number, number] | null>;
+}
+
+export interface SamplingSettings {
+  fraction: number;
+  confidence: number;
+  seed: number;
+  targetHalfwidth: number | null;
 }
 
 export interface WeightsSection {
-  mode: 'exact';
+  mode: 'exact' | 'sampled';
+  /** Sampled mode: the settings and how much was read (elements of compared pairs). */
+  sampling: (SamplingSettings & { elementsRead: number; elementsTotal: number; fractionRead: number }) | null;
+  confidence: number;
   kernel: KernelName;
   hashAlgorithm: HashAlgorithm | null;
   summary: {
@@ -72,15 +92,29 @@ export interface WeightsSection {
   roles: (PooledReport & { role: string; group: RoleGroup })[];
 }
 
-export function buildWeightsSection(
-  matched: MatchedTensor[], results: ItemResult[], meta: { kernel: KernelName; hashAlgorithm: HashAlgorithm | null },
-): WeightsSection {
+export interface WeightsMeta {
+  kernel: KernelName;
+  hashAlgorithm: HashAlgorithm | null;
+  /** The sample plan of each item, by index (null: read whole). */
+  samples?: (SamplePlan | null)[];
+  sampling?: SamplingSettings | null;
+  /** Confidence of the intervals (default 0.95). */
+  confidence?: number;
+}
+
+export function buildWeightsSection(matched: MatchedTensor[], results: ItemResult[], meta: WeightsMeta): WeightsSection {
+  const confidence = meta.sampling?.confidence ?? meta.confidence ?? 0.95;
   const moments: (Moments | null)[] = [];
+  const strata: (Stratum | null)[] = [];
   const tensors = matched.map((m, i) => {
     const r = results[i];
     moments.push(r?.moments ?? null);
-    return tensorReport(m, r);
+    const stratum = stratumOf(r, meta.samples?.[i] ?? null);
+    strata.push(stratum);
+    return tensorReport(m, r, meta.samples?.[i] ?? null, stratum, confidence);
   });
+  const elementsTotal = matched.reduce((s, m, i) => s + (results[i]?.moments ? elementCount(m.a!.shape) : 0), 0);
+  const elementsRead = results.reduce((s, r) => s + (r?.moments ? r.moments.n + r.moments.excluded : 0), 0);
   const summary = {
     tensorsA: matched.filter((m) => m.a).length,
     tensorsB: matched.filter((m) => m.b).length,
@@ -93,19 +127,50 @@ export function buildWeightsSection(
     elementsCompared: tensors.reduce((s, t) => s + (t.n ?? 0), 0),
   };
   return {
-    mode: 'exact',
+    mode: meta.sampling ? 'sampled' : 'exact',
+    sampling: meta.sampling ? { ...meta.sampling, elementsRead, elementsTotal, fractionRead: elementsTotal ? elementsRead / elementsTotal : 0 } : null,
+    confidence,
     kernel: meta.kernel,
     hashAlgorithm: meta.hashAlgorithm,
     summary,
     tensors,
-    layers: pool(tensors, moments, (t) => (t.layer === null ? null : String(t.layer))).map(([k, p]) => ({ layer: Number(k), ...p })),
-    roles: pool(tensors, moments, (t) => t.role).map(([k, p]) => ({ role: k, group: tensors.find((t) => t.role === k)!.group, ...p })),
+    layers: pool(tensors, moments, strata, confidence, (t) => (t.layer === null ? null : String(t.layer))).map(([k, p]) => ({ layer: Number(k), ...p })),
+    roles: pool(tensors, moments, strata, confidence, (t) => t.role).map(([k, p]) => ({ role: k, group: tensors.find((t) => t.role === k)!.group, ...p })),
   };
 }
 
-function tensorReport(m: MatchedTensor, r: ItemResult | undefined): TensorReport {
+/** The tensor as a stratum: its sampled blocks, or its whole data as one exact unit. */
+function stratumOf(r: ItemResult | undefined, sample: SamplePlan | null): Stratum | null {
+  if (!r?.moments) return null;
+  if (sample && r.blocks) return { blocks: r.blocks.map(sumsOf), totalBlocks: sample.totalBlocks, exact: false };
+  return { blocks: [sumsOf(r.moments)], totalBlocks: 1, exact: true };
+}
+
+function intervals(point: Record<StatName, number | null>, strata: Stratum[], confidence: number): Record<StatName, [number, number] | null> {
+  const out = {} as Record<StatName, [number, number] | null>;
+  for (const stat of INTERVAL_STATS) {
+    if (strata.every((h) => h.exact)) {
+      const v = point[stat];
+      out[stat] = v === null ? null : [v, v];
+    } else {
+      out[stat] = around(point[stat], stratifiedInterval(strata, stat, confidence).halfwidth, stat);
+    }
+  }
+  return out;
+}
+
+function tensorReport(m: MatchedTensor, r: ItemResult | undefined, sample: SamplePlan | null, stratum: Stratum | null, confidence: number): TensorReport {
   const stats = r?.moments ? finalizeMoments(r.moments) : null;
-  const notes = [m.note, r?.error ? `failed: ${r.error}` : null, ...(stats?.notes ?? [])].filter(Boolean);
+  const sampled = sample && r?.blocks
+    ? { blocks: sample.blocks.length, totalBlocks: sample.totalBlocks, rowsPerBlock: sample.rowsPerBlock, fraction: sampledElements(sample) / elementCount(m.a!.shape) }
+    : null;
+  const notes = [
+    m.note,
+    r?.error ? `failed: ${r.error}` : null,
+    sampled ? `sampled ${sampled.blocks} of ${sampled.totalBlocks} row blocks (${(100 * sampled.fraction).toFixed(1)}% of elements); not hashed` : null,
+    ...(stats?.notes ?? []),
+  ].filter(Boolean);
+  const point = { cosine: stats?.cosine ?? null, centeredCosine: stats?.centeredCosine ?? null, relL2: stats?.relL2 ?? null };
   const hashA = r?.hashA ?? null;
   const hashB = r?.hashB ?? null;
   const sameLayout = !!m.a && !!m.b && m.a.dtype === m.b.dtype && m.a.shape.join() === m.b.shape.join();
@@ -134,10 +199,14 @@ function tensorReport(m: MatchedTensor, r: ItemResult | undefined): TensorReport
     nanB: stats?.nanB ?? 0,
     infB: stats?.infB ?? 0,
     note: notes.length ? notes.join('; ') : null,
+    ci: stratum ? intervals(point, [stratum], confidence) : { cosine: null, centeredCosine: null, relL2: null },
+    sampled,
   };
 }
 
-function pool(tensors: TensorReport[], moments: (Moments | null)[], keyOf: (t: TensorReport) => string | null): [string, PooledReport][] {
+function pool(
+  tensors: TensorReport[], moments: (Moments | null)[], strata: (Stratum | null)[], confidence: number, keyOf: (t: TensorReport) => string | null,
+): [string, PooledReport][] {
   const groups = new Map<string, number[]>();
   tensors.forEach((t, i) => {
     const key = keyOf(t);
@@ -149,7 +218,16 @@ function pool(tensors: TensorReport[], moments: (Moments | null)[], keyOf: (t: T
   return [...groups].map(([key, indices]) => {
     let merged = emptyMoments();
     for (const i of indices) merged = mergeMoments(merged, moments[i]!);
-    const pooled = finalizeMoments(merged);
+    const groupStrata = indices.map((i) => strata[i]!);
+    const allExact = groupStrata.every((h) => h.exact);
+    // Sampled tensors weigh by their whole size (expansion estimate), not by what was read.
+    const exactPooled = finalizeMoments(merged);
+    const pooled = allExact ? exactPooled : {
+      ...exactPooled,
+      cosine: stratifiedInterval(groupStrata, 'cosine', confidence).estimate,
+      centeredCosine: stratifiedInterval(groupStrata, 'centeredCosine', confidence).estimate,
+      relL2: stratifiedInterval(groupStrata, 'relL2', confidence).estimate,
+    };
     const cos = indices.map((i) => tensors[i]!.cosine).filter((x): x is number => x !== null);
     const ccos = indices.map((i) => tensors[i]!.centeredCosine).filter((x): x is number => x !== null);
     return [key, {
@@ -163,6 +241,7 @@ function pool(tensors: TensorReport[], moments: (Moments | null)[], keyOf: (t: T
       minCosine: cos.length ? Math.min(...cos) : null,
       meanCenteredCosine: mean(ccos),
       minCenteredCosine: ccos.length ? Math.min(...ccos) : null,
+      ci: intervals({ cosine: pooled.cosine, centeredCosine: pooled.centeredCosine, relL2: pooled.relL2 }, groupStrata, confidence),
     }];
   });
 }

@@ -93,7 +93,8 @@ function writeDerivative(out: string, config: Record<string, unknown>, source: T
     const t = byName.get(spec.name)!;
     const size = bytesPerElement(spec.dtype);
     if (first === 0) {
-      random = new Random(seed, spec.name);
+      // Its own stream: drawing the base's stream again would add a multiple of a to itself.
+      random = new Random(seed, `drift:${spec.name}`);
       scale = drift * stdOf(t, reader, raw, values);
     }
     reader.readSync(t.file, t.offset + first * size, raw.subarray(0, count * size));
