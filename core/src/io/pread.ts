@@ -1,7 +1,8 @@
 /**
  * Positional reads (pread) into the caller's buffer: one copy from the page cache, straight into
- * the kernel's window. Measured here at ~5 GB/s from Node, against ~2 GB/s for streaming a
- * mapping (page faults and TLB misses in this VM), which is why it is the default.
+ * the kernel's window (~5.5 GB/s from Node here). The mmap reader must copy from its mapping into
+ * the kernel's memory too, and cannot hand the copy to the thread pool: end to end it measured
+ * 2.2–2.5 GB/s against 3.7–4.5 GB/s for pread (`npm run bench`), which is why pread is the default.
  * Offsets are JavaScript numbers, exact up to 2^53: shards above 4 GiB read correctly.
  */
 import { closeSync, openSync, read, readSync } from 'node:fs';
