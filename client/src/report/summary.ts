@@ -8,7 +8,11 @@ const params = (n: unknown) => (typeof n === 'number' ? `${(n / 1e9).toFixed(n >
 export function formatSummary(report: ComparisonReport): string {
   const { models, weights } = report;
   const s = weights.summary;
+  const v = report.verdict;
   const lines = [
+    `verdict: ${v.label.toUpperCase()} (confidence ${v.confidence.toFixed(2)}): ${v.summary}`,
+    ...v.components.map((c) => `  ${c.component.padEnd(15)} ${c.finding.padEnd(12)} ${c.related}/${c.compared} related, ${c.identical} identical, median centered cosine ${fmt(c.medianCenteredCosine)}`),
+    '',
     `A: ${models.a.path}  (${models.a.tensors} tensors, ${gb(models.a.bytes)}, ${models.a.shards} shard(s))`,
     `B: ${models.b.path}  (${models.b.tensors} tensors, ${gb(models.b.bytes)}, ${models.b.shards} shard(s))`,
     '',

@@ -12,6 +12,7 @@ import type { Plan } from '../plan/plan.ts';
 import { buildWeightsSection, type WeightsMeta, type WeightsSection } from '../report/weights.ts';
 import { matchTensors, type MatchedTensor } from '../roles/match.ts';
 import { executeLocally, planComparison, type WeightsOptions } from './weights.ts';
+import { judgeWeights, type Verdict } from '../verdict/verdict.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -31,6 +32,7 @@ export interface ComparisonReport {
   architecture: unknown;
   tokenizer: unknown;
   weights: WeightsSection;
+  verdict: Verdict;
   /** How this run went; the only part that differs between runs of the same comparison. */
   run: { threads: number; reader: string; startedAt: string; durationSeconds: number };
 }
@@ -98,13 +100,16 @@ export async function prepareComparison(
 export function assembleReport(
   prepared: PreparedComparison, results: ItemResult[], meta: WeightsMeta & { run: ComparisonReport['run'] },
 ): ComparisonReport {
+  const weights = buildWeightsSection(prepared.matched, results, meta);
+  const relation = (prepared.tokenizer as { relation?: string } | null)?.relation ?? null;
   return {
     schemaVersion: SCHEMA_VERSION,
     tool: { name: 'lineage', version },
     models: { a: summarize(prepared.a, prepared.pathA), b: summarize(prepared.b, prepared.pathB) },
     architecture: prepared.architecture,
     tokenizer: prepared.tokenizer,
-    weights: buildWeightsSection(prepared.matched, results, meta),
+    weights,
+    verdict: judgeWeights(weights, { tokenizerRelation: relation }),
     run: meta.run,
   };
 }

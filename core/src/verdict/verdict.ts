@@ -1,0 +1,171 @@
+/**
+ * The verdict from the weight evidence (first version): each compared matrix is related (its
+ * centered cosine is far above what independent weights give) or not; components (embedding,
+ * attention, MLP, router, shared and routed experts, lm_head) are judged by the share of their
+ * matrices that are related; the label follows from the components. Norm vectors are never
+ * judged by raw cosine and weigh nothing here: independent models' norms sit near 1.0 together.
+ *
+ * Not yet weighed (issue 5): within-model baselines, layer alignment (depth up-scaling), routed
+ * experts matched across a permutation, embedding rows of shared tokens when vocabularies differ,
+ * permutation-robust tests. Each limitation that applies to a comparison is listed in its evidence.
+ */
+import type { RoleGroup } from '../roles/roles.ts';
+import type { TensorReport, WeightsSection } from '../report/weights.ts';
+
+export type VerdictLabel = 'derived' | 'partially-derived' | 'independent' | 'inconclusive';
+
+export interface Evidence {
+  signal: string;
+  value: number | string | null;
+  /** What independent models would show, for comparison. */
+  baseline: string;
+  /** How much it counts in the label: 0 (context only) to 1. */
+  weight: number;
+  explanation: string;
+}
+
+export interface ComponentFinding {
+  component: string;
+  compared: number;
+  related: number;
+  identical: number;
+  /** Median centered cosine of the component's matrices. */
+  medianCenteredCosine: number | null;
+  finding: 'copied' | 'related' | 'unrelated' | 'mixed' | 'not compared';
+}
+
+export interface Verdict {
+  label: VerdictLabel;
+  confidence: number;
+  summary: string;
+  evidence: Evidence[];
+  components: ComponentFinding[];
+}
+
+/**
+ * Independent matrices have centered cosine ~ N(0, 1/n) if their entries were independent; real
+ * weights are not, and independently trained models still reach |ρ| ≈ 0.02. A matrix counts as
+ * related above max(0.1, 10/√n): 5× the largest values seen between independent models here.
+ */
+export function relatedThreshold(n: number): number {
+  return Math.max(0.1, 10 / Math.sqrt(Math.max(n, 1)));
+}
+
+const JUDGED: RoleGroup[] = ['embedding', 'attention', 'mlp', 'router', 'shared_expert', 'routed_expert', 'lm_head'];
+
+function componentOf(t: TensorReport): string {
+  return t.group === 'routed_expert' ? 'routed experts' : t.group === 'shared_expert' ? 'shared experts' : t.group === 'mlp' ? 'dense MLP' : t.group;
+}
+
+function isMatrix(t: TensorReport): boolean {
+  return JUDGED.includes(t.group) && !t.role.endsWith('.bias') && (t.shape?.length ?? 0) >= 2;
+}
+
+function related(t: TensorReport): boolean {
+  if (t.identical) return true;
+  if (t.centeredCosine === null || t.n === null) return false;
+  // In sampled mode a tensor is related only if its whole interval says so.
+  const low = t.ci?.centeredCosine?.[0] ?? t.centeredCosine;
+  return low > relatedThreshold(t.n);
+}
+
+function median(xs: number[]): number | null {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+export function judgeWeights(weights: WeightsSection, context: { tokenizerRelation?: string | null } = {}): Verdict {
+  const matrices = weights.tensors.filter((t) => isMatrix(t) && (t.n !== null || t.identical));
+  const byComponent = new Map<string, TensorReport[]>();
+  for (const t of weights.tensors.filter(isMatrix)) {
+    const list = byComponent.get(componentOf(t)) ?? [];
+    list.push(t);
+    byComponent.set(componentOf(t), list);
+  }
+  const components: ComponentFinding[] = [...byComponent].map(([component, list]) => {
+    const compared = list.filter((t) => t.n !== null || t.identical);
+    const rel = compared.filter(related).length;
+    const identical = compared.filter((t) => t.identical).length;
+    const share = compared.length ? rel / compared.length : 0;
+    return {
+      component,
+      compared: compared.length,
+      related: rel,
+      identical,
+      medianCenteredCosine: median(compared.map((t) => t.centeredCosine).filter((x): x is number => x !== null)),
+      finding: compared.length === 0 ? 'not compared'
+        : identical === compared.length ? 'copied'
+        : share >= 0.8 ? 'related'
+        : share <= 0.05 ? 'unrelated'
+        : 'mixed',
+    };
+  });
+  const relatedCount = matrices.filter(related).length;
+  const identicalCount = weights.tensors.filter((t) => t.identical).length;
+  const share = matrices.length ? relatedCount / matrices.length : 0;
+  const evidence: Evidence[] = [
+    {
+      signal: 'related matrices', value: matrices.length ? `${relatedCount} of ${matrices.length}` : null,
+      baseline: 'independent models: none (centered cosine within ±0.02 on real independently trained weights)', weight: 1,
+      explanation: 'a weight matrix whose centered cosine exceeds max(0.1, 10/√n) was not trained independently of its counterpart',
+    },
+    {
+      signal: 'byte-identical tensors', value: identicalCount,
+      baseline: 'independent models: 0', weight: identicalCount > 0 ? 1 : 0.2,
+      explanation: 'identical bytes (same dtype, shape and content hash) are reused, whatever else differs',
+    },
+    {
+      signal: 'median centered cosine of matrices', value: median(matrices.map((t) => t.centeredCosine).filter((x): x is number => x !== null)),
+      baseline: '≈ 0 for independent models; ≥ 0.9 for light fine-tunes', weight: 0.5,
+      explanation: 'how far the weights moved, where they are related',
+    },
+    {
+      signal: 'norm vectors', value: 'context only', baseline: 'raw cosine 0.95–0.99 even between unrelated models', weight: 0,
+      explanation: 'norm scales start at 1.0, so their raw cosine says nothing; they are not weighed',
+    },
+  ];
+  if (context.tokenizerRelation) {
+    evidence.push({
+      signal: 'tokenizer relation', value: context.tokenizerRelation, baseline: 'independent or overlapping for unrelated models', weight: 0.2,
+      explanation: 'a shared tokenizer is weak evidence: tokenizers are reused legitimately',
+    });
+  }
+  const uncompared = weights.tensors.filter((t) => isMatrix(t) && t.n === null && !t.identical).length;
+  if (uncompared > 0) {
+    evidence.push({
+      signal: 'matrices not compared', value: uncompared, baseline: '0 when the architectures match', weight: 0,
+      explanation: 'shapes differ or a counterpart is missing (layers added, vocabulary extended, experts pruned); such tensors are not weighed (layer alignment and shared-row comparison are not done yet)',
+    });
+  }
+  if (weights.tensors.some((t) => t.group === 'routed_expert')) {
+    evidence.push({
+      signal: 'routed experts compared by index', value: 'limitation', baseline: '', weight: 0,
+      explanation: 'experts are paired by index; a derivative that permuted its experts would show them unrelated (matching through the router is not done yet)',
+    });
+  }
+
+  const relatedComponents = components.filter((c) => c.finding === 'copied' || c.finding === 'related' || c.finding === 'mixed');
+  let label: VerdictLabel;
+  let confidence: number;
+  if (matrices.length === 0) {
+    label = identicalCount > 0 ? 'partially-derived' : 'inconclusive';
+    confidence = identicalCount > 0 ? 0.7 : 0;
+  } else if (share >= 0.8) {
+    label = 'derived';
+    confidence = Math.min(0.99, 0.6 + 0.4 * share * Math.min(1, matrices.length / 20));
+  } else if (relatedCount === 0 && identicalCount === 0) {
+    label = 'independent';
+    confidence = Math.min(0.99, 0.5 + 0.5 * Math.min(1, matrices.length / 20));
+  } else {
+    label = relatedComponents.length > 0 ? 'partially-derived' : 'inconclusive';
+    confidence = 0.6 + 0.3 * Math.min(1, relatedCount / 5);
+  }
+  const summary = {
+    derived: `${relatedCount} of ${matrices.length} weight matrices are related to their counterparts: the model is derived`,
+    'partially-derived': `some components are reused (${relatedComponents.map((c) => `${c.component}: ${c.finding}`).join(', ')}) while the rest is new`,
+    independent: `none of ${matrices.length} weight matrices is related to its counterpart and no tensor is identical`,
+    inconclusive: 'no weight matrix could be compared (shapes differ or are missing): weights alone cannot decide',
+  }[label];
+  return { label, confidence: Math.round(confidence * 100) / 100, summary, evidence, components };
+}
