@@ -38,6 +38,31 @@ function splice(out: string, a: string, other: string, fromA: (name: string) => 
   writeFileSync(join(out, 'config.json'), JSON.stringify(ckO.config, null, 2));
 }
 
+/** B's layer j is A's layer `layers[j]` (depth up-scaling, pruning, reordering), byte for byte. */
+function relayer(out: string, a: string, layers: number[]): void {
+  mkdirSync(out, { recursive: true });
+  const ck = openCheckpoint(a);
+  const source = new Map<string, (typeof ck.tensors)[number]>();
+  const specs: { name: string; dtype: DType; shape: number[] }[] = [];
+  for (const t of ck.tensors) {
+    const m = /^model\.layers\.(\d+)\.(.*)$/.exec(t.name);
+    if (!m) { source.set(t.name, t); specs.push({ name: t.name, dtype: t.dtype as DType, shape: t.shape }); continue; }
+    layers.forEach((from, j) => {
+      if (from !== Number(m[1])) return;
+      const name = `model.layers.${j}.${m[2]}`;
+      source.set(name, t);
+      specs.push({ name, dtype: t.dtype as DType, shape: t.shape });
+    });
+  }
+  const reader = new PreadReader();
+  writeCheckpoint(out, specs, (spec, first, count, raw) => {
+    const t = source.get(spec.name)!;
+    reader.readSync(t.file, t.offset + first * (raw.length / count), raw);
+  });
+  reader.close();
+  writeFileSync(join(out, 'config.json'), JSON.stringify({ ...ck.config, num_hidden_layers: layers.length }, null, 2));
+}
+
 export function buildEvalSet(root: string, sharedModels?: string): LabelledPair[] {
   const p = (name: string) => join(root, name);
   const dense = { layers: 3, hidden: 512, intermediate: 4096, vocab: 16384 };
@@ -52,6 +77,9 @@ export function buildEvalSet(root: string, sharedModels?: string): LabelledPair[
     synthesize('derivative', { out: p('moe-derived'), like: p('moe-base'), drift: 0.05, seed: 22 });
     synthesize('independent', { out: p('moe-independent'), like: p('moe-base'), seed: 23 });
     // Embeddings and the first layer reused, the rest trained anew.
+    // Depth up-scaling (as SOLAR did): a layer duplicated, then trained on.
+    relayer(p('upscaled-raw'), p('base'), [0, 1, 1, 2]);
+    synthesize('derivative', { out: p('upscaled'), like: p('upscaled-raw'), drift: 0.05, seed: 15 });
     splice(p('partial'), p('base'), p('independent'), (name) => name.includes('embed_tokens') || name.includes('layers.0.'));
   }
   const pairs: LabelledPair[] = [
@@ -62,6 +90,7 @@ export function buildEvalSet(root: string, sharedModels?: string): LabelledPair[
     { name: 'MoE fine-tune', a: p('moe-base'), b: p('moe-derived'), expected: 'derived' },
     { name: 'MoE independent', a: p('moe-base'), b: p('moe-independent'), expected: 'independent' },
     { name: 'partial reuse (embeddings + layer 0)', a: p('base'), b: p('partial'), expected: 'partially-derived' },
+    { name: 'depth up-scaled (layer 1 duplicated) and trained on', a: p('base'), b: p('upscaled'), expected: 'derived' },
   ];
   if (sharedModels && existsSync(join(sharedModels, 'babyllama-105'))) {
     pairs.push(

@@ -28,3 +28,22 @@ test('components: a partial reuse names what was copied', async (t) => {
   t.is(verdict.components.find((c) => c.component === 'attention')!.finding, 'mixed');
   t.true(weights.summary.identical > 0, 'byte-identical tensors are reported');
 });
+
+test('controls: layer alignment finds the duplicated layer; norms sit at their null when unrelated', async (t) => {
+  const byName = (s: string) => pairs.find((p) => p.name.startsWith(s))!;
+  const upscaled = await compareModels(byName('depth up-scaled').a, byName('depth up-scaled').b);
+  const alignment = upscaled.controls!.layers[0]!;
+  t.is(alignment.pattern, 'duplicated');
+  t.deepEqual(alignment.alignment.map((x) => x.a), [0, 1, 1, 2]);
+  t.regex(upscaled.verdict.summary, /depth changed/);
+  const light = await compareModels(byName('light').a, byName('light').b);
+  t.is(light.controls!.layers[0]!.pattern, 'identity');
+  const independent = await compareModels(byName('independent').a, byName('independent').b);
+  t.is(independent.controls!.layers[0]!.pattern, 'none');
+  t.true(Object.values(independent.controls!.baselines)[0]!.every((p) => Math.abs(p.mean) < 0.05), 'layers of one model are unrelated to each other');
+  for (const norm of independent.controls!.norms.tensors) {
+    t.true(norm.cosine! > 0.99, 'the trap: raw cosine near 1');
+    t.true(Math.abs(norm.cosine! - norm.nullMean!) < 5 * norm.nullSd!, `${norm.name}: raw cosine ${norm.cosine} at its null ${norm.nullMean} ± ${norm.nullSd}`);
+    t.true(Math.abs(norm.z!) < 5);
+  }
+});

@@ -11,6 +11,7 @@
  */
 import type { RoleGroup } from '../roles/roles.ts';
 import type { TensorReport, WeightsSection } from '../report/weights.ts';
+import type { Controls } from '../controls/index.ts';
 
 export type VerdictLabel = 'derived' | 'partially-derived' | 'independent' | 'inconclusive';
 
@@ -69,13 +70,20 @@ function related(t: TensorReport): boolean {
   return low > relatedThreshold(t.n);
 }
 
+function describeBaseline(points: { distance: number; mean: number; sd: number }[] | undefined): string {
+  if (!points || points.length === 0) return 'not measured';
+  const mean = points.reduce((s, p) => s + p.mean, 0) / points.length;
+  const sd = Math.max(...points.map((p) => p.sd));
+  return `mean centered cosine ${mean.toFixed(3)}, spread up to ${sd.toFixed(3)}`;
+}
+
 function median(xs: number[]): number | null {
   if (xs.length === 0) return null;
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-export function judgeWeights(weights: WeightsSection, context: { tokenizerRelation?: string | null } = {}): Verdict {
+export function judgeWeights(weights: WeightsSection, context: { tokenizerRelation?: string | null; controls?: Controls | null } = {}): Verdict {
   const matrices = weights.tensors.filter((t) => isMatrix(t) && (t.n !== null || t.identical));
   const byComponent = new Map<string, TensorReport[]>();
   for (const t of weights.tensors.filter(isMatrix)) {
@@ -145,13 +153,28 @@ export function judgeWeights(weights: WeightsSection, context: { tokenizerRelati
     });
   }
 
+  // Layer alignment: layers duplicated, removed or shifted are paired by index wrongly; the
+  // monotone alignment through the layer × layer matrix pairs them right.
+  const aligned = context.controls?.layers[0];
+  let alignedShare = 0;
+  if (aligned) {
+    const n = (aligned.matrix.length && weights.tensors.find((t) => t.role === aligned.role)?.n) || 1;
+    alignedShare = aligned.alignment.filter((x) => x.value !== null && x.value > relatedThreshold(n)).length / Math.max(1, aligned.alignment.length);
+    evidence.push({
+      signal: `layer alignment (${aligned.role})`, value: `${aligned.pattern}: ${Math.round(alignedShare * aligned.alignment.length)} of ${aligned.layersB} layers of B align with a related layer of A`,
+      baseline: `within A, layers at any distance: ${describeBaseline(context.controls!.baselines[aligned.role])}`, weight: aligned.pattern === 'identity' ? 0.3 : 0.8,
+      explanation: 'duplicated (depth up-scaling), removed or shifted layers are found by the best monotone alignment of the layer × layer similarity matrix',
+    });
+  }
+  const depthChanged = aligned && aligned.pattern !== 'identity' && aligned.pattern !== 'none' && aligned.pattern !== 'reordered' && alignedShare >= 0.8;
+
   const relatedComponents = components.filter((c) => c.finding === 'copied' || c.finding === 'related' || c.finding === 'mixed');
   let label: VerdictLabel;
   let confidence: number;
   if (matrices.length === 0) {
     label = identicalCount > 0 ? 'partially-derived' : 'inconclusive';
     confidence = identicalCount > 0 ? 0.7 : 0;
-  } else if (share >= 0.8) {
+  } else if (share >= 0.8 || depthChanged) {
     label = 'derived';
     confidence = Math.min(0.99, 0.6 + 0.4 * share * Math.min(1, matrices.length / 20));
   } else if (relatedCount === 0 && identicalCount === 0) {
@@ -162,7 +185,9 @@ export function judgeWeights(weights: WeightsSection, context: { tokenizerRelati
     confidence = 0.6 + 0.3 * Math.min(1, relatedCount / 5);
   }
   const summary = {
-    derived: `${relatedCount} of ${matrices.length} weight matrices are related to their counterparts: the model is derived`,
+    derived: depthChanged && share < 0.8
+      ? `B's layers are A's layers ${aligned!.pattern} (${Math.round(100 * alignedShare)}% align with a related layer): the model is derived with its depth changed`
+      : `${relatedCount} of ${matrices.length} weight matrices are related to their counterparts: the model is derived`,
     'partially-derived': `some components are reused (${relatedComponents.map((c) => `${c.component}: ${c.finding}`).join(', ')}) while the rest is new`,
     independent: `none of ${matrices.length} weight matrices is related to its counterpart and no tensor is identical`,
     inconclusive: 'no weight matrix could be compared (shapes differ or are missing): weights alone cannot decide',
