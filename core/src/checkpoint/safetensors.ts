@@ -44,20 +44,32 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
     if (fileSize < 8) throw new BadInputError(file, `truncated: ${fileSize} bytes, shorter than the 8-byte header length`);
     const lengthBytes = Buffer.alloc(8);
     readSync(fd, lengthBytes, 0, 8, 0);
-    const headerLength = lengthBytes.readBigUInt64LE(0);
-    if (headerLength > BigInt(Math.min(MAX_HEADER_BYTES, fileSize - 8))) {
-      throw new BadInputError(file, `header length ${headerLength} exceeds the file (${fileSize} bytes)${fileSize - 8 > MAX_HEADER_BYTES ? ' or the 256 MiB limit' : ''}`);
-    }
-    const length = Number(headerLength);
+    const length = checkHeaderLength(file, fileSize, lengthBytes);
     const json = Buffer.alloc(length);
     if (readSync(fd, json, 0, length, 8) !== length) throw new BadInputError(file, 'truncated while reading the header');
-    return parseHeader(file, fileSize, 8 + length, json.toString('utf8'));
+    return parseSafetensorsHeader(file, fileSize, 8 + length, json.toString('utf8'));
   } finally {
     closeSync(fd);
   }
 }
 
-function parseHeader(file: string, fileSize: number, dataOffset: number, text: string): SafetensorsHeader {
+/**
+ * The JSON length that the first 8 bytes of a file of `fileSize` bytes announce, checked against
+ * the file and the 256 MiB limit. Shared by the local reader and remote (HTTP Range) opening.
+ */
+export function checkHeaderLength(file: string, fileSize: number, lengthBytes: Uint8Array): number {
+  const headerLength = Buffer.from(lengthBytes.buffer, lengthBytes.byteOffset, 8).readBigUInt64LE(0);
+  if (headerLength > BigInt(Math.min(MAX_HEADER_BYTES, fileSize - 8))) {
+    throw new BadInputError(file, `header length ${headerLength} exceeds the file (${fileSize} bytes)${fileSize - 8 > MAX_HEADER_BYTES ? ' or the 256 MiB limit' : ''}`);
+  }
+  return Number(headerLength);
+}
+
+/**
+ * Parses and checks header JSON (`text`, the bytes after the length) of a file of `fileSize`
+ * bytes whose data section starts at `dataOffset`: the same checks wherever the bytes came from.
+ */
+export function parseSafetensorsHeader(file: string, fileSize: number, dataOffset: number, text: string): SafetensorsHeader {
   let raw: unknown;
   try {
     raw = JSON.parse(text);

@@ -2,8 +2,15 @@
  * The whole report of `lineage compare`: architecture, tokenizer and weights of two model
  * folders. Field names are a contract (DESIGN.md): only ever add to them.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { openCheckpoint, type Checkpoint } from '../checkpoint/folder.ts';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Checkpoint } from '../checkpoint/folder.ts';
+import { configLabel, isRemoteCheckpoint, openModel, releaseRemoteCheckpoint } from '../checkpoint/remote.ts';
+import { remoteSection, type RemoteSection } from '../checkpoint/remote-section.ts';
+import type { HttpReadOptions } from '../io/http-client.ts';
+import { readLogsIn, type ReadLog } from '../io/read-log.ts';
 import { isBadInput } from '../errors.ts';
 import { analyzeArchitecture, countParamsFromTensors, loadCheckpointIndex } from '../arch/index.ts';
 import { compareTokenizers, loadTokenizer } from '../tokenizer/index.ts';
@@ -13,6 +20,7 @@ import { buildWeightsSection, type WeightsMeta, type WeightsSection } from '../r
 import { matchTensors, type MatchedTensor } from '../roles/match.ts';
 import { executeLocally, planComparison, type WeightsOptions } from './weights.ts';
 import { judgeWeights, type Verdict } from '../verdict/verdict.ts';
+import { computeControls, type Controls } from '../controls/index.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -23,6 +31,8 @@ export interface ModelSummary {
   bytes: number;
   /** Parameters counted from the tensor shapes (FP8 scales excluded). */
   paramsFromTensors: number;
+  /** Only for a model read over HTTP: URLs, pinned revision, SHA-256 of every byte fetched, coverage. */
+  remote?: RemoteSection;
 }
 
 export interface ComparisonReport {
@@ -32,6 +42,8 @@ export interface ComparisonReport {
   architecture: unknown;
   tokenizer: unknown;
   weights: WeightsSection;
+  /** What unrelated weights would show (norm nulls, within-model baselines, layer alignment); null when not computed. */
+  controls: Controls | null;
   verdict: Verdict;
   /** How this run went; the only part that differs between runs of the same comparison. */
   run: { threads: number; reader: string; startedAt: string; durationSeconds: number };
@@ -56,13 +68,14 @@ async function tokenizerSection(a: Checkpoint, b: Checkpoint, pathA: string, pat
   }
 }
 
-function summarize(ck: Checkpoint, path: string): ModelSummary {
+function summarize(ck: Checkpoint, path: string, readLogs: ReadLog[]): ModelSummary {
   return {
     path,
     shards: ck.shards.length,
     tensors: ck.tensors.length,
     bytes: ck.totalBytes,
     paramsFromTensors: countParamsFromTensors(ck.tensors).total,
+    ...(isRemoteCheckpoint(ck) ? { remote: remoteSection(ck, readLogs) } : {}),
   };
 }
 
@@ -79,13 +92,15 @@ export interface PreparedComparison {
 }
 
 export async function prepareComparison(
-  pathA: string, pathB: string, options: { targetTaskBytes?: number; sample?: number; seed?: number; texts?: string[] } = {},
+  pathA: string, pathB: string,
+  options: { targetTaskBytes?: number; sample?: number; seed?: number; texts?: string[]; remote?: HttpReadOptions } = {},
 ): Promise<PreparedComparison> {
-  const a = openCheckpoint(pathA);
-  const b = openCheckpoint(pathB);
+  // A path may be a model folder, a folder URL or a list of file URLs (see checkpoint/remote.ts).
+  const a = await openModel(pathA, options.remote);
+  const b = await openModel(pathB, options.remote);
   const architecture = a.config && b.config
     ? analyzeArchitecture(a.config, b.config, {
-        labelA: `${pathA}/config.json`, labelB: `${pathB}/config.json`,
+        labelA: configLabel(a, pathA), labelB: configLabel(b, pathB),
         indexA: loadCheckpointIndex(a.root), indexB: loadCheckpointIndex(b.root),
         tensorsA: a.tensors, tensorsB: b.tensors,
       })
@@ -98,18 +113,25 @@ export async function prepareComparison(
 
 /** The report from a prepared comparison and its item results (ordered by item index). */
 export function assembleReport(
-  prepared: PreparedComparison, results: ItemResult[], meta: WeightsMeta & { run: ComparisonReport['run'] },
+  prepared: PreparedComparison, results: ItemResult[],
+  meta: WeightsMeta & {
+    run: ComparisonReport['run'];
+    /** Logs of the readers that fetched remote files (remote models only). */
+    readLogs?: ReadLog[];
+    controls?: Controls | null;
+  },
 ): ComparisonReport {
   const weights = buildWeightsSection(prepared.matched, results, meta);
   const relation = (prepared.tokenizer as { relation?: string } | null)?.relation ?? null;
   return {
     schemaVersion: SCHEMA_VERSION,
     tool: { name: 'lineage', version },
-    models: { a: summarize(prepared.a, prepared.pathA), b: summarize(prepared.b, prepared.pathB) },
+    models: { a: summarize(prepared.a, prepared.pathA, meta.readLogs ?? []), b: summarize(prepared.b, prepared.pathB, meta.readLogs ?? []) },
     architecture: prepared.architecture,
     tokenizer: prepared.tokenizer,
     weights,
-    verdict: judgeWeights(weights, { tokenizerRelation: relation }),
+    controls: meta.controls ?? null,
+    verdict: judgeWeights(weights, { tokenizerRelation: relation, controls: meta.controls ?? null }),
     run: meta.run,
   };
 }
@@ -118,9 +140,26 @@ export function assembleReport(
 export async function compareModels(pathA: string, pathB: string, options: WeightsOptions & { texts?: string[] } = {}): Promise<ComparisonReport> {
   const started = new Date();
   const prepared = await prepareComparison(pathA, pathB, options);
-  const { results, meta } = await executeLocally(prepared.matched, prepared.plan, options);
+  // Remote models: the executor threads' HTTP readers leave their read logs in a folder as they close.
+  const remote = isRemoteCheckpoint(prepared.a) || isRemoteCheckpoint(prepared.b);
+  const logDir = remote ? mkdtempSync(join(tmpdir(), 'lineage-reads-')) : null;
+  let executed: Awaited<ReturnType<typeof executeLocally>>;
+  let readLogs: ReadLog[] | undefined;
+  try {
+    executed = await executeLocally(prepared.matched, prepared.plan, logDir ? { ...options, remote: { ...options.remote, logDir } } : options);
+    readLogs = logDir ? readLogsIn(logDir) : undefined;
+  } finally {
+    if (logDir) rmSync(logDir, { recursive: true, force: true });
+    releaseRemoteCheckpoint(prepared.a);
+    releaseRemoteCheckpoint(prepared.b);
+  }
+  const { results, meta } = executed;
+  // The controls read more tensor data (layer × layer cells): local models only, for now.
+  const controls = remote ? null : await computeControls(prepared, results, { threads: options.threads, seed: options.seed });
   return assembleReport(prepared, results, {
     ...meta,
+    controls,
+    readLogs,
     run: {
       threads: options.threads ?? 1,
       reader: options.reader ?? 'pread',

@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/folder.ts';
 import { executePlan } from '../exec/local-executor.ts';
+import type { HttpReadOptions } from '../io/http-client.ts';
 import { DEFAULT_WINDOW_ELEMENTS } from '../exec/run-task.ts';
 import type { HashAlgorithm } from '../hash/content-hash.ts';
 import { resolveKernel, type KernelChoice } from '../kernels/select.ts';
@@ -17,6 +18,8 @@ import type { SamplePlan } from '../sample/blocks.ts';
 import { refineToHalfwidth } from '../sample/refine.ts';
 
 export interface WeightsOptions {
+  /** HTTP settings for remote checkpoints (hub token, limits); see io/http-client.ts. */
+  remote?: HttpReadOptions;
   threads?: number;
   kernel?: KernelChoice;
   reader?: 'pread' | 'mmap';
@@ -62,6 +65,7 @@ export async function executeLocally(matched: MatchedTensor[], plan: Plan, optio
     windowElements: options.windowElements ?? DEFAULT_WINDOW_ELEMENTS,
     overlapReads: options.overlapReads ?? threads < availableParallelism(),
     gpuMode: options.gpuMode,
+    remote: options.remote,
     onProgress: options.onProgress,
   });
   options.onStart?.(plan.totalBytes, plan.tasks.length);

@@ -2,6 +2,7 @@
 import { createStreamingHash, type HashAlgorithm } from '../hash/content-hash.ts';
 import { PreadReader } from '../io/pread.ts';
 import type { RangeReader } from '../io/reader.ts';
+import type { HttpReadOptions } from '../io/http-client.ts';
 import type { KernelName } from '../kernels/kernel.ts';
 import { createKernel } from '../kernels/select.ts';
 import type { TaskContext } from './run-task.ts';
@@ -13,6 +14,11 @@ export interface ContextOptions {
   windowElements: number;
   overlapReads: boolean;
   gpuMode?: string;
+  /**
+   * Set when a plan may name http(s):// files (remote checkpoints): reads are then routed by
+   * scheme, remote ones over HTTP Range requests with these settings (token, limits, log folder).
+   */
+  remote?: HttpReadOptions;
 }
 
 async function createReader(kind: 'pread' | 'mmap'): Promise<RangeReader> {
@@ -21,13 +27,19 @@ async function createReader(kind: 'pread' | 'mmap'): Promise<RangeReader> {
   return io.createReader('mmap');
 }
 
+/** Loaded only when a plan may hold remote files, so local runs do not pay for the HTTP modules. */
+async function routed(local: RangeReader, remote: HttpReadOptions): Promise<RangeReader> {
+  const { RoutingReader } = await import('../io/routing.ts');
+  return new RoutingReader(local, remote);
+}
+
 export async function createTaskContext(options: ContextOptions): Promise<TaskContext> {
   const hashers = options.hash === 'none'
     ? null
     : ([await createStreamingHash(options.hash), await createStreamingHash(options.hash)] as [Awaited<ReturnType<typeof createStreamingHash>>, Awaited<ReturnType<typeof createStreamingHash>>]);
   return {
     kernel: await createKernel(options.kernel, { gpuMode: options.gpuMode }),
-    reader: await createReader(options.reader),
+    reader: options.remote ? await routed(await createReader(options.reader), options.remote) : await createReader(options.reader),
     hashers,
     windowElements: options.windowElements,
     overlapReads: options.overlapReads,
