@@ -1,0 +1,573 @@
+/**
+ * Routed experts matched across two MoE models (issue 5). A derivative may reorder its experts
+ * (and the router rows with them): expert i of A is then expert π(i) of B, and comparing expert i
+ * with expert i finds nothing. Per MoE layer present in both models:
+ *  1. an E_A × E_B similarity matrix: the centered cosine of router rows (router.weight row i of A
+ *     against row j of B: cheap, hidden-size vectors), or, where a side has no router, of the
+ *     concatenated expert weights (gate, up, down) through the comparison kernels;
+ *  2. the best one-to-one matching by linear assignment;
+ *  3. a permutation null for the matched mean: an optimal matching always finds some similarity,
+ *     even between unrelated models, so the observed mean is set against the optimal matching of
+ *     matrices drawn under "B's coordinates are unrelated to A's" (a random permutation of the
+ *     coordinates). Under that permutation the cross matrix has mean 0 and covariance
+ *     Cov(S_ij, S_kl) = G^A_ik · G^B_jl / (d − 1), with G the within-model Gram matrices of unit
+ *     centered rows (exact second moments); the null draws S = L_A·Z·L_Bᵀ / √(d − 1) with
+ *     L Lᵀ = G and Z standard normal (the Gaussian approximation of the permutation, O(E³) per
+ *     draw instead of O(E²·d)), and solves each by assignment;
+ *  4. with router rows as the basis, the expert weights of the matched pairs (and of the same-index
+ *     pairs where they differ) are compared through the kernels, sampled when asked, as a second,
+ *     independent check: under independence, a matching chosen from router rows says nothing
+ *     about the expert weights, whose centered cosine then sits at 0 ± 1/√n.
+ */
+import { bytesPerElement, COMPARABLE_DTYPES, elementCount, type DType } from '../checkpoint/dtype.ts';
+import type { Checkpoint, TensorEntry } from '../checkpoint/folder.ts';
+import { compareCrossPairs, type CrossPair } from '../compare/cross-pairs.ts';
+import { PreadReader } from '../io/pread.ts';
+import { toFloat32 } from '../kernels/decode.ts';
+import type { TensorRef } from '../plan/plan.ts';
+import { isBadInput } from '../errors.ts';
+import { classifyTensor } from '../roles/roles.ts';
+import { finalizeMoments, mergeMoments, emptyMoments, type Moments } from '../stats/moments.ts';
+import { Random } from '../synth/random.ts';
+import { maximizeAssignment, maximizeAssignmentFlat } from './assignment.ts';
+
+export interface ExpertPair {
+  a: number;
+  b: number;
+  /** Similarity on the layer's basis (router rows or expert weights); null where undefined. */
+  value: number | null;
+  /** Centered cosine of the pair's concatenated expert weights, where compared. */
+  experts: number | null;
+}
+
+export interface ExpertWeightCheck {
+  /** Expert tensor roles concatenated, in this order. */
+  roles: string[];
+  /** Matched pairs compared (a seeded choice when there are many; the others have `experts: null`). */
+  pairs: number;
+  /** Elements compared per pair (fewer than the expert's size when sampled). */
+  elements: number;
+  sampled: boolean;
+  /** Mean centered cosine of the matched pairs' expert weights. */
+  meanMatched: number | null;
+  /** Mean over the same-index pairs (i, i) that the matching did not choose; null if it chose them all. */
+  meanSameIndex: number | null;
+  /** Spread of meanMatched under independence: 1/√(pairs · (elements − 1)), experts of a model taken as uncorrelated. */
+  nullSd: number | null;
+  z: number | null;
+  note: string | null;
+}
+
+export interface ExpertLayer {
+  layer: number;
+  expertsA: number;
+  expertsB: number;
+  /** What the matrix measures and how the null was drawn. */
+  basis: string;
+  /** E_A × E_B centered cosines on the basis (rows = A's experts, columns = B's, in index order). */
+  matrix: (number | null)[][];
+  /** The best one-to-one matching (min(E_A, E_B) pairs), by A's index. */
+  assignment: ExpertPair[];
+  /** Share of matched pairs with a = b. */
+  identityShare: number;
+  /** Mean basis similarity of the matched pairs. */
+  meanMatched: number;
+  /** Mean and spread of the optimal matching's mean under the permutation null. */
+  nullMean: number;
+  nullSd: number;
+  /** (meanMatched − nullMean) / nullSd; null when the null has no spread. */
+  z: number | null;
+  /** (1 + draws ≥ observed) / (1 + draws): one-sided, never below 1/(1 + nullReplicates). */
+  pValue: number;
+  nullReplicates: number;
+  /**
+   * The matching is not the identity. A description of the matching only: it means the experts
+   * were reordered when the match is also significant (small pValue), not between unrelated models.
+   */
+  permuted: boolean;
+  /** Expert weights of the matched pairs (router basis only; null when the basis is the weights themselves). */
+  experts: ExpertWeightCheck | null;
+  note: string | null;
+}
+
+export interface ExpertOptions {
+  /** Read this fraction of each expert tensor's row blocks in weight comparisons (default 0.05: these are controls). */
+  sample?: number;
+  seed?: number;
+  threads?: number;
+  /** Draws of the permutation null per layer (default: as many as ~5·10⁸ operations allow, 19 to 999). */
+  nullReplicates?: number;
+  /** Matched pairs whose expert weights are compared per layer, a seeded spread of the matching (default 16). */
+  checkPairs?: number;
+  /** Without router rows, the whole expert × expert matrix is compared: at most this many pairs per layer (default 4096, 64 × 64). */
+  maxWeightPairs?: number;
+}
+
+export interface ExpertAnalysis {
+  layers: ExpertLayer[];
+  /** MoE layers of both models that were not analysed, and why. */
+  skipped: { layer: number; reason: string }[];
+}
+
+/** Expert weights are compared as a control: sampled at this fraction unless the caller says otherwise. */
+const DEFAULT_EXPERT_SAMPLE = 0.05;
+const DEFAULT_CHECK_PAIRS = 16;
+const DEFAULT_MAX_WEIGHT_PAIRS = 4096;
+
+interface MoeLayer {
+  router: TensorEntry | null;
+  /** Expert index → role → tensor (or a slice of a fused tensor). */
+  experts: Map<number, Map<string, TensorRef>>;
+}
+
+function ref(t: TensorEntry): TensorRef {
+  return { file: t.file, offset: t.offset, byteLength: t.byteLength, dtype: t.dtype as DType, shape: t.shape };
+}
+
+/** The routers and routed experts of a checkpoint, by layer. Fused expert tensors ([E, ...]) are cut into per-expert slices. */
+export function moeLayers(ck: Checkpoint): Map<number, MoeLayer> {
+  const out = new Map<number, MoeLayer>();
+  const layerOf = (l: number) => {
+    let entry = out.get(l);
+    if (!entry) out.set(l, (entry = { router: null, experts: new Map() }));
+    return entry;
+  };
+  const put = (layer: MoeLayer, expert: number, role: string, r: TensorRef) => {
+    let roles = layer.experts.get(expert);
+    if (!roles) layer.experts.set(expert, (roles = new Map()));
+    roles.set(role, r);
+  };
+  for (const t of ck.tensors) {
+    const role = classifyTensor(t.name);
+    if (role.layer === null || !COMPARABLE_DTYPES.has(t.dtype as DType) || role.role.endsWith('.bias')) continue;
+    if (role.role === 'router.weight' && t.shape.length === 2) {
+      layerOf(role.layer).router = t;
+    } else if (role.group === 'routed_expert' && role.role.startsWith('expert.')) {
+      const layer = layerOf(role.layer);
+      if (role.expert !== null) {
+        put(layer, role.expert, role.role, ref(t));
+      } else if (role.fusedExperts && t.shape.length >= 2) {
+        const count = t.shape[0]!;
+        const shape = t.shape.slice(1);
+        const bytes = elementCount(shape) * bytesPerElement(t.dtype as DType);
+        for (let e = 0; e < count; e++) put(layer, e, role.role, { file: t.file, offset: t.offset + e * bytes, byteLength: bytes, dtype: t.dtype as DType, shape });
+      }
+    }
+  }
+  for (const [l, layer] of out) if (!layer.router && layer.experts.size === 0) out.delete(l);
+  return out;
+}
+
+/** Rows of a 2-D tensor as float64, each centered on its own mean and scaled to unit length (zero rows stay zero, flagged). */
+export function unitCenteredRows(t: TensorEntry, reader: PreadReader): { rows: Float64Array; count: number; dim: number; constant: boolean[] } {
+  const [count, dim] = [t.shape[0]!, t.shape[1]!];
+  const raw = new Uint8Array(t.byteLength);
+  reader.readSync(t.file, t.offset, raw);
+  const values = new Float32Array(count * dim);
+  toFloat32(t.dtype as DType, raw, values, count * dim);
+  return centerRows(values, count, dim);
+}
+
+export function centerRows(values: ArrayLike<number>, count: number, dim: number): { rows: Float64Array; count: number; dim: number; constant: boolean[] } {
+  const rows = new Float64Array(count * dim);
+  const constant: boolean[] = [];
+  for (let i = 0; i < count; i++) {
+    let mean = 0;
+    for (let k = 0; k < dim; k++) mean += values[i * dim + k]!;
+    mean /= dim;
+    let ss = 0;
+    for (let k = 0; k < dim; k++) {
+      const x = values[i * dim + k]! - mean;
+      rows[i * dim + k] = x;
+      ss += x * x;
+    }
+    const ok = ss > 0 && Number.isFinite(ss);
+    constant.push(!ok);
+    const scale = ok ? 1 / Math.sqrt(ss) : 0;
+    for (let k = 0; k < dim; k++) rows[i * dim + k] = ok ? rows[i * dim + k]! * scale : 0;
+  }
+  return { rows, count, dim, constant };
+}
+
+/** X·Yᵀ for row-major X (n×d) and Y (m×d); four rows of X per pass over Y, so Y streams from memory n/4 times. */
+export function gram(x: Float64Array, n: number, y: Float64Array, m: number, d: number): Float64Array {
+  const out = new Float64Array(n * m);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const x0 = i * d, x1 = x0 + d, x2 = x1 + d, x3 = x2 + d;
+    for (let j = 0; j < m; j++) {
+      const yj = j * d;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let k = 0; k < d; k++) {
+        const v = y[yj + k]!;
+        s0 += x[x0 + k]! * v;
+        s1 += x[x1 + k]! * v;
+        s2 += x[x2 + k]! * v;
+        s3 += x[x3 + k]! * v;
+      }
+      out[i * m + j] = s0;
+      out[(i + 1) * m + j] = s1;
+      out[(i + 2) * m + j] = s2;
+      out[(i + 3) * m + j] = s3;
+    }
+  }
+  for (; i < n; i++) {
+    const xi = i * d;
+    for (let j = 0; j < m; j++) {
+      const yj = j * d;
+      let s = 0;
+      for (let k = 0; k < d; k++) s += x[xi + k]! * y[yj + k]!;
+      out[i * m + j] = s;
+    }
+  }
+  return out;
+}
+
+/**
+ * Lower-triangular L with L·Lᵀ = G for a positive semi-definite G (n×n): a column whose remaining
+ * diagonal is at rounding level (a row that is a combination of earlier ones) is set to zero.
+ */
+export function choleskyPsd(g: Float64Array, n: number): Float64Array {
+  const l = new Float64Array(n * n);
+  let trace = 0;
+  for (let i = 0; i < n; i++) trace += g[i * n + i]!;
+  const tolerance = 1e-10 * Math.max(trace / Math.max(n, 1), 1e-300);
+  for (let j = 0; j < n; j++) {
+    let diag = g[j * n + j]!;
+    for (let k = 0; k < j; k++) diag -= l[j * n + k]! ** 2;
+    if (diag <= tolerance) continue;
+    const root = Math.sqrt(diag);
+    l[j * n + j] = root;
+    for (let i = j + 1; i < n; i++) {
+      let s = g[i * n + j]!;
+      for (let k = 0; k < j; k++) s -= l[i * n + k]! * l[j * n + k]!;
+      l[i * n + j] = s / root;
+    }
+  }
+  return l;
+}
+
+/** Standard normal draws (Box–Muller: the optimal matching lives in the tails, so no cheap approximation). */
+function normals(random: Random, out: Float64Array): void {
+  for (let i = 0; i < out.length; i += 2) {
+    const u1 = 1 - random.uniform();
+    const u2 = random.uniform();
+    const r = Math.sqrt(-2 * Math.log(u1));
+    out[i] = r * Math.cos(2 * Math.PI * u2);
+    if (i + 1 < out.length) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
+  }
+}
+
+export interface AssignmentNull {
+  mean: number;
+  sd: number;
+  values: Float64Array;
+}
+
+/**
+ * The optimal matching's mean similarity under the coordinate-permutation null: draws of
+ * S = L_A·Z·L_Bᵀ / √df, each solved by assignment.
+ */
+export function assignmentNull(gramA: Float64Array, ea: number, gramB: Float64Array, eb: number, df: number, replicates: number, seed: number, stream: string): AssignmentNull {
+  const la = choleskyPsd(gramA, ea);
+  const lb = choleskyPsd(gramB, eb);
+  const random = new Random(seed, stream);
+  const z = new Float64Array(ea * eb);
+  const t = new Float64Array(ea * eb);
+  const s = new Float64Array(ea * eb);
+  const scale = 1 / Math.sqrt(df);
+  const pairs = Math.min(ea, eb);
+  const values = new Float64Array(replicates);
+  for (let r = 0; r < replicates; r++) {
+    normals(random, z);
+    // t = L_A · Z (L_A lower triangular), row by row so that Z and t are read in order
+    t.fill(0);
+    for (let i = 0; i < ea; i++) {
+      const ti = i * eb;
+      for (let k = 0; k <= i; k++) {
+        const l = la[i * ea + k]!;
+        if (l === 0) continue;
+        const zk = k * eb;
+        for (let j = 0; j < eb; j++) t[ti + j] += l * z[zk + j]!;
+      }
+    }
+    // s = t · L_Bᵀ / √df
+    for (let i = 0; i < ea; i++) for (let j = 0; j < eb; j++) {
+      let acc = 0;
+      for (let k = 0; k <= j; k++) acc += t[i * eb + k]! * lb[j * eb + k]!;
+      s[i * eb + j] = acc * scale;
+    }
+    values[r] = maximizeAssignmentFlat(s, ea, eb).total / pairs;
+  }
+  let mean = 0;
+  for (const v of values) mean += v;
+  mean /= replicates;
+  let ss = 0;
+  for (const v of values) ss += (v - mean) ** 2;
+  return { mean, sd: Math.sqrt(ss / Math.max(1, replicates - 1)), values };
+}
+
+/**
+ * Draws affordable in ~5·10⁸ operations (two triangular products and one assignment each), within
+ * [19, 999]: 999 for a few experts, ~119 for 128, the floor of 19 (p ≥ 0.05, read z then) from
+ * ~220 experts up, where one draw costs more than the whole comparison of the router rows.
+ */
+export function defaultReplicates(ea: number, eb: number): number {
+  const perDraw = ea * eb * (ea + eb) / 2 + Math.min(ea, eb) ** 2 * Math.max(ea, eb);
+  return Math.max(19, Math.min(999, Math.floor(5e8 / Math.max(1, perDraw))));
+}
+
+/** The expert matching of every MoE layer both models have (layers that cannot be analysed are left out; see analyzeExpertLayers). */
+export async function analyzeExperts(a: Checkpoint, b: Checkpoint, options: ExpertOptions = {}): Promise<ExpertLayer[]> {
+  return (await analyzeExpertLayers(a, b, options)).layers;
+}
+
+/** The same, with the layers that were not analysed and why. */
+export async function analyzeExpertLayers(a: Checkpoint, b: Checkpoint, options: ExpertOptions = {}): Promise<ExpertAnalysis> {
+  const layersA = moeLayers(a);
+  const layersB = moeLayers(b);
+  const shared = [...layersA.keys()].filter((l) => layersB.has(l)).sort((x, y) => x - y);
+  const reader = new PreadReader();
+  const out: ExpertAnalysis = { layers: [], skipped: [] };
+  try {
+    for (const layer of shared) {
+      const result = await analyzeLayer(layer, layersA.get(layer)!, layersB.get(layer)!, reader, options);
+      if (typeof result === 'string') out.skipped.push({ layer, reason: result });
+      else out.layers.push(result);
+    }
+  } finally {
+    reader.close();
+  }
+  return out;
+}
+
+interface Basis {
+  description: string;
+  matrix: (number | null)[][];
+  /** Expert index of each matrix row (A) and column (B). */
+  indexA: number[];
+  indexB: number[];
+  gramA: Float64Array;
+  gramB: Float64Array;
+  ea: number;
+  eb: number;
+  /** Degrees of freedom of one similarity: coordinates per vector − 1. */
+  df: number;
+  note: string | null;
+}
+
+/** One layer's matching, or why it was not analysed. */
+async function analyzeLayer(layer: number, la: MoeLayer, lb: MoeLayer, reader: PreadReader, options: ExpertOptions): Promise<ExpertLayer | string> {
+  const roles = commonRoles(la, lb);
+  let basis: Basis;
+  if (la.router && lb.router && la.router.shape[1] === lb.router.shape[1]) {
+    try {
+      basis = routerBasis(la.router, lb.router, reader);
+    } catch (err) {
+      // A broken router costs its layer, not the others.
+      if (!isBadInput(err)) throw err;
+      return `router rows unreadable: ${err.message}`;
+    }
+  } else {
+    const why = la.router && lb.router ? `router rows differ in size (${la.router.shape[1]} vs ${lb.router.shape[1]})` : `no router on ${la.router ? 'B' : lb.router ? 'A' : 'either side'}`;
+    if (!roles) return `${why}, and no expert tensors of the same roles and shapes`;
+    const pairs = la.experts.size * lb.experts.size;
+    const cap = options.maxWeightPairs ?? DEFAULT_MAX_WEIGHT_PAIRS;
+    if (pairs > cap) return `${why}; the expert weights would need ${pairs} pair comparisons, above the limit of ${cap}`;
+    basis = await weightBasis(la, lb, roles, options);
+  }
+  if (basis.ea === 0 || basis.eb === 0) return 'no experts';
+  if (basis.df < 1) return 'vectors too short for a null';
+  const { matrix, ea, eb } = basis;
+  const { rowToCol } = maximizeAssignment(matrix);
+  const pairs = Math.min(ea, eb);
+  const assignment: ExpertPair[] = [];
+  rowToCol.forEach((j, i) => { if (j >= 0) assignment.push({ a: basis.indexA[i]!, b: basis.indexB[j]!, value: matrix[i]![j] ?? null, experts: null }); });
+  const defined = assignment.filter((p) => p.value !== null);
+  if (defined.length === 0) return 'no defined similarity between any matched pair (constant rows)';
+  const meanMatched = defined.reduce((s, p) => s + p.value!, 0) / Math.max(1, defined.length);
+  const replicates = Math.max(1, Math.round(options.nullReplicates ?? defaultReplicates(ea, eb)));
+  const nul = assignmentNull(basis.gramA, ea, basis.gramB, eb, basis.df, replicates, options.seed ?? 1, `experts:${layer}`);
+  let atLeast = 0;
+  for (const v of nul.values) if (v >= meanMatched - 1e-12) atLeast++;
+  const notes = [basis.note, defined.length < pairs ? `${pairs - defined.length} matched pair(s) without a defined similarity (constant rows)` : null];
+  const experts = basis.description.startsWith('router') && roles
+    ? await weightCheck(la, lb, roles, assignment, options, layer)
+    : null;
+  return {
+    layer,
+    expertsA: ea,
+    expertsB: eb,
+    basis: `${basis.description}; null: optimal matching of ${replicates} draws under a random permutation of coordinates (Gaussian approximation with both models' within-layer Gram matrices)`,
+    matrix,
+    assignment,
+    identityShare: assignment.filter((p) => p.a === p.b).length / Math.max(1, assignment.length),
+    meanMatched,
+    nullMean: nul.mean,
+    nullSd: nul.sd,
+    z: nul.sd > 0 ? (meanMatched - nul.mean) / nul.sd : null,
+    pValue: (1 + atLeast) / (1 + replicates),
+    nullReplicates: replicates,
+    permuted: assignment.some((p) => p.a !== p.b),
+    experts,
+    note: notes.filter(Boolean).join('; ') || null,
+  };
+}
+
+function routerBasis(ta: TensorEntry, tb: TensorEntry, reader: PreadReader): Basis {
+  const A = unitCenteredRows(ta, reader);
+  const B = unitCenteredRows(tb, reader);
+  const cross = gram(A.rows, A.count, B.rows, B.count, A.dim);
+  const matrix = Array.from({ length: A.count }, (_, i) =>
+    Array.from({ length: B.count }, (_, j) => (A.constant[i] || B.constant[j] ? null : cross[i * B.count + j]!)));
+  const constant = A.constant.filter(Boolean).length + B.constant.filter(Boolean).length;
+  return {
+    description: `router rows: centered cosine of ${ta.name} rows against ${tb.name} rows (d = ${A.dim})`,
+    matrix,
+    indexA: Array.from({ length: A.count }, (_, i) => i),
+    indexB: Array.from({ length: B.count }, (_, j) => j),
+    gramA: gram(A.rows, A.count, A.rows, A.count, A.dim),
+    gramB: gram(B.rows, B.count, B.rows, B.count, B.dim),
+    ea: A.count,
+    eb: B.count,
+    df: A.dim - 1,
+    note: constant ? `${constant} constant router row(s): their similarities are undefined` : null,
+  };
+}
+
+/** Expert roles (gate, up, down...) both layers have for every expert, with equal shapes; null if none. */
+function commonRoles(la: MoeLayer, lb: MoeLayer): string[] | null {
+  if (la.experts.size === 0 || lb.experts.size === 0) return null;
+  const shapesOf = (layer: MoeLayer) => {
+    const shapes = new Map<string, string>();
+    let first = true;
+    for (const roles of layer.experts.values()) {
+      for (const role of [...shapes.keys()]) if (!roles.has(role) || roles.get(role)!.shape.join('x') !== shapes.get(role)) shapes.delete(role);
+      if (first) for (const [role, r] of roles) shapes.set(role, r.shape.join('x'));
+      first = false;
+    }
+    return shapes;
+  };
+  const sa = shapesOf(la);
+  const sb = shapesOf(lb);
+  const roles = [...sa.keys()].filter((r) => sb.get(r) === sa.get(r)).sort();
+  return roles.length ? roles : null;
+}
+
+/** Expert indices of a layer, in order (0..E−1 as stored). */
+function expertIndices(layer: MoeLayer): number[] {
+  return [...layer.experts.keys()].sort((x, y) => x - y);
+}
+
+/** Moments of expert pairs over their concatenated roles, merged in role order. */
+async function expertPairMoments(
+  x: MoeLayer, y: MoeLayer, roles: string[], pairs: [number, number][], sample: number | undefined, options: ExpertOptions,
+): Promise<(Moments | null)[]> {
+  const cross: CrossPair[] = [];
+  for (const [i, j] of pairs) for (const role of roles) cross.push({ a: x.experts.get(i)!.get(role)!, b: y.experts.get(j)!.get(role)! });
+  const { moments } = await compareCrossPairs(cross, { sample, seed: options.seed, threads: options.threads, pairsPerTask: 4 * roles.length });
+  return pairs.map((_, p) => {
+    let merged: Moments = emptyMoments();
+    for (let r = 0; r < roles.length; r++) {
+      const m = moments[p * roles.length + r];
+      if (!m) return null;
+      merged = mergeMoments(merged, m);
+    }
+    return merged;
+  });
+}
+
+/** Without router rows on both sides: the full E_A × E_B matrix of expert weights, and each side's own Gram matrix for the null. */
+async function weightBasis(la: MoeLayer, lb: MoeLayer, roles: string[], options: ExpertOptions): Promise<Basis> {
+  const ia = expertIndices(la);
+  const ib = expertIndices(lb);
+  const sample = options.sample ?? DEFAULT_EXPERT_SAMPLE;
+  const cc = (m: Moments | null) => (m ? finalizeMoments(m).centeredCosine : null);
+  const crossPairs = ia.flatMap((i) => ib.map((j) => [i, j] as [number, number]));
+  const cross = await expertPairMoments(la, lb, roles, crossPairs, sample, options);
+  const matrix = ia.map((_, x) => ib.map((_, y) => cc(cross[x * ib.length + y]!)));
+  const within = async (layer: MoeLayer, idx: number[]): Promise<Float64Array> => {
+    const g = new Float64Array(idx.length * idx.length);
+    const list: [number, number][] = [];
+    for (let x = 0; x < idx.length; x++) for (let y = x + 1; y < idx.length; y++) list.push([idx[x]!, idx[y]!]);
+    const moments = await expertPairMoments(layer, layer, roles, list, sample, options);
+    let k = 0;
+    for (let x = 0; x < idx.length; x++) {
+      g[x * idx.length + x] = 1;
+      for (let y = x + 1; y < idx.length; y++) {
+        const v = cc(moments[k++]!) ?? 0;
+        g[x * idx.length + y] = v;
+        g[y * idx.length + x] = v;
+      }
+    }
+    return g;
+  };
+  const n = cross.find((m) => m !== null)?.n ?? 0;
+  return {
+    description: `expert weights (no router rows on both sides): centered cosine of concatenated ${roles.join(', ')}${sample < 1 ? `, sampled at ${sample}` : ''}`,
+    matrix,
+    indexA: ia,
+    indexB: ib,
+    gramA: await within(la, ia),
+    gramB: await within(lb, ib),
+    ea: ia.length,
+    eb: ib.length,
+    df: n - 1,
+    note: null,
+  };
+}
+
+/** A seeded choice of `count` of the matched pairs, in A's order. */
+function spread(assignment: ExpertPair[], count: number, seed: number, layer: number): ExpertPair[] {
+  if (assignment.length <= count) return assignment;
+  const random = new Random(seed, `expert-check:${layer}`);
+  const idx = assignment.map((_, i) => i);
+  for (let i = 0; i < count; i++) {
+    const j = i + Math.floor(random.uniform() * (idx.length - i));
+    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
+  }
+  return idx.slice(0, count).sort((x, y) => x - y).map((i) => assignment[i]!);
+}
+
+/**
+ * Expert weights of (a seeded choice of) the matched pairs, and of the same-index pairs the
+ * matching passed over: reading every expert of both models again would double the comparison.
+ */
+async function weightCheck(la: MoeLayer, lb: MoeLayer, roles: string[], assignment: ExpertPair[], options: ExpertOptions, layer: number): Promise<ExpertWeightCheck> {
+  const ia = expertIndices(la);
+  const known = (i: number, j: number) => la.experts.has(i) && lb.experts.has(j);
+  const withTensors = assignment.filter((p) => known(p.a, p.b));
+  const chosen = spread(withTensors, Math.max(1, options.checkPairs ?? DEFAULT_CHECK_PAIRS), options.seed ?? 1, layer);
+  const matched = chosen.map((p) => [p.a, p.b] as [number, number]);
+  const sameIndex = chosen.filter((p) => p.a !== p.b && known(p.a, p.a)).map((p) => [p.a, p.a] as [number, number]);
+  const sample = options.sample ?? DEFAULT_EXPERT_SAMPLE;
+  const moments = await expertPairMoments(la, lb, roles, [...matched, ...sameIndex], sample, options);
+  const values = moments.map((m) => (m ? finalizeMoments(m).centeredCosine : null));
+  const byPair = new Map(matched.map(([i, j], k) => [`${i}:${j}`, values[k] ?? null]));
+  for (const p of assignment) p.experts = byPair.get(`${p.a}:${p.b}`) ?? null;
+  const mean = (xs: (number | null)[]) => {
+    const ok = xs.filter((x): x is number => x !== null);
+    return ok.length ? ok.reduce((s, x) => s + x, 0) / ok.length : null;
+  };
+  const meanMatched = mean(values.slice(0, matched.length));
+  const compared = values.slice(0, matched.length).filter((v) => v !== null).length;
+  const elements = moments.find((m) => m !== null)?.n ?? 0;
+  const nullSd = compared > 0 && elements > 1 ? 1 / Math.sqrt(compared * (elements - 1)) : null;
+  const full = roles.reduce((s, r) => s + elementCount(la.experts.get(ia[0]!)!.get(r)!.shape), 0);
+  const missing = assignment.length - withTensors.length;
+  return {
+    roles,
+    pairs: compared,
+    elements,
+    sampled: elements < full,
+    meanMatched,
+    meanSameIndex: sameIndex.length ? mean(values.slice(matched.length)) : null,
+    nullSd,
+    z: meanMatched !== null && nullSd ? meanMatched / nullSd : null,
+    note: [
+      chosen.length < withTensors.length ? `${chosen.length} of ${withTensors.length} matched pairs compared (seeded choice)` : null,
+      missing ? `${missing} matched router row(s) have no expert tensors` : null,
+      'null spread assumes the experts of one model are uncorrelated with each other',
+    ].filter(Boolean).join('; '),
+  };
+}
