@@ -56,14 +56,14 @@ export async function runTask(task: Task, ctx: TaskContext, onItem?: (bytes: num
 async function runItem(item: TaskItem, ctx: TaskContext): Promise<ItemResult> {
   const result: ItemResult = { index: item.index, moments: null, blocks: null, hashA: null, hashB: null, error: null };
   try {
-    if (item.compare && item.a && item.b && item.sample) {
-      await compareSampled(item, item.a, item.b, item.sample, ctx, result);
-    } else if (item.compare && item.a && item.b) {
-      await compareStreams(item, item.a, item.b, ctx, result);
-    } else {
-      if (item.a && ctx.hashers) result.hashA = await hashOnly(item.a, ctx, 0);
-      if (item.b && ctx.hashers) result.hashB = await hashOnly(item.b, ctx, 1);
-    }
+      if (item.compare && item.a && item.b && item.sample) {
+        await compareSampled(item, item.a, item.b, item.sample, ctx, result);
+      } else if (item.compare && item.a && item.b) {
+        await compareStreams(item, item.a, item.b, ctx, result);
+      } else {
+        if (item.a && ctx.hashers) result.hashA = await hashOnly(item.a, ctx, 0);
+        if (item.b && ctx.hashers) result.hashB = await hashOnly(item.b, ctx, 1);
+      }
   } catch (err) {
     if (!isBadInput(err)) throw err;
     result.error = err.message;
@@ -97,10 +97,10 @@ async function compareStreams(item: TaskItem, a: TensorRef, b: TensorRef, ctx: T
     const first = k * windowElements;
     const count = Math.min(windowElements, n - first);
     const { rawA, rawB } = slot(k);
-    return Promise.all([
+    return bothSides(
       reader.read(a.file, a.offset + first * sizeA, rawA.subarray(0, count * sizeA)),
       reader.read(b.file, b.offset + first * sizeB, rawB.subarray(0, count * sizeB)),
-    ]);
+    );
   };
   const fillSync = (k: number) => {
     const first = k * windowElements;
@@ -114,23 +114,29 @@ async function compareStreams(item: TaskItem, a: TensorRef, b: TensorRef, ctx: T
   kernel.reset();
   const overlap = ctx.overlapReads || !reader.readSync;
   let pending: Promise<unknown> | null = overlap ? fill(0) : null;
-  for (let k = 0; k < windowsCount; k++) {
-    if (overlap) {
-      await pending;
-      if (k + 1 < windowsCount) pending = fill(k + 1);
-    } else {
-      fillSync(k);
+  try {
+    for (let k = 0; k < windowsCount; k++) {
+      if (overlap) {
+        await pending;
+        if (k + 1 < windowsCount) pending = fill(k + 1);
+      } else {
+        fillSync(k);
+      }
+      const first = k * windowElements;
+      const count = Math.min(windowElements, n - first);
+      const { rawA: slotA, rawB: slotB } = slot(k);
+      const rawA = slotA.subarray(0, count * sizeA);
+      const rawB = slotB.subarray(0, count * sizeB);
+      hashers?.[0].update(rawA);
+      hashers?.[1].update(rawB);
+      const opA = prepareOperand(a.dtype, rawA, windows.f32A, count, first, scalesA);
+      const opB = prepareOperand(b.dtype, rawB, windows.f32B, count, first, scalesB);
+      kernel.accumulate(opA, opB, count);
     }
-    const first = k * windowElements;
-    const count = Math.min(windowElements, n - first);
-    const { rawA: slotA, rawB: slotB } = slot(k);
-    const rawA = slotA.subarray(0, count * sizeA);
-    const rawB = slotB.subarray(0, count * sizeB);
-    hashers?.[0].update(rawA);
-    hashers?.[1].update(rawB);
-    const opA = prepareOperand(a.dtype, rawA, windows.f32A, count, first, scalesA);
-    const opB = prepareOperand(b.dtype, rawB, windows.f32B, count, first, scalesB);
-    kernel.accumulate(opA, opB, count);
+  } catch (err) {
+    // A read still in flight would write into windows the next item uses: let it land first.
+    await Promise.allSettled([pending]);
+    throw err;
   }
   out.moments = kernel.result();
   if (hashers) {
@@ -166,32 +172,44 @@ async function compareSampled(item: TaskItem, a: TensorRef, b: TensorRef, sample
       reader.readSync!(b.file, b.offset + first * sizeB, slot(k, windows.rawB, count, sizeB));
       return Promise.resolve();
     }
-    return Promise.all([
+    return bothSides(
       reader.read(a.file, a.offset + first * sizeA, slot(k, windows.rawA, count, sizeA)),
       reader.read(b.file, b.offset + first * sizeB, slot(k, windows.rawB, count, sizeB)),
-    ]);
+    );
   };
   const pending: Promise<unknown>[] = [];
   for (let k = 0; k < Math.min(slots, sample.blocks.length); k++) pending.push(fill(k));
   const blocks: Moments[] = [];
   let merged = emptyMoments();
-  for (let k = 0; k < sample.blocks.length; k++) {
-    await pending[k];
-    const { first, count } = blockRange(sample, sample.blocks[k]!);
-    kernel.reset();
-    kernel.accumulate(
-      prepareOperand(a.dtype, slot(k, windows.rawA, count, sizeA), windows.f32A, count, first, scalesA),
-      prepareOperand(b.dtype, slot(k, windows.rawB, count, sizeB), windows.f32B, count, first, scalesB),
-      count,
-    );
-    const m = kernel.result();
-    blocks.push(m);
-    merged = mergeMoments(merged, m);
-    // This slot is free again: start the read that will use it.
-    if (k + slots < sample.blocks.length) pending.push(fill(k + slots));
+  try {
+    for (let k = 0; k < sample.blocks.length; k++) {
+      await pending[k];
+      const { first, count } = blockRange(sample, sample.blocks[k]!);
+      kernel.reset();
+      kernel.accumulate(
+        prepareOperand(a.dtype, slot(k, windows.rawA, count, sizeA), windows.f32A, count, first, scalesA),
+        prepareOperand(b.dtype, slot(k, windows.rawB, count, sizeB), windows.f32B, count, first, scalesB),
+        count,
+      );
+      const m = kernel.result();
+      blocks.push(m);
+      merged = mergeMoments(merged, m);
+      // This slot is free again: start the read that will use it.
+      if (k + slots < sample.blocks.length) pending.push(fill(k + slots));
+    }
+  } catch (err) {
+    await Promise.allSettled(pending);
+    throw err;
   }
   out.blocks = blocks;
   out.moments = merged;
+}
+
+/** Both sides' reads, settled before either failure is raised (neither may still be writing). */
+async function bothSides(a: Promise<void>, b: Promise<void>): Promise<void> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === 'rejected') throw x.reason;
+  if (y.status === 'rejected') throw y.reason;
 }
 
 async function hashOnly(t: TensorRef, ctx: TaskContext, side: 0 | 1): Promise<string> {
