@@ -13,6 +13,8 @@ import type { DType } from '../core/src/checkpoint/dtype.ts';
 import { PreadReader } from '../core/src/io/pread.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
 import type { VerdictLabel } from '../core/src/verdict/verdict.ts';
+import { Random } from '../core/src/synth/random.ts';
+import { encodeFloats } from '../core/src/synth/encode.ts';
 
 export interface LabelledPair {
   name: string;
@@ -63,6 +65,82 @@ function relayer(out: string, a: string, layers: number[]): void {
   writeFileSync(join(out, 'config.json'), JSON.stringify({ ...ck.config, num_hidden_layers: layers.length }, null, 2));
 }
 
+/** Experts of every layer reordered (expert e of B is expert perm[e] of the source), router rows alike. */
+function reorderExperts(out: string, src: string, perm: number[]): void {
+  mkdirSync(out, { recursive: true });
+  const ck = openCheckpoint(src);
+  const byName = new Map(ck.tensors.map((t) => [t.name, t]));
+  const reader = new PreadReader();
+  writeCheckpoint(out, ck.tensors.map((t) => ({ name: t.name, dtype: t.dtype as DType, shape: t.shape })), (spec, first, count, raw) => {
+    const expert = /^(model\.layers\.\d+\.mlp\.experts\.)(\d+)(\..*)$/.exec(spec.name);
+    if (expert) {
+      const t = byName.get(`${expert[1]}${perm[Number(expert[2])]}${expert[3]}`)!;
+      reader.readSync(t.file, t.offset + first * (raw.length / count), raw);
+      return;
+    }
+    const t = byName.get(spec.name)!;
+    if (!/\.mlp\.gate\.weight$/.test(spec.name)) {
+      reader.readSync(t.file, t.offset + first * (raw.length / count), raw);
+      return;
+    }
+    // The router fits one window: read it whole and move its rows.
+    const whole = new Uint8Array(t.byteLength);
+    reader.readSync(t.file, t.offset, whole);
+    const rowBytes = t.byteLength / t.shape[0]!;
+    perm.forEach((from, e) => raw.set(whole.subarray(from * rowBytes, (from + 1) * rowBytes), e * rowBytes));
+  });
+  reader.close();
+  writeFileSync(join(out, 'config.json'), JSON.stringify(ck.config, null, 2));
+}
+
+/** A byte-level BPE tokenizer.json holding `tokens` by id (no merges needed to compare vocabularies). */
+function writeTokenizer(folder: string, tokens: string[]): void {
+  const vocab: Record<string, number> = {};
+  tokens.forEach((tok, id) => { vocab[tok] = id; });
+  writeFileSync(join(folder, 'tokenizer.json'), JSON.stringify({
+    version: '1.0', added_tokens: [], normalizer: null,
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: { type: 'BPE', dropout: null, unk_token: null, fuse_unk: false, byte_fallback: false, vocab, merges: [] },
+  }));
+}
+
+function words(count: number, seed: number): string[] {
+  const random = new Random(seed, 'words');
+  const seen = new Set<string>();
+  while (seen.size < count) {
+    let w = 'Ġ';
+    const len = 3 + Math.floor(random.uniform() * 7);
+    for (let i = 0; i < len; i++) w += String.fromCharCode(97 + Math.floor(random.uniform() * 26));
+    seen.add(w);
+  }
+  return [...seen];
+}
+
+/** The model in `src` with `extra` new tokens: rows appended to embed_tokens and lm_head, tokenizer extended. */
+function extendVocabulary(out: string, src: string, tokens: string[], extra: string[]): void {
+  mkdirSync(out, { recursive: true });
+  const ck = openCheckpoint(src);
+  const vocabTensor = (name: string) => name === 'model.embed_tokens.weight' || name === 'lm_head.weight';
+  const random = new Random(99, 'new rows');
+  const reader = new PreadReader();
+  writeCheckpoint(out, ck.tensors.map((t) => ({
+    name: t.name, dtype: t.dtype as DType, shape: vocabTensor(t.name) ? [t.shape[0]! + extra.length, t.shape[1]!] : t.shape,
+  })), (spec, first, count, raw) => {
+    const t = ck.tensors.find((x) => x.name === spec.name)!;
+    const size = raw.length / count;
+    const old = Math.max(0, Math.min(count, t.byteLength / size - first));
+    if (old > 0) reader.readSync(t.file, t.offset + first * size, raw.subarray(0, old * size));
+    if (old < count) {
+      const values = Float32Array.from({ length: count - old }, () => 0.02 * random.normal());
+      encodeFloats(spec.dtype, values, count - old, raw.subarray(old * size));
+    }
+  });
+  reader.close();
+  writeFileSync(join(out, 'config.json'), JSON.stringify({ ...ck.config, vocab_size: tokens.length + extra.length }, null, 2));
+  writeTokenizer(out, [...tokens, ...extra]);
+}
+
 export function buildEvalSet(root: string, sharedModels?: string): LabelledPair[] {
   const p = (name: string) => join(root, name);
   const dense = { layers: 3, hidden: 512, intermediate: 4096, vocab: 16384 };
@@ -80,6 +158,16 @@ export function buildEvalSet(root: string, sharedModels?: string): LabelledPair[
     // Depth up-scaling (as SOLAR did): a layer duplicated, then trained on.
     relayer(p('upscaled-raw'), p('base'), [0, 1, 1, 2]);
     synthesize('derivative', { out: p('upscaled'), like: p('upscaled-raw'), drift: 0.05, seed: 15 });
+    // Experts reordered after fine-tuning (a by-index comparison sees unrelated experts).
+    reorderExperts(p('moe-reordered'), p('moe-derived'), [2, 0, 3, 1]);
+    // A vocabulary extended by 512 tokens, then trained on (the embeddings' shapes differ).
+    const vocab = words(4096, 31);
+    synthesize('base', { out: p('vocab-base'), shape: { ...dense, layers: 2, vocab: vocab.length }, seed: 32 });
+    writeTokenizer(p('vocab-base'), vocab);
+    synthesize('derivative', { out: p('vocab-tuned'), like: p('vocab-base'), drift: 0.05, seed: 33 });
+    extendVocabulary(p('vocab-extended'), p('vocab-tuned'), vocab, words(4096 + 512, 34).filter((w) => !vocab.includes(w)).slice(0, 512));
+    synthesize('independent', { out: p('vocab-independent'), like: p('vocab-base'), seed: 35 });
+    writeTokenizer(p('vocab-independent'), vocab.slice(0, 3000).concat(words(5000, 36).filter((w) => !vocab.includes(w)).slice(0, 1096)));
     splice(p('partial'), p('base'), p('independent'), (name) => name.includes('embed_tokens') || name.includes('layers.0.'));
   }
   const pairs: LabelledPair[] = [
@@ -91,6 +179,9 @@ export function buildEvalSet(root: string, sharedModels?: string): LabelledPair[
     { name: 'MoE independent', a: p('moe-base'), b: p('moe-independent'), expected: 'independent' },
     { name: 'partial reuse (embeddings + layer 0)', a: p('base'), b: p('partial'), expected: 'partially-derived' },
     { name: 'depth up-scaled (layer 1 duplicated) and trained on', a: p('base'), b: p('upscaled'), expected: 'derived' },
+    { name: 'MoE fine-tune with its experts reordered', a: p('moe-base'), b: p('moe-reordered'), expected: 'derived' },
+    { name: 'vocabulary extended by 512 tokens, trained on', a: p('vocab-base'), b: p('vocab-extended'), expected: 'derived' },
+    { name: 'independent, same config, 73% of the vocabulary shared', a: p('vocab-base'), b: p('vocab-independent'), expected: 'independent' },
   ];
   if (sharedModels && existsSync(join(sharedModels, 'babyllama-105'))) {
     pairs.push(

@@ -47,3 +47,22 @@ test('controls: layer alignment finds the duplicated layer; norms sit at their n
     t.true(Math.abs(norm.z!) < 5);
   }
 });
+
+test('controls: reordered experts are matched through the router; an extended vocabulary through its shared rows', async (t) => {
+  const byName = (s: string) => pairs.find((p) => p.name.startsWith(s))!;
+  const reordered = await compareModels(byName('MoE fine-tune with its experts').a, byName('MoE fine-tune with its experts').b);
+  const byIndex = reordered.weights.tensors.filter((x) => x.group === 'routed_expert');
+  t.true(byIndex.filter((x) => Math.abs(x.centeredCosine!) < 0.1).length >= byIndex.length / 2, 'by index, most experts look unrelated');
+  for (const layer of reordered.controls!.experts) {
+    t.true(layer.permuted);
+    t.true(layer.pValue <= 0.01);
+    t.deepEqual(layer.assignment.map((x) => x.b), [1, 3, 0, 2], 'B holds A\'s experts in the order 2, 0, 3, 1');
+  }
+  t.is(reordered.verdict.label, 'derived');
+  const extended = await compareModels(byName('vocabulary extended').a, byName('vocabulary extended').b);
+  t.true(extended.controls!.embeddings!.z! > 10);
+  t.is(extended.verdict.components.find((c) => c.component === 'embedding')!.finding, 'related');
+  const unrelated = await compareModels(byName('independent, same config, 73%').a, byName('independent, same config, 73%').b);
+  t.is(unrelated.controls!.embeddings, null, 'shared tokens keep their ids here: rows pair by id');
+  t.is(unrelated.verdict.components.find((c) => c.component === 'embedding')!.finding, 'unrelated');
+});

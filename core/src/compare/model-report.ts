@@ -13,7 +13,7 @@ import type { HttpReadOptions } from '../io/http-client.ts';
 import { readLogsIn, type ReadLog } from '../io/read-log.ts';
 import { isBadInput } from '../errors.ts';
 import { analyzeArchitecture, countParamsFromTensors, loadCheckpointIndex } from '../arch/index.ts';
-import { compareTokenizers, loadTokenizer } from '../tokenizer/index.ts';
+import { compareTokenizers, loadTokenizer, type Tokenizer } from '../tokenizer/index.ts';
 import type { ItemResult } from '../exec/run-task.ts';
 import type { Plan } from '../plan/plan.ts';
 import { buildWeightsSection, type WeightsMeta, type WeightsSection } from '../report/weights.ts';
@@ -52,19 +52,22 @@ export interface ComparisonReport {
 const version = (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
 
 /** A broken tokenizer file costs the tokenizer section, not the weight comparison: it says why. */
-async function tokenizerSection(a: Checkpoint, b: Checkpoint, pathA: string, pathB: string, texts?: string[]): Promise<unknown> {
+async function tokenizerSection(
+  a: Checkpoint, b: Checkpoint, pathA: string, pathB: string, texts?: string[],
+): Promise<{ section: unknown; tokenizers: { a: Tokenizer | null; b: Tokenizer | null } }> {
   try {
     const [tokA, tokB] = [await loadTokenizer(a.root), await loadTokenizer(b.root)];
-    return compareTokenizers(tokA, tokB, {
+    const section = compareTokenizers(tokA, tokB, {
       texts,
       labelA: pathA,
       labelB: pathB,
       configVocabA: typeof a.config?.vocab_size === 'number' ? a.config.vocab_size : undefined,
       configVocabB: typeof b.config?.vocab_size === 'number' ? b.config.vocab_size : undefined,
     });
+    return { section, tokenizers: { a: tokA, b: tokB } };
   } catch (err) {
     if (!isBadInput(err)) throw err;
-    return { available: false, reason: err.message };
+    return { section: { available: false, reason: err.message }, tokenizers: { a: null, b: null } };
   }
 }
 
@@ -89,6 +92,8 @@ export interface PreparedComparison {
   plan: Plan;
   architecture: unknown;
   tokenizer: unknown;
+  /** The loaded tokenizers (for the shared-token embedding control). */
+  tokenizers: { a: Tokenizer | null; b: Tokenizer | null };
 }
 
 export async function prepareComparison(
@@ -105,10 +110,10 @@ export async function prepareComparison(
         tensorsA: a.tensors, tensorsB: b.tensors,
       })
     : { available: false, reason: `no config.json in ${a.config ? pathB : pathA}` };
-  const tokenizer = await tokenizerSection(a, b, pathA, pathB, options.texts);
+  const { section: tokenizer, tokenizers } = await tokenizerSection(a, b, pathA, pathB, options.texts);
   const matched = matchTensors(a.tensors, b.tensors);
   const plan = planComparison(matched, options);
-  return { pathA, pathB, a, b, matched, plan, architecture, tokenizer };
+  return { pathA, pathB, a, b, matched, plan, architecture, tokenizer, tokenizers };
 }
 
 /** The report from a prepared comparison and its item results (ordered by item index). */

@@ -7,24 +7,38 @@ import type { PreparedComparison } from '../compare/model-report.ts';
 import { relatedThreshold } from '../verdict/verdict.ts';
 import { alignLayers, type BaselinePoint, type LayerAlignment } from './layers.ts';
 import { normControls, type NormControl } from './norms.ts';
+import { analyzeExperts, moeLayers, type ExpertLayer } from './experts.ts';
+import { analyzeSharedEmbeddings, type EmbeddingControl } from './embeddings.ts';
+import { classifyTensor } from '../roles/roles.ts';
 
 export interface Controls {
   norms: { tensors: NormControl[] };
   /** Within model A, the centered cosine between layers of the alignment role, by layer distance. */
   baselines: Record<string, BaselinePoint[]>;
   layers: LayerAlignment[];
-  /** Filled by the expert and embedding controls where they apply. */
-  experts: unknown[];
-  embeddings: unknown | null;
+  /** MoE layers present in both: experts matched across the models (router rows, then weights). */
+  experts: ExpertLayer[];
+  /** When the vocabularies (and so the embeddings' shapes) differ: rows of the tokens both hold. */
+  embeddings: EmbeddingControl | null;
 }
 
 export async function computeControls(prepared: PreparedComparison, results: ItemResult[], options: { threads?: number; seed?: number } = {}): Promise<Controls> {
   const layers = await alignLayers(prepared.a, prepared.b, (v, n) => v !== null && v > relatedThreshold(n), options);
+  const moe = moeLayers(prepared.a).size > 0 && moeLayers(prepared.b).size > 0;
+  const experts = moe ? await analyzeExperts(prepared.a, prepared.b, { sample: 0.05, seed: options.seed, threads: options.threads }) : [];
+  const embedA = prepared.a.tensors.find((t) => classifyTensor(t.name).role === 'embedding');
+  const embedB = prepared.b.tensors.find((t) => classifyTensor(t.name).role === 'embedding');
+  // Rows pair by id only when the vocabularies do: otherwise compare the rows of shared tokens.
+  const sameIdRate = (prepared.tokenizer as { sameIdRate?: number | null } | null)?.sameIdRate;
+  const vocabDiffers = !!embedA && !!embedB && (embedA.shape.join() !== embedB.shape.join() || (typeof sameIdRate === 'number' && sameIdRate < 0.99));
+  const embeddings = vocabDiffers
+    ? await analyzeSharedEmbeddings(prepared.a, prepared.b, prepared.tokenizers.a, prepared.tokenizers.b, { seed: options.seed, threads: options.threads })
+    : null;
   return {
     norms: { tensors: normControls(prepared.matched, results) },
     baselines: layers ? { [layers.alignment.role]: layers.baseline } : {},
     layers: layers ? [layers.alignment] : [],
-    experts: [],
-    embeddings: null,
+    experts,
+    embeddings,
   };
 }

@@ -62,7 +62,7 @@ function isMatrix(t: TensorReport): boolean {
   return JUDGED.includes(t.group) && !t.role.endsWith('.bias') && (t.shape?.length ?? 0) >= 2;
 }
 
-function related(t: TensorReport): boolean {
+function relatedByValue(t: TensorReport): boolean {
   if (t.identical) return true;
   if (t.centeredCosine === null || t.n === null) return false;
   // In sampled mode a tensor is related only if its whole interval says so.
@@ -77,6 +77,10 @@ function describeBaseline(points: { distance: number; mean: number; sd: number }
   return `mean centered cosine ${mean.toFixed(3)}, spread up to ${sd.toFixed(3)}`;
 }
 
+function mean(xs: number[]): number {
+  return xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : 0;
+}
+
 function median(xs: number[]): number | null {
   if (xs.length === 0) return null;
   const s = [...xs].sort((a, b) => a - b);
@@ -84,7 +88,19 @@ function median(xs: number[]): number | null {
 }
 
 export function judgeWeights(weights: WeightsSection, context: { tokenizerRelation?: string | null; controls?: Controls | null } = {}): Verdict {
-  const matrices = weights.tensors.filter((t) => isMatrix(t) && (t.n !== null || t.identical));
+  // Controls that see what a by-index, same-shape comparison cannot: experts matched through the
+  // router (reordered experts), embedding rows of shared tokens (a vocabulary changed).
+  const controls = context.controls ?? null;
+  const matchedExpertLayers = new Set(
+    (controls?.experts ?? []).filter((l) => l.pValue <= 0.01 && (l.experts === null || (l.experts.z ?? 0) > 5)).map((l) => l.layer),
+  );
+  const sharedRowsRelated = !!controls?.embeddings && (controls.embeddings.z ?? 0) > 10;
+  const viaControl = (t: TensorReport): boolean =>
+    (t.group === 'routed_expert' && t.layer !== null && matchedExpertLayers.has(t.layer)) ||
+    ((t.group === 'embedding' || t.group === 'lm_head') && t.n === null && sharedRowsRelated);
+  const isCompared = (t: TensorReport) => t.n !== null || !!t.identical || viaControl(t);
+  const related = (t: TensorReport) => relatedByValue(t) || viaControl(t);
+  const matrices = weights.tensors.filter((t) => isMatrix(t) && isCompared(t));
   const byComponent = new Map<string, TensorReport[]>();
   for (const t of weights.tensors.filter(isMatrix)) {
     const list = byComponent.get(componentOf(t)) ?? [];
@@ -92,7 +108,7 @@ export function judgeWeights(weights: WeightsSection, context: { tokenizerRelati
     byComponent.set(componentOf(t), list);
   }
   const components: ComponentFinding[] = [...byComponent].map(([component, list]) => {
-    const compared = list.filter((t) => t.n !== null || t.identical);
+    const compared = list.filter(isCompared);
     const rel = compared.filter(related).length;
     const identical = compared.filter((t) => t.identical).length;
     const share = compared.length ? rel / compared.length : 0;
@@ -139,17 +155,33 @@ export function judgeWeights(weights: WeightsSection, context: { tokenizerRelati
       explanation: 'a shared tokenizer is weak evidence: tokenizers are reused legitimately',
     });
   }
-  const uncompared = weights.tensors.filter((t) => isMatrix(t) && t.n === null && !t.identical).length;
+  const uncompared = weights.tensors.filter((t) => isMatrix(t) && !isCompared(t)).length;
   if (uncompared > 0) {
     evidence.push({
       signal: 'matrices not compared', value: uncompared, baseline: '0 when the architectures match', weight: 0,
       explanation: 'shapes differ or a counterpart is missing (layers added, vocabulary extended, experts pruned); such tensors are not weighed (layer alignment and shared-row comparison are not done yet)',
     });
   }
-  if (weights.tensors.some((t) => t.group === 'routed_expert')) {
+  if (controls && controls.experts.length > 0) {
+    const significant = controls.experts.filter((l) => matchedExpertLayers.has(l.layer));
+    const reordered = significant.filter((l) => l.permuted);
+    evidence.push({
+      signal: 'routed experts matched across models', value: `${significant.length} of ${controls.experts.length} MoE layers match (p ≤ 0.01)${reordered.length ? `, ${reordered.length} with the experts reordered` : ''}`,
+      baseline: `independent models: the best matching stays at its permutation null (mean z ${mean(controls.experts.map((l) => l.z ?? 0)).toFixed(1)} here)`, weight: 0.8,
+      explanation: 'experts are matched by linear assignment on router rows (checked on the experts\' weights) and tested against a permutation null, so reordered experts are recognised',
+    });
+  } else if (weights.tensors.some((t) => t.group === 'routed_expert')) {
     evidence.push({
       signal: 'routed experts compared by index', value: 'limitation', baseline: '', weight: 0,
-      explanation: 'experts are paired by index; a derivative that permuted its experts would show them unrelated (matching through the router is not done yet)',
+      explanation: 'experts are paired by index (the expert matching control did not run)',
+    });
+  }
+  if (controls?.embeddings) {
+    const e = controls.embeddings;
+    evidence.push({
+      signal: 'embedding rows of shared tokens', value: `${e.rowsCompared} of ${e.sharedTokens} shared tokens: centered cosine ${e.centeredCosine?.toFixed(3) ?? '—'}, z ${e.z?.toFixed(1) ?? '—'}`,
+      baseline: `unrelated rows: ${e.nullMean?.toFixed(3) ?? '—'} ± ${e.nullSd?.toFixed(3) ?? '—'} (${e.nullKind})`, weight: 0.8,
+      explanation: 'when vocabularies differ, the rows of the tokens both hold are compared: an extended vocabulary keeps its old rows',
     });
   }
 
