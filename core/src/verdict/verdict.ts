@@ -70,11 +70,14 @@ function relatedByValue(t: TensorReport): boolean {
   return low > relatedThreshold(t.n);
 }
 
-function describeBaseline(points: { distance: number; mean: number; sd: number }[] | undefined): string {
-  if (!points || points.length === 0) return 'not measured';
-  const mean = points.reduce((s, p) => s + p.mean, 0) / points.length;
-  const sd = Math.max(...points.map((p) => p.sd));
-  return `mean centered cosine ${mean.toFixed(3)}, spread up to ${sd.toFixed(3)}`;
+/** All within-model layer pairs pooled: their mean and spread (not per distance, where a pair may stand alone). */
+function describeBaseline(points: { distance: number; n: number; mean: number; sd: number }[] | undefined): string {
+  const total = points?.reduce((s, p) => s + p.n, 0) ?? 0;
+  if (!points || total === 0) return 'not measured';
+  const mean = points.reduce((s, p) => s + p.n * p.mean, 0) / total;
+  const ss = points.reduce((s, p) => s + (p.n - 1) * p.sd ** 2 + p.n * (p.mean - mean) ** 2, 0);
+  const sd = total > 1 ? Math.sqrt(ss / (total - 1)) : 0;
+  return `centered cosine ${mean.toFixed(3)} ± ${sd.toFixed(3)} over ${total} pairs of layers`;
 }
 
 function mean(xs: number[]): number {
