@@ -141,6 +141,44 @@ function extendVocabulary(out: string, src: string, tokens: string[], extra: str
   writeTokenizer(out, [...tokens, ...extra]);
 }
 
+/** Each layer's MLP hidden neurons reordered: rows of gate/up and columns of down, alike. */
+function permuteNeurons(out: string, src: string, seed: number): void {
+  mkdirSync(out, { recursive: true });
+  const ck = openCheckpoint(src);
+  const reader = new PreadReader();
+  const perms = new Map<string, number[]>();
+  const permFor = (layer: string, size: number) => {
+    if (!perms.has(layer)) {
+      const random = new Random(seed, `neurons ${layer}`);
+      const p = Array.from({ length: size }, (_, i) => i);
+      for (let i = size - 1; i > 0; i--) { const j = Math.floor(random.uniform() * (i + 1)); [p[i], p[j]] = [p[j]!, p[i]!]; }
+      perms.set(layer, p);
+    }
+    return perms.get(layer)!;
+  };
+  writeCheckpoint(out, ck.tensors.map((t) => ({ name: t.name, dtype: t.dtype as DType, shape: t.shape })), (spec, first, count, raw) => {
+    const t = ck.tensors.find((x) => x.name === spec.name)!;
+    const m = /^model\.layers\.(\d+)\.mlp\.(gate|up|down)_proj\.weight$/.exec(spec.name);
+    const size = raw.length / count;
+    if (!m || first !== 0 || count * size !== t.byteLength) {
+      reader.readSync(t.file, t.offset + first * size, raw);
+      return;
+    }
+    const whole = new Uint8Array(t.byteLength);
+    reader.readSync(t.file, t.offset, whole);
+    const [rows, cols] = [t.shape[0]!, t.shape[1]!];
+    if (m[2] === 'down') {
+      const p = permFor(m[1]!, cols);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) raw.set(whole.subarray((r * cols + p[c]!) * size, (r * cols + p[c]! + 1) * size), (r * cols + c) * size);
+    } else {
+      const p = permFor(m[1]!, rows);
+      for (let r = 0; r < rows; r++) raw.set(whole.subarray(p[r]! * cols * size, (p[r]! + 1) * cols * size), r * cols * size);
+    }
+  });
+  reader.close();
+  writeFileSync(join(out, 'config.json'), JSON.stringify(ck.config, null, 2));
+}
+
 export function buildEvalSet(root: string, sharedModels?: string): LabelledPair[] {
   const p = (name: string) => join(root, name);
   const dense = { layers: 3, hidden: 512, intermediate: 4096, vocab: 16384 };
@@ -158,6 +196,8 @@ export function buildEvalSet(root: string, sharedModels?: string): LabelledPair[
     // Depth up-scaling (as SOLAR did): a layer duplicated, then trained on.
     relayer(p('upscaled-raw'), p('base'), [0, 1, 1, 2]);
     synthesize('derivative', { out: p('upscaled'), like: p('upscaled-raw'), drift: 0.05, seed: 15 });
+    // A fine-tune whose MLP neurons were then reordered (same function, different order).
+    permuteNeurons(p('neurons-permuted'), p('light'), 41);
     // Experts reordered after fine-tuning (a by-index comparison sees unrelated experts).
     reorderExperts(p('moe-reordered'), p('moe-derived'), [2, 0, 3, 1]);
     // A vocabulary extended by 512 tokens, then trained on (the embeddings' shapes differ).
@@ -179,6 +219,7 @@ export function buildEvalSet(root: string, sharedModels?: string): LabelledPair[
     { name: 'MoE independent', a: p('moe-base'), b: p('moe-independent'), expected: 'independent' },
     { name: 'partial reuse (embeddings + layer 0)', a: p('base'), b: p('partial'), expected: 'partially-derived' },
     { name: 'depth up-scaled (layer 1 duplicated) and trained on', a: p('base'), b: p('upscaled'), expected: 'derived' },
+    { name: 'fine-tune with its MLP neurons reordered', a: p('base'), b: p('neurons-permuted'), expected: 'derived' },
     { name: 'MoE fine-tune with its experts reordered', a: p('moe-base'), b: p('moe-reordered'), expected: 'derived' },
     { name: 'vocabulary extended by 512 tokens, trained on', a: p('vocab-base'), b: p('vocab-extended'), expected: 'derived' },
     { name: 'independent, same config, 73% of the vocabulary shared', a: p('vocab-base'), b: p('vocab-independent'), expected: 'independent' },

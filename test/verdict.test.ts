@@ -66,3 +66,16 @@ test('controls: reordered experts are matched through the router; an extended vo
   t.is(unrelated.controls!.embeddings, null, 'shared tokens keep their ids here: rows pair by id');
   t.is(unrelated.verdict.components.find((c) => c.component === 'embedding')!.finding, 'unrelated');
 });
+
+test('controls: MLP neurons reordered are matched whatever their order; independent MLPs stay at the null', async (t) => {
+  const byName = (s: string) => pairs.find((p) => p.name.startsWith(s))!;
+  const permuted = await compareModels(byName('fine-tune with its MLP neurons').a, byName('fine-tune with its MLP neurons').b);
+  const n = permuted.controls!.neurons!;
+  t.true(n.sameIndexShare < 0.5, 'the best matches are not at the same index');
+  t.true(n.pValue <= 0.05 && (n.statistic - n.nullMean) / n.nullSd > 5, `statistic ${n.statistic} vs ${n.nullMean} ± ${n.nullSd}`);
+  t.true(permuted.weights.tensors.filter((x) => x.group === 'mlp').every((x) => Math.abs(x.centeredCosine!) < 0.1), 'by index the MLP looks unrelated');
+  t.is(permuted.verdict.label, 'derived');
+  const independent = await compareModels(byName('independent, same config (norms').a, byName('independent, same config (norms').b);
+  const m = independent.controls!.neurons!;
+  t.true((m.statistic - m.nullMean) / m.nullSd < 5, `independent: ${m.statistic} vs ${m.nullMean} ± ${m.nullSd}`);
+});

@@ -10,6 +10,8 @@ import { normControls, type NormControl } from './norms.ts';
 import { analyzeExperts, moeLayers, type ExpertLayer } from './experts.ts';
 import { analyzeSharedEmbeddings, type EmbeddingControl } from './embeddings.ts';
 import { classifyTensor } from '../roles/roles.ts';
+import { finalizeMoments } from '../stats/moments.ts';
+import { neuronPermutationTest, type NeuronPermutationTest } from './neurons.ts';
 
 export interface Controls {
   norms: { tensors: NormControl[] };
@@ -20,6 +22,20 @@ export interface Controls {
   experts: ExpertLayer[];
   /** When the vocabularies (and so the embeddings' shapes) differ: rows of the tokens both hold. */
   embeddings: EmbeddingControl | null;
+  /** MLP neurons matched across models whatever their order (one layer), with a p-value. */
+  neurons: NeuronPermutationTest | null;
+}
+
+function mlpRelatedByIndex(prepared: PreparedComparison, results: ItemResult[]): boolean {
+  const values: number[] = [];
+  prepared.matched.forEach((m, i) => {
+    const moments = results[i]?.moments;
+    if (m.group !== 'mlp' || !moments) return;
+    const c = finalizeMoments(moments).centeredCosine;
+    if (c !== null) values.push(c);
+  });
+  values.sort((x, y) => x - y);
+  return values.length > 0 && values[Math.floor(values.length / 2)]! > relatedThreshold(1);
 }
 
 export async function computeControls(prepared: PreparedComparison, results: ItemResult[], options: { threads?: number; seed?: number } = {}): Promise<Controls> {
@@ -40,5 +56,7 @@ export async function computeControls(prepared: PreparedComparison, results: Ite
     layers: layers ? [layers.alignment] : [],
     experts,
     embeddings,
+    // Only where it can change the reading: the MLP looks unrelated when compared by index.
+    neurons: mlpRelatedByIndex(prepared, results) ? null : neuronPermutationTest(prepared.a, prepared.b, { seed: options.seed, rows: 32 }),
   };
 }

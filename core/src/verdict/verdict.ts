@@ -98,9 +98,13 @@ export function judgeWeights(weights: WeightsSection, context: { tokenizerRelati
     (controls?.experts ?? []).filter((l) => l.pValue <= 0.01 && (l.experts === null || (l.experts.z ?? 0) > 5)).map((l) => l.layer),
   );
   const sharedRowsRelated = !!controls?.embeddings && (controls.embeddings.z ?? 0) > 10;
+  const n = controls?.neurons ?? null;
+  const neuronsMatch = !!n && n.pValue <= 0.05 && n.nullSd > 0 && (n.statistic - n.nullMean) / n.nullSd > 5;
+  const neuronsPermuted = neuronsMatch && n!.sameIndexShare < 0.5;
   const viaControl = (t: TensorReport): boolean =>
     (t.group === 'routed_expert' && t.layer !== null && matchedExpertLayers.has(t.layer)) ||
-    ((t.group === 'embedding' || t.group === 'lm_head') && t.n === null && sharedRowsRelated);
+    ((t.group === 'embedding' || t.group === 'lm_head') && t.n === null && sharedRowsRelated) ||
+    (t.group === 'mlp' && neuronsPermuted);
   const isCompared = (t: TensorReport) => t.n !== null || !!t.identical || viaControl(t);
   const related = (t: TensorReport) => relatedByValue(t) || viaControl(t);
   const matrices = weights.tensors.filter((t) => isMatrix(t) && isCompared(t));
@@ -177,6 +181,13 @@ export function judgeWeights(weights: WeightsSection, context: { tokenizerRelati
     evidence.push({
       signal: 'routed experts compared by index', value: 'limitation', baseline: '', weight: 0,
       explanation: 'experts are paired by index (the expert matching control did not run)',
+    });
+  }
+  if (n) {
+    evidence.push({
+      signal: 'MLP neurons matched whatever their order', value: `${n.role} layer ${n.layer}: best-match centered cosine ${n.statistic.toFixed(3)}, ${Math.round(100 * n.sameIndexShare)}% at the same index, p = ${n.pValue.toFixed(3)}`,
+      baseline: `input coordinates shuffled: ${n.nullMean.toFixed(3)} ± ${n.nullSd.toFixed(3)}`, weight: neuronsPermuted ? 0.8 : 0.3,
+      explanation: 'a derivative may reorder an MLP\'s hidden neurons; matching each neuron to its best counterpart finds it where a by-index comparison cannot',
     });
   }
   if (controls?.embeddings) {
