@@ -156,24 +156,31 @@ function permuteNeurons(out: string, src: string, seed: number): void {
     }
     return perms.get(layer)!;
   };
+  // The tensor being written, reordered whole (synthetic tensors are small); windows are cut from it.
+  let current: { name: string; bytes: Uint8Array } | null = null;
   writeCheckpoint(out, ck.tensors.map((t) => ({ name: t.name, dtype: t.dtype as DType, shape: t.shape })), (spec, first, count, raw) => {
     const t = ck.tensors.find((x) => x.name === spec.name)!;
     const m = /^model\.layers\.(\d+)\.mlp\.(gate|up|down)_proj\.weight$/.exec(spec.name);
     const size = raw.length / count;
-    if (!m || first !== 0 || count * size !== t.byteLength) {
+    if (!m) {
       reader.readSync(t.file, t.offset + first * size, raw);
       return;
     }
-    const whole = new Uint8Array(t.byteLength);
-    reader.readSync(t.file, t.offset, whole);
-    const [rows, cols] = [t.shape[0]!, t.shape[1]!];
-    if (m[2] === 'down') {
-      const p = permFor(m[1]!, cols);
-      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) raw.set(whole.subarray((r * cols + p[c]!) * size, (r * cols + p[c]! + 1) * size), (r * cols + c) * size);
-    } else {
-      const p = permFor(m[1]!, rows);
-      for (let r = 0; r < rows; r++) raw.set(whole.subarray(p[r]! * cols * size, (p[r]! + 1) * cols * size), r * cols * size);
+    if (current?.name !== spec.name) {
+      const whole = new Uint8Array(t.byteLength);
+      reader.readSync(t.file, t.offset, whole);
+      const bytes = new Uint8Array(t.byteLength);
+      const [rows, cols] = [t.shape[0]!, t.shape[1]!];
+      if (m[2] === 'down') {
+        const p = permFor(m[1]!, cols);
+        for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) bytes.set(whole.subarray((r * cols + p[c]!) * size, (r * cols + p[c]! + 1) * size), (r * cols + c) * size);
+      } else {
+        const p = permFor(m[1]!, rows);
+        for (let r = 0; r < rows; r++) bytes.set(whole.subarray(p[r]! * cols * size, (p[r]! + 1) * cols * size), r * cols * size);
+      }
+      current = { name: spec.name, bytes };
     }
+    raw.set(current.bytes.subarray(first * size, first * size + raw.length));
   });
   reader.close();
   writeFileSync(join(out, 'config.json'), JSON.stringify(ck.config, null, 2));
