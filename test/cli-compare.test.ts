@@ -64,6 +64,19 @@ test('--hash sha256 and --kernel js are honoured and reported', (t) => {
   t.regex(weights.tensors[0].hashA, /^[0-9a-f]{64}$/);
 });
 
+test('--md and --html write the report a person reads, verdict first', (t) => {
+  const md = join(root, 'report.md');
+  const html = join(root, 'report.html');
+  const r = lineage('compare', base, derived, '--md', md, '--html', html, '--quiet');
+  t.is(r.status, 0, r.stderr);
+  const page = readFileSync(html, 'utf8');
+  t.regex(page, /derived/i);
+  t.true(page.indexOf('<svg') > 0, 'charts are inline SVG');
+  t.false(/https?:\/\//.test(page.replace(/xmlns="http:\/\/www\.w3\.org\/2000\/svg"/g, '')), 'no network references');
+  const text = readFileSync(md, 'utf8');
+  t.regex(text.split('\n').slice(0, 10).join('\n'), /derived/i);
+});
+
 test('bad input: exit status 2 and one line naming the file', (t) => {
   const missing = lineage('compare', base, join(root, 'nope'));
   t.is(missing.status, 2);
@@ -86,9 +99,7 @@ test('bad usage: exit status 2', (t) => {
   t.is(lineage('compare', base, derived, '--sample', '0').status, 2);
   t.is(lineage('compare', base, derived, '--sample', '1.5').status, 2);
   t.is(lineage('compare', base, derived, '--confidence', '1').status, 2);
-  const html = lineage('compare', base, derived, '--html', join(root, 'r.html'));
-  t.is(html.status, 2);
-  t.regex(html.stderr, /not implemented yet/);
+  t.is(lineage('compare', base, derived, '--html', join(root, 'no-such-folder', 'r.html')).status, 2, 'an unwritable report path is bad input');
   t.is(lineage('synth', 'derivative', '--out', join(root, 'x')).status, 2);
   t.is(lineage('nonsense').status, 2);
   t.is(lineage('compare', '--help').status, 0);

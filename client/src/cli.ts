@@ -14,6 +14,13 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   arch: { summary: 'compare two architectures (config.json) and their parameter counts', load: () => import('./commands/arch.ts') },
   tokenizer: { summary: 'compare two tokenizers', load: () => import('./commands/tokenizer.ts') },
   synth: { summary: 'write a synthetic checkpoint (base, derivative, independent)', load: () => import('./commands/synth.ts') },
+  coordinator: { summary: 'run the cluster coordinator (gRPC API, plans and merges jobs over NATS JetStream)', load: () => import('./commands/coordinator.ts') },
+  worker: { summary: 'run a cluster worker (pulls tasks from NATS JetStream)', load: () => import('./commands/worker.ts') },
+  submit: { summary: 'submit a comparison to a coordinator and print its job id', load: () => import('./commands/submit.ts') },
+  watch: { summary: "follow a cluster job's progress to its end", load: () => import('./commands/watch.ts') },
+  report: { summary: "print or save a finished cluster job's report", load: () => import('./commands/report.ts') },
+  jobs: { summary: "list a coordinator's jobs", load: () => import('./commands/jobs.ts') },
+  cancel: { summary: 'cancel a queued or running cluster job', load: () => import('./commands/cancel.ts') },
 };
 
 function usage(): string {
@@ -37,12 +44,14 @@ export async function main(argv: string[]): Promise<number> {
     const module = await command.load();
     return await module.run(rest);
   } catch (err) {
+    // Usage errors name their command already; the rest get it here.
+    const line = (err: Error) => (err.message.startsWith('lineage ') ? err.message : `lineage ${name}: ${err.message}`);
     if (isBadInput(err)) {
-      process.stderr.write(`lineage ${name}: ${err.message}\n`);
+      process.stderr.write(`${line(err)}\n`);
       return 2;
     }
     if (err instanceof LineageError) {
-      process.stderr.write(`lineage ${name}: ${err.message}\n`);
+      process.stderr.write(`${line(err)}\n`);
       return 1;
     }
     process.stderr.write(`lineage ${name}: internal error: ${(err as Error)?.stack ?? String(err)}\n`);

@@ -219,6 +219,10 @@ export interface TaskResult {
   /** Set when the whole task failed for a deterministic reason (it is not retried). */
   error: string;
   seconds: number;
+  /** The kernel that computed the moments ("wasm-simd", "js", "gpu.js"). */
+  kernel: string;
+  /** Which delivery of the task this result comes from (1: the first; more after a redelivery). */
+  attempt: number;
 }
 
 /** Workers announce themselves (and their capacity) periodically. */
@@ -2260,7 +2264,7 @@ export const ItemResult: MessageFns<ItemResult> = {
 };
 
 function createBaseTaskResult(): TaskResult {
-  return { jobId: "", taskId: 0, results: [], worker: "", error: "", seconds: 0 };
+  return { jobId: "", taskId: 0, results: [], worker: "", error: "", seconds: 0, kernel: "", attempt: 0 };
 }
 
 export const TaskResult: MessageFns<TaskResult> = {
@@ -2282,6 +2286,12 @@ export const TaskResult: MessageFns<TaskResult> = {
     }
     if (message.seconds !== 0) {
       writer.uint32(49).double(message.seconds);
+    }
+    if (message.kernel !== "") {
+      writer.uint32(58).string(message.kernel);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(64).uint32(message.attempt);
     }
     return writer;
   },
@@ -2347,6 +2357,22 @@ export const TaskResult: MessageFns<TaskResult> = {
             message.seconds = reader.double();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.kernel = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.attempt = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2375,6 +2401,8 @@ export const TaskResult: MessageFns<TaskResult> = {
       worker: isSet(object.worker) ? globalThis.String(object.worker) : "",
       error: isSet(object.error) ? globalThis.String(object.error) : "",
       seconds: isSet(object.seconds) ? globalThis.Number(object.seconds) : 0,
+      kernel: isSet(object.kernel) ? globalThis.String(object.kernel) : "",
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
     };
   },
 
@@ -2398,6 +2426,12 @@ export const TaskResult: MessageFns<TaskResult> = {
     if (message.seconds !== 0) {
       obj.seconds = floatToJson(message.seconds);
     }
+    if (message.kernel !== "") {
+      obj.kernel = message.kernel;
+    }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
     return obj;
   },
 
@@ -2412,6 +2446,8 @@ export const TaskResult: MessageFns<TaskResult> = {
     message.worker = object.worker ?? "";
     message.error = object.error ?? "";
     message.seconds = object.seconds ?? 0;
+    message.kernel = object.kernel ?? "";
+    message.attempt = object.attempt ?? 0;
     return message;
   },
 };

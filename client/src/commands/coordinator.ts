@@ -1,0 +1,70 @@
+/** `lineage coordinator --nats URL --listen HOST:PORT [--token T] [--model-root DIR]... [--nats-creds F] [--tls-cert F --tls-key F]` */
+import { UsageError } from '../../../core/src/errors.ts';
+import { startCoordinator } from '../../../coordinator/src/index.ts';
+import { numberOption, parseCommandLine } from '../args.ts';
+
+const USAGE = `usage: lineage coordinator --nats URL [options]
+
+Serves the Jobs API (gRPC) and runs jobs on the workers pulling from NATS JetStream.
+Job state, results and reports live in JetStream: a restarted coordinator resumes its jobs.
+
+options:
+  --nats URL            NATS server(s), comma-separated (JetStream enabled)
+  --listen HOST:PORT    gRPC address (default 127.0.0.1:50051)
+  --token T             token clients must send (default: the LINEAGE_TOKEN environment variable; required)
+  --model-root DIR      accept model paths only under DIR (repeatable; default: the working directory)
+  --nats-creds FILE     NATS credentials file (JWT and nkey seed)
+  --tls-cert FILE       serve gRPC over TLS with this PEM certificate chain ...
+  --tls-key FILE        ... and this PEM private key
+  --ack-wait SECONDS    a task held this long without a heartbeat is redelivered (default 30)
+  --max-deliver N       deliveries of one task before it is given up as failed (default 5)
+  --metrics-port N      serve Prometheus metrics at http://HOST:N/metrics (HOST of --listen)
+  --quiet               no log lines on stderr`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine('coordinator', argv, {
+    nats: { type: 'string' }, listen: { type: 'string' }, token: { type: 'string' }, 'model-root': { type: 'string', multiple: true },
+    'nats-creds': { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
+    'ack-wait': { type: 'string' }, 'max-deliver': { type: 'string' }, 'metrics-port': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`lineage coordinator: unexpected argument '${positionals[0]}'`);
+  if (!values.nats) throw new UsageError('lineage coordinator: --nats URL is required');
+  const ackWait = numberOption('coordinator', 'ack-wait', values['ack-wait'], { min: 1, max: 3600 });
+  const maxDeliver = numberOption('coordinator', 'max-deliver', values['max-deliver'], { integer: true, min: 1, max: 1000 });
+  const metricsPort = numberOption('coordinator', 'metrics-port', values['metrics-port'], { integer: true, min: 0, max: 65535 });
+  const log = values.quiet ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  const coordinator = await startCoordinator({
+    nats: values.nats,
+    listen: values.listen ?? '127.0.0.1:50051',
+    token: values.token,
+    modelRoots: values['model-root'],
+    natsCreds: values['nats-creds'],
+    tlsCert: values['tls-cert'],
+    tlsKey: values['tls-key'],
+    ackWaitMs: ackWait === undefined ? undefined : ackWait * 1000,
+    maxDeliver,
+    metricsPort,
+    log,
+  });
+  await untilSignal();
+  log?.('shutting down');
+  await coordinator.close();
+  return 0;
+}
+
+/** Resolves on the first SIGINT or SIGTERM (a service runs until told to stop). */
+export function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

@@ -1,0 +1,47 @@
+/** `lineage worker --nats URL [--threads N] [--kernel K] [--nats-creds FILE]` */
+import { availableParallelism } from 'node:os';
+import { UsageError } from '../../../core/src/errors.ts';
+import { KERNEL_CHOICES, type KernelChoice } from '../../../core/src/kernels/select.ts';
+import { startWorker } from '../../../worker/src/index.ts';
+import { numberOption, parseCommandLine } from '../args.ts';
+import { untilSignal } from './coordinator.ts';
+
+const USAGE = `usage: lineage worker --nats URL [options]
+
+Pulls comparison tasks from NATS JetStream, reads the tensors (model folders must be at the same
+paths as on the coordinator: a shared filesystem) and publishes partial statistics.
+
+options:
+  --nats URL            NATS server(s), comma-separated
+  --threads N           tasks run at once, one thread each (default: all cores, ${availableParallelism()} here)
+  --kernel auto|wasm-simd|js|gpu.js   kernel for jobs that leave the choice to workers (default auto)
+  --reader pread|mmap   how tensor bytes are read (default pread)
+  --nats-creds FILE     NATS credentials file (JWT and nkey seed)
+  --id NAME             worker name in heartbeats and results (default host-pid-random)
+  --metrics-port N      serve Prometheus metrics at http://0.0.0.0:N/metrics
+  --quiet               no log lines on stderr`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine('worker', argv, {
+    nats: { type: 'string' }, threads: { type: 'string' }, kernel: { type: 'string' }, reader: { type: 'string' },
+    'nats-creds': { type: 'string' }, id: { type: 'string' }, 'metrics-port': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`lineage worker: unexpected argument '${positionals[0]}'`);
+  if (!values.nats) throw new UsageError('lineage worker: --nats URL is required');
+  const kernel = (values.kernel ?? 'auto') as KernelChoice;
+  if (!KERNEL_CHOICES.includes(kernel)) throw new UsageError(`lineage worker: --kernel must be one of ${KERNEL_CHOICES.join(', ')}, got '${values.kernel}'`);
+  const reader = values.reader ?? 'pread';
+  if (reader !== 'pread' && reader !== 'mmap') throw new UsageError(`lineage worker: --reader must be pread or mmap, got '${reader}'`);
+  const threads = numberOption('worker', 'threads', values.threads, { integer: true, min: 1, max: 256 });
+  const metricsPort = numberOption('worker', 'metrics-port', values['metrics-port'], { integer: true, min: 0, max: 65535 });
+  const log = values.quiet ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  const worker = await startWorker({ nats: values.nats, threads, kernel, reader, natsCreds: values['nats-creds'], id: values.id, metricsPort, log });
+  await untilSignal();
+  log?.(`worker ${worker.id} stopping`);
+  await worker.stop();
+  return 0;
+}

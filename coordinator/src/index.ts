@@ -1,0 +1,129 @@
+/**
+ * The lineage coordinator: the gRPC Jobs API in front of JetStream. It plans each job, puts its
+ * tasks on the work queue, merges the workers' results into the report, and keeps everything it
+ * knows in JetStream, so another coordinator started on the same NATS carries on where it left.
+ */
+import { readFileSync } from 'node:fs';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { UsageError } from '../../core/src/errors.ts';
+import { connectNats, ensureTopology } from '../../proto/jetstream.ts';
+import { JobsService } from '../../proto/lineage/v1/lineage.ts';
+import { tokenChecker } from './auth.ts';
+import { JobManager } from './jobs.ts';
+import { CoordinatorMetrics, serveMetrics, type MetricsEndpoint } from './metrics.ts';
+import { ModelRoots } from './model-roots.ts';
+import { jobsService } from './server.ts';
+import { JobStore } from './store.ts';
+import { WorkerRegistry } from './workers.ts';
+
+export interface CoordinatorOptions {
+  /** NATS server URL(s), comma-separated. */
+  nats: string;
+  /** gRPC address, HOST:PORT (port 0: any free port; the bound one is in `address`). */
+  listen: string;
+  /** Bearer token clients must send; default the LINEAGE_TOKEN environment variable. Required. */
+  token?: string;
+  /** The only folders model paths are accepted under (default: the working directory). */
+  modelRoots?: string[];
+  /** NATS credentials file (JWT + nkey seed). */
+  natsCreds?: string;
+  /** TLS for the gRPC API: PEM certificate chain and private key files (both or neither). */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Work-queue lease: ack wait of a delivered task (default 30 s) and deliveries before giving up (default 5). */
+  ackWaitMs?: number;
+  maxDeliver?: number;
+  /** Threads for the controls computed on the coordinator when a job's tasks are in (default: all cores). */
+  controlThreads?: number;
+  /** Serve Prometheus metrics at http://HOST:PORT/metrics (HOST of `listen`; port 0: any free port). */
+  metricsPort?: number;
+  /** One line per event (job planned, resumed, finished); default silent. */
+  log?: (line: string) => void;
+}
+
+export interface RunningCoordinator {
+  /** HOST:PORT the gRPC API listens on. */
+  address: string;
+  /** HOST:PORT of the metrics endpoint, when one was asked for. */
+  metricsAddress?: string;
+  close(): Promise<void>;
+}
+
+function credentials(options: CoordinatorOptions): ServerCredentials {
+  if (!options.tlsCert && !options.tlsKey) return ServerCredentials.createInsecure();
+  if (!options.tlsCert || !options.tlsKey) throw new UsageError('TLS needs both --tls-cert and --tls-key');
+  const read = (file: string, what: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new UsageError(`cannot read the TLS ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  return ServerCredentials.createSsl(null, [{ cert_chain: read(options.tlsCert, 'certificate'), private_key: read(options.tlsKey, 'key') }], false);
+}
+
+function splitAddress(listen: string): { host: string; port: number } {
+  const m = /^(.*):(\d+)$/.exec(listen);
+  if (!m || !m[1]) throw new UsageError(`--listen must be HOST:PORT, got '${listen}'`);
+  return { host: m[1], port: Number(m[2]) };
+}
+
+export async function startCoordinator(options: CoordinatorOptions): Promise<RunningCoordinator> {
+  const token = options.token ?? process.env.LINEAGE_TOKEN;
+  if (!token) throw new UsageError('the coordinator needs a token for its API: --token T or the LINEAGE_TOKEN environment variable');
+  const roots = new ModelRoots(options.modelRoots?.length ? options.modelRoots : [process.cwd()]);
+  const { host } = splitAddress(options.listen);
+  const serverCredentials = credentials(options);
+  const log = options.log ?? (() => {});
+
+  const nc = await connectNats(options.nats, options.natsCreds, 'lineage-coordinator');
+  let jobs: JobManager | null = null;
+  let workers: WorkerRegistry | null = null;
+  let metricsEndpoint: MetricsEndpoint | null = null;
+  const server = new Server();
+  try {
+    const topology = await ensureTopology(nc, { ackWaitMs: options.ackWaitMs, maxDeliver: options.maxDeliver });
+    workers = new WorkerRegistry(nc);
+    const metrics = new CoordinatorMetrics(workers);
+    jobs = new JobManager({
+      nc, topology, store: new JobStore(topology.jobs, topology.reports), roots, workers, log, controlThreads: options.controlThreads,
+      onChange: (r) => metrics.jobState(r.jobId, r.state),
+      onTask: (failed, bytes) => metrics.taskMerged(failed, bytes),
+    });
+    // Resume before serving, so a client never sees a job this coordinator has not taken up yet.
+    await jobs.start();
+    server.addService(JobsService, jobsService(jobs, tokenChecker(token)));
+    const port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(options.listen, serverCredentials, (err, bound) => (err ? reject(err) : resolve(bound)));
+    });
+    const address = `${host}:${port}`;
+    if (options.metricsPort !== undefined) metricsEndpoint = await serveMetrics(metrics.registry, options.metricsPort, host);
+    log(`coordinator listening on ${address}${options.tlsCert ? ' (TLS)' : ''}; model roots ${roots.roots.join(', ')}${metricsEndpoint ? `; metrics on http://${metricsEndpoint.address}/metrics` : ''}`);
+    let closing: Promise<void> | null = null;
+    return {
+      address,
+      metricsAddress: metricsEndpoint?.address,
+      close: () => {
+        closing ??= (async () => {
+          // Open Watch streams would hold a graceful shutdown forever: give them a moment, then cut.
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, 1_000);
+            server.tryShutdown(() => { clearTimeout(timer); resolve(); });
+          });
+          await metricsEndpoint?.close();
+          await jobs!.close();
+          workers!.close();
+          await nc.drain().catch(() => nc.close());
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    server.forceShutdown();
+    await metricsEndpoint?.close();
+    await jobs?.close();
+    workers?.close();
+    await nc.close();
+    throw err;
+  }
+}

@@ -1,0 +1,515 @@
+/**
+ * The coordinator's jobs: plan on submit, put the tasks on the work queue, follow the results
+ * stream, merge by item index and store the report. All state lives in JetStream (the job record
+ * in KV, results in the results stream, queued tasks in the work queue), so a coordinator that
+ * restarts re-reads it and continues: it replays each unfinished job's results and republishes
+ * only the tasks that have neither a result nor a message in the queue.
+ */
+import { status } from '@grpc/grpc-js';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { jetstream, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream';
+import { availableParallelism } from 'node:os';
+import { assembleReport, prepareComparison, type PreparedComparison } from '../../core/src/compare/model-report.ts';
+import { computeControls } from '../../core/src/controls/index.ts';
+import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/content-hash.ts';
+import { KERNEL_CHOICES, resolveKernel, type KernelChoice } from '../../core/src/kernels/select.ts';
+import type { Task } from '../../core/src/plan/plan.ts';
+import { decodeTask, decodeTaskResult, encodeTask, encodeTaskResult, type TaskOutcome } from '../../proto/convert.ts';
+import {
+  jobTasksFilter, JOB_ID_PATTERN, MAX_DELIVERIES_ADVISORY, RESULTS_STREAM, resultSubject, retryOnTimeout, taskSubject, TASKS_STREAM,
+  TERMINAL_STATES, type JobStateName, type Topology,
+} from '../../proto/jetstream.ts';
+import type { JobStatus, SubmitRequest } from '../../proto/lineage/v1/lineage.ts';
+import { sameRequest, toJobStatus, type JobOptions, type JobRecord } from './job-record.ts';
+import { kernelOf, mergeOutcomes, preferOutcome } from './merge.ts';
+import type { ModelRoots } from './model-roots.ts';
+import { RpcError } from './rpc-error.ts';
+import type { JobStore } from './store.ts';
+import type { WorkerRegistry } from './workers.ts';
+
+/** Tasks published at once while dispatching (each publish waits for JetStream's ack). */
+const PUBLISH_CONCURRENCY = 64;
+/** Progress updates to watchers are coalesced to at most one per this many ms. */
+const NOTIFY_MS = 100;
+
+type Listener = (status: JobStatus, terminal: boolean) => void;
+
+class ActiveJob {
+  readonly outcomes = new Map<number, TaskOutcome>();
+  readonly tasks: Map<number, Task>;
+  readonly listeners = new Set<Listener>();
+  messages: ConsumerMessages | null = null;
+  closed = false;
+  private writes: Promise<void> = Promise.resolve();
+  private notifyTimer: NodeJS.Timeout | null = null;
+
+  constructor(readonly record: JobRecord, readonly prepared: PreparedComparison, private readonly store: JobStore, private readonly log: (line: string) => void) {
+    this.tasks = new Map(prepared.plan.tasks.map((t) => [t.id, t]));
+  }
+
+  /** KV writes of one job happen one after another, in the order they were asked for. */
+  persist(): Promise<void> {
+    const snapshot = { ...this.record };
+    this.writes = this.writes.then(() => this.store.put(snapshot)).catch((err) => this.log(`job ${this.record.jobId}: could not store its state: ${(err as Error).message}`));
+    return this.writes;
+  }
+
+  /** Records a task's outcome (replacing an earlier one) and updates the progress counters. */
+  recordOutcome(outcome: TaskOutcome): void {
+    const previous = this.outcomes.get(outcome.taskId);
+    const r = this.record;
+    if (previous) {
+      if (previous.error === null) r.tasksDone--;
+      else r.tasksFailed--;
+    } else {
+      r.bytesDone += this.tasks.get(outcome.taskId)?.bytes ?? 0;
+    }
+    if (outcome.error === null) r.tasksDone++;
+    else r.tasksFailed++;
+    this.outcomes.set(outcome.taskId, outcome);
+    r.updatedAtMs = Date.now();
+  }
+
+  notify(): void {
+    const terminal = TERMINAL_STATES.includes(this.record.state);
+    if (!terminal && this.notifyTimer) return;
+    if (this.notifyTimer) clearTimeout(this.notifyTimer);
+    const send = () => {
+      this.notifyTimer = null;
+      const s = toJobStatus(this.record);
+      for (const listener of this.listeners) listener(s, terminal);
+      if (terminal) this.listeners.clear();
+    };
+    if (terminal) send();
+    else this.notifyTimer = setTimeout(send, NOTIFY_MS);
+  }
+
+  stopFollowing(): void {
+    this.closed = true;
+    this.messages?.stop();
+    this.messages = null;
+    if (this.notifyTimer && !TERMINAL_STATES.includes(this.record.state)) {
+      clearTimeout(this.notifyTimer);
+      this.notifyTimer = null;
+    }
+  }
+}
+
+export interface JobManagerOptions {
+  nc: NatsConnection;
+  topology: Topology;
+  store: JobStore;
+  roots: ModelRoots;
+  workers: WorkerRegistry;
+  log: (line: string) => void;
+  /** Called on every state change, and for every job found at start (metrics). */
+  onChange?: (record: JobRecord) => void;
+  /** Threads for the controls computed when a job's tasks are all in (default: all cores). */
+  controlThreads?: number;
+  /** Called for every task outcome merged (metrics). */
+  onTask?: (failed: boolean, bytes: number) => void;
+}
+
+export class JobManager {
+  private readonly active = new Map<string, ActiveJob>();
+  private readonly submitting = new Map<string, Promise<{ job: JobStatus; created: boolean }>>();
+  private readonly js: JetStreamClient;
+  private advisories: Subscription | null = null;
+
+  constructor(private readonly o: JobManagerOptions) {
+    this.js = jetstream(o.nc);
+  }
+
+  /** Picks up every job a previous coordinator left unfinished, then listens for given-up tasks. */
+  async start(): Promise<void> {
+    for (const record of await this.o.store.list()) {
+      this.o.onChange?.(record);
+      if (TERMINAL_STATES.includes(record.state)) continue;
+      this.o.log(`resuming job ${record.jobId} (${record.state.toLowerCase()}, ${record.tasksTotal} tasks)`);
+      let prepared: PreparedComparison;
+      try {
+        prepared = await prepareComparison(record.pathA, record.pathB, { targetTaskBytes: record.options.targetTaskBytes ?? undefined });
+      } catch (err) {
+        await this.fail(record, `could not plan it again on resume: ${(err as Error).message}`);
+        continue;
+      }
+      if (prepared.plan.tasks.length !== record.tasksTotal || prepared.plan.totalBytes !== record.bytesTotal) {
+        await this.fail(record, `the checkpoints changed since the job was planned (${record.tasksTotal} tasks of ${record.bytesTotal} bytes then, ${prepared.plan.tasks.length} of ${prepared.plan.totalBytes} now)`);
+        continue;
+      }
+      await this.activate(record, prepared);
+    }
+    this.advisories = this.o.nc.subscribe(MAX_DELIVERIES_ADVISORY, { callback: (err, msg) => { if (!err) void this.onGivenUp(msg.json()); } });
+  }
+
+  async close(): Promise<void> {
+    this.advisories?.unsubscribe();
+    for (const job of this.active.values()) job.stopFollowing();
+    this.active.clear();
+    await Promise.allSettled(this.submitting.values());
+  }
+
+  // ---- Submit ----
+
+  submit(request: SubmitRequest): Promise<{ job: JobStatus; created: boolean }> {
+    const jobId = request.jobId;
+    if (!JOB_ID_PATTERN.test(jobId)) {
+      throw new RpcError(status.INVALID_ARGUMENT, `job_id ${JSON.stringify(jobId)} is not valid: use 1-128 letters, digits, '-' or '_' (a UUID works)`);
+    }
+    // Concurrent submits of one id share one attempt.
+    const pending = this.submitting.get(jobId);
+    if (pending) return pending;
+    const attempt = this.submitOnce(request).finally(() => this.submitting.delete(jobId));
+    this.submitting.set(jobId, attempt);
+    return attempt;
+  }
+
+  private async submitOnce(request: SubmitRequest): Promise<{ job: JobStatus; created: boolean }> {
+    const { jobId, modelA, modelB } = request;
+    const options = parseOptions(request);
+    const existing = await this.o.store.get(jobId);
+    if (existing) return this.existing(existing, modelA, modelB, options);
+
+    const pathA = this.o.roots.resolveFolder(modelA, 'model_a');
+    const pathB = this.o.roots.resolveFolder(modelB, 'model_b');
+    const prepared = await prepareComparison(pathA, pathB, { targetTaskBytes: options.targetTaskBytes ?? undefined });
+    this.o.roots.checkFiles([...prepared.a.shards, ...prepared.b.shards]);
+
+    const now = Date.now();
+    const record: JobRecord = {
+      jobId, modelA, modelB, pathA, pathB, options, state: 'QUEUED', error: '',
+      tasksTotal: prepared.plan.tasks.length, bytesTotal: prepared.plan.totalBytes, tasksDone: 0, tasksFailed: 0, bytesDone: 0,
+      createdAtMs: now, updatedAtMs: now, finishedAtMs: null, reportChunks: 0,
+    };
+    if (!(await this.o.store.create(record))) {
+      // Another coordinator created it between our look and our write.
+      return this.existing((await this.o.store.get(jobId))!, modelA, modelB, options);
+    }
+    this.o.log(`job ${jobId}: ${record.tasksTotal} tasks, ${record.bytesTotal} bytes (${pathA} vs ${pathB})`);
+    this.o.onChange?.(record);
+    await this.activate(record, prepared);
+    return { job: toJobStatus(this.active.get(jobId)?.record ?? record), created: true };
+  }
+
+  private existing(record: JobRecord, modelA: string, modelB: string, options: JobOptions): { job: JobStatus; created: boolean } {
+    if (!sameRequest(record, modelA, modelB, options)) {
+      throw new RpcError(status.ALREADY_EXISTS, `job ${record.jobId} exists with other models or options (${record.modelA} vs ${record.modelB}); choose a new job id`);
+    }
+    return { job: toJobStatus(this.active.get(record.jobId)?.record ?? record), created: false };
+  }
+
+  // ---- Running a job ----
+
+  private async activate(record: JobRecord, prepared: PreparedComparison): Promise<void> {
+    // Progress is counted afresh from the results (a resumed record holds the figures of its last write).
+    Object.assign(record, { tasksDone: 0, tasksFailed: 0, bytesDone: 0 });
+    const job = new ActiveJob(record, prepared, this.o.store, this.o.log);
+    this.active.set(record.jobId, job);
+    if (job.tasks.size === 0) {
+      await this.finish(job);
+      return;
+    }
+    // What is still queued (or held by a worker) must be read before the results: a task missing
+    // from both was lost or never published (a coordinator that died while dispatching).
+    const queued = await this.queuedTasks(record.jobId);
+    await this.follow(job);
+    if (job.closed) return;
+    try {
+      await this.dispatchMissing(job, queued);
+    } catch (err) {
+      this.retryDispatch(job, err);
+    }
+  }
+
+  private async queuedTasks(jobId: string): Promise<Set<string>> {
+    const info = await retryOnTimeout(() => this.o.topology.jsm.streams.info(TASKS_STREAM, { subjects_filter: jobTasksFilter(jobId) }));
+    return new Set(Object.keys(info.state.subjects ?? {}));
+  }
+
+  /** Publishes the tasks that have neither a result nor a message in the queue. */
+  private async dispatchMissing(job: ActiveJob, queued: Set<string>): Promise<void> {
+    const { jobId } = job.record;
+    const missing = [...job.tasks.values()].filter((t) => !job.outcomes.has(t.id) && !queued.has(taskSubject(jobId, t.id)));
+    if (missing.length < job.tasks.size) this.o.log(`job ${jobId}: ${job.outcomes.size} results on record, ${queued.size} tasks queued, ${missing.length} to publish`);
+    await this.dispatch(job, missing);
+  }
+
+  /**
+   * Publishing failed part-way (NATS went away): the job stays accepted and its missing tasks are
+   * published once JetStream answers again. A task published twice only costs a second run.
+   */
+  private retryDispatch(job: ActiveJob, err: unknown): void {
+    if (job.closed) return;
+    this.o.log(`job ${job.record.jobId}: could not publish its tasks (${(err as Error).message}); retrying in 2 s`);
+    setTimeout(() => {
+      if (job.closed) return;
+      this.queuedTasks(job.record.jobId)
+        .then((queued) => this.dispatchMissing(job, queued))
+        .catch((e) => this.retryDispatch(job, e));
+    }, 2_000);
+  }
+
+  /** Replays the job's results from the start of the stream, then keeps following new ones. */
+  private async follow(job: ActiveJob): Promise<void> {
+    const subject = resultSubject(job.record.jobId);
+    const last = await retryOnTimeout(() => this.o.topology.jsm.streams.getMessage(RESULTS_STREAM, { last_by_subj: subject }));
+    const consumer = await this.js.consumers.get(RESULTS_STREAM, { filter_subjects: subject });
+    // Short pulls: after a NATS restart the ordered consumer notices the missing heartbeats
+    // (half the expiry) and recreates itself within seconds, not the default 30.
+    const messages = await consumer.consume({ expires: 5_000 });
+    job.messages = messages;
+    let caughtUp!: () => void;
+    const replayed = new Promise<void>((resolve) => { caughtUp = resolve; });
+    if (!last) caughtUp();
+    void (async () => {
+      try {
+        for await (const m of messages) {
+          try {
+            this.onOutcome(job, decodeTaskResult(m.data));
+          } catch (err) {
+            this.o.log(`job ${job.record.jobId}: ignored an undecodable result: ${(err as Error).message}`);
+          }
+          if (last && m.seq >= last.seq) caughtUp();
+        }
+      } catch (err) {
+        if (!job.closed) this.o.log(`job ${job.record.jobId}: results stream ended: ${(err as Error).message}`);
+      }
+      caughtUp();
+    })();
+    await replayed;
+  }
+
+  private onOutcome(job: ActiveJob, outcome: TaskOutcome): void {
+    if (job.closed || outcome.jobId !== job.record.jobId || !job.tasks.has(outcome.taskId)) return;
+    if (!preferOutcome(job.outcomes.get(outcome.taskId), outcome)) return;
+    job.recordOutcome(outcome);
+    this.o.onTask?.(outcome.error !== null, job.tasks.get(outcome.taskId)!.bytes);
+    if (outcome.error !== null) this.o.log(`job ${job.record.jobId}: task ${outcome.taskId} failed: ${outcome.error}`);
+    if (job.record.state === 'QUEUED') {
+      job.record.state = 'RUNNING';
+      void job.persist();
+      this.o.onChange?.(job.record);
+    }
+    job.notify();
+    if (job.outcomes.size === job.tasks.size) void this.finish(job);
+  }
+
+  /** Largest tasks first, as the local executor orders them: the tail is then made of small ones. */
+  private async dispatch(job: ActiveJob, tasks: Task[]): Promise<void> {
+    const ordered = [...tasks].sort((x, y) => y.bytes - x.bytes || x.id - y.id);
+    const { jobId, options } = job.record;
+    // Message ids let JetStream drop the copy a retried publish may add; they differ from one
+    // dispatch to the next, so a task republished on resume is not taken for a duplicate.
+    const round = Date.now().toString(36);
+    let next = 0;
+    const publishOne = async () => {
+      while (next < ordered.length && !job.closed) {
+        const task = ordered[next++]!;
+        const data = encodeTask({ jobId, task, hash: options.hash, kernel: options.kernel });
+        await retryOnTimeout(() => this.js.publish(taskSubject(jobId, task.id), data, { msgID: `${jobId}.${task.id}.${round}` }));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, ordered.length) }, publishOne));
+  }
+
+  private async finish(job: ActiveJob): Promise<void> {
+    if (job.closed) return;
+    job.closed = true;
+    const { record, prepared } = job;
+    // Cancel may land while the controls run or the report is stored.
+    const cancelled = () => (record.state as JobStateName) === 'CANCELLED';
+    try {
+      const results = mergeOutcomes(prepared.plan, job.outcomes);
+      const kernel = kernelOf(prepared.plan, job.outcomes) ?? await resolveKernel(record.options.kernel);
+      const workers = new Set([...job.outcomes.values()].map((o) => o.worker));
+      const threads = [...workers].reduce((n, w) => n + (this.o.workers.threadsOf(w) ?? 1), 0);
+      const samples = new Array(prepared.matched.length).fill(null);
+      for (const task of prepared.plan.tasks) for (const item of task.items) samples[item.index] = item.sample;
+      // The controls (norm nulls, layer alignment, expert matching, shared-token embeddings) read
+      // sampled cells across the models; they run here, on the coordinator's threads, as in local mode.
+      const controls = await computeControls(prepared, results, { threads: this.o.controlThreads ?? availableParallelism() });
+      if (cancelled()) return;
+      const report = assembleReport(prepared, results, {
+        controls,
+        kernel,
+        hashAlgorithm: record.options.hash,
+        samples,
+        confidence: 0.95,
+        sampling: null,
+        run: {
+          threads: Math.max(1, threads),
+          reader: 'pread',
+          startedAt: new Date(record.createdAtMs).toISOString(),
+          durationSeconds: (Date.now() - record.createdAtMs) / 1000,
+        },
+      });
+      record.reportChunks = await this.o.store.putReport(record.jobId, JSON.stringify(report, null, 2) + '\n');
+      if (cancelled()) return;
+      record.state = 'DONE';
+    } catch (err) {
+      record.state = 'FAILED';
+      record.error = `could not build the report: ${(err as Error).message}`;
+    }
+    record.finishedAtMs = Date.now();
+    await job.persist();
+    job.stopFollowing();
+    job.notify();
+    this.active.delete(record.jobId);
+    this.o.onChange?.(record);
+    this.o.log(`job ${record.jobId} ${record.state.toLowerCase()}: ${record.tasksDone} tasks done, ${record.tasksFailed} failed${record.error ? ` (${record.error})` : ''}`);
+    await this.cleanUp(record.jobId);
+  }
+
+  /** The job has ended: its queued tasks and its results are no longer needed. */
+  private async cleanUp(jobId: string): Promise<void> {
+    const { jsm } = this.o.topology;
+    await Promise.all([
+      this.dropQueuedTasks(jobId),
+      jsm.streams.purge(RESULTS_STREAM, { filter: resultSubject(jobId) }),
+    ]).catch((err) => this.o.log(`job ${jobId}: could not remove its messages: ${(err as Error).message}`));
+  }
+
+  /**
+   * Deletes the job's task messages one by one. Not a filtered purge: on a work-queue stream,
+   * nats-server 2.9 moves the shared consumer past every message on a filtered purge, so the
+   * other jobs' queued tasks would never be delivered (test/cluster-cancel.test.ts).
+   */
+  private async dropQueuedTasks(jobId: string): Promise<void> {
+    const { jsm } = this.o.topology;
+    const subjects = [...(await this.queuedTasks(jobId))];
+    let next = 0;
+    const dropOne = async () => {
+      while (next < subjects.length) {
+        const subject = subjects[next++]!;
+        const stored = await retryOnTimeout(() => jsm.streams.getMessage(TASKS_STREAM, { last_by_subj: subject }));
+        if (stored) await retryOnTimeout(() => jsm.streams.deleteMessage(TASKS_STREAM, stored.seq, false)).catch(() => {});
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, subjects.length) }, dropOne));
+  }
+
+  private async fail(record: JobRecord, reason: string): Promise<void> {
+    this.o.log(`job ${record.jobId} failed: ${reason}`);
+    Object.assign(record, { state: 'FAILED', error: reason, finishedAtMs: Date.now() });
+    await this.o.store.put(record);
+    this.o.onChange?.(record);
+    await this.cleanUp(record.jobId);
+  }
+
+  /**
+   * JetStream gave up on a task after max_deliver deliveries without an ack (each worker that took
+   * it died or went silent). Record it as failed on the results stream, where a restarted
+   * coordinator will find it too, and drop the message from the queue.
+   */
+  private async onGivenUp(advisory: { stream?: string; stream_seq?: number; deliveries?: number }): Promise<void> {
+    try {
+      if (advisory.stream !== TASKS_STREAM || !advisory.stream_seq) return;
+      const { jsm } = this.o.topology;
+      const stored = await jsm.streams.getMessage(TASKS_STREAM, { seq: advisory.stream_seq });
+      if (!stored) return;
+      const { jobId, task } = decodeTask(stored.data);
+      const job = this.active.get(jobId);
+      if (job && !job.outcomes.has(task.id)) {
+        const deliveries = advisory.deliveries ?? 0;
+        const outcome: TaskOutcome = {
+          jobId, taskId: task.id, results: [], worker: 'coordinator', seconds: 0, kernel: '', attempt: deliveries,
+          error: `delivered ${deliveries} time${deliveries === 1 ? '' : 's'} without a result (its workers died or stopped responding)`,
+        };
+        const data = encodeTaskResult(outcome);
+        await retryOnTimeout(() => this.js.publish(resultSubject(jobId), data, { msgID: `${jobId}.${task.id}` }));
+      }
+      await jsm.streams.deleteMessage(TASKS_STREAM, advisory.stream_seq, false);
+    } catch (err) {
+      this.o.log(`could not handle a max-deliveries advisory: ${(err as Error).message}`);
+    }
+  }
+
+  // ---- Queries and cancel ----
+
+  private async record(jobId: string): Promise<JobRecord> {
+    const live = this.active.get(jobId)?.record;
+    if (live) return live;
+    const stored = await this.o.store.get(jobId);
+    if (!stored) throw new RpcError(status.NOT_FOUND, `no job ${JSON.stringify(jobId)}`);
+    return stored;
+  }
+
+  async status(jobId: string): Promise<JobStatus> {
+    return toJobStatus(await this.record(jobId));
+  }
+
+  async list(): Promise<JobStatus[]> {
+    const records = await this.o.store.list();
+    return records
+      .map((r) => this.active.get(r.jobId)?.record ?? r)
+      .sort((x, y) => x.createdAtMs - y.createdAtMs || x.jobId.localeCompare(y.jobId))
+      .map(toJobStatus);
+  }
+
+  async report(jobId: string): Promise<string> {
+    const record = await this.record(jobId);
+    if (record.state !== 'DONE') {
+      const why = record.state === 'FAILED' ? `failed: ${record.error}`
+        : record.state === 'CANCELLED' ? 'was cancelled'
+        : `is ${record.state.toLowerCase()} (${record.tasksDone + record.tasksFailed} of ${record.tasksTotal} tasks)`;
+      throw new RpcError(status.FAILED_PRECONDITION, `job ${jobId} has no report: it ${why}`);
+    }
+    return this.o.store.getReport(jobId, record.reportChunks);
+  }
+
+  /** Cancels a queued or running job: its queued tasks are purged, workers skip any left in flight. */
+  async cancel(jobId: string): Promise<JobStatus> {
+    const record = await this.record(jobId);
+    if (TERMINAL_STATES.includes(record.state)) return toJobStatus(record);
+    const job = this.active.get(jobId);
+    record.state = 'CANCELLED';
+    record.finishedAtMs = Date.now();
+    if (job) {
+      job.stopFollowing();
+      await job.persist();
+      job.notify();
+      this.active.delete(jobId);
+    } else {
+      await this.o.store.put(record);
+    }
+    this.o.onChange?.(record);
+    this.o.log(`job ${jobId} cancelled`);
+    await this.cleanUp(jobId);
+    return toJobStatus(record);
+  }
+
+  /**
+   * Sends the job's status now and on every change until it ends; returns the unsubscribe.
+   * `end` is called after the terminal status.
+   */
+  async watch(jobId: string, send: (s: JobStatus) => void, end: () => void): Promise<() => void> {
+    const job = this.active.get(jobId);
+    if (!job) {
+      const record = await this.record(jobId);
+      send(toJobStatus(record));
+      end();
+      return () => {};
+    }
+    const listener: Listener = (s, terminal) => {
+      send(s);
+      if (terminal) end();
+    };
+    job.listeners.add(listener);
+    send(toJobStatus(job.record));
+    return () => job.listeners.delete(listener);
+  }
+
+  activeJobs(): number {
+    return this.active.size;
+  }
+}
+
+function parseOptions(request: SubmitRequest): JobOptions {
+  const hash = (request.options?.hash || 'xxh3-128') as HashAlgorithm;
+  if (!HASH_ALGORITHMS.includes(hash)) throw new RpcError(status.INVALID_ARGUMENT, `options.hash must be one of ${HASH_ALGORITHMS.join(', ')}, got '${hash}'`);
+  const kernel = (request.options?.kernel || 'auto') as KernelChoice;
+  if (!KERNEL_CHOICES.includes(kernel)) throw new RpcError(status.INVALID_ARGUMENT, `options.kernel must be one of ${KERNEL_CHOICES.join(', ')}, got '${kernel}'`);
+  const target = request.options?.targetTaskBytes ?? 0;
+  return { hash, kernel, targetTaskBytes: target > 0 ? target : null };
+}
+

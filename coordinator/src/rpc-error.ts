@@ -1,0 +1,17 @@
+/** An error with the gRPC status it should reach the client with. */
+import { status } from '@grpc/grpc-js';
+import { isBadInput } from '../../core/src/errors.ts';
+
+export class RpcError extends Error {
+  constructor(readonly code: status, message: string) {
+    super(message);
+    this.name = 'RpcError';
+  }
+}
+
+/** The status a failure reaches the client with: bad input is the caller's, the rest is ours. */
+export function toServiceError(err: unknown): { code: status; details: string } {
+  if (err instanceof RpcError) return { code: err.code, details: err.message };
+  if (isBadInput(err)) return { code: status.INVALID_ARGUMENT, details: err.message };
+  return { code: status.INTERNAL, details: `internal error: ${(err as Error)?.message ?? String(err)}` };
+}

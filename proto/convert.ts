@@ -1,0 +1,135 @@
+/**
+ * The one place core types and wire messages meet: plan tasks and item results to and from the
+ * protobuf messages that travel on NATS. Absent values are empty strings or unset messages on the
+ * wire and null in core; numbers are float64 both sides, so a result crosses the wire bit for bit.
+ */
+import type { DType } from '../core/src/checkpoint/dtype.ts';
+import type { ItemResult as CoreItemResult } from '../core/src/exec/run-task.ts';
+import type { Task as CoreTask, TaskItem as CoreTaskItem, TensorRef as CoreTensorRef } from '../core/src/plan/plan.ts';
+import type { Moments as CoreMoments } from '../core/src/stats/moments.ts';
+import { ItemResult, Moments, Task, TaskItem, TaskResult, TensorRef } from './lineage/v1/lineage.ts';
+
+/** What a worker needs besides the task itself: the job it belongs to and how to compute. */
+export interface TaskEnvelope {
+  jobId: string;
+  task: CoreTask;
+  /** "xxh3-128", "sha256" or "none". */
+  hash: string;
+  /** A kernel name, or "auto" for the worker's own choice. */
+  kernel: string;
+}
+
+export function tensorRefToProto(ref: CoreTensorRef): TensorRef {
+  return { file: ref.file, offset: ref.offset, byteLength: ref.byteLength, dtype: ref.dtype, shape: [...ref.shape] };
+}
+
+export function tensorRefFromProto(ref: TensorRef): CoreTensorRef {
+  return { file: ref.file, offset: ref.offset, byteLength: ref.byteLength, dtype: ref.dtype as DType, shape: [...ref.shape] };
+}
+
+const optionalRef = (ref: CoreTensorRef | null) => (ref ? tensorRefToProto(ref) : undefined);
+const coreRef = (ref: TensorRef | undefined) => (ref ? tensorRefFromProto(ref) : null);
+
+export function taskItemToProto(item: CoreTaskItem): TaskItem {
+  // Sampled items need their block plan on the wire, which the proto does not carry yet: refuse
+  // rather than silently comparing whole tensors.
+  if (item.sample) throw new Error(`task item ${item.index}: sampled comparison is not supported on the cluster wire yet`);
+  return {
+    index: item.index,
+    a: optionalRef(item.a), b: optionalRef(item.b),
+    scalesA: optionalRef(item.scalesA), scalesB: optionalRef(item.scalesB),
+    compare: item.compare,
+  };
+}
+
+export function taskItemFromProto(item: TaskItem): CoreTaskItem {
+  return {
+    index: item.index,
+    a: coreRef(item.a), b: coreRef(item.b),
+    scalesA: coreRef(item.scalesA), scalesB: coreRef(item.scalesB),
+    compare: item.compare,
+    sample: null,
+  };
+}
+
+export function taskToProto(envelope: TaskEnvelope): Task {
+  const { jobId, task, hash, kernel } = envelope;
+  return { jobId, taskId: task.id, label: task.label, bytes: task.bytes, items: task.items.map(taskItemToProto), hash, kernel };
+}
+
+export function taskFromProto(message: Task): TaskEnvelope {
+  return {
+    jobId: message.jobId,
+    task: { id: message.taskId, label: message.label, bytes: message.bytes, items: message.items.map(taskItemFromProto) },
+    hash: message.hash,
+    kernel: message.kernel,
+  };
+}
+
+export function encodeTask(envelope: TaskEnvelope): Uint8Array {
+  return Task.encode(taskToProto(envelope)).finish();
+}
+
+export function decodeTask(bytes: Uint8Array): TaskEnvelope {
+  return taskFromProto(Task.decode(bytes));
+}
+
+export function momentsToProto(m: CoreMoments): Moments {
+  return {
+    n: m.n, meanA: m.meanA, meanB: m.meanB, m2a: m.m2a, m2b: m.m2b, cab: m.cab, sdd: m.sdd, maxAbsDiff: m.maxAbsDiff,
+    nanA: m.nanA, infA: m.infA, nanB: m.nanB, infB: m.infB, excluded: m.excluded,
+  };
+}
+
+export function momentsFromProto(m: Moments): CoreMoments {
+  return {
+    n: m.n, meanA: m.meanA, meanB: m.meanB, m2a: m.m2a, m2b: m.m2b, cab: m.cab, sdd: m.sdd, maxAbsDiff: m.maxAbsDiff,
+    nanA: m.nanA, infA: m.infA, nanB: m.nanB, infB: m.infB, excluded: m.excluded,
+  };
+}
+
+export function itemResultToProto(r: CoreItemResult): ItemResult {
+  if (r.blocks) throw new Error(`item ${r.index}: sampled block moments are not supported on the cluster wire yet`);
+  return {
+    index: r.index,
+    moments: r.moments ? momentsToProto(r.moments) : undefined,
+    hashA: r.hashA ?? '', hashB: r.hashB ?? '', error: r.error ?? '',
+  };
+}
+
+export function itemResultFromProto(r: ItemResult): CoreItemResult {
+  return {
+    index: r.index,
+    moments: r.moments ? momentsFromProto(r.moments) : null,
+    blocks: null,
+    hashA: r.hashA || null, hashB: r.hashB || null, error: r.error || null,
+  };
+}
+
+/** A task's outcome as it travels on the results stream. */
+export interface TaskOutcome {
+  jobId: string;
+  taskId: number;
+  results: CoreItemResult[];
+  worker: string;
+  /** Set when the whole task failed (deterministically, or after its last delivery). */
+  error: string | null;
+  seconds: number;
+  kernel: string;
+  attempt: number;
+}
+
+export function encodeTaskResult(o: TaskOutcome): Uint8Array {
+  return TaskResult.encode({
+    jobId: o.jobId, taskId: o.taskId, results: o.results.map(itemResultToProto), worker: o.worker,
+    error: o.error ?? '', seconds: o.seconds, kernel: o.kernel, attempt: o.attempt,
+  }).finish();
+}
+
+export function decodeTaskResult(bytes: Uint8Array): TaskOutcome {
+  const m = TaskResult.decode(bytes);
+  return {
+    jobId: m.jobId, taskId: m.taskId, results: m.results.map(itemResultFromProto), worker: m.worker,
+    error: m.error || null, seconds: m.seconds, kernel: m.kernel, attempt: m.attempt,
+  };
+}

@@ -1,0 +1,270 @@
+/**
+ * A lineage worker: pulls tasks from the JetStream work queue (the durable consumer all workers
+ * share), runs each on one of its threads exactly as the in-process executor would, publishes
+ * the TaskResult and only then acks. JetStream does the rest: a task whose worker dies is
+ * redelivered after the ack wait; long tasks keep their lease with in-progress acks; a task that
+ * fails deterministically is published as failed and terminated, never retried.
+ */
+import { availableParallelism, hostname } from 'node:os';
+import { millis, nuid } from '@nats-io/transport-node';
+import { jetstream, type Consumer, type JsMsg } from '@nats-io/jetstream';
+import { DEFAULT_WINDOW_ELEMENTS, type ItemResult } from '../../core/src/exec/run-task.ts';
+import type { ContextOptions } from '../../core/src/exec/task-context.ts';
+import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/content-hash.ts';
+import type { KernelName } from '../../core/src/kernels/kernel.ts';
+import { resolveKernel, type KernelChoice } from '../../core/src/kernels/select.ts';
+import { decodeTask, encodeTaskResult, type TaskEnvelope, type TaskOutcome } from '../../proto/convert.ts';
+import { WorkerHeartbeat } from '../../proto/lineage/v1/lineage.ts';
+import {
+  connectNats, ensureTopology, heartbeatSubject, readJobState, resultSubject, retryOnTimeout, TASKS_STREAM, TERMINAL_STATES, WORKERS_CONSUMER, type Topology,
+} from '../../proto/jetstream.ts';
+import { serveMetrics, type MetricsEndpoint } from '../../coordinator/src/metrics.ts';
+import { WorkerMetrics } from './metrics.ts';
+import { TaskFailure, ThreadSlot } from './thread-slot.ts';
+
+export interface WorkerOptions {
+  /** NATS server URL(s), comma-separated. */
+  nats: string;
+  /** Tasks run at once, each on its own thread (default: all cores). */
+  threads?: number;
+  /** Kernel for tasks that leave the choice to the worker (default auto). */
+  kernel?: KernelChoice;
+  /** NATS credentials file (JWT + nkey seed). */
+  natsCreds?: string;
+  /** Reader of tensor bytes (default pread). */
+  reader?: 'pread' | 'mmap';
+  /** How often the worker announces itself (default 5 s). */
+  heartbeatMs?: number;
+  /** A name for this worker (default host-pid-random). */
+  id?: string;
+  /** Serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any free port). */
+  metricsPort?: number;
+  /** Address the metrics endpoint binds to (default 0.0.0.0). */
+  metricsHost?: string;
+  /** One line per event (task started, finished, failed); default silent. */
+  log?: (line: string) => void;
+}
+
+export interface RunningWorker {
+  id: string;
+  /** HOST:PORT of the metrics endpoint, when one was asked for. */
+  metricsAddress?: string;
+  /** Stops pulling; tasks in progress are abandoned and handed back to the queue at once. */
+  stop(): Promise<void>;
+}
+
+function workerName(): string {
+  return `${hostname()}-${process.pid}-${nuid.next().slice(-6)}`.replace(/[^A-Za-z0-9_-]/g, '_');
+}
+
+export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
+  const id = (options.id ?? workerName()).replace(/[^A-Za-z0-9_-]/g, '_');
+  const threads = Math.max(1, options.threads ?? availableParallelism());
+  const ownKernel: KernelName = await resolveKernel(options.kernel ?? 'auto');
+  const log = options.log ?? (() => {});
+  const nc = await connectNats(options.nats, options.natsCreds, `lineage-worker ${id}`);
+  let topology: Topology;
+  let consumer: Consumer;
+  let ackWaitMs: number;
+  let maxDeliver: number;
+  const js = jetstream(nc);
+  try {
+    topology = await ensureTopology(nc);
+    consumer = await js.consumers.get(TASKS_STREAM, WORKERS_CONSUMER);
+    const info = await consumer.info();
+    ackWaitMs = millis(info.config.ack_wait ?? 30_000_000_000);
+    maxDeliver = info.config.max_deliver && info.config.max_deliver > 0 ? info.config.max_deliver : Infinity;
+  } catch (err) {
+    await nc.close();
+    throw err;
+  }
+  const metrics = new WorkerMetrics(threads);
+  let metricsEndpoint: MetricsEndpoint | undefined;
+  if (options.metricsPort !== undefined) {
+    try {
+      metricsEndpoint = await serveMetrics(metrics.registry, options.metricsPort, options.metricsHost);
+    } catch (err) {
+      await nc.close();
+      throw err;
+    }
+  }
+
+  let stopping = false;
+  const inFlight = new Map<ThreadSlot, JsMsg>();
+  /** Tasks given back to the queue by stop(): whatever they produce is not published. */
+  const handedBack = new Set<JsMsg>();
+  const slots = Array.from({ length: threads }, () => new ThreadSlot());
+
+  const heartbeat = () => {
+    const beat = WorkerHeartbeat.encode({
+      worker: id, threads, kernel: ownKernel, gpu: ownKernel === 'gpu.js', atMs: Date.now(), tasksRunning: inFlight.size,
+    }).finish();
+    try {
+      nc.publish(heartbeatSubject(id), beat);
+    } catch {
+      // Closed or draining: the worker is stopping, and a missed heartbeat is harmless.
+    }
+  };
+  heartbeat();
+  const heartbeatTimer = setInterval(heartbeat, options.heartbeatMs ?? 5_000);
+
+  const contextFor = (envelope: TaskEnvelope): ContextOptions => {
+    if (envelope.hash !== 'none' && !HASH_ALGORITHMS.includes(envelope.hash as HashAlgorithm)) {
+      throw new TaskFailure(`unknown hash '${envelope.hash}' (expected one of ${HASH_ALGORITHMS.join(', ')} or none)`, true);
+    }
+    const kernel = envelope.kernel === '' || envelope.kernel === 'auto' ? ownKernel : envelope.kernel;
+    if (!['wasm-simd', 'js', 'gpu.js'].includes(kernel)) throw new TaskFailure(`unknown kernel '${envelope.kernel}'`, true);
+    return {
+      kernel: kernel as KernelName,
+      reader: options.reader ?? 'pread',
+      hash: envelope.hash as HashAlgorithm | 'none',
+      windowElements: DEFAULT_WINDOW_ELEMENTS,
+      // As the local executor: overlap reads with compute only where a core is left for them.
+      overlapReads: threads < availableParallelism(),
+    };
+  };
+
+  const publish = async (outcome: TaskOutcome) => {
+    // The message id lets JetStream drop the copy a redelivered task may publish again.
+    const data = encodeTaskResult(outcome);
+    await retryOnTimeout(() => js.publish(resultSubject(outcome.jobId), data, { msgID: `${outcome.jobId}.${outcome.taskId}` }));
+  };
+
+  const jobEnded = async (jobId: string) => {
+    const state = await readJobState(topology.jobs, jobId);
+    return state === null || TERMINAL_STATES.includes(state);
+  };
+
+  const handle = async (msg: JsMsg, slot: ThreadSlot) => {
+    const attempt = msg.info.deliveryCount;
+    let envelope: TaskEnvelope;
+    try {
+      envelope = decodeTask(msg.data);
+    } catch (err) {
+      log(`dropped an undecodable task message on ${msg.subject}: ${(err as Error).message}`);
+      msg.term('undecodable task');
+      return;
+    }
+    const { jobId, task } = envelope;
+    const name = `${jobId}/${task.id}`;
+    if (await jobEnded(jobId)) {
+      // Cancelled (or otherwise finished) jobs: drop what is left of them.
+      log(`skipped task ${name}: the job has ended`);
+      metrics.count('skipped');
+      msg.ack();
+      return;
+    }
+    if (stopping) {
+      msg.nak();
+      return;
+    }
+    log(`started task ${name} (${task.label}, ${task.items.length} items, delivery ${attempt})`);
+    const started = performance.now();
+    // In-progress acks keep the lease while the task runs, however long it takes.
+    const keepAlive = setInterval(() => msg.working(), Math.max(200, ackWaitMs / 3));
+    inFlight.set(slot, msg);
+    metrics.running.inc();
+    const outcome: TaskOutcome = { jobId, taskId: task.id, results: [], worker: id, error: null, seconds: 0, kernel: '', attempt };
+    try {
+      const context = contextFor(envelope);
+      outcome.kernel = context.kernel;
+      outcome.results = await slot.run(task, context) as ItemResult[];
+    } catch (err) {
+      const failure = err instanceof TaskFailure ? err : new TaskFailure((err as Error).message, false);
+      if (handedBack.has(msg)) {
+        metrics.count('handed-back');
+        return;
+      }
+      const last = attempt >= maxDeliver;
+      if (!failure.deterministic && !last) {
+        log(`task ${name} failed (delivery ${attempt}), will be retried: ${failure.message}`);
+        metrics.count('retried');
+        msg.nak(Math.min(30_000, 1_000 * attempt));
+        return;
+      }
+      outcome.error = failure.deterministic ? failure.message : `failed on its last delivery (${attempt} of ${maxDeliver}): ${failure.message}`;
+    } finally {
+      clearInterval(keepAlive);
+      inFlight.delete(slot);
+      metrics.running.dec();
+    }
+    // Handed back by stop() while it ran: another worker will run it, so this result would be a second one.
+    if (handedBack.has(msg)) {
+      metrics.count('handed-back');
+      return;
+    }
+    outcome.seconds = (performance.now() - started) / 1000;
+    if (await jobEnded(jobId)) {
+      log(`dropped the result of task ${name}: the job was cancelled while it ran`);
+      msg.ack();
+      return;
+    }
+    try {
+      await publish(outcome);
+    } catch (err) {
+      // Not published, so not acked: JetStream redelivers the task.
+      log(`task ${name}: could not publish its result (${(err as Error).message}); it will be redelivered`);
+      msg.nak(1_000);
+      return;
+    }
+    metrics.seconds.observe(outcome.seconds);
+    if (outcome.error) {
+      metrics.count('failed');
+      log(`task ${name} failed: ${outcome.error}`);
+      // No reason string: `+TERM <reason>` needs nats-server 2.10, and 2.9 would take it for no ack at all.
+      msg.term();
+    } else {
+      metrics.count('done');
+      metrics.bytes.inc(task.bytes);
+      log(`finished task ${name} in ${outcome.seconds.toFixed(2)} s`);
+      msg.ack();
+    }
+  };
+
+  const loop = async (slot: ThreadSlot) => {
+    while (!stopping) {
+      let msg: JsMsg | null;
+      try {
+        msg = await consumer.next({ expires: 5_000 });
+      } catch (err) {
+        if (stopping || nc.isClosed()) break;
+        log(`pull failed: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 1_000));
+        continue;
+      }
+      if (!msg) continue;
+      if (stopping) {
+        msg.nak();
+        break;
+      }
+      try {
+        await handle(msg, slot);
+      } catch (err) {
+        log(`task message on ${msg.subject} could not be handled: ${(err as Error).message}`);
+        if (!stopping) msg.nak(1_000);
+      }
+    }
+  };
+  const loops = slots.map((slot) => loop(slot));
+  log(`worker ${id} ready: ${threads} thread(s), kernel ${ownKernel}${metricsEndpoint ? `; metrics on http://${metricsEndpoint.address}/metrics` : ''}`);
+
+  return {
+    id,
+    metricsAddress: metricsEndpoint?.address,
+    stop: async () => {
+      if (stopping) return;
+      stopping = true;
+      clearInterval(heartbeatTimer);
+      // Hand running tasks back at once rather than after the ack wait.
+      for (const msg of inFlight.values()) {
+        handedBack.add(msg);
+        msg.nak();
+      }
+      await Promise.all(slots.map((s) => s.shutdown()));
+      // Draining ends the pending pulls, so the loops see `stopping` and return.
+      await nc.drain().catch(() => nc.close());
+      await Promise.all(loops);
+      await metricsEndpoint?.close();
+    },
+  };
+}
