@@ -121,3 +121,7 @@ async function main(): Promise<void> {
 }
 
 await main();
+console.log('');
+const { benchClusterOverhead, benchSolarPlanning } = await import('./cluster.ts');
+await benchClusterOverhead(dirA, dirB, root);
+await benchSolarPlanning(root);
