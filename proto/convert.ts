@@ -31,10 +31,8 @@ const optionalRef = (ref: CoreTensorRef | null) => (ref ? tensorRefToProto(ref) 
 const coreRef = (ref: TensorRef | undefined) => (ref ? tensorRefFromProto(ref) : null);
 
 export function taskItemToProto(item: CoreTaskItem): TaskItem {
-  // Sampled items need their block plan on the wire, which the proto does not carry yet: refuse
-  // rather than silently comparing whole tensors.
-  if (item.sample) throw new Error(`task item ${item.index}: sampled comparison is not supported on the cluster wire yet`);
   return {
+    sample: item.sample ? { cols: item.sample.cols, rows: item.sample.rows, rowsPerBlock: item.sample.rowsPerBlock, totalBlocks: item.sample.totalBlocks, blocks: item.sample.blocks } : undefined,
     index: item.index,
     a: optionalRef(item.a), b: optionalRef(item.b),
     scalesA: optionalRef(item.scalesA), scalesB: optionalRef(item.scalesB),
@@ -48,7 +46,7 @@ export function taskItemFromProto(item: TaskItem): CoreTaskItem {
     a: coreRef(item.a), b: coreRef(item.b),
     scalesA: coreRef(item.scalesA), scalesB: coreRef(item.scalesB),
     compare: item.compare,
-    sample: null,
+    sample: item.sample ? { cols: item.sample.cols, rows: item.sample.rows, rowsPerBlock: item.sample.rowsPerBlock, totalBlocks: item.sample.totalBlocks, blocks: item.sample.blocks } : null,
   };
 }
 
@@ -89,10 +87,10 @@ export function momentsFromProto(m: Moments): CoreMoments {
 }
 
 export function itemResultToProto(r: CoreItemResult): ItemResult {
-  if (r.blocks) throw new Error(`item ${r.index}: sampled block moments are not supported on the cluster wire yet`);
   return {
     index: r.index,
     moments: r.moments ? momentsToProto(r.moments) : undefined,
+    blocks: r.blocks ? r.blocks.map(momentsToProto) : [],
     hashA: r.hashA ?? '', hashB: r.hashB ?? '', error: r.error ?? '',
   };
 }
@@ -101,7 +99,8 @@ export function itemResultFromProto(r: ItemResult): CoreItemResult {
   return {
     index: r.index,
     moments: r.moments ? momentsFromProto(r.moments) : null,
-    blocks: null,
+    // An exact item carries no blocks; a sampled one at least one.
+    blocks: r.blocks.length ? r.blocks.map(momentsFromProto) : null,
     hashA: r.hashA || null, hashB: r.hashB || null, error: r.error || null,
   };
 }

@@ -9,6 +9,10 @@ export interface JobOptions {
   kernel: KernelChoice;
   /** null: the planner's default. */
   targetTaskBytes: number | null;
+  /** Sampled mode (null: exact), the seed of the block draw and the intervals' confidence. */
+  sample?: number | null;
+  seed?: number;
+  confidence?: number;
 }
 
 export interface JobRecord {
@@ -55,5 +59,7 @@ export function toJobStatus(r: JobRecord): JobStatus {
 
 export function sameRequest(r: JobRecord, modelA: string, modelB: string, options: JobOptions): boolean {
   return r.modelA === modelA && r.modelB === modelB && r.options.hash === options.hash
-    && r.options.kernel === options.kernel && r.options.targetTaskBytes === options.targetTaskBytes;
+    && r.options.kernel === options.kernel && r.options.targetTaskBytes === options.targetTaskBytes
+    && (r.options.sample ?? null) === (options.sample ?? null) && (r.options.seed ?? 1) === (options.seed ?? 1)
+    && (r.options.confidence ?? 0.95) === (options.confidence ?? 0.95);
 }

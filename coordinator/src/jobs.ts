@@ -106,8 +106,12 @@ export interface JobManagerOptions {
   onChange?: (record: JobRecord) => void;
   /** Threads for the controls computed when a job's tasks are all in (default: all cores). */
   controlThreads?: number;
-  /** Called for every task outcome merged (metrics). */
-  onTask?: (failed: boolean, bytes: number) => void;
+  /** Called for every task outcome merged (metrics); `attempt` is the delivery that produced it. */
+  onTask?: (failed: boolean, bytes: number, attempt: number) => void;
+  /** Called for every task published to the work queue (metrics). */
+  onDispatch?: (tasks: number) => void;
+  /** Called when a report was built and stored, or failed to be (metrics). */
+  onReportBuilt?: (seconds: number, ok: boolean) => void;
 }
 
 export class JobManager {
@@ -128,7 +132,7 @@ export class JobManager {
       this.o.log(`resuming job ${record.jobId} (${record.state.toLowerCase()}, ${record.tasksTotal} tasks)`);
       let prepared: PreparedComparison;
       try {
-        prepared = await prepareComparison(record.pathA, record.pathB, { targetTaskBytes: record.options.targetTaskBytes ?? undefined });
+        prepared = await prepareComparison(record.pathA, record.pathB, planOptions(record.options));
       } catch (err) {
         await this.fail(record, `could not plan it again on resume: ${(err as Error).message}`);
         continue;
@@ -172,7 +176,7 @@ export class JobManager {
 
     const pathA = this.o.roots.resolveFolder(modelA, 'model_a');
     const pathB = this.o.roots.resolveFolder(modelB, 'model_b');
-    const prepared = await prepareComparison(pathA, pathB, { targetTaskBytes: options.targetTaskBytes ?? undefined });
+    const prepared = await prepareComparison(pathA, pathB, planOptions(options));
     this.o.roots.checkFiles([...prepared.a.shards, ...prepared.b.shards]);
 
     const now = Date.now();
@@ -283,7 +287,7 @@ export class JobManager {
     if (job.closed || outcome.jobId !== job.record.jobId || !job.tasks.has(outcome.taskId)) return;
     if (!preferOutcome(job.outcomes.get(outcome.taskId), outcome)) return;
     job.recordOutcome(outcome);
-    this.o.onTask?.(outcome.error !== null, job.tasks.get(outcome.taskId)!.bytes);
+    this.o.onTask?.(outcome.error !== null, job.tasks.get(outcome.taskId)!.bytes, outcome.attempt);
     if (outcome.error !== null) this.o.log(`job ${job.record.jobId}: task ${outcome.taskId} failed: ${outcome.error}`);
     if (job.record.state === 'QUEUED') {
       job.record.state = 'RUNNING';
@@ -307,6 +311,7 @@ export class JobManager {
         const task = ordered[next++]!;
         const data = encodeTask({ jobId, task, hash: options.hash, kernel: options.kernel });
         await retryOnTimeout(() => this.js.publish(taskSubject(jobId, task.id), data, { msgID: `${jobId}.${task.id}.${round}` }));
+        this.o.onDispatch?.(1);
       }
     };
     await Promise.all(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, ordered.length) }, publishOne));
@@ -318,6 +323,7 @@ export class JobManager {
     const { record, prepared } = job;
     // Cancel may land while the controls run or the report is stored.
     const cancelled = () => (record.state as JobStateName) === 'CANCELLED';
+    const buildStarted = performance.now();
     try {
       const results = mergeOutcomes(prepared.plan, job.outcomes);
       const kernel = kernelOf(prepared.plan, job.outcomes) ?? await resolveKernel(record.options.kernel);
@@ -327,15 +333,17 @@ export class JobManager {
       for (const task of prepared.plan.tasks) for (const item of task.items) samples[item.index] = item.sample;
       // The controls (norm nulls, layer alignment, expert matching, shared-token embeddings) read
       // sampled cells across the models; they run here, on the coordinator's threads, as in local mode.
-      const controls = await computeControls(prepared, results, { threads: this.o.controlThreads ?? availableParallelism() });
+      const controls = await computeControls(prepared, results, { threads: this.o.controlThreads ?? availableParallelism(), seed: record.options.seed });
       if (cancelled()) return;
       const report = assembleReport(prepared, results, {
         controls,
         kernel,
         hashAlgorithm: record.options.hash,
         samples,
-        confidence: 0.95,
-        sampling: null,
+        confidence: record.options.confidence ?? 0.95,
+        sampling: record.options.sample
+          ? { fraction: record.options.sample, confidence: record.options.confidence ?? 0.95, seed: record.options.seed ?? 1, targetHalfwidth: null }
+          : null,
         run: {
           threads: Math.max(1, threads),
           reader: 'pread',
@@ -346,7 +354,9 @@ export class JobManager {
       record.reportChunks = await this.o.store.putReport(record.jobId, JSON.stringify(report, null, 2) + '\n');
       if (cancelled()) return;
       record.state = 'DONE';
+      this.o.onReportBuilt?.((performance.now() - buildStarted) / 1000, true);
     } catch (err) {
+      this.o.onReportBuilt?.((performance.now() - buildStarted) / 1000, false);
       record.state = 'FAILED';
       record.error = `could not build the report: ${(err as Error).message}`;
     }
@@ -504,12 +514,24 @@ export class JobManager {
   }
 }
 
+/** The same plan on submit and on resume: sampling is part of it. */
+function planOptions(options: JobOptions): { targetTaskBytes?: number; sample?: number; seed?: number } {
+  return { targetTaskBytes: options.targetTaskBytes ?? undefined, sample: options.sample ?? undefined, seed: options.seed ?? 1 };
+}
+
 function parseOptions(request: SubmitRequest): JobOptions {
   const hash = (request.options?.hash || 'xxh3-128') as HashAlgorithm;
   if (!HASH_ALGORITHMS.includes(hash)) throw new RpcError(status.INVALID_ARGUMENT, `options.hash must be one of ${HASH_ALGORITHMS.join(', ')}, got '${hash}'`);
   const kernel = (request.options?.kernel || 'auto') as KernelChoice;
   if (!KERNEL_CHOICES.includes(kernel)) throw new RpcError(status.INVALID_ARGUMENT, `options.kernel must be one of ${KERNEL_CHOICES.join(', ')}, got '${kernel}'`);
   const target = request.options?.targetTaskBytes ?? 0;
-  return { hash, kernel, targetTaskBytes: target > 0 ? target : null };
+  const sample = request.options?.sample ?? 0;
+  if (!(sample >= 0 && sample <= 1)) throw new RpcError(status.INVALID_ARGUMENT, `options.sample must be in [0, 1], got ${sample}`);
+  const confidence = request.options?.confidence || 0.95;
+  if (!(confidence >= 0.5 && confidence < 1)) throw new RpcError(status.INVALID_ARGUMENT, `options.confidence must be in [0.5, 1), got ${confidence}`);
+  return {
+    hash, kernel, targetTaskBytes: target > 0 ? target : null,
+    sample: sample > 0 && sample < 1 ? sample : null, seed: request.options?.seed || 1, confidence,
+  };
 }
 

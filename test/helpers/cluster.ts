@@ -5,7 +5,7 @@
  */
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import {
-  JobsClient, JobState, type CancelRequest, type CancelResponse, type GetReportRequest, type GetReportResponse, type JobStatus, type ListJobsResponse, type SubmitRequest, type SubmitResponse,
+  CompareOptions, JobsClient, JobState, type CancelRequest, type CancelResponse, type GetReportRequest, type GetReportResponse, type JobStatus, type ListJobsResponse, type SubmitRequest, type SubmitResponse,
 } from '../../proto/lineage/v1/lineage.ts';
 
 export const TOKEN = 'test-token-7f3a';
@@ -26,8 +26,9 @@ export class Rpc {
     return new Promise<Res>((resolve, reject) => method.call(this.client, request, metadata(this.token), (err: ServiceError | null, res: Res) => (err ? reject(err) : resolve(res))));
   }
 
-  submit(request: Partial<SubmitRequest> & { jobId: string; modelA: string; modelB: string }): Promise<SubmitResponse> {
-    return this.unary<SubmitRequest, SubmitResponse>(this.client.submit, { options: undefined, ...request });
+  submit(request: Omit<Partial<SubmitRequest>, 'options'> & { jobId: string; modelA: string; modelB: string; options?: Partial<CompareOptions> }): Promise<SubmitResponse> {
+    const { options, ...rest } = request;
+    return this.unary<SubmitRequest, SubmitResponse>(this.client.submit, { ...rest, options: options ? CompareOptions.fromPartial(options) : undefined });
   }
 
   async report(jobId: string): Promise<unknown> {

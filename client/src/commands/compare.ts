@@ -61,13 +61,16 @@ export async function run(argv: string[]): Promise<number> {
   const kernel = (values.kernel ?? 'auto') as KernelChoice;
   if (!KERNEL_CHOICES.includes(kernel)) throw new UsageError(`lineage compare: --kernel must be one of ${KERNEL_CHOICES.join(', ')}, got '${values.kernel}'`);
   if (values.coordinator !== undefined) {
-    for (const flag of ['sample', 'confidence', 'seed', 'target-halfwidth'] as const) {
-      if (values[flag] !== undefined) throw new UsageError(`lineage compare: --${flag} (sampled mode) is not implemented on the cluster yet; run it locally`);
-    }
+    if (values['target-halfwidth'] !== undefined) throw new UsageError('lineage compare: --target-halfwidth is not implemented on the cluster yet; run it locally');
     for (const flag of LOCAL_ONLY) {
       if (values[flag] !== undefined) throw new UsageError(`lineage compare: --${flag} applies to local mode only; with --coordinator each worker chooses its own`);
     }
-    return compareOnCluster(a!, b!, { ...values, hash, kernel });
+    const sampling = {
+      sample: numberOption('compare', 'sample', values.sample, { min: 1e-6, max: 1 }),
+      seed: numberOption('compare', 'seed', values.seed, { integer: true, min: 1 }),
+      confidence: numberOption('compare', 'confidence', values.confidence, { min: 0.5, max: 0.9999 }),
+    };
+    return compareOnCluster(a!, b!, { ...values, hash, kernel, sampling });
   }
   for (const flag of ['job-id', 'token', 'tls', 'tls-ca'] as const) {
     if (values[flag] !== undefined) throw new UsageError(`lineage compare: --${flag} needs --coordinator`);
@@ -79,7 +82,7 @@ export async function run(argv: string[]): Promise<number> {
   const targetHalfwidth = numberOption('compare', 'target-halfwidth', values['target-halfwidth'], { min: 1e-9, max: 2 });
   const sample = numberOption('compare', 'sample', values.sample, { min: 1e-6, max: 1 }) ?? (targetHalfwidth !== undefined ? 0.02 : undefined);
   const confidence = numberOption('compare', 'confidence', values.confidence, { min: 0.5, max: 0.9999 });
-  const seed = numberOption('compare', 'seed', values.seed, { integer: true, min: 0 });
+  const seed = numberOption('compare', 'seed', values.seed, { integer: true, min: 1 });
 
   const progress = values.quiet ? null : new Progress(process.stderr);
   const report = await compareModels(a!, b!, {
@@ -96,12 +99,15 @@ export async function run(argv: string[]): Promise<number> {
 /** `lineage compare A B --coordinator HOST:PORT`: submit, show progress, write the same report and summary. */
 async function compareOnCluster(
   a: string, b: string,
-  values: ConnectionValues & { hash: HashAlgorithm; kernel: KernelChoice; 'job-id'?: string; json?: string; md?: string; html?: string; quiet?: boolean },
+  values: ConnectionValues & {
+    hash: HashAlgorithm; kernel: KernelChoice; 'job-id'?: string; json?: string; md?: string; html?: string; quiet?: boolean;
+    sampling: { sample?: number; seed?: number; confidence?: number };
+  },
 ): Promise<number> {
   const client = await connectFromCommandLine('compare', values);
   try {
     const { job } = await client.submit({
-      modelA: modelLocation(a), modelB: modelLocation(b), jobId: values['job-id'], options: { hash: values.hash, kernel: values.kernel },
+      modelA: modelLocation(a), modelB: modelLocation(b), jobId: values['job-id'], options: { hash: values.hash, kernel: values.kernel, ...values.sampling },
     });
     if (!values.quiet) process.stderr.write(`job ${job.jobId} on ${client.address}\n`);
     const report = await waitForReport(client, job.jobId, values.quiet ? null : process.stderr);

@@ -59,6 +59,10 @@ export interface SubmitOptions {
   kernel?: string;
   /** Pack tasks up to this many bytes (default: the coordinator's). */
   targetTaskBytes?: number;
+  /** Sampled mode: the fraction of each large tensor to read, the seed of the draw, the intervals' confidence. */
+  sample?: number;
+  seed?: number;
+  confidence?: number;
 }
 
 export interface SubmitInput {
@@ -138,7 +142,7 @@ export class LineageClient {
     const o = input.options ?? {};
     const response = await this.unary(this.grpc.submit, {
       jobId, modelA: input.modelA, modelB: input.modelB,
-      options: { hash: o.hash ?? '', kernel: o.kernel ?? '', targetTaskBytes: o.targetTaskBytes ?? 0 },
+      options: { hash: o.hash ?? '', kernel: o.kernel ?? '', targetTaskBytes: o.targetTaskBytes ?? 0, sample: o.sample ?? 0, seed: o.seed ?? 0, confidence: o.confidence ?? 0 },
     }, { jobId, subject: `job ${jobId}` });
     if (!response.job) throw new LineageError('INTERNAL', `coordinator ${this.address} answered Submit without the job`);
     return { job: jobInfo(response.job), created: response.created };

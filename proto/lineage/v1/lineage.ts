@@ -95,6 +95,12 @@ export interface CompareOptions {
   kernel: string;
   /** Tasks are packed up to this many bytes (0: the default). */
   targetTaskBytes: number;
+  /** Sampled mode: the fraction of each large tensor's row blocks to read (0: exact). */
+  sample: number;
+  /** Seed of the block draw (0: the default, 1). */
+  seed: number;
+  /** Confidence of the intervals (0: 0.95). */
+  confidence: number;
 }
 
 export interface SubmitRequest {
@@ -165,6 +171,15 @@ export interface TensorRef {
   shape: number[];
 }
 
+/** Sampled mode: the row blocks of a tensor to read. */
+export interface SamplePlan {
+  cols: number;
+  rows: number;
+  rowsPerBlock: number;
+  totalBlocks: number;
+  blocks: number[];
+}
+
 export interface TaskItem {
   /** Index of the matched tensor in the job: results are merged by it, never by arrival. */
   index: number;
@@ -173,6 +188,8 @@ export interface TaskItem {
   scalesA?: TensorRef | undefined;
   scalesB?: TensorRef | undefined;
   compare: boolean;
+  /** Absent: the whole tensor. */
+  sample?: SamplePlan | undefined;
 }
 
 export interface Task {
@@ -209,6 +226,8 @@ export interface ItemResult {
   hashB: string;
   /** The file and reason when this item failed (bad tensor data); the other items stand. */
   error: string;
+  /** Sampled mode: the moments of each sampled block, in the plan's block order. */
+  blocks: Moments[];
 }
 
 export interface TaskResult {
@@ -236,7 +255,7 @@ export interface WorkerHeartbeat {
 }
 
 function createBaseCompareOptions(): CompareOptions {
-  return { hash: "", kernel: "", targetTaskBytes: 0 };
+  return { hash: "", kernel: "", targetTaskBytes: 0, sample: 0, seed: 0, confidence: 0 };
 }
 
 export const CompareOptions: MessageFns<CompareOptions> = {
@@ -249,6 +268,15 @@ export const CompareOptions: MessageFns<CompareOptions> = {
     }
     if (message.targetTaskBytes !== 0) {
       writer.uint32(24).uint64(message.targetTaskBytes);
+    }
+    if (message.sample !== 0) {
+      writer.uint32(33).double(message.sample);
+    }
+    if (message.seed !== 0) {
+      writer.uint32(40).uint32(message.seed);
+    }
+    if (message.confidence !== 0) {
+      writer.uint32(49).double(message.confidence);
     }
     return writer;
   },
@@ -290,6 +318,30 @@ export const CompareOptions: MessageFns<CompareOptions> = {
             message.targetTaskBytes = longToNumber(reader.uint64());
             continue;
           }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.sample = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.seed = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.confidence = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -311,6 +363,9 @@ export const CompareOptions: MessageFns<CompareOptions> = {
         : isSet(object.target_task_bytes)
         ? globalThis.Number(object.target_task_bytes)
         : 0,
+      sample: isSet(object.sample) ? globalThis.Number(object.sample) : 0,
+      seed: isSet(object.seed) ? globalThis.Number(object.seed) : 0,
+      confidence: isSet(object.confidence) ? globalThis.Number(object.confidence) : 0,
     };
   },
 
@@ -325,6 +380,15 @@ export const CompareOptions: MessageFns<CompareOptions> = {
     if (message.targetTaskBytes !== 0) {
       obj.targetTaskBytes = Math.round(message.targetTaskBytes);
     }
+    if (message.sample !== 0) {
+      obj.sample = floatToJson(message.sample);
+    }
+    if (message.seed !== 0) {
+      obj.seed = Math.round(message.seed);
+    }
+    if (message.confidence !== 0) {
+      obj.confidence = floatToJson(message.confidence);
+    }
     return obj;
   },
 
@@ -336,6 +400,9 @@ export const CompareOptions: MessageFns<CompareOptions> = {
     message.hash = object.hash ?? "";
     message.kernel = object.kernel ?? "";
     message.targetTaskBytes = object.targetTaskBytes ?? 0;
+    message.sample = object.sample ?? 0;
+    message.seed = object.seed ?? 0;
+    message.confidence = object.confidence ?? 0;
     return message;
   },
 };
@@ -1483,8 +1550,171 @@ export const TensorRef: MessageFns<TensorRef> = {
   },
 };
 
+function createBaseSamplePlan(): SamplePlan {
+  return { cols: 0, rows: 0, rowsPerBlock: 0, totalBlocks: 0, blocks: [] };
+}
+
+export const SamplePlan: MessageFns<SamplePlan> = {
+  encode(message: SamplePlan, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cols !== 0) {
+      writer.uint32(8).uint32(message.cols);
+    }
+    if (message.rows !== 0) {
+      writer.uint32(16).uint64(message.rows);
+    }
+    if (message.rowsPerBlock !== 0) {
+      writer.uint32(24).uint64(message.rowsPerBlock);
+    }
+    if (message.totalBlocks !== 0) {
+      writer.uint32(32).uint64(message.totalBlocks);
+    }
+    if (message.blocks.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.blocks) {
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SamplePlan {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSamplePlan();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.cols = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.rows = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.rowsPerBlock = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.totalBlocks = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag === 40) {
+              message.blocks.push(longToNumber(reader.uint64()));
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.blocks.push(longToNumber(reader.uint64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SamplePlan {
+    return {
+      cols: isSet(object.cols) ? globalThis.Number(object.cols) : 0,
+      rows: isSet(object.rows) ? globalThis.Number(object.rows) : 0,
+      rowsPerBlock: isSet(object.rowsPerBlock)
+        ? globalThis.Number(object.rowsPerBlock)
+        : isSet(object.rows_per_block)
+        ? globalThis.Number(object.rows_per_block)
+        : 0,
+      totalBlocks: isSet(object.totalBlocks)
+        ? globalThis.Number(object.totalBlocks)
+        : isSet(object.total_blocks)
+        ? globalThis.Number(object.total_blocks)
+        : 0,
+      blocks: globalThis.Array.isArray(object?.blocks) ? object.blocks.map((e: any) => globalThis.Number(e)) : [],
+    };
+  },
+
+  toJSON(message: SamplePlan): unknown {
+    const obj: any = {};
+    if (message.cols !== 0) {
+      obj.cols = Math.round(message.cols);
+    }
+    if (message.rows !== 0) {
+      obj.rows = Math.round(message.rows);
+    }
+    if (message.rowsPerBlock !== 0) {
+      obj.rowsPerBlock = Math.round(message.rowsPerBlock);
+    }
+    if (message.totalBlocks !== 0) {
+      obj.totalBlocks = Math.round(message.totalBlocks);
+    }
+    if (message.blocks?.length) {
+      obj.blocks = message.blocks.map((e) => Math.round(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SamplePlan>, I>>(base?: I): SamplePlan {
+    return SamplePlan.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SamplePlan>, I>>(object: I): SamplePlan {
+    const message = createBaseSamplePlan();
+    message.cols = object.cols ?? 0;
+    message.rows = object.rows ?? 0;
+    message.rowsPerBlock = object.rowsPerBlock ?? 0;
+    message.totalBlocks = object.totalBlocks ?? 0;
+    message.blocks = object.blocks?.map((e) => e) || [];
+    return message;
+  },
+};
+
 function createBaseTaskItem(): TaskItem {
-  return { index: 0, a: undefined, b: undefined, scalesA: undefined, scalesB: undefined, compare: false };
+  return {
+    index: 0,
+    a: undefined,
+    b: undefined,
+    scalesA: undefined,
+    scalesB: undefined,
+    compare: false,
+    sample: undefined,
+  };
 }
 
 export const TaskItem: MessageFns<TaskItem> = {
@@ -1506,6 +1736,9 @@ export const TaskItem: MessageFns<TaskItem> = {
     }
     if (message.compare !== false) {
       writer.uint32(48).bool(message.compare);
+    }
+    if (message.sample !== undefined) {
+      SamplePlan.encode(message.sample, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -1571,6 +1804,14 @@ export const TaskItem: MessageFns<TaskItem> = {
             message.compare = reader.bool();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.sample = SamplePlan.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1599,6 +1840,7 @@ export const TaskItem: MessageFns<TaskItem> = {
         ? TensorRef.fromJSON(object.scales_b)
         : undefined,
       compare: isSet(object.compare) ? globalThis.Boolean(object.compare) : false,
+      sample: isSet(object.sample) ? SamplePlan.fromJSON(object.sample) : undefined,
     };
   },
 
@@ -1622,6 +1864,9 @@ export const TaskItem: MessageFns<TaskItem> = {
     if (message.compare !== false) {
       obj.compare = message.compare;
     }
+    if (message.sample !== undefined) {
+      obj.sample = SamplePlan.toJSON(message.sample);
+    }
     return obj;
   },
 
@@ -1640,6 +1885,9 @@ export const TaskItem: MessageFns<TaskItem> = {
       ? TensorRef.fromPartial(object.scalesB)
       : undefined;
     message.compare = object.compare ?? false;
+    message.sample = (object.sample !== undefined && object.sample !== null)
+      ? SamplePlan.fromPartial(object.sample)
+      : undefined;
     return message;
   },
 };
@@ -2121,7 +2369,7 @@ export const Moments: MessageFns<Moments> = {
 };
 
 function createBaseItemResult(): ItemResult {
-  return { index: 0, moments: undefined, hashA: "", hashB: "", error: "" };
+  return { index: 0, moments: undefined, hashA: "", hashB: "", error: "", blocks: [] };
 }
 
 export const ItemResult: MessageFns<ItemResult> = {
@@ -2140,6 +2388,9 @@ export const ItemResult: MessageFns<ItemResult> = {
     }
     if (message.error !== "") {
       writer.uint32(42).string(message.error);
+    }
+    for (const v of message.blocks) {
+      Moments.encode(v!, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -2197,6 +2448,14 @@ export const ItemResult: MessageFns<ItemResult> = {
             message.error = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.blocks.push(Moments.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2224,6 +2483,7 @@ export const ItemResult: MessageFns<ItemResult> = {
         ? globalThis.String(object.hash_b)
         : "",
       error: isSet(object.error) ? globalThis.String(object.error) : "",
+      blocks: globalThis.Array.isArray(object?.blocks) ? object.blocks.map((e: any) => Moments.fromJSON(e)) : [],
     };
   },
 
@@ -2244,6 +2504,9 @@ export const ItemResult: MessageFns<ItemResult> = {
     if (message.error !== "") {
       obj.error = message.error;
     }
+    if (message.blocks?.length) {
+      obj.blocks = message.blocks.map((e) => Moments.toJSON(e));
+    }
     return obj;
   },
 
@@ -2259,6 +2522,7 @@ export const ItemResult: MessageFns<ItemResult> = {
     message.hashA = object.hashA ?? "";
     message.hashB = object.hashB ?? "";
     message.error = object.error ?? "";
+    message.blocks = object.blocks?.map((e) => Moments.fromPartial(e)) || [];
     return message;
   },
 };
