@@ -31,11 +31,12 @@ function mlpRelatedByIndex(prepared: PreparedComparison, results: ItemResult[]):
   prepared.matched.forEach((m, i) => {
     const moments = results[i]?.moments;
     if (m.group !== 'mlp' || !moments) return;
-    const c = finalizeMoments(moments).centeredCosine;
-    if (c !== null) values.push(c);
+    const s = finalizeMoments(moments);
+    if (s.centeredCosine !== null) values.push(s.centeredCosine - relatedThreshold(s.n));
   });
+  // The median MLP tensor's margin above its threshold.
   values.sort((x, y) => x - y);
-  return values.length > 0 && values[Math.floor(values.length / 2)]! > relatedThreshold(1);
+  return values.length > 0 && values[Math.floor(values.length / 2)]! > 0;
 }
 
 export async function computeControls(prepared: PreparedComparison, results: ItemResult[], options: { threads?: number; seed?: number } = {}): Promise<Controls> {

@@ -79,7 +79,7 @@ function bestMatches(queries: Float32Array[], rowsB: Float32Array, count: number
 }
 
 export function neuronPermutationTest(
-  a: Checkpoint, b: Checkpoint, options: { rows?: number; replicates?: number; seed?: number; maxElements?: number } = {},
+  a: Checkpoint, b: Checkpoint, options: { rows?: number; replicates?: number; seed?: number; maxElements?: number; budget?: number } = {},
 ): NeuronPermutationTest | null {
   const layers = [...new Set(a.tensors.map((t) => classifyTensor(t.name).layer).filter((l): l is number => l !== null))].sort((x, y) => x - y);
   if (layers.length === 0) return null;
@@ -92,22 +92,26 @@ export function neuronPermutationTest(
     const max = options.maxElements ?? 64 * 1024 * 1024;
     if (ta.shape[0]! * ta.shape[1]! > max || tb.shape[0]! * tb.shape[1]! > max) continue;
     if (!['BF16', 'F16', 'F32', 'F8_E4M3'].includes(ta.dtype) || bytesPerElement(ta.dtype as DType) === 0) continue;
+    const cols = ta.shape[1]!;
+    const countA = ta.shape[0]!;
+    const countB = tb.shape[0]!;
+    // Each draw is k·rows(B)·cols multiply-adds in JavaScript: keep the whole test within budget.
+    let k = Math.min(options.rows ?? 48, countA);
+    let replicates = options.replicates ?? 19;
+    const budget = options.budget ?? 2e9;
+    if (k * countB * cols * (replicates + 1) > budget) { k = Math.min(k, 16); replicates = Math.min(replicates, 9); }
+    if (k * countB * cols * (replicates + 1) > budget) continue;
     const reader = new PreadReader();
     try {
-      const cols = ta.shape[1]!;
       const rowsA = unitRows(ta, reader);
       const rowsB = unitRows(tb, reader);
-      const countA = ta.shape[0]!;
-      const countB = tb.shape[0]!;
       const random = new Random(options.seed ?? 1, `neurons:${role}:${layer}`);
-      const k = Math.min(options.rows ?? 48, countA);
       const chosen = new Set<number>();
       while (chosen.size < k) chosen.add(Math.floor(random.uniform() * countA));
       const picked = [...chosen].sort((x, y) => x - y);
       const queries = picked.map((r) => rowsA.subarray(r * cols, (r + 1) * cols));
       const observed = bestMatches(queries, rowsB, countB, cols);
       const statistic = observed.reduce((s, m) => s + m.value, 0) / k;
-      const replicates = options.replicates ?? 19;
       const nulls: number[] = [];
       for (let rep = 0; rep < replicates; rep++) {
         const perm = Array.from({ length: cols }, (_, i) => i);
