@@ -83,12 +83,16 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   const server = new Server();
   try {
     const topology = await ensureTopology(nc, { ackWaitMs: options.ackWaitMs, maxDeliver: options.maxDeliver });
-    workers = new WorkerRegistry(nc);
-    const metrics = new CoordinatorMetrics(workers);
+    let metrics: CoordinatorMetrics | null = null;
+    workers = new WorkerRegistry(nc, () => metrics?.heartbeat());
+    metrics = new CoordinatorMetrics(workers);
+    metrics.watchQueue(topology.jsm);
     jobs = new JobManager({
       nc, topology, store: new JobStore(topology.jobs, topology.reports), roots, workers, log, controlThreads: options.controlThreads,
-      onChange: (r) => metrics.jobState(r.jobId, r.state),
-      onTask: (failed, bytes) => metrics.taskMerged(failed, bytes),
+      onChange: (r) => metrics.jobChanged(r),
+      onTask: (failed, bytes, attempt) => metrics.taskMerged(failed, bytes, attempt),
+      onDispatch: (n) => metrics.tasksDispatched(n),
+      onReportBuilt: (seconds, ok) => metrics.reportBuilt(seconds, ok),
     });
     // Resume before serving, so a client never sees a job this coordinator has not taken up yet.
     await jobs.start();

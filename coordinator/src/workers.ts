@@ -7,13 +7,15 @@ export class WorkerRegistry {
   private readonly seen = new Map<string, WorkerHeartbeat & { receivedAtMs: number }>();
   private readonly sub: Subscription;
 
-  constructor(nc: NatsConnection) {
+  /** `onHeartbeat` is called for every heartbeat received (metrics). */
+  constructor(nc: NatsConnection, onHeartbeat?: () => void) {
     this.sub = nc.subscribe(`${HEARTBEAT_SUBJECT_PREFIX}.>`, {
       callback: (err, msg) => {
         if (err) return;
         try {
           const beat = WorkerHeartbeat.decode(msg.data);
           this.seen.set(beat.worker, { ...beat, receivedAtMs: Date.now() });
+          onHeartbeat?.();
         } catch {
           // Not a heartbeat: ignore it rather than let a stray publisher disturb the coordinator.
         }

@@ -78,7 +78,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     await nc.close();
     throw err;
   }
-  const metrics = new WorkerMetrics(threads);
+  const metrics = new WorkerMetrics(threads, ownKernel);
   let metricsEndpoint: MetricsEndpoint | undefined;
   if (options.metricsPort !== undefined) {
     try {
@@ -101,6 +101,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     }).finish();
     try {
       nc.publish(heartbeatSubject(id), beat);
+      metrics.heartbeat();
     } catch {
       // Closed or draining: the worker is stopping, and a missed heartbeat is harmless.
     }
@@ -137,6 +138,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
 
   const handle = async (msg: JsMsg, slot: ThreadSlot) => {
     const attempt = msg.info.deliveryCount;
+    const received = performance.now();
+    if (attempt > 1) metrics.redeliveries.inc();
     let envelope: TaskEnvelope;
     try {
       envelope = decodeTask(msg.data);
@@ -169,6 +172,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       const context = contextFor(envelope);
       outcome.kernel = context.kernel;
       outcome.results = await slot.run(task, context) as ItemResult[];
+      metrics.kernelSeconds.observe({ kernel: context.kernel }, (performance.now() - started) / 1000);
     } catch (err) {
       const failure = err instanceof TaskFailure ? err : new TaskFailure((err as Error).message, false);
       if (handedBack.has(msg)) {
@@ -207,7 +211,6 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       msg.nak(1_000);
       return;
     }
-    metrics.seconds.observe(outcome.seconds);
     if (outcome.error) {
       metrics.count('failed');
       log(`task ${name} failed: ${outcome.error}`);
@@ -215,10 +218,11 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       msg.term();
     } else {
       metrics.count('done');
-      metrics.bytes.inc(task.bytes);
+      metrics.finished(task, outcome.results);
       log(`finished task ${name} in ${outcome.seconds.toFixed(2)} s`);
       msg.ack();
     }
+    metrics.seconds.observe((performance.now() - received) / 1000);
   };
 
   const loop = async (slot: ThreadSlot) => {

@@ -1,0 +1,233 @@
+/**
+ * The monitoring as shipped works against a live cluster: a real nats-server, coordinator and 2
+ * workers (each with a metrics port) run a job while a real Prometheus scrapes them every second
+ * with deploy/prometheus/alerts.yml loaded. Then every query of every panel of every dashboard in
+ * deploy/grafana/dashboards returns data, and every alert rule is loaded, healthy and inactive.
+ * promtool accepts the shipped Prometheus config and rules.
+ */
+import test from 'ava';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { synthesize } from '../core/src/synth/synth.ts';
+import { startCoordinator, type RunningCoordinator } from '../coordinator/src/index.ts';
+import { startWorker, type RunningWorker } from '../worker/src/index.ts';
+import { CompareOptions, JobState } from '../proto/lineage/v1/lineage.ts';
+import { Rpc, TOKEN, waitFor } from './helpers/cluster.ts';
+import { NATS_SERVER_BINARY, startNatsServer, type NatsServer } from './helpers/nats-server.ts';
+import { tempDir } from './helpers/tmpdir.ts';
+
+const DEPLOY = fileURLToPath(new URL('../deploy/', import.meta.url));
+const PROMETHEUS = ['/usr/bin/prometheus', '/usr/local/bin/prometheus'].find((p) => existsSync(p)) ?? null;
+const PROMTOOL = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p)) ?? null;
+
+/** What Grafana would put in place of its variables (the worker variable: all workers). */
+const GRAFANA_VARIABLES: Record<string, string> = {
+  $__rate_interval: '1m', $__interval: '15s', $__range: '5m', $worker: '.*', '${datasource}': 'prometheus',
+};
+
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+test.after.always(async () => {
+  // In reverse order of starting: Prometheus, workers, coordinator, NATS.
+  for (const stop of cleanups.reverse()) await Promise.resolve().then(stop).catch(() => {});
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function stopProcess(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const force = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+    proc.once('exit', () => { clearTimeout(force); resolve(); });
+    proc.kill('SIGTERM');
+  });
+}
+
+interface PromResponse<T> { status: string; data: T; error?: string; errorType?: string }
+type Sample = { metric: Record<string, string>; value: [number, string] };
+
+async function promGet<T>(base: string, path: string, params: Record<string, string> = {}): Promise<PromResponse<T>> {
+  const url = new URL(path, base);
+  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+  const res = await fetch(url);
+  return await res.json() as PromResponse<T>;
+}
+
+async function instant(base: string, expr: string): Promise<PromResponse<{ resultType: string; result: Sample[] | [number, string] }>> {
+  return promGet(base, '/api/v1/query', { query: expr });
+}
+
+/** Every `expr` of every target of every panel (rows' nested panels too) of a dashboard. */
+function panelQueries(dashboard: { panels?: Panel[] }): { panel: string; expr: string }[] {
+  const out: { panel: string; expr: string }[] = [];
+  const visit = (panels: Panel[] | undefined) => {
+    for (const p of panels ?? []) {
+      for (const target of p.targets ?? []) if (target.expr) out.push({ panel: p.title, expr: target.expr });
+      visit(p.panels);
+    }
+  };
+  visit(dashboard.panels);
+  return out;
+}
+interface Panel { title: string; targets?: { expr?: string }[]; panels?: Panel[] }
+
+function substitute(expr: string): string {
+  let out = expr;
+  for (const [name, value] of Object.entries(GRAFANA_VARIABLES)) out = out.split(name).join(value);
+  return out;
+}
+
+test('promtool accepts the shipped Prometheus config and alert rules', (t) => {
+  if (!PROMTOOL) return t.pass('skipped: promtool is not installed (Debian package prometheus)');
+  const config = spawnSync(PROMTOOL, ['check', 'config', join(DEPLOY, 'prometheus/prometheus.yml')], { encoding: 'utf8' });
+  t.is(config.status, 0, config.stdout + config.stderr);
+  const rules = spawnSync(PROMTOOL, ['check', 'rules', join(DEPLOY, 'prometheus/alerts.yml')], { encoding: 'utf8' });
+  t.is(rules.status, 0, rules.stdout + rules.stderr);
+  t.regex(rules.stdout, /SUCCESS: \d+ rules found/);
+});
+
+test('every dashboard panel query returns data and every alert is loaded, healthy and inactive against a live cluster', async (t) => {
+  if (!NATS_SERVER_BINARY) return t.pass('skipped: nats-server is not installed');
+  if (!PROMETHEUS) return t.pass('skipped: prometheus is not installed (Debian package prometheus)');
+  t.timeout(120_000);
+  const started = Date.now();
+
+  const root = tempDir();
+  const base = join(root, 'base');
+  const derived = join(root, 'derived');
+  synthesize('base', { out: base, shape: { layout: 'moe', layers: 2, experts: 4 }, shardBytes: 1_000_000 });
+  synthesize('derivative', { out: derived, like: base, drift: 0.02, shardBytes: 1_000_000 });
+
+  const nats: NatsServer = await startNatsServer();
+  cleanups.push(() => nats.stop());
+  const coordinator: RunningCoordinator = await startCoordinator({ nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root], metricsPort: 0, controlThreads: 1 });
+  cleanups.push(() => coordinator.close());
+  const workers: RunningWorker[] = [];
+  for (let i = 0; i < 2; i++) {
+    const w = await startWorker({ nats: nats.url, threads: 1, metricsPort: 0, metricsHost: '127.0.0.1', heartbeatMs: 1_000 });
+    workers.push(w);
+    cleanups.push(() => w.stop());
+  }
+
+  // A Prometheus of its own: temp store, free loopback port, the shipped alert rules.
+  const promDir = tempDir('lineage-prometheus-');
+  const port = await freePort();
+  const configFile = join(promDir, 'prometheus.yml');
+  writeFileSync(configFile, [
+    'global:',
+    '  scrape_interval: 1s',
+    '  scrape_timeout: 1s',
+    '  evaluation_interval: 1s',
+    'rule_files:',
+    `  - ${JSON.stringify(join(DEPLOY, 'prometheus/alerts.yml'))}`,
+    'scrape_configs:',
+    '  - job_name: lineage-coordinator',
+    '    static_configs:',
+    `      - targets: [${JSON.stringify(coordinator.metricsAddress)}]`,
+    '  - job_name: lineage-worker',
+    '    static_configs:',
+    `      - targets: [${workers.map((w) => JSON.stringify(w.metricsAddress)).join(', ')}]`,
+    '',
+  ].join('\n'));
+  const prom = spawn(PROMETHEUS, [
+    `--config.file=${configFile}`, `--storage.tsdb.path=${join(promDir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`,
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  cleanups.push(() => stopProcess(prom));
+  process.once('exit', () => prom.kill('SIGKILL'));
+  let promLog = '';
+  prom.stderr!.setEncoding('utf8').on('data', (c: string) => { if (promLog.length < 100_000) promLog += c; });
+  const api = `http://127.0.0.1:${port}`;
+  await waitFor('Prometheus to be ready', async () => {
+    if (prom.exitCode !== null) throw new Error(`prometheus exited with ${prom.exitCode}:\n${promLog}`);
+    return fetch(`${api}/-/ready`).then((r) => r.ok, () => false);
+  }, 20_000);
+
+  // The job.
+  const rpc = new Rpc(coordinator.address);
+  cleanups.push(() => rpc.close());
+  await rpc.submit({ jobId: 'monitored-job', modelA: base, modelB: derived, options: CompareOptions.fromPartial({ targetTaskBytes: 100_000 }) });
+  const last = (await rpc.watch('monitored-job')).at(-1)!;
+  t.is(last.state, JobState.JOB_STATE_DONE);
+  t.true(last.tasksTotal >= 4, `several tasks (${last.tasksTotal})`);
+
+  // Prometheus has scraped the end of the job from all three processes.
+  const value = async (expr: string) => {
+    const r = await instant(api, expr);
+    const result = r.data?.result as Sample[] | undefined;
+    return result?.length ? Number(result[0]!.value[1]) : null;
+  };
+  const scraped = async () => [
+    await value('sum(lineage_tasks_total{outcome="done"})'),
+    await value('sum(lineage_worker_tasks_total{outcome="done"})'),
+    await value('sum(lineage_jobs_finished_total{state="done"})'),
+    await value('count(up{job="lineage-worker"} == 1)'),
+  ];
+  await waitFor('Prometheus to scrape the finished job', async () => {
+    const [tasks, workerTasks, jobs, up] = await scraped();
+    return tasks === last.tasksTotal && workerTasks === last.tasksTotal && jobs === 1 && up === 2;
+  }, 20_000).catch(async (err) => { throw new Error(`${(err as Error).message}: ${JSON.stringify(await scraped())} of ${last.tasksTotal}`); });
+  // Rates need two samples in their window: let a few more scrapes land.
+  await waitFor('a few scrapes of every target', async () => ((await value('min(count_over_time(up[1m]))')) ?? 0) >= 4, 15_000);
+  t.is(await value('sum(lineage_task_bytes_total)'), last.bytesTotal);
+  t.is(await value('sum(lineage_worker_read_bytes_total)'), last.bytesTotal);
+  t.is(await value('max(lineage_workers)'), 2);
+  t.is(await value('sum(lineage_nats_consumer_pending_messages)'), 0);
+  t.true((await value('sum(lineage_worker_compared_bytes_total)'))! > 0);
+
+  // Every panel query of every dashboard.
+  const files = readdirSync(join(DEPLOY, 'grafana/dashboards')).filter((f) => f.endsWith('.json')).sort();
+  t.deepEqual(files, ['cluster-overview.json', 'job-progress.json', 'worker-health.json']);
+  let queries = 0;
+  for (const file of files) {
+    const dashboard = JSON.parse(readFileSync(join(DEPLOY, 'grafana/dashboards', file), 'utf8'));
+    const panelList = panelQueries(dashboard);
+    t.true(panelList.length > 5, `${file} has panels`);
+    for (const { panel, expr } of panelList) {
+      const query = substitute(expr);
+      t.false(/\$/.test(query), `${file} / ${panel}: a variable left unsubstituted in ${query}`);
+      const r = await instant(api, query);
+      t.is(r.status, 'success', `${file} / ${panel}: ${query}: ${r.error ?? ''}`);
+      const result = r.data?.result;
+      t.true(Array.isArray(result) && result.length > 0, `${file} / ${panel}: no data for ${query}`);
+      queries++;
+    }
+    // Template variables' queries too (label_values(metric, label) is Grafana's, so ask for the metric).
+    for (const v of dashboard.templating?.list ?? []) {
+      const q = typeof v.query === 'object' ? v.query.query : v.query;
+      const m = /^label_values\((\w+),\s*(\w+)\)$/.exec(q ?? '');
+      if (v.type !== 'query') continue;
+      t.truthy(m, `${file}: variable ${v.name} uses label_values(metric, label)`);
+      const r = await instant(api, m![1]!);
+      const values = new Set((r.data.result as Sample[]).map((s) => s.metric[m![2]!]));
+      t.is(values.size, 2, `${file}: variable ${v.name} lists both workers`);
+    }
+  }
+  t.log(`${queries} panel queries answered with data`);
+
+  // Every alert rule: loaded, evaluated since the job ended, healthy and inactive.
+  const ruleCount = (readFileSync(join(DEPLOY, 'prometheus/alerts.yml'), 'utf8').match(/^\s*- alert:/gm) ?? []).length;
+  const jobEnded = Date.now();
+  type Rule = { name: string; health: string; state: string; lastError?: string; lastEvaluation: string; type: string };
+  const rules = await waitFor('every alert rule to be evaluated after the job', async () => {
+    const r = await promGet<{ groups: { name: string; rules: Rule[] }[] }>(api, '/api/v1/rules', { type: 'alert' });
+    const all = r.data.groups.flatMap((g) => g.rules);
+    return all.length === ruleCount && all.every((x) => Date.parse(x.lastEvaluation) > jobEnded) ? all : null;
+  }, 10_000);
+  t.true(ruleCount >= 4);
+  for (const rule of rules) {
+    t.is(rule.health, 'ok', `${rule.name}: ${rule.lastError ?? ''}`);
+    t.is(rule.state, 'inactive', `${rule.name} is ${rule.state}`);
+  }
+  t.log(`${rules.length} alert rules healthy and inactive; ${((Date.now() - started) / 1000).toFixed(1)} s in all`);
+});
