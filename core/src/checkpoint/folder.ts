@@ -48,8 +48,8 @@ export async function readTensorList(folder: string): Promise<{ name: string; dt
   return openCheckpoint(folder).tensors.map(({ name, dtype, shape }) => ({ name, dtype, shape }));
 }
 
-function readConfig(root: string): Record<string, unknown> | null {
-  const file = join(root, 'config.json');
+/** A JSON object from a file of the folder, null when the file is absent. */
+function readJsonObject(file: string): Record<string, unknown> | null {
   if (!existsSync(file)) return null;
   let parsed: unknown;
   try {
@@ -61,16 +61,15 @@ function readConfig(root: string): Record<string, unknown> | null {
   return parsed as Record<string, unknown>;
 }
 
+function readConfig(root: string): Record<string, unknown> | null {
+  return readJsonObject(join(root, 'config.json'));
+}
+
 function readIndex(root: string): Record<string, string> | null {
   const file = join(root, INDEX_FILE);
-  if (!existsSync(file)) return null;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new BadInputError(file, `not valid JSON (${(err as Error).message})`);
-  }
-  const map = (parsed as { weight_map?: unknown } | null)?.weight_map;
+  const parsed = readJsonObject(file);
+  if (!parsed) return null;
+  const map = parsed.weight_map;
   if (!map || typeof map !== 'object' || Array.isArray(map)) throw new BadInputError(file, 'has no weight_map object');
   for (const [name, shard] of Object.entries(map)) {
     if (typeof shard !== 'string' || shard.includes('/') || shard.includes('\\')) {
