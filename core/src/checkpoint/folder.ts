@@ -29,7 +29,8 @@ export function openCheckpoint(folder: string): Checkpoint {
   if (!existsSync(root)) throw new BadInputError(folder, 'no such folder');
   if (!statSync(root).isDirectory()) throw new BadInputError(folder, 'not a folder (expected a model folder with config.json and *.safetensors)');
   const config = readConfig(root);
-  const shards = listShards(root);
+  const index = readIndex(root);
+  const shards = listShards(root, index);
   const byName = new Map<string, TensorEntry>();
   for (const shard of shards) {
     for (const entry of readSafetensorsHeader(shard).tensors) {
@@ -38,7 +39,7 @@ export function openCheckpoint(folder: string): Checkpoint {
       byName.set(entry.name, { ...entry, file: shard });
     }
   }
-  checkIndexAgrees(root, byName);
+  checkIndexAgrees(root, index, byName);
   const tensors = [...byName.values()];
   return { root, config, shards, tensors, totalBytes: tensors.reduce((s, t) => s + t.byteLength, 0) };
 }
@@ -79,8 +80,7 @@ function readIndex(root: string): Record<string, string> | null {
   return map as Record<string, string>;
 }
 
-function listShards(root: string): string[] {
-  const index = readIndex(root);
+function listShards(root: string, index: Record<string, string> | null): string[] {
   if (index) {
     const names = [...new Set(Object.values(index))].sort();
     for (const name of names) {
@@ -93,8 +93,7 @@ function listShards(root: string): string[] {
   return files.map((f) => join(root, f));
 }
 
-function checkIndexAgrees(root: string, byName: Map<string, TensorEntry>): void {
-  const index = readIndex(root);
+function checkIndexAgrees(root: string, index: Record<string, string> | null, byName: Map<string, TensorEntry>): void {
   if (!index) return;
   const indexFile = join(root, INDEX_FILE);
   for (const [name, shard] of Object.entries(index)) {
