@@ -25,6 +25,14 @@ export interface CoordinatorOptions {
   token?: string;
   /** The only folders model paths are accepted under (default: the working directory). */
   modelRoots?: string[];
+  /**
+   * Accept http(s) model URLs (folder URLs or comma-separated file URLs), read with Range requests
+   * by the coordinator (headers) and the workers (tensor bytes). Off by default: a coordinator that
+   * fetches any URL it is given is a way into the network it sits in.
+   */
+  allowUrls?: boolean;
+  /** Bearer token for model URLs (default the HF_TOKEN environment variable); never sent to clients. */
+  hubToken?: string;
   /** NATS credentials file (JWT + nkey seed). */
   natsCreds?: string;
   /** TLS for the gRPC API: PEM certificate chain and private key files (both or neither). */
@@ -89,6 +97,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     metrics.watchQueue(topology.jsm);
     jobs = new JobManager({
       nc, topology, store: new JobStore(topology.jobs, topology.reports), roots, workers, log, controlThreads: options.controlThreads,
+      remote: options.allowUrls ? { token: options.hubToken ?? process.env.HF_TOKEN } : null,
       onChange: (r) => metrics.jobChanged(r),
       onTask: (failed, bytes, attempt) => metrics.taskMerged(failed, bytes, attempt),
       onDispatch: (n) => metrics.tasksDispatched(n),

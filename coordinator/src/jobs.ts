@@ -11,6 +11,8 @@ import { jetstream, type ConsumerMessages, type JetStreamClient } from '@nats-io
 import { availableParallelism } from 'node:os';
 import { assembleReport, prepareComparison, type PreparedComparison } from '../../core/src/compare/model-report.ts';
 import { computeControls } from '../../core/src/controls/index.ts';
+import { isRemoteCheckpoint, isRemoteSource } from '../../core/src/checkpoint/remote.ts';
+import type { HttpReadOptions } from '../../core/src/io/http.ts';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/content-hash.ts';
 import { KERNEL_CHOICES, resolveKernel, type KernelChoice } from '../../core/src/kernels/select.ts';
 import type { Task } from '../../core/src/plan/plan.ts';
@@ -100,6 +102,8 @@ export interface JobManagerOptions {
   topology: Topology;
   store: JobStore;
   roots: ModelRoots;
+  /** Settings for http(s) models, or null when URLs are refused. */
+  remote?: HttpReadOptions | null;
   workers: WorkerRegistry;
   log: (line: string) => void;
   /** Called on every state change, and for every job found at start (metrics). */
@@ -132,7 +136,7 @@ export class JobManager {
       this.o.log(`resuming job ${record.jobId} (${record.state.toLowerCase()}, ${record.tasksTotal} tasks)`);
       let prepared: PreparedComparison;
       try {
-        prepared = await prepareComparison(record.pathA, record.pathB, planOptions(record.options));
+        prepared = await prepareComparison(record.pathA, record.pathB, { ...planOptions(record.options), remote: this.o.remote ?? undefined });
       } catch (err) {
         await this.fail(record, `could not plan it again on resume: ${(err as Error).message}`);
         continue;
@@ -174,10 +178,11 @@ export class JobManager {
     const existing = await this.o.store.get(jobId);
     if (existing) return this.existing(existing, modelA, modelB, options);
 
-    const pathA = this.o.roots.resolveFolder(modelA, 'model_a');
-    const pathB = this.o.roots.resolveFolder(modelB, 'model_b');
-    const prepared = await prepareComparison(pathA, pathB, planOptions(options));
-    this.o.roots.checkFiles([...prepared.a.shards, ...prepared.b.shards]);
+    const pathA = this.modelPath(modelA, 'model_a');
+    const pathB = this.modelPath(modelB, 'model_b');
+    const prepared = await prepareComparison(pathA, pathB, { ...planOptions(options), remote: this.o.remote ?? undefined });
+    // Local shards must stay under the roots through symlinks; URLs were allowed above.
+    this.o.roots.checkFiles([...prepared.a.shards, ...prepared.b.shards].filter((f) => !isRemoteSource(f)));
 
     const now = Date.now();
     const record: JobRecord = {
@@ -333,7 +338,9 @@ export class JobManager {
       for (const task of prepared.plan.tasks) for (const item of task.items) samples[item.index] = item.sample;
       // The controls (norm nulls, layer alignment, expert matching, shared-token embeddings) read
       // sampled cells across the models; they run here, on the coordinator's threads, as in local mode.
-      const controls = await computeControls(prepared, results, { threads: this.o.controlThreads ?? availableParallelism(), seed: record.options.seed });
+      // The controls read tensor data themselves: local models only, as in local mode.
+      const remote = isRemoteCheckpoint(prepared.a) || isRemoteCheckpoint(prepared.b);
+      const controls = remote ? null : await computeControls(prepared, results, { threads: this.o.controlThreads ?? availableParallelism(), seed: record.options.seed });
       if (cancelled()) return;
       const report = assembleReport(prepared, results, {
         controls,
@@ -507,6 +514,13 @@ export class JobManager {
     job.listeners.add(listener);
     send(toJobStatus(job.record));
     return () => job.listeners.delete(listener);
+  }
+
+  /** A local folder under the roots, or a URL when this coordinator accepts them. */
+  private modelPath(path: string, field: string): string {
+    if (!isRemoteSource(path)) return this.o.roots.resolveFolder(path, field);
+    if (!this.o.remote) throw new RpcError(status.PERMISSION_DENIED, `${field}: ${path}: this coordinator does not read model URLs (start it with --allow-urls)`);
+    return path;
   }
 
   activeJobs(): number {

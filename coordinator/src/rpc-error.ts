@@ -13,5 +13,6 @@ export class RpcError extends Error {
 export function toServiceError(err: unknown): { code: status; details: string } {
   if (err instanceof RpcError) return { code: err.code, details: err.message };
   if (isBadInput(err)) return { code: status.INVALID_ARGUMENT, details: err.message };
+  if (process.env.LINEAGE_DEBUG) console.error(err);
   return { code: status.INTERNAL, details: `internal error: ${(err as Error)?.message ?? String(err)}` };
 }

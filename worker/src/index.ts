@@ -10,6 +10,7 @@ import { millis, nuid } from '@nats-io/transport-node';
 import { jetstream, type Consumer, type JsMsg } from '@nats-io/jetstream';
 import { DEFAULT_WINDOW_ELEMENTS, type ItemResult } from '../../core/src/exec/run-task.ts';
 import type { ContextOptions } from '../../core/src/exec/task-context.ts';
+import { isRemoteSource } from '../../core/src/checkpoint/remote.ts';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/content-hash.ts';
 import type { KernelName } from '../../core/src/kernels/kernel.ts';
 import { resolveKernel, type KernelChoice } from '../../core/src/kernels/select.ts';
@@ -39,6 +40,8 @@ export interface WorkerOptions {
   id?: string;
   /** Serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any free port). */
   metricsPort?: number;
+  /** Bearer token for tasks that read model URLs (default the HF_TOKEN environment variable). */
+  hubToken?: string;
   /** Address the metrics endpoint binds to (default 0.0.0.0). */
   metricsHost?: string;
   /** One line per event (task started, finished, failed); default silent. */
@@ -122,6 +125,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       windowElements: DEFAULT_WINDOW_ELEMENTS,
       // As the local executor: overlap reads with compute only where a core is left for them.
       overlapReads: threads < availableParallelism(),
+      // Tasks may name http(s) files (remote models): route those over Range requests.
+      ...(envelope.task.items.some((i) => [i.a, i.b].some((r) => r && isRemoteSource(r.file))) ? { remote: { token: options.hubToken ?? process.env.HF_TOKEN } } : {}),
     };
   };
 

@@ -19,13 +19,15 @@ options:
   --ack-wait SECONDS    a task held this long without a heartbeat is redelivered (default 30)
   --max-deliver N       deliveries of one task before it is given up as failed (default 5)
   --metrics-port N      serve Prometheus metrics at http://HOST:N/metrics (HOST of --listen)
+  --allow-urls          accept http(s) model URLs (read with Range requests; off by default)
+  --hub-token T         bearer token for model URLs (default HF_TOKEN)
   --quiet               no log lines on stderr`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine('coordinator', argv, {
     nats: { type: 'string' }, listen: { type: 'string' }, token: { type: 'string' }, 'model-root': { type: 'string', multiple: true },
     'nats-creds': { type: 'string' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
-    'ack-wait': { type: 'string' }, 'max-deliver': { type: 'string' }, 'metrics-port': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
+    'ack-wait': { type: 'string' }, 'max-deliver': { type: 'string' }, 'metrics-port': { type: 'string' }, 'allow-urls': { type: 'boolean' }, 'hub-token': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     process.stdout.write(USAGE + '\n');
@@ -42,6 +44,8 @@ export async function run(argv: string[]): Promise<number> {
     listen: values.listen ?? '127.0.0.1:50051',
     token: values.token,
     modelRoots: values['model-root'],
+    allowUrls: values['allow-urls'] ?? false,
+    hubToken: values['hub-token'],
     natsCreds: values['nats-creds'],
     tlsCert: values['tls-cert'],
     tlsKey: values['tls-key'],

@@ -19,12 +19,13 @@ options:
   --nats-creds FILE     NATS credentials file (JWT and nkey seed)
   --id NAME             worker name in heartbeats and results (default host-pid-random)
   --metrics-port N      serve Prometheus metrics at http://0.0.0.0:N/metrics
+  --hub-token T         bearer token for tasks that read model URLs (default HF_TOKEN)
   --quiet               no log lines on stderr`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine('worker', argv, {
     nats: { type: 'string' }, threads: { type: 'string' }, kernel: { type: 'string' }, reader: { type: 'string' },
-    'nats-creds': { type: 'string' }, id: { type: 'string' }, 'metrics-port': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
+    'nats-creds': { type: 'string' }, id: { type: 'string' }, 'metrics-port': { type: 'string' }, 'hub-token': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     process.stdout.write(USAGE + '\n');
@@ -39,7 +40,7 @@ export async function run(argv: string[]): Promise<number> {
   const threads = numberOption('worker', 'threads', values.threads, { integer: true, min: 1, max: 256 });
   const metricsPort = numberOption('worker', 'metrics-port', values['metrics-port'], { integer: true, min: 0, max: 65535 });
   const log = values.quiet ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-  const worker = await startWorker({ nats: values.nats, threads, kernel, reader, natsCreds: values['nats-creds'], id: values.id, metricsPort, log });
+  const worker = await startWorker({ nats: values.nats, threads, kernel, reader, natsCreds: values['nats-creds'], id: values.id, metricsPort, hubToken: values['hub-token'], log });
   await untilSignal();
   log?.(`worker ${worker.id} stopping`);
   await worker.stop();
