@@ -48,8 +48,9 @@ test('coordinator and worker processes run a job and stop on SIGTERM', async (t)
   t.teardown(() => rpc.close());
   await rpc.submit({ jobId: 'cli', modelA: base, modelB: base });
   t.is((await rpc.watch('cli')).at(-1)!.state, JobState.JOB_STATE_DONE);
-  t.regex(worker.log, /finished task cli\/\d+/);
-  t.regex(coordinator.log, /job cli done/);
+  // The processes' own log lines may arrive after the Watch stream has ended: wait for them.
+  t.truthy(await waitFor('the worker to log a finished task', () => /finished task cli\/\d+/.test(worker.log) || null, 15_000));
+  t.truthy(await waitFor('the coordinator to log the job done', () => /job cli done/.test(coordinator.log) || null, 15_000));
 
   worker.child.kill('SIGTERM');
   coordinator.child.kill('SIGTERM');
