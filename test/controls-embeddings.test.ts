@@ -5,50 +5,22 @@
  * a model of another hidden size, and a model without a tokenizer.
  */
 import test from 'ava';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { elementCount, type DType } from '../core/src/checkpoint/dtype.ts';
-import { openCheckpoint, type Checkpoint } from '../core/src/checkpoint/folder.ts';
-import { writeCheckpoint } from '../core/src/checkpoint/writer.ts';
+import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
 import { analyzeSharedEmbeddings } from '../core/src/controls/embeddings.ts';
-import { PreadReader } from '../core/src/io/pread.ts';
-import { toFloat32 } from '../core/src/kernels/decode.ts';
-import { encodeFloats } from '../core/src/synth/encode.ts';
 import { Random } from '../core/src/synth/random.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { loadTokenizer } from '../core/src/tokenizer/index.ts';
 import { BYTE_TO_CHAR } from '../core/src/tokenizer/pieces.ts';
 import { tempDir } from './helpers/tmpdir.ts';
+import { rewrite, shuffled } from './helpers/rewrite.ts';
 
 const HIDDEN = 64;
 const BASE_VOCAB = 600;
 const NEW_TOKENS = 88;
 
-function readTensor(ck: Checkpoint, name: string): Float32Array {
-  const t = ck.tensors.find((x) => x.name === name)!;
-  const raw = new Uint8Array(t.byteLength);
-  const reader = new PreadReader();
-  reader.readSync(t.file, t.offset, raw);
-  reader.close();
-  const out = new Float32Array(elementCount(t.shape));
-  toFloat32(t.dtype as DType, raw, out, out.length);
-  return out;
-}
 
-/** Rewrites a checkpoint: `make` returns each tensor's replacement (or null to drop it). */
-function rewrite(src: string, out: string, make: (name: string, shape: number[], values: Float32Array) => { shape: number[]; values: Float32Array } | null, config: Record<string, unknown>): void {
-  const ck = openCheckpoint(src);
-  const produced = ck.tensors.flatMap((t) => {
-    const r = make(t.name, t.shape, readTensor(ck, t.name));
-    return r ? [{ name: t.name, dtype: t.dtype as DType, ...r }] : [];
-  });
-  const byName = new Map(produced.map((x) => [x.name, x]));
-  mkdirSync(out, { recursive: true });
-  writeCheckpoint(out, produced.map(({ name, dtype, shape }) => ({ name, dtype, shape })), (spec, first, count, raw) => {
-    encodeFloats(spec.dtype, byName.get(spec.name)!.values.subarray(first, first + count), count, raw);
-  });
-  writeFileSync(join(out, 'config.json'), JSON.stringify({ ...ck.config, ...config }));
-}
 
 /** Distinct pseudo-words spelled in the GPT-2 byte alphabet (`Ġ` = a leading space). */
 function words(count: number, seed: number, avoid: Set<string>): string[] {
@@ -78,15 +50,6 @@ function writeTokenizer(folder: string, tokens: (string | null)[], specials: Rec
   }));
 }
 
-function shuffled(n: number, seed: number): number[] {
-  const random = new Random(seed, 'perm');
-  const p = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random.uniform() * (i + 1));
-    [p[i], p[j]] = [p[j]!, p[i]!];
-  }
-  return p;
-}
 
 const isVocabTensor = (name: string) => name === 'model.embed_tokens.weight' || name === 'lm_head.weight';
 const root = tempDir('lineage-embeddings-');
@@ -107,23 +70,23 @@ const vocabB = BASE_VOCAB + NEW_TOKENS;
 synthesize('derivative', { out: p('derived'), like: p('base'), drift: 0.03, seed: 32 });
 const fresh = new Random(33, 'new rows');
 rewrite(p('derived'), p('extended'), (name, shape, values) => {
-  if (!isVocabTensor(name)) return { shape, values };
+  if (!isVocabTensor(name)) return [{ name, shape, values }];
   const rows = new Float32Array(vocabB * HIDDEN);
   rows.set(values);
   for (let i = values.length; i < rows.length; i++) rows[i] = 0.02 * fresh.normal();
-  return { shape: [vocabB, HIDDEN], values: rows };
-}, { vocab_size: vocabB });
+  return [{ name, shape: [vocabB, HIDDEN], values: rows }];
+}, (c) => ({ ...c, vocab_size: vocabB }));
 writeTokenizer(p('extended'), tokensB, { [BASE_VOCAB - 1]: '<|endoftext|>', [vocabB - 1]: '<|im_start|>' });
 
 // B': the extended model renumbered (token i of B is token order[i] of B', its rows move with it), lm_head tied.
 const order = shuffled(vocabB, 4);
 rewrite(p('extended'), p('renumbered'), (name, shape, values) => {
-  if (name === 'lm_head.weight') return null;
-  if (!isVocabTensor(name)) return { shape, values };
+  if (name === 'lm_head.weight') return [];
+  if (!isVocabTensor(name)) return [{ name, shape, values }];
   const rows = new Float32Array(values.length);
   for (let i = 0; i < vocabB; i++) rows.set(values.subarray(i * HIDDEN, (i + 1) * HIDDEN), order[i]! * HIDDEN);
-  return { shape, values: rows };
-}, { tie_word_embeddings: true });
+  return [{ name, shape, values: rows }];
+}, (c) => ({ ...c, tie_word_embeddings: true }));
 const tokensRenumbered = new Array<string>(vocabB);
 tokensB.forEach((tok, i) => { tokensRenumbered[order[i]!] = tok; });
 writeTokenizer(p('renumbered'), tokensRenumbered, { [order[BASE_VOCAB - 1]!]: '<|endoftext|>', [order[vocabB - 1]!]: '<|im_start|>' });

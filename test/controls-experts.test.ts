@@ -6,58 +6,18 @@
  */
 import test from 'ava';
 import { join } from 'node:path';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { elementCount, type DType } from '../core/src/checkpoint/dtype.ts';
-import { openCheckpoint, type Checkpoint } from '../core/src/checkpoint/folder.ts';
-import { writeCheckpoint } from '../core/src/checkpoint/writer.ts';
+import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
 import { maximizeAssignment, maximizeAssignmentFlat } from '../core/src/controls/assignment.ts';
 import { analyzeExpertLayers, analyzeExperts, assignmentNull, centerRows, gram, type ExpertLayer } from '../core/src/controls/experts.ts';
-import { PreadReader } from '../core/src/io/pread.ts';
-import { toFloat32 } from '../core/src/kernels/decode.ts';
-import { encodeFloats } from '../core/src/synth/encode.ts';
 import { Random } from '../core/src/synth/random.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { tempDir } from './helpers/tmpdir.ts';
+import { readTensor, rewrite, shuffled } from './helpers/rewrite.ts';
 
 const EXPERTS = 16;
 
-function readTensor(ck: Checkpoint, name: string): Float32Array {
-  const t = ck.tensors.find((x) => x.name === name)!;
-  const raw = new Uint8Array(t.byteLength);
-  const reader = new PreadReader();
-  reader.readSync(t.file, t.offset, raw);
-  reader.close();
-  const out = new Float32Array(elementCount(t.shape));
-  toFloat32(t.dtype as DType, raw, out, out.length);
-  return out;
-}
 
-/**
- * Rewrites a checkpoint tensor by tensor: `make` returns the output tensors for one source tensor
- * (renamed, reshaped, rewritten), or [] to drop it.
- */
-function rewrite(src: string, out: string, make: (name: string, shape: number[], values: Float32Array, ck: Checkpoint) => { name: string; shape: number[]; values: Float32Array }[], config?: (c: Record<string, unknown>) => Record<string, unknown>): string {
-  const ck = openCheckpoint(src);
-  const produced: { name: string; shape: number[]; values: Float32Array; dtype: DType }[] = [];
-  for (const t of ck.tensors) for (const p of make(t.name, t.shape, readTensor(ck, t.name), ck)) produced.push({ ...p, dtype: t.dtype as DType });
-  const byName = new Map(produced.map((p) => [p.name, p]));
-  mkdirSync(out, { recursive: true });
-  writeCheckpoint(out, produced.map(({ name, shape, dtype }) => ({ name, shape, dtype })), (spec, first, count, raw) => {
-    encodeFloats(spec.dtype, byName.get(spec.name)!.values.subarray(first, first + count), count, raw);
-  });
-  writeFileSync(join(out, 'config.json'), JSON.stringify((config ?? ((c) => c))(ck.config!)));
-  return out;
-}
 
-function shuffled(n: number, seed: number): number[] {
-  const random = new Random(seed, 'perm');
-  const p = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random.uniform() * (i + 1));
-    [p[i], p[j]] = [p[j]!, p[i]!];
-  }
-  return p;
-}
 
 const EXPERT_NAME = /^model\.layers\.(\d+)\.mlp\.experts\.(\d+)\.(.*)$/;
 const ROUTER_NAME = /^model\.layers\.(\d+)\.mlp\.gate\.weight$/;
