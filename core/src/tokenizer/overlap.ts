@@ -106,7 +106,7 @@ function describe(keys: { key: string; id: number }[]): TokenSetDiff {
     idRange: keys.length ? [lo, hi] : null,
     scripts: sorted,
     // Whole tokens make better examples than fragments of multi-byte characters.
-    sample: [...keys.filter((k) => isSpecialKey(k.key) || scriptOf(k.key) !== 'partial UTF-8'), ...keys]
+    sample: [...new Set([...keys.filter((k) => isSpecialKey(k.key) || scriptOf(k.key) !== 'partial UTF-8'), ...keys])]
       .slice(0, 12)
       .map((k) => showKey(k.key)),
   };
