@@ -11,7 +11,7 @@ import { barChart, escapeXml as esc, heatmap, lineChart, PALETTE, stackedBar } f
 import {
   architectureOf, axisLabels, baselineBand, bytes, controlsOf, count, expertPattern, FINDING_COLORS, fmt, GLOSSARY, groupThreshold,
   labelInfo, layerLines, linesByGroup, params, pct, shapeText, similarityClass, summarizeTensors, tensorLayout, tokenizerOf,
-  valueText, type ControlsView, type GroupSummary,
+  valueText, architectureFacts, show, type ControlsView, type GroupSummary,
 } from './view.ts';
 
 /** Up to this many tensors, every layer's table is shown open. */
@@ -305,28 +305,12 @@ function controlsSection(report: ComparisonReport): string {
 
 // ---------- architecture ----------
 
-function show(v: unknown): string {
-  if (v === null || v === undefined) return '—';
-  if (typeof v === 'number') return Number.isInteger(v) ? count(v) : String(v);
-  if (typeof v === 'string') return v;
-  return JSON.stringify(v);
-}
 
 function architectureSection(report: ComparisonReport): string {
   const view = architectureOf(report);
   if (!view.ok) return `<section id="architecture"><h2>Architecture</h2><p class="muted">Not compared: ${esc(view.reason)}</p></section>`;
   const { a, b, diffs, comparable, summary, notes } = view.section;
-  const facts: [string, unknown, unknown][] = [
-    ['family (model_type)', `${a.familyLabel} (${a.modelType ?? '—'})`, `${b.familyLabel} (${b.modelType ?? '—'})`],
-    ['hidden_size', a.hiddenSize, b.hiddenSize],
-    ['layers', a.numLayers, b.numLayers],
-    ['attention heads / kv heads', `${show(a.numAttentionHeads)} / ${show(a.numKeyValueHeads)}`, `${show(b.numAttentionHeads)} / ${show(b.numKeyValueHeads)}`],
-    ['vocab_size', a.vocabSize, b.vocabSize],
-    ['intermediate_size', a.intermediateSize, b.intermediateSize],
-    ['routed experts (per token)', a.numRoutedExperts ? `${a.numRoutedExperts} (${show(a.expertsPerToken)})` : '—', b.numRoutedExperts ? `${b.numRoutedExperts} (${show(b.expertsPerToken)})` : '—'],
-    ['total parameters', params(a.totalParams), params(b.totalParams)],
-    ['active parameters', params(a.activeParams), params(b.activeParams)],
-  ];
+  const facts = architectureFacts(a, b);
   const factRows = facts.map(([k, x, y]) => `<tr><td>${esc(k)}</td><td>${esc(show(x))}</td><td>${esc(show(y))}</td></tr>`);
   const diffRows = diffs.map((d) => `<tr><td><code>${esc(d.label)}</code></td><td>${esc(show(d.a))}</td><td>${esc(show(d.b))}</td><td>${esc(d.effect)}</td><td>${esc(d.meaning)}</td></tr>`);
   const compRows = comparable.map((g) => `<tr><td>${esc(g.label)}</td><td>${esc(g.status)}</td>${n(count(g.pairs))}<td>${esc(g.note)}</td></tr>`);

@@ -10,7 +10,7 @@ import type { TensorReport } from '../../../core/src/report/weights.ts';
 import { visible } from './svg.ts';
 import {
   architectureOf, baselineBand, bytes, controlsOf, count, expertPattern, fmt, GLOSSARY, labelInfo, layerLines, linesByGroup, median,
-  params, pct, shapeText, summarizeTensors, tensorLayout, tokenizerOf, valueText, withInterval, type GroupSummary,
+  params, pct, shapeText, summarizeTensors, tensorLayout, tokenizerOf, valueText, withInterval, architectureFacts, show, type GroupSummary,
 } from './view.ts';
 
 /** Above this many tensors, routed experts are summarized per layer and role instead of listed. */
@@ -175,27 +175,12 @@ function controls(report: ComparisonReport): string {
   return out.join('\n\n');
 }
 
-function show(v: unknown): string {
-  if (v === null || v === undefined) return '—';
-  if (typeof v === 'number') return Number.isInteger(v) ? count(v) : String(v);
-  return typeof v === 'string' ? v : JSON.stringify(v);
-}
 
 function architecture(report: ComparisonReport): string {
   const view = architectureOf(report);
   if (!view.ok) return `## Architecture\n\n_Not compared: ${mdText(view.reason)}_`;
   const { a, b, diffs, comparable, summary, notes } = view.section;
-  const facts: [string, unknown, unknown][] = [
-    ['family (model_type)', `${a.familyLabel} (${a.modelType ?? '—'})`, `${b.familyLabel} (${b.modelType ?? '—'})`],
-    ['hidden_size', a.hiddenSize, b.hiddenSize],
-    ['layers', a.numLayers, b.numLayers],
-    ['attention heads / kv heads', `${show(a.numAttentionHeads)} / ${show(a.numKeyValueHeads)}`, `${show(b.numAttentionHeads)} / ${show(b.numKeyValueHeads)}`],
-    ['vocab_size', a.vocabSize, b.vocabSize],
-    ['intermediate_size', a.intermediateSize, b.intermediateSize],
-    ['routed experts (per token)', a.numRoutedExperts ? `${a.numRoutedExperts} (${show(a.expertsPerToken)})` : '—', b.numRoutedExperts ? `${b.numRoutedExperts} (${show(b.expertsPerToken)})` : '—'],
-    ['total parameters', params(a.totalParams), params(b.totalParams)],
-    ['active parameters', params(a.activeParams), params(b.activeParams)],
-  ];
+  const facts = architectureFacts(a, b);
   return [
     '## Architecture',
     `Relation: **${mdText(summary.relation)}**; ${count(summary.shapeDiffs)} difference(s) change tensor shapes. Identical configs are weak evidence: architectures are copied legitimately.`,

@@ -63,6 +63,28 @@ export function valueText(v: unknown): string {
   return typeof v === 'string' ? v : JSON.stringify(v);
 }
 
+/** A config value as text: integers grouped, other numbers as they are. */
+export function show(v: unknown): string {
+  if (v === null || v === undefined) return '—';
+  if (typeof v === 'number') return Number.isInteger(v) ? count(v) : String(v);
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** The rows of the side-by-side architecture table, for both page formats. */
+export function architectureFacts(a: ArchitectureSection['a'], b: ArchitectureSection['b']): [string, unknown, unknown][] {
+  return [
+    ['family (model_type)', `${a.familyLabel} (${a.modelType ?? '—'})`, `${b.familyLabel} (${b.modelType ?? '—'})`],
+    ['hidden_size', a.hiddenSize, b.hiddenSize],
+    ['layers', a.numLayers, b.numLayers],
+    ['attention heads / kv heads', `${show(a.numAttentionHeads)} / ${show(a.numKeyValueHeads)}`, `${show(b.numAttentionHeads)} / ${show(b.numKeyValueHeads)}`],
+    ['vocab_size', a.vocabSize, b.vocabSize],
+    ['intermediate_size', a.intermediateSize, b.intermediateSize],
+    ['routed experts (per token)', a.numRoutedExperts ? `${a.numRoutedExperts} (${show(a.expertsPerToken)})` : '—', b.numRoutedExperts ? `${b.numRoutedExperts} (${show(b.expertsPerToken)})` : '—'],
+    ['total parameters', params(a.totalParams), params(b.totalParams)],
+    ['active parameters', params(a.activeParams), params(b.activeParams)],
+  ];
+}
+
 // ---------- the verdict in plain words ----------
 
 export const LABELS: Record<VerdictLabel, { title: string; meaning: string; color: string }> = {
