@@ -12,6 +12,7 @@ import { CELL, GpuKernel, type GpuMode } from '../core/src/kernels/gpu-kernel.ts
 import type { Layout, PairKernel } from '../core/src/kernels/kernel.ts';
 import { WasmKernel } from '../core/src/kernels/wasm-kernel.ts';
 import { finalizeMoments, type PairStatistics } from '../core/src/stats/moments.ts';
+import { encodeFloats } from '../core/src/synth/encode.ts';
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -49,13 +50,9 @@ function series(n: number, seed: number, f: (z: number, w: number, i: number) =>
 }
 
 function bf16(values: Float32Array): Uint8Array {
-  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  const out = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const v = bits[i]!;
-    out[i] = (v & 0x7fffffff) > 0x7f800000 ? (v >>> 16) | 0x40 : (v + 0x7fff + ((v >>> 16) & 1)) >>> 16;
-  }
-  return new Uint8Array(out.buffer);
+  const out = new Uint8Array(values.length * 2);
+  encodeFloats('BF16', values, values.length, out);
+  return out;
 }
 
 interface Pair { name: string; a: Float32Array; b: Float32Array }

@@ -9,6 +9,7 @@ import { JsKernel } from '../core/src/kernels/js-kernel.ts';
 import type { Layout, PairKernel } from '../core/src/kernels/kernel.ts';
 import { finalizeMoments, mergeMoments, emptyMoments, type Moments, type PairStatistics } from '../core/src/stats/moments.ts';
 import { referenceStats } from './helpers/reference.ts';
+import { encodeFloats } from '../core/src/synth/encode.ts';
 
 const probe = GpuKernel.probe();
 const gpuTest = probe.available ? test : test.skip;
@@ -31,13 +32,9 @@ const map = (xs: Float32Array, f: (x: number, i: number) => number) => {
 
 /** bf16 bytes of float32 values, rounded to nearest even (NaN stays NaN). */
 function bf16(values: Float32Array): Uint8Array {
-  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  const out = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const v = bits[i]!;
-    out[i] = (v & 0x7fffffff) > 0x7f800000 ? (v >>> 16) | 0x40 : (v + 0x7fff + ((v >>> 16) & 1)) >>> 16;
-  }
-  return new Uint8Array(out.buffer);
+  const out = new Uint8Array(values.length * 2);
+  encodeFloats('BF16', values, values.length, out);
+  return out;
 }
 
 const bytesOf = (values: Float32Array) => new Uint8Array(values.buffer, values.byteOffset, values.byteLength);

@@ -11,7 +11,8 @@ export function encodeFloats(dtype: DType, values: Float32Array, count: number, 
       const halves = new Uint16Array(out.buffer, out.byteOffset, count);
       for (let i = 0; i < count; i++) {
         const b = bits[i]!;
-        halves[i] = (b + 0x7fff + ((b >> 16) & 1)) >>> 16;
+        // A NaN keeps a mantissa bit (rounding could carry it into an infinity).
+        halves[i] = (b & 0x7fffffff) > 0x7f800000 ? (b >>> 16) | 0x40 : (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
       }
       return;
     }
