@@ -220,14 +220,19 @@ function pool(
     for (const i of indices) merged = mergeMoments(merged, moments[i]!);
     const groupStrata = indices.map((i) => strata[i]!);
     const allExact = groupStrata.every((h) => h.exact);
-    // Sampled tensors weigh by their whole size (expansion estimate), not by what was read.
+    // Sampled tensors weigh by their whole size (expansion estimate), not by what was read: each
+    // statistic's estimate and interval come from one stratified pass.
     const exactPooled = finalizeMoments(merged);
-    const pooled = allExact ? exactPooled : {
-      ...exactPooled,
-      cosine: stratifiedInterval(groupStrata, 'cosine', confidence).estimate,
-      centeredCosine: stratifiedInterval(groupStrata, 'centeredCosine', confidence).estimate,
-      relL2: stratifiedInterval(groupStrata, 'relL2', confidence).estimate,
-    };
+    let values: Record<StatName, number | null> = { cosine: exactPooled.cosine, centeredCosine: exactPooled.centeredCosine, relL2: exactPooled.relL2 };
+    let ci: Record<StatName, [number, number] | null>;
+    if (allExact) {
+      ci = intervals(values, groupStrata, confidence);
+    } else {
+      const pass = Object.fromEntries(INTERVAL_STATS.map((stat) => [stat, stratifiedInterval(groupStrata, stat, confidence)])) as Record<StatName, ReturnType<typeof stratifiedInterval>>;
+      values = { cosine: pass.cosine.estimate, centeredCosine: pass.centeredCosine.estimate, relL2: pass.relL2.estimate };
+      ci = Object.fromEntries(INTERVAL_STATS.map((stat) => [stat, around(pass[stat].estimate, pass[stat].halfwidth, stat)])) as Record<StatName, [number, number] | null>;
+    }
+    const pooled = { n: exactPooled.n, ...values };
     const cos = indices.map((i) => tensors[i]!.cosine).filter((x): x is number => x !== null);
     const ccos = indices.map((i) => tensors[i]!.centeredCosine).filter((x): x is number => x !== null);
     return [key, {
@@ -241,7 +246,7 @@ function pool(
       minCosine: cos.length ? Math.min(...cos) : null,
       meanCenteredCosine: mean(ccos),
       minCenteredCosine: ccos.length ? Math.min(...ccos) : null,
-      ci: intervals({ cosine: pooled.cosine, centeredCosine: pooled.centeredCosine, relL2: pooled.relL2 }, groupStrata, confidence),
+      ci,
     }];
   });
 }

@@ -100,7 +100,7 @@ export class UnigramEncoder {
       }
       if (this.options.unkId !== null) out.push(this.options.unkId);
     };
-    for (const [start, end, id] of segments) {
+    for (const [start, , id] of segments) {
       if (id < 0) {
         if (unknownStart < 0) unknownStart = start;
         continue;
