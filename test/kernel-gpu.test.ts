@@ -8,7 +8,6 @@ import { CELL, GpuKernel, MAX_CHUNK, MomentsAccumulator, type GpuMode } from '..
 import { JsKernel } from '../core/src/kernels/js-kernel.ts';
 import type { Layout, PairKernel } from '../core/src/kernels/kernel.ts';
 import { finalizeMoments, mergeMoments, emptyMoments, type Moments, type PairStatistics } from '../core/src/stats/moments.ts';
-import { referenceStats } from './helpers/reference.ts';
 import { encodeFloats } from '../core/src/synth/encode.ts';
 
 const probe = GpuKernel.probe();

