@@ -13,7 +13,8 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { startCoordinator } from '../coordinator/src/index.ts';
 import { startWorker } from '../worker/src/index.ts';
-import { NATS_SERVER_BINARY, startNatsServer } from './helpers/nats-server.ts';
+import { startNatsServer } from './helpers/nats-server.ts';
+import { NATS_MISSING } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
 const BIN = fileURLToPath(new URL('../client/bin/lineage.js', import.meta.url));
@@ -48,7 +49,7 @@ const stops: Array<() => Promise<void>> = [];
 /** A test whose job stalls fails after this long, not at ava's 5 min limit. */
 const STALL_MS = 45_000;
 
-if (!NATS_SERVER_BINARY) test('lineage cluster commands (skipped: nats-server is not installed)', (t) => t.pass());
+if (NATS_MISSING) test.skip(`lineage cluster commands (skipped: ${NATS_MISSING})`, () => {});
 else {
   test.before(async () => {
     mkdirSync(models);

@@ -3,7 +3,6 @@
  * queue and a worker started later runs none of them) and while it runs (no further results,
  * the job stays cancelled).
  */
-import test from 'ava';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -14,11 +13,11 @@ import { startWorker } from '../worker/src/index.ts';
 import { jobTasksFilter, RESULTS_STREAM, resultSubject, TASKS_STREAM } from '../proto/jetstream.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
 import { codeOf, Rpc, TOKEN, waitFor } from './helpers/cluster.ts';
-import { NATS_SERVER_BINARY, startNatsServer } from './helpers/nats-server.ts';
+import { startNatsServer } from './helpers/nats-server.ts';
+import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
-test('cancel a queued job, then a running one', async (t) => {
-  if (!NATS_SERVER_BINARY) return t.pass('skipped: nats-server is not installed');
+unless(NATS_MISSING)('cancel a queued job, then a running one', async (t) => {
   t.timeout(90_000);
   const root = tempDir();
   const base = join(root, 'base');

@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
 import { Rpc, TOKEN, waitFor } from './helpers/cluster.ts';
-import { NATS_SERVER_BINARY, startNatsServer } from './helpers/nats-server.ts';
+import { startNatsServer } from './helpers/nats-server.ts';
+import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
 const BIN = fileURLToPath(new URL('../client/bin/lineage.js', import.meta.url));
@@ -27,8 +28,7 @@ const exited = (child: ChildProcess) => new Promise<number | null>((resolve) => 
   else child.once('exit', (code) => resolve(code));
 });
 
-test('coordinator and worker processes run a job and stop on SIGTERM', async (t) => {
-  if (!NATS_SERVER_BINARY) return t.pass('skipped: nats-server is not installed');
+unless(NATS_MISSING)('coordinator and worker processes run a job and stop on SIGTERM', async (t) => {
   t.timeout(90_000);
   const root = tempDir();
   const base = join(root, 'base');

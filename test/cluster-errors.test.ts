@@ -13,11 +13,11 @@ import { synthesize } from '../core/src/synth/synth.ts';
 import { startCoordinator } from '../coordinator/src/index.ts';
 import { JobsClient, JobState } from '../proto/lineage/v1/lineage.ts';
 import { codeOf, metadata, Rpc, TOKEN } from './helpers/cluster.ts';
-import { NATS_SERVER_BINARY, startNatsServer } from './helpers/nats-server.ts';
+import { startNatsServer } from './helpers/nats-server.ts';
+import { firstMissing, NATS_MISSING, OPENSSL_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
-test('status codes of malformed, unauthorized and premature calls', async (t) => {
-  if (!NATS_SERVER_BINARY) return t.pass('skipped: nats-server is not installed');
+unless(NATS_MISSING)('status codes of malformed, unauthorized and premature calls', async (t) => {
   t.timeout(90_000);
   const root = tempDir();
   const models = join(root, 'models');
@@ -105,14 +105,13 @@ test('the coordinator refuses to start without a token', async (t) => {
   }
 });
 
-test('TLS: the API over TLS with a token; a plaintext client cannot talk to it', async (t) => {
-  if (!NATS_SERVER_BINARY) return t.pass('skipped: nats-server is not installed');
+unless(firstMissing(NATS_MISSING, OPENSSL_MISSING))('TLS: the API over TLS with a token; a plaintext client cannot talk to it', async (t) => {
   t.timeout(90_000);
   const dir = tempDir();
   const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
   const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
     '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { encoding: 'utf8' });
-  if (made.status !== 0) return t.pass(`skipped: openssl could not make a certificate (${made.error?.message ?? made.stderr})`);
+  if (made.status !== 0) throw new Error(`openssl could not make a certificate (${made.error?.message ?? made.stderr})`);
   const nats = await startNatsServer();
   t.teardown(() => nats.stop());
   const coordinator = await startCoordinator({ nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [dir], tlsCert: cert, tlsKey: key });

@@ -19,7 +19,8 @@ import { decodeTaskResult, type TaskOutcome } from '../proto/convert.ts';
 import { TASKS_STREAM, WORKERS_CONSUMER } from '../proto/jetstream.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
 import { Rpc, TOKEN, waitFor } from './helpers/cluster.ts';
-import { NATS_SERVER_BINARY, startNatsServer } from './helpers/nats-server.ts';
+import { startNatsServer } from './helpers/nats-server.ts';
+import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
 const WORKER_PROCESS = fileURLToPath(new URL('./helpers/worker-process.ts', import.meta.url));
@@ -43,8 +44,7 @@ async function recordResults(url: string, t: { teardown(fn: () => unknown): void
   return { nc, outcomes };
 }
 
-test.serial('a worker killed while it holds a task: the task is redelivered and the report is unchanged', async (t) => {
-  if (!NATS_SERVER_BINARY) return t.pass('skipped: nats-server is not installed');
+unless(NATS_MISSING, test.serial)('a worker killed while it holds a task: the task is redelivered and the report is unchanged', async (t) => {
   t.timeout(90_000);
   const { root, base, derived } = modelPair();
   const nats = await startNatsServer();
@@ -89,8 +89,7 @@ test.serial('a worker killed while it holds a task: the task is redelivered and 
   t.deepEqual(report.weights, local.weights);
 });
 
-test.serial('a coordinator restarted mid-job resumes it without redoing finished tasks', async (t) => {
-  if (!NATS_SERVER_BINARY) return t.pass('skipped: nats-server is not installed');
+unless(NATS_MISSING, test.serial)('a coordinator restarted mid-job resumes it without redoing finished tasks', async (t) => {
   t.timeout(90_000);
   const { root, base, derived } = modelPair();
   const nats = await startNatsServer();
@@ -138,8 +137,7 @@ test.serial('a coordinator restarted mid-job resumes it without redoing finished
   t.deepEqual(report.verdict, local.verdict);
 });
 
-test.serial('a shard cut short after planning: its tensor fails with the reason, the others are intact', async (t) => {
-  if (!NATS_SERVER_BINARY) return t.pass('skipped: nats-server is not installed');
+unless(NATS_MISSING, test.serial)('a shard cut short after planning: its tensor fails with the reason, the others are intact', async (t) => {
   t.timeout(90_000);
   const { root, base, derived } = modelPair(400_000);
   const local = await compareModels(base, derived, { targetTaskBytes: TASK_BYTES });
@@ -172,8 +170,7 @@ test.serial('a shard cut short after planning: its tensor fails with the reason,
   t.deepEqual(intact, local.weights.tensors.filter((x) => x.nameB !== victim.name));
 });
 
-test.serial('NATS restarted mid-job: coordinator and workers reconnect and the job finishes unchanged', async (t) => {
-  if (!NATS_SERVER_BINARY) return t.pass('skipped: nats-server is not installed');
+unless(NATS_MISSING, test.serial)('NATS restarted mid-job: coordinator and workers reconnect and the job finishes unchanged', async (t) => {
   t.timeout(90_000);
   const { root, base, derived } = modelPair();
   const nats = await startNatsServer();

@@ -1,5 +1,4 @@
 /** Remote models on the cluster: the coordinator reads headers over HTTP, workers read only the ranges their tasks need. */
-import test from 'ava';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { compareModels } from '../core/src/compare/model-report.ts';
@@ -8,14 +7,14 @@ import { startCoordinator } from '../coordinator/src/index.ts';
 import { startWorker } from '../worker/src/index.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
 import { codeOf, Rpc, TOKEN } from './helpers/cluster.ts';
-import { NATS_SERVER_BINARY, startNatsServer } from './helpers/nats-server.ts';
+import { startNatsServer } from './helpers/nats-server.ts';
+import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { RangeServer } from './helpers/range-server.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
 const HUB_TOKEN = 'hf_cluster_test';
 
-test('a job on model URLs gives the weights of the local comparison; URLs are refused unless allowed', async (t) => {
-  if (!NATS_SERVER_BINARY) return t.pass('skipped: nats-server is not installed');
+unless(NATS_MISSING)('a job on model URLs gives the weights of the local comparison; URLs are refused unless allowed', async (t) => {
   t.timeout(90_000);
   const root = tempDir();
   const base = join(root, 'base');

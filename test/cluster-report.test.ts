@@ -2,7 +2,6 @@
  * The cluster gives the local report: a coordinator and 3 workers over a real nats-server and
  * real gRPC produce the same weights section, number for number, as `compareModels` in process.
  */
-import test from 'ava';
 import { join } from 'node:path';
 import { compareModels } from '../core/src/compare/model-report.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
@@ -10,14 +9,14 @@ import { startCoordinator } from '../coordinator/src/index.ts';
 import { startWorker } from '../worker/src/index.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
 import { codeOf, Rpc, TOKEN } from './helpers/cluster.ts';
-import { NATS_SERVER_BINARY, startNatsServer } from './helpers/nats-server.ts';
+import { startNatsServer } from './helpers/nats-server.ts';
+import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 import { status } from '@grpc/grpc-js';
 
 const TASK_BYTES = 150_000;
 
-test('3 workers give the local report; Submit is idempotent; ListJobs lists the job', async (t) => {
-  if (!NATS_SERVER_BINARY) return t.pass('skipped: nats-server is not installed');
+unless(NATS_MISSING)('3 workers give the local report; Submit is idempotent; ListJobs lists the job', async (t) => {
   t.timeout(90_000);
   const root = tempDir();
   const base = join(root, 'base');

@@ -1,5 +1,4 @@
 /** Sampled mode on the cluster: sample plans and per-block moments travel, and the report is the local one. */
-import test from 'ava';
 import { join } from 'node:path';
 import { compareModels } from '../core/src/compare/model-report.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
@@ -7,11 +6,11 @@ import { startCoordinator } from '../coordinator/src/index.ts';
 import { startWorker } from '../worker/src/index.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
 import { Rpc, TOKEN } from './helpers/cluster.ts';
-import { NATS_SERVER_BINARY, startNatsServer } from './helpers/nats-server.ts';
+import { startNatsServer } from './helpers/nats-server.ts';
+import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
-test('a sampled job on 2 workers gives the local sampled report, intervals included', async (t) => {
-  if (!NATS_SERVER_BINARY) return t.pass('skipped: nats-server is not installed');
+unless(NATS_MISSING)('a sampled job on 2 workers gives the local sampled report, intervals included', async (t) => {
   t.timeout(90_000);
   const root = tempDir();
   const base = join(root, 'base');

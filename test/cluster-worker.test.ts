@@ -17,11 +17,11 @@ import { decodeTaskResult, encodeTask, type TaskOutcome } from '../proto/convert
 import { ensureTopology, HEARTBEAT_SUBJECT_PREFIX, JOBS_BUCKET, taskSubject, TASKS_STREAM, WORKERS_CONSUMER } from '../proto/jetstream.ts';
 import { JobState, WorkerHeartbeat } from '../proto/lineage/v1/lineage.ts';
 import { Rpc, TOKEN, waitFor } from './helpers/cluster.ts';
-import { NATS_SERVER_BINARY, startNatsServer } from './helpers/nats-server.ts';
+import { startNatsServer } from './helpers/nats-server.ts';
+import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
-test.serial('heartbeats, and a deterministic failure is published once and never redelivered', async (t) => {
-  if (!NATS_SERVER_BINARY) return t.pass('skipped: nats-server is not installed');
+unless(NATS_MISSING, test.serial)('heartbeats, and a deterministic failure is published once and never redelivered', async (t) => {
   t.timeout(90_000);
   const root = tempDir();
   const base = join(root, 'base');
@@ -57,8 +57,7 @@ test.serial('heartbeats, and a deterministic failure is published once and never
   t.is(info.num_pending, 0);
 });
 
-test.serial('a task JetStream gives up on is recorded as failed and the job finishes', async (t) => {
-  if (!NATS_SERVER_BINARY) return t.pass('skipped: nats-server is not installed');
+unless(NATS_MISSING, test.serial)('a task JetStream gives up on is recorded as failed and the job finishes', async (t) => {
   t.timeout(90_000);
   const root = tempDir();
   const base = join(root, 'base');

@@ -1,5 +1,4 @@
 /** Statistics on real trained weights (../shared/data/models) against an independent float64 computation. */
-import test from 'ava';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -7,10 +6,10 @@ import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
 import { compareWeights } from '../core/src/compare/weights.ts';
 import { close, decodeBytes, referenceStats } from './helpers/reference.ts';
 import { sharedDataPresent, sharedPath, SKIP_REASON } from './helpers/shared-data.ts';
+import { unless } from './helpers/skip.ts';
 
 const { xxh3 } = createRequire(import.meta.url)('@node-rs/xxhash') as { xxh3: { xxh128(b: Uint8Array): bigint } };
-const maybe = sharedDataPresent ? test : test.skip;
-if (!sharedDataPresent) test('real weights', (t) => { t.log(SKIP_REASON); t.pass(); });
+const maybe = unless(sharedDataPresent ? null : SKIP_REASON);
 
 function tensorBytes(folder: string, name: string): { dtype: string; bytes: Uint8Array } {
   const entry = openCheckpoint(folder).tensors.find((x) => x.name === name)!;

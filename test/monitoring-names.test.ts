@@ -4,14 +4,14 @@
  * everything is `lineage_`-prefixed and documented, and no label carries a job id, tensor name or
  * worker id (checked after a job with a recognisable id has run).
  */
-import test from 'ava';
 import { join } from 'node:path';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { startCoordinator } from '../coordinator/src/index.ts';
 import { startWorker } from '../worker/src/index.ts';
 import { CompareOptions, JobState } from '../proto/lineage/v1/lineage.ts';
 import { Rpc, TOKEN } from './helpers/cluster.ts';
-import { NATS_SERVER_BINARY, startNatsServer } from './helpers/nats-server.ts';
+import { startNatsServer } from './helpers/nats-server.ts';
+import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
 interface Family { name: string; type: string; help: string; samples: { series: string; labels: Record<string, string> }[] }
@@ -40,8 +40,7 @@ const DEFAULT_METRIC = /^lineage_(coordinator|worker)_(nodejs|process)_/;
 const JOB_ID = 'naming-check-job-5c1e';
 const FORBIDDEN_LABELS = /^(job_?id|jobid|task_?id|tensor|tensor_?name|name|worker|worker_?id|model|path|file)$/i;
 
-test('coordinator and worker metrics follow the Prometheus naming conventions', async (t) => {
-  if (!NATS_SERVER_BINARY) return t.pass('skipped: nats-server is not installed');
+unless(NATS_MISSING)('coordinator and worker metrics follow the Prometheus naming conventions', async (t) => {
   t.timeout(60_000);
   const root = tempDir();
   const base = join(root, 'base');

@@ -16,12 +16,13 @@ import { startCoordinator, type RunningCoordinator } from '../coordinator/src/in
 import { startWorker, type RunningWorker } from '../worker/src/index.ts';
 import { CompareOptions, JobState } from '../proto/lineage/v1/lineage.ts';
 import { Rpc, TOKEN, waitFor } from './helpers/cluster.ts';
-import { NATS_SERVER_BINARY, startNatsServer, type NatsServer } from './helpers/nats-server.ts';
+import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
+import { firstMissing, NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
 const DEPLOY = fileURLToPath(new URL('../deploy/', import.meta.url));
-const PROMETHEUS = ['/usr/bin/prometheus', '/usr/local/bin/prometheus'].find((p) => existsSync(p)) ?? null;
-const PROMTOOL = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p)) ?? null;
+const PROMETHEUS = ['/usr/bin/prometheus', '/usr/local/bin/prometheus'].find((p) => existsSync(p)) ?? '';
+const PROMTOOL = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p)) ?? '';
 
 /** What Grafana would put in place of its variables (the worker variable: all workers). */
 const GRAFANA_VARIABLES: Record<string, string> = {
@@ -88,8 +89,7 @@ function substitute(expr: string): string {
   return out;
 }
 
-test('promtool accepts the shipped Prometheus config and alert rules', (t) => {
-  if (!PROMTOOL) return t.pass('skipped: promtool is not installed (Debian package prometheus)');
+unless(PROMTOOL ? null : 'promtool is not installed (Debian package prometheus)')('promtool accepts the shipped Prometheus config and alert rules', (t) => {
   const config = spawnSync(PROMTOOL, ['check', 'config', join(DEPLOY, 'prometheus/prometheus.yml')], { encoding: 'utf8' });
   t.is(config.status, 0, config.stdout + config.stderr);
   const rules = spawnSync(PROMTOOL, ['check', 'rules', join(DEPLOY, 'prometheus/alerts.yml')], { encoding: 'utf8' });
@@ -97,9 +97,7 @@ test('promtool accepts the shipped Prometheus config and alert rules', (t) => {
   t.regex(rules.stdout, /SUCCESS: \d+ rules found/);
 });
 
-test('every dashboard panel query returns data and every alert is loaded, healthy and inactive against a live cluster', async (t) => {
-  if (!NATS_SERVER_BINARY) return t.pass('skipped: nats-server is not installed');
-  if (!PROMETHEUS) return t.pass('skipped: prometheus is not installed (Debian package prometheus)');
+unless(firstMissing(NATS_MISSING, PROMETHEUS ? null : 'prometheus is not installed (Debian package prometheus)'))('every dashboard panel query returns data and every alert is loaded, healthy and inactive against a live cluster', async (t) => {
   t.timeout(120_000);
   const started = Date.now();
 

@@ -322,6 +322,6 @@ if (sharedDataPresent) {
     has(t, md, /## Verdict: \*\*INDEPENDENT\*\*/);
   });
 } else {
-  test('real weights', (t) => { t.log(SKIP_REASON); t.pass(); });
+  test.skip(`real weights: BabyLlama-105 vs BabyLlama-361 renders as independent (skipped: ${SKIP_REASON})`, () => {});
 }
 

@@ -16,7 +16,8 @@ import {
   connect, FailedPreconditionError, InvalidArgumentError, JobConflictError, JobNotFoundError, PermissionDeniedError,
   UnauthenticatedError, UnavailableError, type JobInfo, type LineageClient,
 } from '../client/src/sdk/index.ts';
-import { NATS_SERVER_BINARY, startNatsServer, type NatsServer } from './helpers/nats-server.ts';
+import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
+import { NATS_MISSING, OPENSSL_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
 const TOKEN = 'sdk-cluster-test-token';
@@ -35,7 +36,7 @@ let address: string;
 let idleAddress: string;
 let restartIdle: () => Promise<void>;
 
-if (!NATS_SERVER_BINARY) test('SDK against a real cluster (skipped: nats-server is not installed)', (t) => t.pass());
+if (NATS_MISSING) test.skip(`SDK against a real cluster (skipped: ${NATS_MISSING})`, () => {});
 else {
   test.before(async () => {
     mkdirSync(models);
@@ -204,7 +205,7 @@ else {
     }
   });
 
-  test('TLS: the coordinator certificate is checked against the given CA; plaintext gets nowhere', async (t) => {
+  unless(OPENSSL_MISSING)('TLS: the coordinator certificate is checked against the given CA; plaintext gets nowhere', async (t) => {
     t.timeout(STALL_MS);
     const dir = tempDir();
     const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
@@ -212,10 +213,7 @@ else {
       'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
       '-keyout', key, '-out', cert, '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
     ], { encoding: 'utf8' });
-    if (made.error || made.status !== 0) {
-      t.log(`skipped: openssl could not make a test certificate (${made.error?.message ?? made.stderr})`);
-      return t.pass();
-    }
+    if (made.error || made.status !== 0) throw new Error(`openssl could not make a test certificate (${made.error?.message ?? made.stderr})`);
     const nats = await startNatsServer();
     const secure = await startCoordinator({ nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [models], tlsCert: cert, tlsKey: key })
       .catch(async (err) => { await nats.stop(); throw err; });

@@ -6,7 +6,7 @@ import { tempDir } from './helpers/tmpdir.ts';
 import { sharedDataPresent, sharedPath, SKIP_REASON } from './helpers/shared-data.ts';
 
 const pairs = buildEvalSet(tempDir(), sharedDataPresent ? sharedPath('models') : undefined);
-if (!sharedDataPresent) test('real pairs of the labelled set', (t) => { t.log(SKIP_REASON); t.pass(); });
+if (!sharedDataPresent) test.skip(`real pairs of the labelled set (skipped: ${SKIP_REASON})`, () => {});
 
 for (const pair of pairs) {
   test(`${pair.name}: ${pair.expected}, exact and with --sample 0.1`, async (t) => {
