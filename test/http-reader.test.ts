@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
 import { openModel } from '../core/src/checkpoint/remote.ts';
-import { BadInputError } from '../core/src/errors.ts';
+import { BadInputError, ReadFailedError } from '../core/src/errors.ts';
 import { HttpRangeReader, RemoteContentChangedError, type HttpReadOptions } from '../core/src/io/http.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { RangeServer } from './helpers/range-server.ts';
@@ -144,14 +144,15 @@ test.serial('resets, dropped bodies, 503s and slow answers are retried; the byte
   t.true(resumed.length >= 2, 'resumed ranges');
 });
 
-test.serial('a server that keeps failing gives a BadInputError naming the URL after the retries', async (t) => {
+test.serial('a server that keeps failing gives a ReadFailedError (retryable, not bad input) naming the URL after the retries', async (t) => {
   const url = server.rawUrl('org/model', 'blob.safetensors.bin');
   server.clearFaults();
   server.inject({ kind: '503', times: 100, match: /blob/ });
   const reader = new HttpRangeReader({ ...FAST, retries: 2 });
-  const err = await t.throwsAsync(reader.read(url, 0, new Uint8Array(100)), { instanceOf: BadInputError });
+  const err = await t.throwsAsync(reader.read(url, 0, new Uint8Array(100)), { instanceOf: ReadFailedError });
   reader.close();
   server.clearFaults();
+  t.true(err!.retryable);
   t.is(err!.file, url);
   t.regex(err!.message, /HTTP 503 \(gave up after 3 attempts\)/);
 });

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, openSync, closeSync, ftruncateSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { BadInputError, LineageError, UsageError } from '../core/src/errors.ts';
+import { BadInputError, LineageError, ReadFailedError, UsageError } from '../core/src/errors.ts';
 import { createReader, mmapAvailable, MmapReader, PreadReader, type ReaderKind } from '../core/src/io/index.ts';
 import { GiB, SPARSE_SIZE, writeSparseFile } from './helpers/sparse-file.ts';
 import { tempDir } from './helpers/tmpdir.ts';
@@ -80,7 +80,7 @@ mmapTest('reads spanning several small windows, and repeated reads, match pread'
   }
 });
 
-mmapTest('a read past the end, a missing file or a folder is a BadInputError naming it', async (t) => {
+mmapTest('a read past the end or a folder is a BadInputError naming it; a missing file is a ReadFailedError', async (t) => {
   const { file } = writeSparseFile();
   const reader = new MmapReader();
   try {
@@ -90,7 +90,7 @@ mmapTest('a read past the end, a missing file or a folder is a BadInputError nam
       t.regex(err!.reason, /truncated/);
     }
     const missing = join(file, '..', 'missing.bin');
-    t.is((await t.throwsAsync(reader.read(missing, 0, new Uint8Array(1)), { instanceOf: BadInputError }))!.file, missing);
+    t.is((await t.throwsAsync(reader.read(missing, 0, new Uint8Array(1)), { instanceOf: ReadFailedError }))!.file, missing);
     const folder = join(file, '..', 'folder');
     mkdirSync(folder);
     t.is((await t.throwsAsync(reader.read(folder, 0, new Uint8Array(1)), { instanceOf: BadInputError }))!.file, folder);

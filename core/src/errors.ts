@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'USAGE'
   | 'NOT_FOUND'
   | 'UNSUPPORTED'
+  | 'READ_FAILED'
   | 'INTERNAL';
 
 export class LineageError extends Error {
@@ -33,6 +34,24 @@ export class BadInputError extends LineageError {
   readonly reason: string;
   constructor(file: string, reason: string, options: { cause?: unknown } = {}) {
     super('BAD_INPUT', `${file}: ${reason}`, options);
+    this.file = file;
+    this.reason = reason;
+  }
+}
+
+/**
+ * Bytes that could not be had (EIO, ENOENT, a timeout, a server that kept failing): nothing is
+ * known to be wrong with the file's format, so this is not bad input. Retryable: another attempt,
+ * or another worker with another mount, may read them. Format faults found in the bytes stay
+ * BadInputError.
+ */
+export class ReadFailedError extends LineageError {
+  /** The file (or URL) that could not be read. */
+  readonly file: string;
+  /** Why, in one line (the system error code where there is one). */
+  readonly reason: string;
+  constructor(file: string, reason: string, options: { cause?: unknown } = {}) {
+    super('READ_FAILED', `${file}: ${reason}`, { ...options, retryable: true });
     this.file = file;
     this.reason = reason;
   }

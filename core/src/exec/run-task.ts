@@ -1,6 +1,9 @@
 /**
  * Runs one task: streams each item's tensors in windows straight into the kernel's memory,
- * hashes the raw bytes and accumulates the moments. A bad tensor fails only its own item.
+ * hashes the raw bytes and accumulates the moments. A bad tensor (a fault found in its bytes)
+ * fails only its own item; a read that could not be served (ReadFailedError: ENOENT, EIO, a
+ * timeout) fails the whole task, so that it is retried, on another worker in a cluster, instead
+ * of ending as a per-tensor note under a verdict.
  */
 import { bytesPerElement, elementCount } from '../checkpoint/dtype.ts';
 import { BadInputError, isBadInput } from '../errors.ts';
@@ -65,6 +68,7 @@ async function runItem(item: TaskItem, ctx: TaskContext): Promise<ItemResult> {
         if (item.b && ctx.hashers) result.hashB = await hashOnly(item.b, ctx, 1);
       }
   } catch (err) {
+    // Only faults in the input are the item's; read failures and bugs fail the task.
     if (!isBadInput(err)) throw err;
     result.error = err.message;
     result.moments = null;

@@ -3,14 +3,15 @@
  * limit on requests in flight, retries with backoff on timeouts, resets, premature ends and
  * 5xx/429 (resuming a range where it broke off), redirects followed by hand so that the bearer
  * token never leaves the origin it was given for, and every status a user can cause named
- * as a BadInputError on the URL (never the signed URL of a redirect, never the token).
+ * as a BadInputError on the URL (never the signed URL of a redirect, never the token); a server
+ * that keeps failing past the retries is a ReadFailedError (retryable later or elsewhere).
  *
  * node:http rather than fetch: bodies are copied chunk by chunk straight into the caller's buffer
  * (the kernel's window), and a body that breaks off keeps what arrived.
  */
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { BadInputError } from '../errors.ts';
+import { BadInputError, ReadFailedError } from '../errors.ts';
 
 export interface HttpReadOptions {
   /** Bearer token (a hub token), sent only to the origin of the URL requested, never after a redirect to another origin. */
@@ -137,7 +138,7 @@ export class HttpClient {
         if (done >= target.length || options.allowShort) return { ...result, received: done };
       } catch (err) {
         if (!(err instanceof TransientError)) throw err;
-        if (attempt >= this.retries) throw new BadInputError(url, `${err.message} (gave up after ${attempt + 1} attempts)`);
+        if (attempt >= this.retries) throw new ReadFailedError(url, `${err.message} (gave up after ${attempt + 1} attempts)`);
         this.statsOf(url).retries++;
         await sleep(this.delay(attempt, err.retryAfterMs));
       }
@@ -151,7 +152,7 @@ export class HttpClient {
         return await this.limited(() => this.wholeOnce(url, maxBytes));
       } catch (err) {
         if (!(err instanceof TransientError)) throw err;
-        if (attempt >= this.retries) throw new BadInputError(url, `${err.message} (gave up after ${attempt + 1} attempts)`);
+        if (attempt >= this.retries) throw new ReadFailedError(url, `${err.message} (gave up after ${attempt + 1} attempts)`);
         this.statsOf(url).retries++;
         await sleep(this.delay(attempt, err.retryAfterMs));
       }

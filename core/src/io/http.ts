@@ -14,7 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { checkHeaderLength, parseSafetensorsHeader, type SafetensorsEntry, type SafetensorsHeader } from '../checkpoint/safetensors.ts';
-import { BadInputError } from '../errors.ts';
+import { BadInputError, ReadFailedError } from '../errors.ts';
 import { HttpClient, RemoteContentChangedError, type HttpReadOptions, type RemotePin } from './http-client.ts';
 import { ReadRecorder, type ReadLog } from './read-log.ts';
 import type { RangeReader } from './reader.ts';
@@ -120,7 +120,7 @@ export class HttpRangeReader implements RangeReader {
       this.recorder.servedRange(url, offset, offset + target.length);
     } catch (err) {
       if (err instanceof RemoteContentChangedError) this.recorder.changed(url, err.reason);
-      else if (err instanceof BadInputError) this.recorder.failed(url, err.reason);
+      else if (err instanceof BadInputError || err instanceof ReadFailedError) this.recorder.failed(url, err.reason);
       throw err;
     }
   }

@@ -1,7 +1,8 @@
 /**
  * Range readers: pread (the default, fastest for streaming) and mmap (mapped windows copied into
- * the caller's buffer). Both fill the caller's buffer and name the file in a BadInputError when a
- * read cannot be served.
+ * the caller's buffer). Both fill the caller's buffer and name the file in the error when a read
+ * cannot be served: BadInputError for a file that ends early, ReadFailedError when the system
+ * refused the open or the read.
  */
 import { UsageError } from '../errors.ts';
 import { MmapReader } from './mmap.ts';

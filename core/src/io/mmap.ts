@@ -16,6 +16,7 @@
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { BadInputError, LineageError } from '../errors.ts';
+import { readFailed } from './read-failed.ts';
 import type { RangeReader } from './reader.ts';
 
 /** The part of the (patched) mmap-io module this reader uses. */
@@ -160,7 +161,7 @@ export class MmapReader implements RangeReader {
       // populating would fault in a whole window for one small read.
       bytes = this.mmap.map(length, this.mmap.PROT_READ, this.mmap.MAP_SHARED, handle.fd, start);
     } catch (err) {
-      throw new BadInputError(file, `cannot map bytes [${start}, ${start + length}): ${(err as Error).message}`, { cause: err });
+      throw readFailed(file, 'map', err);
     }
     const window = { file, start, bytes };
     this.windows.push(window);
@@ -188,7 +189,7 @@ export class MmapReader implements RangeReader {
     try {
       fd = openSync(file, 'r');
     } catch (err) {
-      throw new BadInputError(file, `cannot open: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw readFailed(file, 'open', err);
     }
     const stat = fstatSync(fd);
     if (!stat.isFile()) {

@@ -4,9 +4,14 @@
  * the kernel's memory too, and cannot hand the copy to the thread pool: end to end it measured
  * 2.2–2.5 GB/s against 3.7–4.5 GB/s for pread (`npm run bench`), which is why pread is the default.
  * Offsets are JavaScript numbers, exact up to 2^53: shards above 4 GiB read correctly.
+ *
+ * A file that cannot be opened or read (ENOENT, EIO, ...) is a ReadFailedError: the plan was made
+ * from headers someone could read, so the failure is this reader's, not the file's. A file that
+ * ends before the range its header promised is bad input.
  */
 import { closeSync, openSync, read, readSync } from 'node:fs';
 import { BadInputError } from '../errors.ts';
+import { readFailed } from './read-failed.ts';
 import type { RangeReader } from './reader.ts';
 
 /** Open descriptors kept per reader; tasks touch a few shards at a time. */
@@ -22,7 +27,7 @@ export class PreadReader implements RangeReader {
     let done = 0;
     while (done < target.length) {
       const got = await new Promise<number>((resolve, reject) =>
-        read(fd, target, done, target.length - done, offset + done, (err, bytes) => (err ? reject(new BadInputError(file, `read failed: ${err.code ?? err.message}`)) : resolve(bytes))),
+        read(fd, target, done, target.length - done, offset + done, (err, bytes) => (err ? reject(readFailed(file, 'read', err)) : resolve(bytes))),
       );
       if (got === 0) {
         throw new BadInputError(file, `truncated: wanted bytes [${offset}, ${offset + target.length}) but the file ends at ${offset + done}`);
@@ -35,7 +40,12 @@ export class PreadReader implements RangeReader {
     const fd = this.open(file);
     let done = 0;
     while (done < target.length) {
-      const got = readSync(fd, target, done, target.length - done, offset + done);
+      let got: number;
+      try {
+        got = readSync(fd, target, done, target.length - done, offset + done);
+      } catch (err) {
+        throw readFailed(file, 'read', err);
+      }
       if (got === 0) {
         throw new BadInputError(file, `truncated: wanted bytes [${offset}, ${offset + target.length}) but the file ends at ${offset + done}`);
       }
@@ -59,7 +69,7 @@ export class PreadReader implements RangeReader {
     try {
       fd = openSync(file, 'r');
     } catch (err) {
-      throw new BadInputError(file, `cannot open: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw readFailed(file, 'open', err);
     }
     this.fds.set(file, fd);
     return fd;
