@@ -26,6 +26,7 @@ import { sameRequest, toJobStatus, type JobOptions, type JobRecord } from './job
 import { kernelOf, mergeOutcomes, preferOutcome } from './merge.ts';
 import type { ModelRoots } from './model-roots.ts';
 import { RpcError } from './rpc-error.ts';
+import { JobFailedError, mostlyUncompared } from './job-failure.ts';
 import type { JobStore } from './store.ts';
 import type { WorkerRegistry } from './workers.ts';
 
@@ -161,9 +162,7 @@ export class JobManager {
 
   submit(request: SubmitRequest): Promise<{ job: JobStatus; created: boolean }> {
     const jobId = request.jobId;
-    if (!JOB_ID_PATTERN.test(jobId)) {
-      throw new RpcError(status.INVALID_ARGUMENT, `job_id ${JSON.stringify(jobId)} is not valid: use 1-128 letters, digits, '-' or '_' (a UUID works)`);
-    }
+    checkJobId(jobId);
     // Concurrent submits of one id share one attempt.
     const pending = this.submitting.get(jobId);
     if (pending) return pending;
@@ -330,6 +329,8 @@ export class JobManager {
     const cancelled = () => (record.state as JobStateName) === 'CANCELLED';
     const buildStarted = performance.now();
     try {
+      const uncompared = mostlyUncompared(prepared.plan, job.outcomes);
+      if (uncompared) throw new JobFailedError(uncompared);
       const results = mergeOutcomes(prepared.plan, job.outcomes);
       const kernel = kernelOf(prepared.plan, job.outcomes) ?? await resolveKernel(record.options.kernel);
       const workers = new Set([...job.outcomes.values()].map((o) => o.worker));
@@ -363,9 +364,9 @@ export class JobManager {
       record.state = 'DONE';
       this.o.onReportBuilt?.((performance.now() - buildStarted) / 1000, true);
     } catch (err) {
-      this.o.onReportBuilt?.((performance.now() - buildStarted) / 1000, false);
+      if (!(err instanceof JobFailedError)) this.o.onReportBuilt?.((performance.now() - buildStarted) / 1000, false);
       record.state = 'FAILED';
-      record.error = `could not build the report: ${(err as Error).message}`;
+      record.error = err instanceof JobFailedError ? err.message : `could not build the report: ${(err as Error).message}`;
     }
     record.finishedAtMs = Date.now();
     await job.persist();
@@ -444,6 +445,7 @@ export class JobManager {
   // ---- Queries and cancel ----
 
   private async record(jobId: string): Promise<JobRecord> {
+    checkJobId(jobId);
     const live = this.active.get(jobId)?.record;
     if (live) return live;
     const stored = await this.o.store.get(jobId);
@@ -525,6 +527,13 @@ export class JobManager {
 
   activeJobs(): number {
     return this.active.size;
+  }
+}
+
+/** Job ids are KV keys and subject tokens: anything else ('*', '>', '../x', '') is refused before any look-up. */
+function checkJobId(jobId: string): void {
+  if (!JOB_ID_PATTERN.test(jobId)) {
+    throw new RpcError(status.INVALID_ARGUMENT, `job_id ${JSON.stringify(jobId)} is not valid: use 1-128 letters, digits, '-' or '_' (a UUID works)`);
   }
 }
 

@@ -21,7 +21,11 @@ import {
 } from '../../proto/jetstream.ts';
 import { serveMetrics, type MetricsEndpoint } from '../../coordinator/src/metrics.ts';
 import { WorkerMetrics } from './metrics.ts';
+import { ReadBackoff, retryDelayMs } from './read-backoff.ts';
 import { TaskFailure, ThreadSlot } from './thread-slot.ts';
+
+/** Kubernetes gives a pod 30 s between SIGTERM and SIGKILL by default. */
+const DEFAULT_DRAIN_GRACE_MS = 25_000;
 
 export interface WorkerOptions {
   /** NATS server URL(s), comma-separated. */
@@ -44,6 +48,8 @@ export interface WorkerOptions {
   hubToken?: string;
   /** Address the metrics endpoint binds to (default 0.0.0.0). */
   metricsHost?: string;
+  /** How long stop() lets running tasks finish before handing them back (default 25 s). */
+  drainGraceMs?: number;
   /** One line per event (task started, finished, failed); default silent. */
   log?: (line: string) => void;
 }
@@ -52,8 +58,12 @@ export interface RunningWorker {
   id: string;
   /** HOST:PORT of the metrics endpoint, when one was asked for. */
   metricsAddress?: string;
-  /** Stops pulling; tasks in progress are abandoned and handed back to the queue at once. */
-  stop(): Promise<void>;
+  /**
+   * Drains: stops pulling, lets the running tasks finish (results published, acked) for up to
+   * `graceMs` (default `drainGraceMs`), hands back any still running then, and disconnects.
+   * Calling it again returns the same promise.
+   */
+  stop(options?: { graceMs?: number }): Promise<void>;
 }
 
 function workerName(): string {
@@ -94,6 +104,17 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
 
   let stopping = false;
   const inFlight = new Map<ThreadSlot, JsMsg>();
+  /** Tasks being handled (run, publish, ack): a drain waits for these. */
+  const handling = new Set<Promise<void>>();
+  /** Pulling pauses after read failures here, so that other workers get the tasks first. */
+  const readBackoff = new ReadBackoff();
+  /** Wakes the loops paused by readBackoff (when stopping). */
+  const wakers = new Set<() => void>();
+  const pause = (ms: number) => new Promise<void>((resolve) => {
+    const wake = () => { clearTimeout(timer); wakers.delete(wake); resolve(); };
+    const timer = setTimeout(wake, ms);
+    wakers.add(wake);
+  });
   /** Tasks given back to the queue by stop(): whatever they produce is not published. */
   const handedBack = new Set<JsMsg>();
   const slots = Array.from({ length: threads }, () => new ThreadSlot());
@@ -177,6 +198,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       const context = contextFor(envelope);
       outcome.kernel = context.kernel;
       outcome.results = await slot.run(task, context) as ItemResult[];
+      readBackoff.succeeded();
       metrics.kernelSeconds.observe({ kernel: context.kernel }, (performance.now() - started) / 1000);
     } catch (err) {
       const failure = err instanceof TaskFailure ? err : new TaskFailure((err as Error).message, false);
@@ -184,11 +206,16 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         metrics.count('handed-back');
         return;
       }
+      if (failure.readFailure) {
+        // This worker cannot read the files (its mount, its disk): let another one try first.
+        metrics.readErrors.inc();
+        readBackoff.failed();
+      }
       const last = attempt >= maxDeliver;
       if (!failure.deterministic && !last) {
         log(`task ${name} failed (delivery ${attempt}), will be retried: ${failure.message}`);
         metrics.count('retried');
-        msg.nak(Math.min(30_000, 1_000 * attempt));
+        msg.nak(retryDelayMs(attempt));
         return;
       }
       outcome.error = failure.deterministic ? failure.message : `failed on its last delivery (${attempt} of ${maxDeliver}): ${failure.message}`;
@@ -232,6 +259,11 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
 
   const loop = async (slot: ThreadSlot) => {
     while (!stopping) {
+      const paused = readBackoff.pauseMs();
+      if (paused > 0) {
+        await pause(paused);
+        continue;
+      }
       let msg: JsMsg | null;
       try {
         msg = await consumer.next({ expires: 5_000 });
@@ -246,25 +278,38 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         msg.nak();
         break;
       }
+      const handled = handle(msg, slot);
+      handling.add(handled);
       try {
-        await handle(msg, slot);
+        await handled;
       } catch (err) {
         log(`task message on ${msg.subject} could not be handled: ${(err as Error).message}`);
         if (!stopping) msg.nak(1_000);
+      } finally {
+        handling.delete(handled);
       }
     }
   };
   const loops = slots.map((slot) => loop(slot));
+  let stopped: Promise<void> | undefined;
   log(`worker ${id} ready: ${threads} thread(s), kernel ${ownKernel}${metricsEndpoint ? `; metrics on http://${metricsEndpoint.address}/metrics` : ''}`);
 
   return {
     id,
     metricsAddress: metricsEndpoint?.address,
-    stop: async () => {
-      if (stopping) return;
+    stop: (stopOptions = {}) => (stopped ??= (async () => {
       stopping = true;
+      for (const wake of [...wakers]) wake();
+      // A rolling update should not redo work: running tasks finish and are acked within the grace.
+      const graceMs = stopOptions.graceMs ?? options.drainGraceMs ?? DEFAULT_DRAIN_GRACE_MS;
+      if (handling.size > 0) {
+        log(`worker ${id} draining: waiting up to ${(graceMs / 1000).toFixed(0)} s for ${handling.size} running task(s)`);
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([Promise.allSettled([...handling]), new Promise((r) => { timer = setTimeout(r, graceMs); })]);
+        clearTimeout(timer);
+      }
       clearInterval(heartbeatTimer);
-      // Hand running tasks back at once rather than after the ack wait.
+      // Past the grace: hand what still runs back at once rather than after the ack wait.
       for (const msg of inFlight.values()) {
         handedBack.add(msg);
         msg.nak();
@@ -274,6 +319,6 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       await nc.drain().catch(() => nc.close());
       await Promise.all(loops);
       await metricsEndpoint?.close();
-    },
+    })()),
   };
 }

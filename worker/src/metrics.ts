@@ -26,6 +26,8 @@ export class WorkerMetrics {
   readonly comparedBytes: Counter;
   readonly redeliveries: Counter;
   readonly running: Gauge;
+  /** Tasks whose files could not be read here (ENOENT, EIO, a timeout): handed back for another worker. */
+  readonly readErrors: Counter;
   private readonly heartbeats: Counter;
   private readonly lastHeartbeat: Gauge;
 
@@ -53,6 +55,9 @@ export class WorkerMetrics {
     info.set({ kernel }, 1);
     this.heartbeats = new Counter({ name: 'lineage_worker_heartbeats_total', help: 'Heartbeats published', registers });
     this.lastHeartbeat = new Gauge({ name: 'lineage_worker_last_heartbeat_timestamp_seconds', help: 'When the last heartbeat was published', registers });
+    this.readErrors = new Counter({
+      name: 'lineage_worker_read_errors_total', help: 'Task attempts that failed because their tensor files could not be read here (open or read refused, timeouts); the task is retried, on another worker if one can', registers,
+    });
   }
 
   count(outcome: TaskOutcomeLabel): void {

@@ -11,9 +11,12 @@ import type { Task } from '../../core/src/plan/plan.ts';
 
 const THREAD_ENTRY = new URL('../../core/src/exec/thread-worker.mjs', import.meta.url);
 
-/** Why a task failed, and whether running it again could go differently. */
+/**
+ * Why a task failed, and whether running it again could go differently. `readFailure`: its files
+ * could not be read here (ReadFailedError), which another worker, with another mount, may do.
+ */
 export class TaskFailure extends Error {
-  constructor(message: string, readonly deterministic: boolean) {
+  constructor(message: string, readonly deterministic: boolean, readonly readFailure = false) {
     super(message);
     this.name = 'TaskFailure';
   }
@@ -78,7 +81,7 @@ export class ThreadSlot {
         if (m.error !== undefined) {
           // The thread sends the stack; its first line starts with the error's class name.
           const name = /^(\w+)/.exec(m.error)?.[1];
-          current?.reject(new TaskFailure(m.error.split('\n')[0]!, deterministicName(name)));
+          current?.reject(new TaskFailure(m.error.split('\n')[0]!, deterministicName(name), name === 'ReadFailedError'));
         } else {
           current?.resolve(m.results!);
         }

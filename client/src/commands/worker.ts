@@ -1,4 +1,5 @@
 /** `lineage worker --nats URL [--threads N] [--kernel K] [--nats-creds FILE]` */
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { UsageError } from '../../../core/src/errors.ts';
 import { KERNEL_CHOICES, type KernelChoice } from '../../../core/src/kernels/select.ts';
@@ -18,14 +19,17 @@ options:
   --reader pread|mmap   how tensor bytes are read (default pread)
   --nats-creds FILE     NATS credentials file (JWT and nkey seed)
   --id NAME             worker name in heartbeats and results (default host-pid-random)
-  --metrics-port N      serve Prometheus metrics at http://0.0.0.0:N/metrics
+  --metrics-port N      serve Prometheus metrics at http://HOST:N/metrics
+  --metrics-host HOST   address the metrics endpoint binds to (default 0.0.0.0; 127.0.0.1 keeps it local)
+  --drain-seconds S     on SIGTERM, let running tasks finish for up to S seconds before handing
+                        them back (default 25); a second SIGTERM stops at once
   --hub-token T         bearer token for tasks that read model URLs (default HF_TOKEN)
   --quiet               no log lines on stderr`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine('worker', argv, {
     nats: { type: 'string' }, threads: { type: 'string' }, kernel: { type: 'string' }, reader: { type: 'string' },
-    'nats-creds': { type: 'string' }, id: { type: 'string' }, 'metrics-port': { type: 'string' }, 'hub-token': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
+    'nats-creds': { type: 'string' }, id: { type: 'string' }, 'metrics-port': { type: 'string' }, 'metrics-host': { type: 'string' }, 'drain-seconds': { type: 'string' }, 'hub-token': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     process.stdout.write(USAGE + '\n');
@@ -39,8 +43,14 @@ export async function run(argv: string[]): Promise<number> {
   if (reader !== 'pread' && reader !== 'mmap') throw new UsageError(`lineage worker: --reader must be pread or mmap, got '${reader}'`);
   const threads = numberOption('worker', 'threads', values.threads, { integer: true, min: 1, max: 256 });
   const metricsPort = numberOption('worker', 'metrics-port', values['metrics-port'], { integer: true, min: 0, max: 65535 });
+  const metricsHost = values['metrics-host'];
+  if (metricsHost !== undefined && !isIP(metricsHost) && metricsHost !== 'localhost') {
+    throw new UsageError(`lineage worker: --metrics-host must be an IP address or localhost, got '${metricsHost}'`);
+  }
+  const drainSeconds = numberOption('worker', 'drain-seconds', values['drain-seconds'], { min: 0, max: 3600 });
+  const drainGraceMs = drainSeconds === undefined ? undefined : drainSeconds * 1000;
   const log = values.quiet ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-  const worker = await startWorker({ nats: values.nats, threads, kernel, reader, natsCreds: values['nats-creds'], id: values.id, metricsPort, hubToken: values['hub-token'], log });
+  const worker = await startWorker({ nats: values.nats, threads, kernel, reader, natsCreds: values['nats-creds'], id: values.id, metricsPort, metricsHost, drainGraceMs, hubToken: values['hub-token'], log });
   await untilSignal();
   log?.(`worker ${worker.id} stopping`);
   await worker.stop();
