@@ -132,7 +132,11 @@ export function compilePattern(pattern: string): RegExp {
   return re;
 }
 
-/** Escapes a literal string for use inside a JS regex. */
+/**
+ * Escapes a literal string for use in a JS regex outside a character class. Only the syntax
+ * characters: with the `u` flag any other escape (`\-` for one) is a syntax error, and `-` is a
+ * literal outside a class anyway.
+ */
 export function escapeRegex(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
