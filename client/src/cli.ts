@@ -14,6 +14,7 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   arch: { summary: 'compare two architectures (config.json) and their parameter counts', load: () => import('./commands/arch.ts') },
   tokenizer: { summary: 'compare two tokenizers', load: () => import('./commands/tokenizer.ts') },
   synth: { summary: 'write a synthetic checkpoint (base, derivative, independent)', load: () => import('./commands/synth.ts') },
+  probe: { summary: 'compare what two models do on the same probes (behavioural evidence)', load: () => import('./commands/probe.ts') },
   coordinator: { summary: 'run the cluster coordinator (gRPC API, plans and merges jobs over NATS JetStream)', load: () => import('./commands/coordinator.ts') },
   worker: { summary: 'run a cluster worker (pulls tasks from NATS JetStream)', load: () => import('./commands/worker.ts') },
   submit: { summary: 'submit a comparison to a coordinator and print its job id', load: () => import('./commands/submit.ts') },

@@ -10,3 +10,4 @@ export { parseLlamaConfig } from './llama-config.ts';
 export type { LlamaConfig } from './llama-config.ts';
 export { LlamaSession, allLogits, lastLogits, greedyDecode, argmax } from './llama-forward.ts';
 export { PROMPT_SET_VERSION, PROMPTS_V1 } from './prompts-v1.ts';
+export { renderBehaviourMarkdown, renderBehaviourText } from './render.ts';

@@ -1,0 +1,65 @@
+/** The behaviour section as text for a terminal and as Markdown for a person: the answer first, then how it was reached. */
+import type { BehaviourSection, StatisticResult } from './compare.ts';
+
+const num = (x: number | null, digits = 3) => (x === null ? 'n/a' : x.toFixed(digits));
+const p = (x: number | null) => (x === null ? 'n/a' : x < 0.001 ? x.toExponential(1) : x.toFixed(3));
+const verdict = (s: BehaviourSection) => (s.related === true ? 'related' : s.related === false ? 'not related' : 'undecided');
+
+function sourceLine(side: BehaviourSection['sources']['a']): string {
+  if (side.kind === 'endpoint') return `${side.label}: endpoint ${side.url}, model ${side.model} (${side.api})`;
+  return `${side.label}: local ${side.format} (${side.dtypes.join(', ')}), built-in forward pass${side.tokenizer ? `, tokenizer ${side.tokenizer}` : ', no tokenizer'}`;
+}
+
+function statisticRow(name: string, s: StatisticResult | null, decides: boolean): string {
+  if (!s) return `| ${name} | n/a | n/a | n/a | ${decides ? 'yes' : 'no'} |`;
+  return `| ${name} | ${num(s.observed)} | ${num(s.nullMean)} ± ${num(s.nullSd)} | ${p(s.pValue)} | ${decides ? 'yes' : 'no'} |`;
+}
+
+export function renderBehaviourText(s: BehaviourSection): string {
+  const lines = [
+    `behaviour: ${verdict(s)} (p = ${p(s.pValue)}, α = ${s.alpha})`,
+    `  ${s.reason}`,
+    `  greedy agreement ${num(s.agreement)}, top-${s.probes.topK} overlap ${num(s.topKOverlap)}, Jensen-Shannon ${num(s.jensenShannon, 4)} nats`,
+    `  probes: ${s.probes.answered} of ${s.probes.total} answered by both (${s.probes.missingA} missing from A, ${s.probes.missingB} from B, ${s.probes.incomparable} incomparable); seed ${s.probes.seed}`,
+    `  A = ${sourceLine(s.sources.a)}`,
+    `  B = ${sourceLine(s.sources.b)}`,
+  ];
+  for (const r of s.references) lines.push(`  reference ${r.reference} vs ${r.side.toUpperCase()}: agrees ${num(r.agreementWithReference)} against A–B ${num(r.agreementAB)} (p = ${p(r.pValue)})`);
+  return lines.join('\n') + '\n';
+}
+
+export function renderBehaviourMarkdown(s: BehaviourSection): string {
+  const out = [
+    '# Behaviour',
+    '',
+    `**${verdict(s)}** (p = ${p(s.pValue)}, α = ${s.alpha}). ${s.reason}.`,
+    '',
+    `- A: ${sourceLine(s.sources.a)}`,
+    `- B: ${sourceLine(s.sources.b)}`,
+    `- False-positive rate: at most ${s.falsePositiveRate.alpha} under the ${s.falsePositiveRate.null} null.`,
+    '',
+    '| statistic | observed | null (mismatched probes) | p-value | decides |',
+    '| --- | --- | --- | --- | --- |',
+    statisticRow('greedy agreement', s.statistics.agreement, true),
+    statisticRow(`top-${s.probes.topK} overlap`, s.statistics.topKOverlap, false),
+    statisticRow('Jensen–Shannon (nats)', s.statistics.jensenShannon, false),
+    '',
+    '## Probes',
+    '',
+    `${s.probes.answered} of ${s.probes.total} answered by both and comparable; ${s.probes.missingA} missing from A, ${s.probes.missingB} from B, ${s.probes.incomparable} incomparable. Seed ${s.probes.seed}${s.probes.sharedVocab !== null ? `; token probes over ids below ${s.probes.sharedVocab}` : ''}${s.probes.textSet ? `; text set ${s.probes.textSet}` : ''}.`,
+    '',
+    '| set | probes | answered | agreement | tokens matched by |',
+    '| --- | --- | --- | --- | --- |',
+    ...s.probes.sets.map((x) => `| ${x.set} | ${x.total} | ${x.answered} | ${num(x.agreement)} | ${x.matchedBy ?? 'n/a'} |`),
+  ];
+  if (s.references.length) {
+    out.push('', '## Reference models', '', '| reference | side | probes | A–B agreement | side–reference agreement | p-value |', '| --- | --- | --- | --- | --- | --- |');
+    for (const r of s.references) out.push(`| ${r.reference} | ${r.side.toUpperCase()} | ${r.n} | ${num(r.agreementAB)} | ${num(r.agreementWithReference)} | ${p(r.pValue)} |`);
+  }
+  if (s.probes.missingExamples.length) {
+    out.push('', '## Missing answers (first few)', '');
+    for (const m of s.probes.missingExamples) out.push(`- ${m.probe}, side ${m.side.toUpperCase()}: ${m.reason}`);
+  }
+  out.push('', '## Notes', '', ...s.notes.map((n) => `- ${n}`), '');
+  return out.join('\n');
+}

@@ -1,0 +1,71 @@
+/** `lineage probe` end to end: the real executable, its exit status, stdout, stderr, JSON and Markdown files. */
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { modelFolder } from './behaviour-fixtures.ts';
+import { SKIP_REASON, sharedDataPresent, sharedPath } from './helpers/shared-data.ts';
+import { tempDir } from './helpers/tmpdir.ts';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const real = sharedDataPresent ? test : test.skip;
+const model = (name: string) => sharedPath(`models/${name}`);
+if (!sharedDataPresent) test('real-model probe CLI tests', (t) => t.log(SKIP_REASON));
+
+function lineage(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, 'client/bin/lineage.js'), ...args], { cwd: ROOT, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+real('stories260k against its BF16 copy: related, JSON and Markdown written, exit 0', async (t) => {
+  const dir = tempDir();
+  const json = join(dir, 'probe.json');
+  const md = join(dir, 'probe.md');
+  const r = await lineage(['probe', model('stories260k'), model('stories260k-bf16'), '--probes', '80', '--seed', '5', '--json', json, '--md', md]);
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stderr, '');
+  t.regex(r.stdout, /^behaviour: related \(p = 0\.001, α = 0\.01\)/);
+  const { behaviour } = JSON.parse(readFileSync(json, 'utf8'));
+  t.is(behaviour.related, true);
+  t.true(behaviour.pValue <= 0.01);
+  t.true(behaviour.agreement > 0.8);
+  t.like(behaviour.probes, { total: 80, answered: 80, seed: 5, sharedVocab: 512 });
+  t.like(behaviour.sources.a, { kind: 'local', path: model('stories260k').replace(/\/$/, '') });
+  t.is(typeof behaviour.falsePositiveRate.null, 'string');
+  t.regex(readFileSync(md, 'utf8'), /^# Behaviour\n\n\*\*related\*\*/);
+});
+
+real('babyllama-105 against babyllama-361: not related, exit 0', async (t) => {
+  const json = join(tempDir(), 'probe.json');
+  const r = await lineage(['probe', model('babyllama-105'), model('babyllama-361'), '--probes', '80', '--json', json, '--quiet']);
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, '');
+  const { behaviour } = JSON.parse(readFileSync(json, 'utf8'));
+  t.is(behaviour.related, false);
+  t.true(behaviour.pValue > 0.01);
+});
+
+real('bad input and bad usage: exit 2 with one line naming the file or the option', async (t) => {
+  const dir = tempDir();
+  const gemma = modelFolder(model('stories260k'), join(dir, 'gemma'), { config: (c) => ({ ...c, model_type: 'gemma' }) });
+  const cases: [string[], RegExp][] = [
+    [['probe', join(dir, 'absent'), model('stories260k')], /^lineage probe: .*absent: no such folder\n$/],
+    [['probe', gemma, model('stories260k')], /^lineage probe: .*gemma\/config\.json: model_type 'gemma' is not run by the built-in forward pass/],
+    [['probe', model('stories260k')], /^lineage probe: expected A B, got 1 argument\(s\)\n$/],
+    [['probe', model('stories260k'), model('stories260k'), '--probes', '1.5'], /--probes must be an integer >= 0 <= 100000, got '1.5'/],
+    [['probe', model('stories260k'), model('stories260k'), '--probes', '20', '--json', join(dir, 'no', 'such', 'dir.json')], /dir\.json: cannot write the report \(ENOENT\)/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await lineage(args);
+    t.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    t.regex(r.stderr, message);
+    t.is(r.stderr.trim().split('\n').length, 1);
+  }
+});
