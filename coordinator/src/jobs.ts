@@ -368,7 +368,8 @@ export class JobManager {
       record.state = 'FAILED';
       record.error = err instanceof JobFailedError ? err.message : `could not build the report: ${(err as Error).message}`;
     }
-    record.finishedAtMs = Date.now();
+    // The end is the last change: clients measure a job's duration to it, report build included.
+    record.finishedAtMs = record.updatedAtMs = Date.now();
     await job.persist();
     job.stopFollowing();
     job.notify();
@@ -408,7 +409,8 @@ export class JobManager {
 
   private async fail(record: JobRecord, reason: string): Promise<void> {
     this.o.log(`job ${record.jobId} failed: ${reason}`);
-    Object.assign(record, { state: 'FAILED', error: reason, finishedAtMs: Date.now() });
+    const now = Date.now();
+    Object.assign(record, { state: 'FAILED', error: reason, finishedAtMs: now, updatedAtMs: now });
     await this.o.store.put(record);
     this.o.onChange?.(record);
     await this.cleanUp(record.jobId);
@@ -482,7 +484,7 @@ export class JobManager {
     if (TERMINAL_STATES.includes(record.state)) return toJobStatus(record);
     const job = this.active.get(jobId);
     record.state = 'CANCELLED';
-    record.finishedAtMs = Date.now();
+    record.finishedAtMs = record.updatedAtMs = Date.now();
     if (job) {
       job.stopFollowing();
       await job.persist();

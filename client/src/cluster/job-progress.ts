@@ -6,7 +6,7 @@
 import type { WriteStream } from 'node:tty';
 import { LineageError } from '../../../core/src/errors.ts';
 import type { LineageClient } from '../sdk/client.ts';
-import type { JobInfo } from '../sdk/job.ts';
+import { isTerminal, type JobInfo } from '../sdk/job.ts';
 
 const gb = (bytes: number) => `${(bytes / 1e9).toFixed(2)}`;
 
@@ -23,8 +23,10 @@ export function formatProgressLine(job: JobInfo, rate: number | null): string {
   const filled = Math.min(width, Math.round(width * fraction));
   const eta = rate && rate > 0 ? duration(Math.max(0, job.bytesTotal - job.bytesDone) / rate) : '—';
   const failed = job.tasksFailed ? `  ${job.tasksFailed} failed` : '';
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${job.tasksDone}/${job.tasksTotal} tasks  ` +
-    `${gb(job.bytesDone)}/${gb(job.bytesTotal)} GB  ${rate === null ? '—' : `${(rate / 1e9).toFixed(2)} GB/s`}  ETA ${eta}${failed}`;
+  const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${job.tasksDone}/${job.tasksTotal} tasks  ${gb(job.bytesDone)}/${gb(job.bytesTotal)} GB`;
+  // Every result is in, but the job is not over: the coordinator merges and builds the report (controls, verdict).
+  if (job.tasksTotal > 0 && job.tasksDone + job.tasksFailed >= job.tasksTotal && !isTerminal(job.state)) return `${bar}  building the report${failed}`;
+  return `${bar}  ${rate === null ? '—' : `${(rate / 1e9).toFixed(2)} GB/s`}  ETA ${eta}${failed}`;
 }
 
 /** The closing line: the final state and what the job did. */

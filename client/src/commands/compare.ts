@@ -19,6 +19,8 @@ Range requests, the revision pinned), or comma-separated URLs of its files.
 
 options:
   --json FILE              write the full report as JSON
+  --md FILE                write the report as Markdown (verdict, evidence, per-layer tables)
+  --html FILE              write the report as one self-contained HTML page with charts
   --threads N              worker threads (default: all cores, ${availableParallelism()} here)
   --hash xxh3-128|sha256   content hash of each tensor (default xxh3-128)
   --kernel auto|wasm-simd|js|gpu.js   weight kernel (default auto: gpu.js on a real GPU, else WASM SIMD)

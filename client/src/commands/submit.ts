@@ -1,8 +1,8 @@
-/** `lineage submit A B [--coordinator HOST:PORT] [--job-id ID] [--hash ...] [--wait] [--json FILE]` */
+/** `lineage submit A B [--coordinator HOST:PORT] [--job-id ID] [--hash ...] [--sample F] [--wait] [--json FILE]` */
 import { UsageError } from '../../../core/src/errors.ts';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../../../core/src/hash/content-hash.ts';
 import { KERNEL_CHOICES, type KernelChoice } from '../../../core/src/kernels/select.ts';
-import { parseCommandLine, requirePositionals } from '../args.ts';
+import { numberOption, parseCommandLine, requirePositionals } from '../args.ts';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connectFromCommandLine } from '../cluster/cli-connection.ts';
 import { followJob, formatFinalLine } from '../cluster/job-progress.ts';
 import { modelLocation } from '../cluster/run-job.ts';
@@ -19,6 +19,10 @@ options:
                            same id returns the existing job instead of starting another
   --hash xxh3-128|sha256   content hash of each tensor (default xxh3-128)
   --kernel auto|wasm-simd|js|gpu.js   weight kernel on the workers (default auto)
+  --sample F               read a fraction F of each large tensor and report every statistic
+                           with a confidence interval (as \`lineage compare --sample\`)
+  --confidence C           confidence of the intervals (default 0.95)
+  --seed N                 seed of the block draw (default 1): a job is reproducible
   --wait                   follow the job to its end (progress on stderr); exit status 0 only if done
   --json FILE              wait, then write the report as \`lineage compare --json\` does
   --quiet                  no progress display while waiting
@@ -29,6 +33,7 @@ export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine('submit', argv, {
     ...CONNECTION_OPTIONS,
     'job-id': { type: 'string' }, hash: { type: 'string' }, kernel: { type: 'string' },
+    sample: { type: 'string' }, confidence: { type: 'string' }, seed: { type: 'string' },
     wait: { type: 'boolean' }, json: { type: 'string' },
     quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
   });
@@ -42,11 +47,16 @@ export async function run(argv: string[]): Promise<number> {
   const kernel = (values.kernel ?? 'auto') as KernelChoice;
   if (!KERNEL_CHOICES.includes(kernel)) throw new UsageError(`lineage submit: --kernel must be one of ${KERNEL_CHOICES.join(', ')}, got '${values.kernel}'`);
   if (values['job-id'] !== undefined && values['job-id'].trim() === '') throw new UsageError('lineage submit: --job-id must not be empty');
+  const sampling = {
+    sample: numberOption('submit', 'sample', values.sample, { min: 1e-6, max: 1 }),
+    confidence: numberOption('submit', 'confidence', values.confidence, { min: 0.5, max: 0.9999 }),
+    seed: numberOption('submit', 'seed', values.seed, { integer: true, min: 1 }),
+  };
 
   const client = await connectFromCommandLine('submit', values);
   try {
     const { job, created } = await client.submit({
-      modelA: modelLocation(a!), modelB: modelLocation(b!), jobId: values['job-id'], options: { hash, kernel },
+      modelA: modelLocation(a!), modelB: modelLocation(b!), jobId: values['job-id'], options: { hash, kernel, ...sampling },
     });
     process.stdout.write(job.jobId + '\n');
     if (!created) process.stderr.write(`lineage submit: job ${job.jobId} already existed (${job.state}); not started again\n`);
