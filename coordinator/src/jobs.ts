@@ -50,11 +50,15 @@ class ActiveJob {
     this.tasks = new Map(prepared.plan.tasks.map((t) => [t.id, t]));
   }
 
-  /** KV writes of one job happen one after another, in the order they were asked for. */
-  persist(): Promise<void> {
+  /** KV writes of one job happen one after another, in the order they were asked for; resolves to whether this one was stored. */
+  persist(): Promise<boolean> {
     const snapshot = { ...this.record };
-    this.writes = this.writes.then(() => this.store.put(snapshot)).catch((err) => this.log(`job ${this.record.jobId}: could not store its state: ${(err as Error).message}`));
-    return this.writes;
+    const write = this.writes.then(() => this.store.put(snapshot)).then(() => true, (err) => {
+      this.log(`job ${this.record.jobId}: could not store its state: ${(err as Error).message}`);
+      return false;
+    });
+    this.writes = write.then(() => {});
+    return write;
   }
 
   /** Records a task's outcome (replacing an earlier one) and updates the progress counters. */
@@ -370,13 +374,16 @@ export class JobManager {
     }
     // The end is the last change: clients measure a job's duration to it, report build included.
     record.finishedAtMs = record.updatedAtMs = Date.now();
-    await job.persist();
+    const stored = await job.persist();
     job.stopFollowing();
     job.notify();
     this.active.delete(record.jobId);
     this.o.onChange?.(record);
     this.o.log(`job ${record.jobId} ${record.state.toLowerCase()}: ${record.tasksDone} tasks done, ${record.tasksFailed} failed${record.error ? ` (${record.error})` : ''}`);
-    await this.cleanUp(record.jobId);
+    // Results are purged only once the end is on record: otherwise a restarted coordinator
+    // would find the job unfinished and its results gone.
+    if (stored) await this.cleanUp(record.jobId);
+    else this.o.log(`job ${record.jobId}: its results are kept, since its end could not be stored; a restarted coordinator finishes it again`);
   }
 
   /** The job has ended: its queued tasks and its results are no longer needed. */

@@ -1,12 +1,12 @@
 /**
- * The embedded executor: runs a plan's tasks on worker_threads (or in this thread when one is
- * asked for) and returns the item results ordered by item index, so the report does not depend
- * on how many threads ran or which finished first.
+ * The embedded executor: runs a plan's tasks on the process's thread pool (or in this thread
+ * when one thread is asked for) and returns the item results ordered by item index, so the report
+ * does not depend on how many threads ran or which finished first.
  */
-import { Worker } from 'node:worker_threads';
 import type { Plan, Task } from '../plan/plan.ts';
 import { runTask, type ItemResult } from './run-task.ts';
 import { createTaskContext, disposeTaskContext, type ContextOptions } from './task-context.ts';
+import { getThreadPool, newSession } from './thread-pool.ts';
 
 export interface ExecuteOptions extends ContextOptions {
   threads: number;
@@ -29,38 +29,30 @@ export async function executePlan(plan: Plan, options: ExecuteOptions): Promise<
       disposeTaskContext(ctx);
     }
   } else {
-    await Promise.all(Array.from({ length: threads }, () => runThread(queue, options, collect)));
+    await runOnThreads(queue, threads, options, collect);
   }
   return byIndex;
 }
 
-function runThread(queue: Task[], options: ExecuteOptions, collect: (r: ItemResult[]) => void): Promise<void> {
-  const { onProgress, threads: _threads, ...contextOptions } = options;
-  const worker = new Worker(new URL('./thread-worker.mjs', import.meta.url), { workerData: contextOptions });
-  return new Promise<void>((resolve, reject) => {
-    let failed = false;
-    const next = () => {
-      const task = queue.shift();
-      if (task) worker.postMessage({ task });
-      else worker.postMessage({ stop: true });
-    };
-    worker.on('message', (m: { ready?: true; progress?: number; taskId?: number; results?: ItemResult[]; error?: string }) => {
-      if (m.progress !== undefined) onProgress?.(m.progress);
-      else if (m.ready) next();
-      else if (m.error !== undefined) {
-        failed = true;
+/** `threads` lanes, each taking the next task when its last one is done; the first failure stops the rest. */
+async function runOnThreads(queue: Task[], threads: number, options: ExecuteOptions, collect: (r: ItemResult[]) => void): Promise<void> {
+  const { onProgress, threads: _threads, ...context } = options;
+  const pool = getThreadPool(threads);
+  const session = newSession('plan');
+  const lane = async () => {
+    for (let task = queue.shift(); task; task = queue.shift()) {
+      try {
+        collect(await pool.run('weights', { task }, { session, context, onProgress }));
+      } catch (err) {
         queue.length = 0;
-        reject(new Error(`executor thread failed on task ${m.taskId}: ${m.error}`));
-        void worker.terminate();
-      } else {
-        collect(m.results!);
-        next();
+        throw err;
       }
-    });
-    worker.on('error', (err) => { failed = true; reject(err); });
-    worker.on('exit', (code) => {
-      if (!failed && code !== 0) reject(new Error(`executor thread exited with code ${code}`));
-      else resolve();
-    });
-  });
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: threads }, lane));
+  } finally {
+    // Every thread closes this plan's readers (remote ones write their read logs) before we return.
+    await pool.release(session);
+  }
 }

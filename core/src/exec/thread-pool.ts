@@ -1,0 +1,229 @@
+/**
+ * One persistent pool of worker_threads per process, shared by the weights pass and any later
+ * caller (the controls), so a comparison starts its threads once instead of once per call.
+ *
+ * Use:
+ *   import { getThreadPool, runOnPool } from '../exec/thread-pool.ts';
+ *   const pool = getThreadPool(threads);          // created on first use; grows, never shrinks
+ *   const out = await pool.run('weights', { task }, { session, context, onProgress });
+ *   await runOnPool('weights', { task }, { threads, session, context });   // the same, shorter
+ *   await pool.release(session);                  // the threads dispose that session's context
+ *
+ * - Kinds of work are listed in thread-tasks.ts (add one there; its module exports `run`).
+ * - A session groups tasks that share a context (kernel, reader, hashers): each thread builds it
+ *   on its first task of the session and disposes it after `release(session)`. Tasks without
+ *   `context` get none.
+ * - The pool runs as many tasks at once as it has threads; a caller that wants fewer keeps fewer
+ *   in flight (executePlan runs `threads` lanes).
+ * - Errors come back typed (thread-protocol.ts): a BadInputError stays one. A thread that dies
+ *   fails only its task and is replaced on demand.
+ * - Idle threads are unref'd, so a finished process exits on its own; `closeThreadPool()` stops
+ *   them at once (tests, a draining worker). Threads load compiled JavaScript when running from
+ *   dist/, and register tsx only when running from the sources.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { LineageError } from '../errors.ts';
+import type { ContextOptions } from './task-context.ts';
+import { errorFromMessage, type FromThread, type ToThread } from './thread-protocol.ts';
+import type { ThreadTaskInput, ThreadTaskKind, ThreadTaskOutput } from './thread-tasks.ts';
+
+const THREAD_ENTRY = new URL('./thread-worker.mjs', import.meta.url);
+
+export interface PoolRunOptions {
+  /** Groups tasks sharing one context per thread; see `release`. */
+  session?: string;
+  /** How to build the session's context; needed by kinds that use one (weights). */
+  context?: ContextOptions;
+  /** Bytes read, as the task reports them. */
+  onProgress?: (bytes: number) => void;
+}
+
+interface Job {
+  id: number;
+  kind: ThreadTaskKind;
+  input: unknown;
+  options: PoolRunOptions;
+  resolve(value: unknown): void;
+  reject(err: Error): void;
+}
+
+interface PoolThread {
+  worker: Worker;
+  ready: boolean;
+  job: Job | null;
+  gone: boolean;
+  /** Sessions this thread was asked to release and has not confirmed yet. */
+  releasing: Map<string, () => void>;
+}
+
+export class ThreadPool {
+  private readonly threads: PoolThread[] = [];
+  private readonly queue: Job[] = [];
+  private nextId = 1;
+  private closed = false;
+  private started = 0;
+
+  constructor(private maxThreads: number) {
+    this.maxThreads = Math.max(1, Math.floor(maxThreads));
+  }
+
+  /** The most threads this pool runs at once. */
+  get size(): number {
+    return this.maxThreads;
+  }
+
+  /** Threads started over the pool's life (a replaced thread counts again): for tests and benches. */
+  get threadsStarted(): number {
+    return this.started;
+  }
+
+  /** Lets the pool run at least `threads` threads. */
+  grow(threads: number): void {
+    this.maxThreads = Math.max(this.maxThreads, Math.floor(threads));
+    this.dispatch();
+  }
+
+  run<K extends ThreadTaskKind>(kind: K, input: ThreadTaskInput<K>, options: PoolRunOptions = {}): Promise<ThreadTaskOutput<K>> {
+    if (this.closed) return Promise.reject(new LineageError('INTERNAL', 'the thread pool is closed'));
+    return new Promise<ThreadTaskOutput<K>>((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, kind, input, options, resolve: resolve as (v: unknown) => void, reject });
+      this.dispatch();
+    });
+  }
+
+  /**
+   * Tells every thread that no more tasks of `session` will come; resolves once each has disposed
+   * that context (after its running task of the session, if any): readers closed, their logs written.
+   */
+  async release(session: string): Promise<void> {
+    const message: ToThread = { type: 'release', session };
+    await Promise.all(this.threads.filter((t) => t.ready && !t.releasing.has(session)).map((t) => new Promise<void>((resolve) => {
+      t.releasing.set(session, resolve);
+      this.keepAlive(t);
+      t.worker.postMessage(message);
+    })));
+  }
+
+  /** Stops every thread now; queued and running tasks fail. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const error = new LineageError('INTERNAL', 'the thread pool was closed');
+    for (const job of this.queue.splice(0)) job.reject(error);
+    await Promise.all(this.threads.map((t) => {
+      t.job?.reject(error);
+      t.job = null;
+      return t.worker.terminate();
+    }));
+    this.threads.length = 0;
+  }
+
+  private dispatch(): void {
+    for (const t of this.threads) {
+      if (this.queue.length === 0) break;
+      if (t.ready && !t.job) this.assign(t, this.queue.shift()!);
+    }
+    let starting = this.threads.filter((t) => !t.ready).length;
+    while (this.queue.length > starting && this.threads.length < this.maxThreads) {
+      this.spawn();
+      starting++;
+    }
+  }
+
+  /** A thread keeps the process alive only while someone waits on it. */
+  private keepAlive(t: PoolThread): void {
+    if (t.job || t.releasing.size > 0 || !t.ready) t.worker.ref();
+    else t.worker.unref();
+  }
+
+  private assign(t: PoolThread, job: Job): void {
+    t.job = job;
+    this.keepAlive(t);
+    const message: ToThread = {
+      type: 'run', id: job.id, kind: job.kind, input: job.input,
+      session: job.options.session ?? null, context: job.options.context ?? null,
+    };
+    t.worker.postMessage(message);
+  }
+
+  /** After a task: the next queued one, or rest without keeping the process alive. */
+  private idle(t: PoolThread): void {
+    const next = this.queue.shift();
+    if (next) this.assign(t, next);
+    else this.keepAlive(t);
+  }
+
+  private spawn(): void {
+    const worker = new Worker(THREAD_ENTRY, { workerData: { protocol: 'pool' } });
+    const t: PoolThread = { worker, ready: false, job: null, gone: false, releasing: new Map() };
+    this.threads.push(t);
+    this.started++;
+    worker.on('message', (m: FromThread) => {
+      if (m.type === 'ready') {
+        t.ready = true;
+        this.idle(t);
+      } else if (m.type === 'released') {
+        t.releasing.get(m.session)?.();
+        t.releasing.delete(m.session);
+        this.keepAlive(t);
+      } else if (m.type === 'progress') {
+        if (t.job?.id === m.id) t.job.options.onProgress?.(m.bytes);
+      } else {
+        const job = t.job;
+        if (!job || job.id !== m.id) return;
+        t.job = null;
+        if (m.type === 'result') job.resolve(m.value);
+        else job.reject(errorFromMessage(m));
+        this.idle(t);
+      }
+    });
+    worker.on('error', (err) => this.lost(t, err));
+    worker.on('exit', (code) => this.lost(t, new Error(`executor thread exited with code ${code}`)));
+  }
+
+  /** A thread died: its task fails; a thread that died before it was ready fails the queue too (the next would die alike). */
+  private lost(t: PoolThread, cause: Error): void {
+    if (t.gone) return;
+    t.gone = true;
+    const at = this.threads.indexOf(t);
+    if (at >= 0) this.threads.splice(at, 1);
+    for (const done of t.releasing.values()) done();
+    t.releasing.clear();
+    if (this.closed) return;
+    const error = new LineageError('INTERNAL', `executor thread ${t.ready ? 'failed' : 'could not start'}: ${cause.message}`, { cause, retryable: t.ready });
+    t.job?.reject(error);
+    t.job = null;
+    if (!t.ready) for (const job of this.queue.splice(0)) job.reject(error);
+    this.dispatch();
+  }
+}
+
+let shared: ThreadPool | null = null;
+
+/** The process's pool, created on first use with `threads` threads (default: one per core), grown by later callers. */
+export function getThreadPool(threads?: number): ThreadPool {
+  if (!shared) shared = new ThreadPool(threads ?? availableParallelism());
+  else if (threads !== undefined) shared.grow(threads);
+  return shared;
+}
+
+/** Runs one task on the process's pool (grown to `threads` when given). */
+export function runOnPool<K extends ThreadTaskKind>(
+  kind: K, input: ThreadTaskInput<K>, options: PoolRunOptions & { threads?: number } = {},
+): Promise<ThreadTaskOutput<K>> {
+  const { threads, ...runOptions } = options;
+  return getThreadPool(threads).run(kind, input, runOptions);
+}
+
+/** Stops the process's pool (a later getThreadPool starts a new one). */
+export async function closeThreadPool(): Promise<void> {
+  const pool = shared;
+  shared = null;
+  await pool?.close();
+}
+
+let sessions = 0;
+/** A session id unique in this process. */
+export function newSession(label = 'session'): string {
+  return `${label}-${process.pid}-${++sessions}`;
+}

@@ -1,0 +1,99 @@
+/**
+ * The process's one thread pool (core/src/exec/thread-pool.ts): a whole comparison, weights pass
+ * and controls together, starts its threads once; errors cross the thread boundary typed; a
+ * process that used the pool exits on its own.
+ */
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compareModels } from '../core/src/compare/model-report.ts';
+import { BadInputError, LineageError, UsageError } from '../core/src/errors.ts';
+import { DEFAULT_WINDOW_ELEMENTS } from '../core/src/exec/run-task.ts';
+import type { ContextOptions } from '../core/src/exec/task-context.ts';
+import { errorFromMessage, errorToMessage } from '../core/src/exec/thread-protocol.ts';
+import { getThreadPool, newSession, ThreadPool } from '../core/src/exec/thread-pool.ts';
+import { synthesize } from '../core/src/synth/synth.ts';
+import { tempDir } from './helpers/tmpdir.ts';
+
+const root = tempDir();
+const base = join(root, 'base');
+const derived = join(root, 'derived');
+
+test.before(() => {
+  synthesize('base', { out: base });
+  synthesize('derivative', { out: derived, like: base, drift: 0.02 });
+});
+
+const CONTEXT: ContextOptions = { kernel: 'wasm-simd', reader: 'pread', hash: 'xxh3-128', windowElements: DEFAULT_WINDOW_ELEMENTS, overlapReads: false };
+
+test.serial('two comparisons on 2 threads start 2 threads in all: the weights pass and the controls share the pool', async (t) => {
+  const first = await compareModels(base, derived, { threads: 2, kernel: 'wasm-simd' });
+  t.is(first.verdict.label, 'derived');
+  t.not(first.controls, null, 'the controls ran (they run their cross pairs on the executor too)');
+  t.is(getThreadPool().threadsStarted, 2);
+  const second = await compareModels(base, derived, { threads: 2, kernel: 'wasm-simd' });
+  t.is(getThreadPool().threadsStarted, 2, 'the second comparison reused the same threads');
+  t.deepEqual(second.weights, first.weights);
+  t.deepEqual(second.verdict, first.verdict);
+});
+
+test('a task that fails in a thread fails alone, with its error, and the pool goes on', async (t) => {
+  const pool = new ThreadPool(1);
+  t.teardown(() => pool.close());
+  const session = newSession('test');
+  // A window that is not a multiple of the kernel block is refused by runTask, in the thread.
+  const bad = pool.run('weights', { task: { id: 7, label: 'bad', bytes: 0, items: [] } }, { session, context: { ...CONTEXT, windowElements: 3 } });
+  const err = await t.throwsAsync(bad);
+  t.regex(err!.message, /window of 3 elements is not a multiple/);
+  // The same thread then runs a good (empty) task.
+  t.deepEqual(await pool.run('weights', { task: { id: 8, label: 'empty', bytes: 0, items: [] } }, { session: newSession('test'), context: CONTEXT }), []);
+  t.is(pool.threadsStarted, 1);
+  await pool.release(session);
+});
+
+test('a task without the context it needs says so', async (t) => {
+  const pool = new ThreadPool(1);
+  t.teardown(() => pool.close());
+  await t.throwsAsync(pool.run('weights', { task: { id: 1, label: 'x', bytes: 0, items: [] } }), { message: /without context options/ });
+});
+
+test('a closed pool refuses work and fails what was queued', async (t) => {
+  const pool = new ThreadPool(1);
+  const running = pool.run('weights', { task: { id: 1, label: 'x', bytes: 0, items: [] } }, { session: 's', context: CONTEXT });
+  await pool.close();
+  await t.throwsAsync(running, { instanceOf: LineageError });
+  await t.throwsAsync(pool.run('weights', { task: { id: 2, label: 'y', bytes: 0, items: [] } }), { message: /closed/ });
+});
+
+test('errors cross as {type: error, name, code, retryable, message} and come back as the same class', (t) => {
+  const bad = errorFromMessage(errorToMessage(1, new BadInputError('/m/model.safetensors', 'truncated: 10 of 20 bytes')));
+  t.true(bad instanceof BadInputError);
+  t.is((bad as BadInputError).file, '/m/model.safetensors');
+  t.is((bad as BadInputError).reason, 'truncated: 10 of 20 bytes');
+  t.true(errorFromMessage(errorToMessage(1, new UsageError('lineage compare: no'))) instanceof UsageError);
+  const retryable = errorFromMessage(errorToMessage(1, new LineageError('NOT_FOUND', 'gone', { retryable: true })));
+  t.true(retryable instanceof LineageError);
+  t.is((retryable as LineageError).code, 'NOT_FOUND');
+  t.true((retryable as LineageError).retryable);
+  const message = errorToMessage(3, new RangeError('out of range'));
+  t.like(message, { type: 'error', id: 3, name: 'RangeError', code: null, retryable: false, message: 'out of range' });
+  const plain = errorFromMessage(message);
+  t.is(plain.name, 'RangeError');
+  t.is(plain.message, 'out of range');
+});
+
+test('a process that ran a comparison on the pool exits by itself (idle threads do not hold it)', (t) => {
+  const script = [
+    `import { compareModels } from ${JSON.stringify(fileURLToPath(new URL('../core/src/compare/model-report.ts', import.meta.url)))};`,
+    `const r = await compareModels(${JSON.stringify(base)}, ${JSON.stringify(derived)}, { threads: 2, kernel: 'wasm-simd' });`,
+    'console.log(r.verdict.label);',
+  ].join('\n');
+  const file = join(root, 'exits.mts');
+  writeFileSync(file, script);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', file], { encoding: 'utf8', timeout: 60_000 });
+  t.is(r.signal, null, 'not killed by the timeout: it exited on its own');
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout.trim(), 'derived');
+});
