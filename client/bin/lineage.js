@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The `lineage` executable: registers tsx so the TypeScript sources run as they are.
+// The `lineage` executable from the sources (tests, development): registers tsx so the
+// TypeScript runs as it is. The built package runs dist/client/src/main.js instead.
 import { register } from 'tsx/esm/api';
 
 register();
-const { main } = await import('../src/cli.ts');
-process.exitCode = await main(process.argv.slice(2));
+await import('../src/main.ts');

@@ -2,9 +2,11 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '../../core/src/errors.ts';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
+/** Spelled out so the emitted declarations can name it (`npm run build`). */
+type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>>;
 
 /** node:util parseArgs, strict, with its complaints turned into UsageError (exit status 2). */
-export function parseCommandLine<O extends Options>(command: string, argv: string[], options: O) {
+export function parseCommandLine<O extends Options>(command: string, argv: string[], options: O): Parsed<O> {
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {

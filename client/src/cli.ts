@@ -2,6 +2,7 @@
  * The `lineage` command line: a table of commands, each in its own module under commands/,
  * loaded only when used so that `lineage arch` does not pay for the weight kernels.
  */
+import { createRequire } from 'node:module';
 import { isBadInput, LineageError } from '../../core/src/errors.ts';
 
 export interface CommandModule {
@@ -27,11 +28,20 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((c) => c.length));
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`);
-  return ['usage: lineage <command> [options]', '', 'commands:', ...lines, '', "run 'lineage <command> --help' for a command's options"].join('\n');
+  return ['usage: lineage <command> [options]', '', 'commands:', ...lines, '', "run 'lineage <command> --help' for a command's options; 'lineage --version' for the version"].join('\n');
+}
+
+/** From the sources the repository's package.json; built, dist/package.json (written by the build with the same version). */
+function version(): string {
+  return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`lineage ${version()}\n`);
+    return 0;
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage() + '\n');
     return name === undefined ? 2 : 0;

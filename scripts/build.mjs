@@ -1,0 +1,31 @@
+#!/usr/bin/env node
+/**
+ * `npm run build` (and `prepare`, so `npm install`/`npm ci` from a clone builds it): compiles the
+ * TypeScript sources to dist/ with tsc, then copies what tsc does not emit: the executor threads'
+ * entry (.mjs) and the WASM kernel. dist/package.json carries the version (the report's
+ * `tool.version` and `lineage --version` read it from `../../../package.json` of their module)
+ * and marks dist/ as ES modules on its own. dist/.built is written last: the `lineage` script
+ * runs dist only when no source is newer than it.
+ */
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const dist = join(root, 'dist');
+const require = createRequire(import.meta.url);
+
+/** Files tsc does not emit, as paths relative to the repository root (copied to the same place under dist/). */
+const ASSETS = ['core/src/exec/thread-worker.mjs', 'core/src/kernels/wasm/moments.wasm'];
+
+rmSync(dist, { recursive: true, force: true });
+execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+for (const asset of ASSETS) {
+  mkdirSync(dirname(join(dist, asset)), { recursive: true });
+  copyFileSync(join(root, asset), join(dist, asset));
+}
+const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+writeFileSync(join(dist, 'package.json'), JSON.stringify({ type: 'module', version }, null, 2) + '\n');
+writeFileSync(join(dist, '.built'), new Date().toISOString() + '\n');
