@@ -15,6 +15,10 @@ import { synthesize } from '../core/src/synth/synth.ts';
 import type { VerdictLabel } from '../core/src/verdict/verdict.ts';
 import { Random } from '../core/src/synth/random.ts';
 import { encodeFloats } from '../core/src/synth/encode.ts';
+import {
+  addNoise, keepLayers, merge, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, replaceEmbeddings, rescale,
+} from '../core/src/synth/transforms.ts';
+import { reorderToMatch } from './adversary.ts';
 
 export interface LabelledPair {
   name: string;
@@ -141,55 +145,10 @@ function extendVocabulary(out: string, src: string, tokens: string[], extra: str
   writeTokenizer(out, [...tokens, ...extra]);
 }
 
-/** Each layer's MLP hidden neurons reordered: rows of gate/up and columns of down, alike. */
-function permuteNeurons(out: string, src: string, seed: number): void {
-  mkdirSync(out, { recursive: true });
-  const ck = openCheckpoint(src);
-  const reader = new PreadReader();
-  const perms = new Map<string, number[]>();
-  const permFor = (layer: string, size: number) => {
-    if (!perms.has(layer)) {
-      const random = new Random(seed, `neurons ${layer}`);
-      const p = Array.from({ length: size }, (_, i) => i);
-      for (let i = size - 1; i > 0; i--) { const j = Math.floor(random.uniform() * (i + 1)); [p[i], p[j]] = [p[j]!, p[i]!]; }
-      perms.set(layer, p);
-    }
-    return perms.get(layer)!;
-  };
-  // The tensor being written, reordered whole (synthetic tensors are small); windows are cut from it.
-  let current: { name: string; bytes: Uint8Array } | null = null;
-  writeCheckpoint(out, ck.tensors.map((t) => ({ name: t.name, dtype: t.dtype as DType, shape: t.shape })), (spec, first, count, raw) => {
-    const t = ck.tensors.find((x) => x.name === spec.name)!;
-    const m = /^model\.layers\.(\d+)\.mlp\.(gate|up|down)_proj\.weight$/.exec(spec.name);
-    const size = raw.length / count;
-    if (!m) {
-      reader.readSync(t.file, t.offset + first * size, raw);
-      return;
-    }
-    if (current?.name !== spec.name) {
-      const whole = new Uint8Array(t.byteLength);
-      reader.readSync(t.file, t.offset, whole);
-      const bytes = new Uint8Array(t.byteLength);
-      const [rows, cols] = [t.shape[0]!, t.shape[1]!];
-      if (m[2] === 'down') {
-        const p = permFor(m[1]!, cols);
-        for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) bytes.set(whole.subarray((r * cols + p[c]!) * size, (r * cols + p[c]! + 1) * size), (r * cols + c) * size);
-      } else {
-        const p = permFor(m[1]!, rows);
-        for (let r = 0; r < rows; r++) bytes.set(whole.subarray(p[r]! * cols * size, (p[r]! + 1) * cols * size), r * cols * size);
-      }
-      current = { name: spec.name, bytes };
-    }
-    raw.set(current.bytes.subarray(first * size, first * size + raw.length));
-  });
-  reader.close();
-  writeFileSync(join(out, 'config.json'), JSON.stringify(ck.config, null, 2));
-}
-
 export function buildEvalSet(root: string, sharedModels?: string): LabelledPair[] {
   const p = (name: string) => join(root, name);
-  const dense = { layers: 3, hidden: 512, intermediate: 4096, vocab: 16384 };
-  const moe = { layout: 'moe' as const, layers: 2, hidden: 512, experts: 4, moeIntermediate: 2048, vocab: 16384 };
+  const dense = { layers: 3, hidden: 256, intermediate: 1024, vocab: 4096 };
+  const moe = { layout: 'moe' as const, layers: 2, hidden: 256, experts: 4, moeIntermediate: 512, vocab: 4096 };
   if (!existsSync(p('partial'))) {
     synthesize('base', { out: p('base'), shape: dense, seed: 11 });
     synthesize('derivative', { out: p('light'), like: p('base'), drift: 0.01, seed: 12 });
@@ -204,7 +163,7 @@ export function buildEvalSet(root: string, sharedModels?: string): LabelledPair[
     relayer(p('upscaled-raw'), p('base'), [0, 1, 1, 2]);
     synthesize('derivative', { out: p('upscaled'), like: p('upscaled-raw'), drift: 0.05, seed: 15 });
     // A fine-tune whose MLP neurons were then reordered (same function, different order).
-    permuteNeurons(p('neurons-permuted'), p('light'), 41);
+    permuteNeurons(p('light'), p('neurons-permuted'), 41);
     // Experts reordered after fine-tuning (a by-index comparison sees unrelated experts).
     reorderExperts(p('moe-reordered'), p('moe-derived'), [2, 0, 3, 1]);
     // A vocabulary extended by 512 tokens, then trained on (the embeddings' shapes differ).
@@ -217,6 +176,7 @@ export function buildEvalSet(root: string, sharedModels?: string): LabelledPair[
     writeTokenizer(p('vocab-independent'), vocab.slice(0, 3000).concat(words(5000, 36).filter((w) => !vocab.includes(w)).slice(0, 1096)));
     splice(p('partial'), p('base'), p('independent'), (name) => name.includes('embed_tokens') || name.includes('layers.0.'));
   }
+  if (!existsSync(p('independent-shallower'))) buildReparameterized(p);
   const pairs: LabelledPair[] = [
     { name: 'light fine-tune', a: p('base'), b: p('light'), expected: 'derived' },
     { name: 'heavy fine-tune', a: p('base'), b: p('heavy'), expected: 'derived' },
@@ -231,13 +191,78 @@ export function buildEvalSet(root: string, sharedModels?: string): LabelledPair[
     { name: 'vocabulary extended by 512 tokens, trained on', a: p('vocab-base'), b: p('vocab-extended'), expected: 'derived' },
     { name: 'independent, same config, 73% of the vocabulary shared', a: p('vocab-base'), b: p('vocab-independent'), expected: 'independent' },
   ];
+  pairs.push(...REPARAMETERIZED.map((c) => ({ name: c.name, a: p(c.a), b: p(c.b), expected: c.expected })));
   if (sharedModels && existsSync(join(sharedModels, 'babyllama-105'))) {
+    buildRealCases(p, sharedModels);
+    pairs.push(...REAL_CASES.map((c) => ({ ...c, a: join(sharedModels, c.a), b: p(c.b) })));
     pairs.push(
       { name: 'real: BabyLlama-105 vs BabyLlama-361 (independent runs)', a: join(sharedModels, 'babyllama-105'), b: join(sharedModels, 'babyllama-361'), expected: 'independent' },
       { name: 'real: stories260K F32 vs its BF16 cast', a: join(sharedModels, 'stories260k'), b: join(sharedModels, 'stories260k-bf16'), expected: 'derived' },
     );
   }
   return pairs;
+}
+
+/**
+ * Function-preserving edits and their look-alikes on synthetic models (issue 11): what a party
+ * hiding a derivation would do, and what an independent model dressed up to look derived is.
+ */
+const REPARAMETERIZED: { name: string; a: string; b: string; expected: VerdictLabel }[] = [
+  { name: 'hidden dimension permuted, then a light fine-tune', a: 'base', b: 'hidden-permuted', expected: 'derived' },
+  { name: 'heads permuted (none in place), neurons permuted, fine-tuned', a: 'base', b: 'heads-permuted', expected: 'derived' },
+  { name: 'q/k and up/down rescaled, norms folded, hidden permuted', a: 'base', b: 'rescaled', expected: 'derived' },
+  { name: 'width pruned (75% of hidden and neurons), fine-tuned', a: 'base', b: 'width-pruned', expected: 'derived' },
+  { name: 'depth pruned (a layer removed)', a: 'base', b: 'depth-pruned', expected: 'derived' },
+  { name: '4-bit round-trip quantization', a: 'base', b: 'quantized', expected: 'derived' },
+  { name: 'merge of a fine-tune with an unrelated model (0.5/0.5)', a: 'base', b: 'merged', expected: 'derived' },
+  { name: 'embeddings and lm_head replaced, blocks kept, fine-tuned', a: 'base', b: 'new-embeddings', expected: 'partially-derived' },
+  { name: 'MoE: hidden permuted, experts reordered, fine-tuned', a: 'moe-base', b: 'moe-hidden-permuted', expected: 'derived' },
+  { name: 'independent, reordered to best match (hidden, heads, neurons)', a: 'base', b: 'independent-matched', expected: 'independent' },
+  { name: 'independent, different width (256 vs 320)', a: 'base', b: 'independent-wider', expected: 'independent' },
+  { name: 'independent, different depth (3 vs 2 layers)', a: 'base', b: 'independent-shallower', expected: 'independent' },
+];
+
+function buildReparameterized(p: (name: string) => string): void {
+  const tmp = (name: string) => p(`tmp-${name}`);
+  permuteHidden(p('base'), tmp('hidden'), 51);
+  addNoise(tmp('hidden'), p('hidden-permuted'), 0.01, 52);
+  permuteHeads(p('base'), tmp('heads'), 53);
+  permuteNeurons(tmp('heads'), tmp('heads-neurons'), 54);
+  addNoise(tmp('heads-neurons'), p('heads-permuted'), 0.01, 55);
+  rescale(p('hidden-permuted'), p('rescaled'), 56);
+  pruneWidth(p('base'), tmp('pruned'), 0.75, 0.75, 57);
+  addNoise(tmp('pruned'), p('width-pruned'), 0.05, 58);
+  keepLayers(p('base'), p('depth-pruned'), [0, 2]);
+  quantize4(p('base'), p('quantized'));
+  merge(p('light'), p('independent'), p('merged'), 0.5);
+  replaceEmbeddings(p('base'), tmp('embeddings'), 59);
+  addNoise(tmp('embeddings'), p('new-embeddings'), 0.01, 60);
+  permuteHidden(p('moe-derived'), tmp('moe-hidden'), 61);
+  reorderExperts(p('moe-reordered-h'), tmp('moe-hidden'), [3, 2, 0, 1]);
+  addNoise(p('moe-reordered-h'), p('moe-hidden-permuted'), 0.01, 62);
+  reorderToMatch(p('base'), p('independent'), p('independent-matched'));
+  synthesize('base', { out: p('independent-wider'), shape: { layers: 3, hidden: 320, intermediate: 1024, heads: 10, kvHeads: 5, vocab: 4096 }, seed: 63 });
+  synthesize('base', { out: p('independent-shallower'), shape: { layers: 2, hidden: 256, intermediate: 1024, vocab: 4096 }, seed: 64 });
+}
+
+/** The same edits on real trained weights (BabyLlama-105; independent: BabyLlama-361). */
+const REAL_CASES: { name: string; a: string; b: string; expected: VerdictLabel }[] = [
+  { name: 'real: BabyLlama-105, hidden permuted + light fine-tune', a: 'babyllama-105', b: 'real-hidden-permuted', expected: 'derived' },
+  { name: 'real: BabyLlama-105, heads + neurons permuted + fine-tune', a: 'babyllama-105', b: 'real-heads-permuted', expected: 'derived' },
+  { name: 'real: BabyLlama-105, rescaled + norms folded + hidden permuted', a: 'babyllama-105', b: 'real-rescaled', expected: 'derived' },
+  { name: 'real: BabyLlama-361 reordered to best match BabyLlama-105', a: 'babyllama-105', b: 'real-independent-matched', expected: 'independent' },
+];
+
+function buildRealCases(p: (name: string) => string, shared: string): void {
+  if (existsSync(p('real-independent-matched'))) return;
+  const base = join(shared, 'babyllama-105');
+  permuteHidden(base, p('tmp-real-hidden'), 71);
+  addNoise(p('tmp-real-hidden'), p('real-hidden-permuted'), 0.01, 72);
+  permuteHeads(base, p('tmp-real-heads'), 73);
+  permuteNeurons(p('tmp-real-heads'), p('tmp-real-heads-neurons'), 74);
+  addNoise(p('tmp-real-heads-neurons'), p('real-heads-permuted'), 0.01, 75);
+  rescale(p('real-hidden-permuted'), p('real-rescaled'), 76);
+  reorderToMatch(base, join(shared, 'babyllama-361'), p('real-independent-matched'));
 }
 
 export const DEFAULT_EVAL_ROOT = fileURLToPath(new URL('../.bench/eval/', import.meta.url));

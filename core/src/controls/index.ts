@@ -12,6 +12,9 @@ import { analyzeSharedEmbeddings, type EmbeddingControl } from './embeddings.ts'
 import { classifyTensor } from '../roles/roles.ts';
 import { finalizeMoments } from '../stats/moments.ts';
 import { neuronPermutationTest, type NeuronPermutationTest } from './neurons.ts';
+import { sharedTokenIds } from './embeddings.ts';
+import { alignModels, type AlignmentSection } from '../align/index.ts';
+import type { PreparedComparison as Prepared } from '../compare/model-report.ts';
 
 export interface Controls {
   norms: { tensors: NormControl[] };
@@ -24,6 +27,29 @@ export interface Controls {
   embeddings: EmbeddingControl | null;
   /** MLP neurons matched across models whatever their order (one layer), with a p-value. */
   neurons: NeuronPermutationTest | null;
+  /**
+   * The aligned tests (core/src/align): hidden dimension aligned, heads, neurons, routers and
+   * experts matched in every layer, each against the same matching on unrelated pairs. The
+   * verdict rests on them where they ran.
+   */
+  alignment: AlignmentSection | null;
+}
+
+/**
+ * Rows of the embeddings that hold the same token: through the tokenizers when both are known,
+ * else by id when the vocabularies have the same size (and no tokenizer says otherwise).
+ */
+export function tokenPairsOf(prepared: Prepared): [number, number][] | null {
+  const rows = (ck: Prepared['a']) => ck.tensors.find((t) => classifyTensor(t.name).role === 'embedding')?.shape[0] ?? null;
+  const [ra, rb] = [rows(prepared.a), rows(prepared.b)];
+  if (ra === null || rb === null) return null;
+  const { a: tokA, b: tokB } = prepared.tokenizers;
+  if (tokA && tokB) {
+    const { pairs } = sharedTokenIds(tokA, tokB, ra, rb);
+    return pairs.length ? pairs : null;
+  }
+  if (ra !== rb || tokA || tokB) return null;
+  return Array.from({ length: ra }, (_, i) => [i, i] as [number, number]);
 }
 
 function mlpRelatedByIndex(prepared: PreparedComparison, results: ItemResult[]): boolean {
@@ -51,7 +77,11 @@ export async function computeControls(prepared: PreparedComparison, results: Ite
   const embeddings = vocabDiffers
     ? await analyzeSharedEmbeddings(prepared.a, prepared.b, prepared.tokenizers.a, prepared.tokenizers.b, { seed: options.seed, threads: options.threads })
     : null;
+  // Depth changed: pair B's layers with A's through the layer alignment.
+  const layerPairs = layers ? layers.alignment.alignment.map((x) => [x.a, x.b] as [number, number]) : null;
+  const alignment = alignModels({ a: prepared.a, b: prepared.b, tokenPairs: tokenPairsOf(prepared), layerPairs, seed: options.seed });
   return {
+    alignment,
     norms: { tensors: normControls(prepared.matched, results) },
     baselines: layers ? { [layers.alignment.role]: layers.baseline } : {},
     layers: layers ? [layers.alignment] : [],

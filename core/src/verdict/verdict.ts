@@ -1,17 +1,17 @@
 /**
- * The verdict from the weight evidence (first version): each compared matrix is related (its
- * centered cosine is far above what independent weights give) or not; components (embedding,
- * attention, MLP, router, shared and routed experts, lm_head) are judged by the share of their
- * matrices that are related; the label follows from the components. Norm vectors are never
- * judged by raw cosine and weigh nothing here: independent models' norms sit near 1.0 together.
- *
- * Not yet weighed (issue 5): within-model baselines, layer alignment (depth up-scaling), routed
- * experts matched across a permutation, embedding rows of shared tokens when vocabularies differ,
- * permutation-robust tests. Each limitation that applies to a comparison is listed in its evidence.
+ * The verdict. Where the aligned tests ran (core/src/align: hidden dimension aligned, heads,
+ * neurons and experts matched, every statistic against the same matching on unrelated pairs),
+ * the label comes from them (aligned.ts). Otherwise (remote models, no config) it falls back to
+ * the by-index reading below: each compared matrix is related when its centered cosine exceeds
+ * max(0.1, 10/√n), corrected by the controls (experts matched through the router, embedding rows
+ * of shared tokens, layer alignment, neurons matched in one layer). That fallback cannot see a
+ * permuted hidden dimension and its threshold was set by hand: the report says which path ran.
+ * Norm vectors are never judged by raw cosine: independent models' norms sit near 1.0 together.
  */
 import type { RoleGroup } from '../roles/roles.ts';
 import type { TensorReport, WeightsSection } from '../report/weights.ts';
 import type { Controls } from '../controls/index.ts';
+import { judgeAligned } from './aligned.ts';
 
 export type VerdictLabel = 'derived' | 'partially-derived' | 'independent' | 'inconclusive';
 
@@ -20,7 +20,7 @@ export interface Evidence {
   value: number | string | null;
   /** What independent models would show, for comparison. */
   baseline: string;
-  /** How much it counts in the label: 0 (context only) to 1. */
+  /** 1 when the label rests on it, 0 when it is context only. */
   weight: number;
   explanation: string;
 }
@@ -33,6 +33,12 @@ export interface ComponentFinding {
   /** Median centered cosine of the component's matrices. */
   medianCenteredCosine: number | null;
   finding: 'copied' | 'related' | 'unrelated' | 'mixed' | 'not compared';
+  /** Aligned path: the component's combined p-value, what the null's matching gives, units at their own index. */
+  pValue?: number | null;
+  medianNull?: number | null;
+  sameIndexShare?: number | null;
+  /** Which evidence judged it: aligned tests, identical bytes, by-index statistics, or none. */
+  channel?: 'aligned' | 'bytes' | 'by index' | 'none';
 }
 
 export interface Verdict {
@@ -41,6 +47,8 @@ export interface Verdict {
   summary: string;
   evidence: Evidence[];
   components: ComponentFinding[];
+  /** How the label and confidence were reached. */
+  procedure?: string;
 }
 
 /**
@@ -91,6 +99,14 @@ function median(xs: number[]): number | null {
 }
 
 export function judgeWeights(weights: WeightsSection, context: { tokenizerRelation?: string | null; controls?: Controls | null } = {}): Verdict {
+  const alignment = context.controls?.alignment;
+  if (alignment && alignment.components.length > 0) return judgeAligned(weights, alignment, context);
+  return { ...judgeByIndex(weights, context), procedure: BY_INDEX_PROCEDURE };
+}
+
+const BY_INDEX_PROCEDURE = 'fallback (the aligned tests did not run): a matrix is related when its centered cosine exceeds max(0.1, 10/√n); components by the share of related matrices; confidence from a fixed formula on the counts';
+
+function judgeByIndex(weights: WeightsSection, context: { tokenizerRelation?: string | null; controls?: Controls | null }): Verdict {
   // Controls that see what a by-index, same-shape comparison cannot: experts matched through the
   // router (reordered experts), embedding rows of shared tokens (a vocabulary changed).
   const controls = context.controls ?? null;
@@ -143,12 +159,12 @@ export function judgeWeights(weights: WeightsSection, context: { tokenizerRelati
     },
     {
       signal: 'byte-identical tensors', value: identicalCount,
-      baseline: 'independent models: 0', weight: identicalCount > 0 ? 1 : 0.2,
+      baseline: 'independent models: 0', weight: 1,
       explanation: 'identical bytes (same dtype, shape and content hash) are reused, whatever else differs',
     },
     {
       signal: 'median centered cosine of matrices', value: median(matrices.map((t) => t.centeredCosine).filter((x): x is number => x !== null)),
-      baseline: '≈ 0 for independent models; ≥ 0.9 for light fine-tunes', weight: 0.5,
+      baseline: '≈ 0 for independent models; ≥ 0.9 for light fine-tunes', weight: 0,
       explanation: 'how far the weights moved, where they are related',
     },
     {
@@ -158,7 +174,7 @@ export function judgeWeights(weights: WeightsSection, context: { tokenizerRelati
   ];
   if (context.tokenizerRelation) {
     evidence.push({
-      signal: 'tokenizer relation', value: context.tokenizerRelation, baseline: 'independent or overlapping for unrelated models', weight: 0.2,
+      signal: 'tokenizer relation', value: context.tokenizerRelation, baseline: 'independent or overlapping for unrelated models', weight: 0,
       explanation: 'a shared tokenizer is weak evidence: tokenizers are reused legitimately',
     });
   }
@@ -166,7 +182,7 @@ export function judgeWeights(weights: WeightsSection, context: { tokenizerRelati
   if (uncompared > 0) {
     evidence.push({
       signal: 'matrices not compared', value: uncompared, baseline: '0 when the architectures match', weight: 0,
-      explanation: 'shapes differ or a counterpart is missing (layers added, vocabulary extended, experts pruned); such tensors are not weighed (layer alignment and shared-row comparison are not done yet)',
+      explanation: 'shapes differ or a counterpart is missing (layers added, vocabulary extended, experts pruned); such tensors are weighed only through the controls (layer alignment, shared-token rows)',
     });
   }
   if (controls && controls.experts.length > 0) {
@@ -174,7 +190,7 @@ export function judgeWeights(weights: WeightsSection, context: { tokenizerRelati
     const reordered = significant.filter((l) => l.permuted);
     evidence.push({
       signal: 'routed experts matched across models', value: `${significant.length} of ${controls.experts.length} MoE layers match (p ≤ 0.01)${reordered.length ? `, ${reordered.length} with the experts reordered` : ''}`,
-      baseline: `independent models: the best matching stays at its permutation null (mean z ${mean(controls.experts.map((l) => l.z ?? 0)).toFixed(1)} here)`, weight: 0.8,
+      baseline: `independent models: the best matching stays at its permutation null (mean z ${mean(controls.experts.map((l) => l.z ?? 0)).toFixed(1)} here)`, weight: 1,
       explanation: 'experts are matched by linear assignment on router rows (checked on the experts\' weights) and tested against a permutation null, so reordered experts are recognised',
     });
   } else if (weights.tensors.some((t) => t.group === 'routed_expert')) {
@@ -186,7 +202,7 @@ export function judgeWeights(weights: WeightsSection, context: { tokenizerRelati
   if (n) {
     evidence.push({
       signal: 'MLP neurons matched whatever their order', value: `${n.role} layer ${n.layer}: best-match centered cosine ${n.statistic.toFixed(3)}, ${Math.round(100 * n.sameIndexShare)}% at the same index, p = ${n.pValue.toFixed(3)}`,
-      baseline: `input coordinates shuffled: ${n.nullMean.toFixed(3)} ± ${n.nullSd.toFixed(3)}`, weight: neuronsPermuted ? 0.8 : 0.3,
+      baseline: `input coordinates shuffled: ${n.nullMean.toFixed(3)} ± ${n.nullSd.toFixed(3)}`, weight: neuronsPermuted ? 1 : 0,
       explanation: 'a derivative may reorder an MLP\'s hidden neurons; matching each neuron to its best counterpart finds it where a by-index comparison cannot',
     });
   }
@@ -194,7 +210,7 @@ export function judgeWeights(weights: WeightsSection, context: { tokenizerRelati
     const e = controls.embeddings;
     evidence.push({
       signal: 'embedding rows of shared tokens', value: `${e.rowsCompared} of ${e.sharedTokens} shared tokens: centered cosine ${e.centeredCosine?.toFixed(3) ?? '—'}, z ${e.z?.toFixed(1) ?? '—'}`,
-      baseline: `unrelated rows: ${e.nullMean?.toFixed(3) ?? '—'} ± ${e.nullSd?.toFixed(3) ?? '—'} (${e.nullKind})`, weight: 0.8,
+      baseline: `unrelated rows: ${e.nullMean?.toFixed(3) ?? '—'} ± ${e.nullSd?.toFixed(3) ?? '—'} (${e.nullKind})`, weight: 1,
       explanation: 'when vocabularies differ, the rows of the tokens both hold are compared: an extended vocabulary keeps its old rows',
     });
   }
@@ -208,7 +224,7 @@ export function judgeWeights(weights: WeightsSection, context: { tokenizerRelati
     alignedShare = aligned.alignment.filter((x) => x.value !== null && x.value > relatedThreshold(n)).length / Math.max(1, aligned.alignment.length);
     evidence.push({
       signal: `layer alignment (${aligned.role})`, value: `${aligned.pattern}: ${Math.round(alignedShare * aligned.alignment.length)} of ${aligned.layersB} layers of B align with a related layer of A`,
-      baseline: `within A, layers at any distance: ${describeBaseline(context.controls!.baselines[aligned.role])}`, weight: aligned.pattern === 'identity' ? 0.3 : 0.8,
+      baseline: `within A, layers at any distance: ${describeBaseline(context.controls!.baselines[aligned.role])}`, weight: aligned.pattern === 'identity' ? 0 : 1,
       explanation: 'duplicated (depth up-scaling), removed or shifted layers are found by the best monotone alignment of the layer × layer similarity matrix',
     });
   }

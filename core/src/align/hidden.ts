@@ -1,0 +1,313 @@
+/**
+ * Hidden-dimension (residual stream) alignment. One permutation of the hidden dimension applied
+ * to every tensor leaves the function unchanged and makes every by-index comparison look
+ * unrelated; this recovers the correspondence from what each hidden dimension carries:
+ *
+ *  - a profile per dimension, invariant to the order of heads, neurons and experts and to folding
+ *    a norm into the next matrix: the (log) row norms of o_proj and down_proj, the column norms of
+ *    the effective v, gate, up and router matrices (norm folded in), the norm vectors themselves,
+ *    and the column norms of the embedding. A light fine-tune keeps each dimension's profile;
+ *  - where both vocabularies hold tokens in common, the embedding columns themselves over the
+ *    rows of those tokens (correlation, so that sign and scale per dimension drop out; the sign
+ *    of the correlation gives each dimension's sign).
+ *
+ * Dimensions are matched one to one by linear assignment on the profile correlation (greedy
+ * beyond 1024 dimensions). Widths may differ: the smaller side is matched into the larger
+ * (width pruning). The match is read against a null in which B's per-layer features come from
+ * other layers (what a dimension carries in every layer alike, such as outlier dimensions, stays
+ * in the null). Whether two models are related is *not* decided here: the unit statistics
+ * downstream carry their own nulls, computed under the same alignment.
+ */
+import { maximizeAssignmentFlat } from '../controls/assignment.ts';
+import { Random } from '../synth/random.ts';
+import type { ModelView, Matrix } from './model-view.ts';
+import { predictivePValue, shuffled } from './stats.ts';
+
+export type HiddenAlignmentKind = 'identity' | 'permuted' | 'partial' | 'none';
+
+export interface HiddenAlignment {
+  kind: HiddenAlignmentKind;
+  widthA: number;
+  widthB: number;
+  /** Dimensions of A given a counterpart in B. */
+  matched: number;
+  /** Of those, the share that map to the same index. */
+  sameIndexShare: number;
+  /** Mean profile correlation of matched dimensions, and what the null gives. */
+  score: number;
+  nullMean: number;
+  nullSd: number;
+  pValue: number;
+  /** Profile features used (per layer and tensor), and whether embedding columns were used. */
+  features: number;
+  sources: string[];
+  /** Dimensions of A whose sign was found flipped in B (embedding correlation only). */
+  flippedSigns: number;
+  nullKind: string;
+  note: string;
+}
+
+/** The correspondence itself (not in the report: widths of thousands). */
+export interface DimMap {
+  /** For each dimension of A, its counterpart in B, or −1. */
+  toB: Int32Array;
+  /** +1 or −1 per dimension of A. */
+  sign: Float32Array;
+}
+
+const OUTPUT_SIDE = ['attn.o', 'mlp.down', 'shared.down'];
+const INPUT_SIDE = ['attn.v', 'mlp.gate', 'mlp.up', 'shared.gate', 'shared.up', 'router.weight'];
+const NORMS = ['norm.input', 'norm.post_attn'];
+const NULL_DRAWS = 10;
+/** Linear assignment is O(n³): beyond this width the match is greedy (best pairs first). */
+const EXACT_ASSIGNMENT_WIDTH = 1024;
+const MAX_EMBEDDING_ROWS = 2048;
+const MIN_EFFECT = 0.1;
+
+/** log of the L2 norm of each row (byRow) or column of m. */
+function logNorms(m: Matrix, byRow: boolean): Float64Array {
+  const out = new Float64Array(byRow ? m.rows : m.cols);
+  for (let r = 0; r < m.rows; r++) for (let c = 0; c < m.cols; c++) {
+    const v = m.data[r * m.cols + c]!;
+    out[byRow ? r : c] += v * v;
+  }
+  for (let i = 0; i < out.length; i++) out[i] = 0.5 * Math.log(out[i]! + 1e-30);
+  return out;
+}
+
+/** Features of one side keyed by where they come from; each a vector over hidden dimensions. */
+function profileFeatures(view: ModelView, width: number, layerIndex: number[], embedRows: number[] | null): Map<string, Float64Array> {
+  const out = new Map<string, Float64Array>();
+  const put = (k: string, v: Float64Array | null) => { if (v && v.length === width) out.set(k, v); };
+  layerIndex.forEach((layer, i) => {
+    for (const role of OUTPUT_SIDE) { const m = view.matrix(role, layer); if (m) put(`${role}@${i}`, logNorms(m, true)); }
+    for (const role of INPUT_SIDE) { const m = view.effective(role, layer); if (m) put(`${role}@${i}`, logNorms(m, false)); }
+    for (const role of NORMS) {
+      const g = view.vector(role, layer);
+      if (g) put(`${role}@${i}`, Float64Array.from(g, (x) => Math.log(Math.abs(x) + 1e-30)));
+    }
+  });
+  const embed = view.matrix('embedding', null);
+  if (embed && embed.cols === width) {
+    const rows = embedRows ?? Array.from({ length: embed.rows }, (_, r) => r);
+    const sub: Matrix = { rows: rows.length, cols: width, data: new Float32Array(rows.length * width) };
+    rows.forEach((r, k) => sub.data.set(embed.data.subarray(r * width, (r + 1) * width), k * width));
+    put('embedding', logNorms(sub, false));
+  }
+  const head = view.effective('lm_head', null);
+  if (head) put('lm_head', logNorms(head, false));
+  return out;
+}
+
+/** Z-scores each feature over dimensions; drops features that are constant on a side. */
+function zScored(features: Float64Array[], width: number): Float64Array[] {
+  return features.map((f) => {
+    let mean = 0;
+    for (let i = 0; i < width; i++) mean += f[i]!;
+    mean /= width;
+    let ss = 0;
+    for (let i = 0; i < width; i++) ss += (f[i]! - mean) ** 2;
+    const sd = Math.sqrt(ss / width);
+    return Float64Array.from(f, (x) => (sd > 1e-9 * (Math.abs(mean) + 1) ? (x - mean) / sd : 0));
+  });
+}
+
+/** Rows = dimensions, each dimension's profile centred and scaled to unit length. */
+function profileRows(features: Float64Array[], width: number): Float64Array {
+  const f = features.length;
+  const rows = new Float64Array(width * f);
+  for (let i = 0; i < width; i++) {
+    let mean = 0;
+    for (let k = 0; k < f; k++) mean += features[k]![i]!;
+    mean /= f || 1;
+    let ss = 0;
+    for (let k = 0; k < f; k++) { const v = features[k]![i]! - mean; rows[i * f + k] = v; ss += v * v; }
+    const s = ss > 0 ? 1 / Math.sqrt(ss) : 0;
+    for (let k = 0; k < f; k++) rows[i * f + k] = rows[i * f + k]! * s;
+  }
+  return rows;
+}
+
+function crossProducts(x: Float64Array, n: number, y: Float64Array, m: number, d: number): Float64Array {
+  const out = new Float64Array(n * m);
+  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) {
+    let s = 0;
+    for (let k = 0; k < d; k++) s += x[i * d + k]! * y[j * d + k]!;
+    out[i * m + j] = s;
+  }
+  return out;
+}
+
+/** Columns of the embedding over paired rows, standardized: correlation = dot product / rows. */
+function standardizedColumns(m: Matrix, rows: number[]): Float64Array {
+  const n = rows.length;
+  const out = new Float64Array(m.cols * n);
+  for (let c = 0; c < m.cols; c++) {
+    let mean = 0;
+    for (let k = 0; k < n; k++) mean += m.data[rows[k]! * m.cols + c]!;
+    mean /= n;
+    let ss = 0;
+    for (let k = 0; k < n; k++) { const v = m.data[rows[k]! * m.cols + c]! - mean; out[c * n + k] = v; ss += v * v; }
+    const s = ss > 0 ? 1 / Math.sqrt(ss) : 0;
+    for (let k = 0; k < n; k++) out[c * n + k] = out[c * n + k]! * s;
+  }
+  return out;
+}
+
+/** One-to-one matching of A's dimensions (rows) into B's (columns) maximizing similarity. */
+export function matchDimensions(sim: Float64Array, wa: number, wb: number): Int32Array {
+  const toB = new Int32Array(wa).fill(-1);
+  if (Math.max(wa, wb) <= EXACT_ASSIGNMENT_WIDTH) {
+    maximizeAssignmentFlat(sim, wa, wb).rowToCol.forEach((j, i) => { toB[i] = j; });
+    return toB;
+  }
+  // Greedy: the most similar pairs first, each dimension used once.
+  const order: number[] = [];
+  const best = new Int32Array(wa);
+  for (let i = 0; i < wa; i++) {
+    let b = 0;
+    for (let j = 1; j < wb; j++) if (sim[i * wb + j]! > sim[i * wb + b]!) b = j;
+    best[i] = b;
+    order.push(i);
+  }
+  order.sort((x, y) => sim[y * wb + best[y]!]! - sim[x * wb + best[x]!]!);
+  const usedB = new Uint8Array(wb);
+  for (const i of order) {
+    let j = best[i]!;
+    if (usedB[j]) {
+      j = -1;
+      for (let c = 0; c < wb; c++) if (!usedB[c] && (j < 0 || sim[i * wb + c]! > sim[i * wb + j]!)) j = c;
+    }
+    if (j >= 0 && wb > 0) { toB[i] = j; usedB[j] = 1; }
+    if (usedB.every((u) => u === 1)) break;
+  }
+  return toB;
+}
+
+function meanMatched(sim: Float64Array, wb: number, toB: Int32Array): number {
+  let s = 0;
+  let n = 0;
+  toB.forEach((j, i) => { if (j >= 0) { s += sim[i * wb + j]!; n++; } });
+  return n ? s / n : 0;
+}
+
+export interface HiddenAlignmentInput {
+  a: ModelView;
+  b: ModelView;
+  /** Embedding rows of tokens both vocabularies hold: [row in A, row in B]; null when unknown. */
+  tokenPairs: [number, number][] | null;
+  seed?: number;
+}
+
+export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAlignment; map: DimMap } | null {
+  const { a, b } = input;
+  const wa = a.hidden;
+  const wb = b.hidden;
+  if (!wa || !wb) return null;
+  const random = new Random(input.seed ?? 1, 'hidden alignment');
+  // Layers paired by index up to the shallower depth (a profile of per-layer features).
+  const depth = Math.min(a.layers.length, b.layers.length);
+  let pairs = input.tokenPairs;
+  if (pairs && pairs.length > MAX_EMBEDDING_ROWS) {
+    const pick = shuffled(pairs.length, () => random.uniform()).slice(0, MAX_EMBEDDING_ROWS);
+    pairs = [...pick].sort((x, y) => x - y).map((k) => pairs![k]!);
+  }
+  const featA = profileFeatures(a, wa, a.layers.slice(0, depth), pairs ? pairs.map((p) => p[0]) : null);
+  const featB = profileFeatures(b, wb, b.layers.slice(0, depth), pairs ? pairs.map((p) => p[1]) : null);
+  const keys = [...featA.keys()].filter((k) => featB.has(k));
+  const zA = zScored(keys.map((k) => featA.get(k)!), wa);
+  const zB = zScored(keys.map((k) => featB.get(k)!), wb);
+  // Features constant on either side (a norm folded away) carry nothing.
+  const live = keys.map((_, i) => zA[i]!.some((x) => x !== 0) && zB[i]!.some((x) => x !== 0));
+  const fa = zA.filter((_, i) => live[i]);
+  const fb = zB.filter((_, i) => live[i]);
+  const f = fa.length;
+
+  // Embedding columns over the rows of shared tokens (sign and scale per dimension drop out).
+  const embA = pairs && pairs.length >= 64 ? a.matrix('embedding', null) : null;
+  const embB = pairs && pairs.length >= 64 ? b.matrix('embedding', null) : null;
+  const colsA = embA && embA.cols === wa ? standardizedColumns(embA, pairs!.map((p) => p[0])) : null;
+  const colsB = embB && embB.cols === wb ? standardizedColumns(embB, pairs!.map((p) => p[1])) : null;
+  const useEmbedding = !!colsA && !!colsB;
+  if (f < 3 && !useEmbedding) return null;
+
+  const similarity = (rowsB: Float64Array, embColsB: Float64Array | null): { sim: Float64Array; signed: Float64Array | null } => {
+    const prof = f >= 3 ? crossProducts(profileRows(fa, wa), wa, rowsB, wb, f) : null;
+    const signed = useEmbedding && embColsB ? crossProducts(colsA!, wa, embColsB, wb, pairs!.length) : null;
+    const sim = new Float64Array(wa * wb);
+    for (let k = 0; k < sim.length; k++) {
+      const parts = (prof ? 1 : 0) + (signed ? 1 : 0);
+      sim[k] = ((prof ? prof[k]! : 0) + (signed ? Math.abs(signed[k]!) : 0)) / parts;
+    }
+    return { sim, signed };
+  };
+
+  const observed = similarity(profileRows(fb, wb), colsB);
+  const toB = matchDimensions(observed.sim, wa, wb);
+  const score = meanMatched(observed.sim, wb, toB);
+
+  // Null: B's per-layer features taken from other layers (a derangement of layers), so that what
+  // every dimension carries in all layers alike (outlier dimensions, common in trained models)
+  // is in the null too; with fewer than 3 layers, each feature shuffled across dimensions on its
+  // own. Embedding rows of B deranged.
+  const liveKeys = keys.filter((_, i) => live[i]);
+  const layerOf = (k: string) => { const m = /@(\d+)$/.exec(k); return m ? Number(m[1]) : null; };
+  const byLayers = depth >= 3;
+  const draws: number[] = [];
+  for (let d = 0; d < NULL_DRAWS; d++) {
+    let fbNull: Float64Array[];
+    if (byLayers) {
+      const order = shuffled(depth, () => random.uniform());
+      const moved = Int32Array.from(order.keys(), (i) => order[(i + 1) % depth]!);
+      const remap = new Int32Array(depth);
+      order.forEach((l, i) => { remap[l] = moved[i]!; });
+      fbNull = liveKeys.map((k, i) => {
+        const l = layerOf(k);
+        if (l === null) return fb[i]!;
+        const j = liveKeys.indexOf(k.replace(/@\d+$/, `@${remap[l]}`));
+        return j >= 0 ? fb[j]! : fb[i]!;
+      });
+    } else {
+      fbNull = fb.map((feature) => { const p = shuffled(wb, () => random.uniform()); return Float64Array.from(p, (i) => feature[i]!); });
+    }
+    let colsNull: Float64Array | null = null;
+    if (useEmbedding) {
+      const rows = pairs!.length;
+      const p = shuffled(rows, () => random.uniform());
+      colsNull = new Float64Array(colsB!.length);
+      for (let c = 0; c < wb; c++) for (let k = 0; k < rows; k++) colsNull[c * rows + k] = colsB![c * rows + p[k]!]!;
+    }
+    const nullSim = similarity(profileRows(fbNull, wb), colsNull);
+    draws.push(meanMatched(nullSim.sim, wb, matchDimensions(nullSim.sim, wa, wb)));
+  }
+  const test = predictivePValue(score, draws, 1e-3);
+  const sign = new Float32Array(wa).fill(1);
+  let flipped = 0;
+  if (observed.signed) toB.forEach((j, i) => { if (j >= 0 && observed.signed![i * wb + j]! < 0) { sign[i] = -1; flipped++; } });
+  let matched = 0;
+  let same = 0;
+  toB.forEach((j, i) => { if (j >= 0) { matched++; if (j === i) same++; } });
+  // The null above keeps much of what independent models share, but not all: a match must also
+  // stand clear of it by MIN_EFFECT in profile correlation to be called a correspondence.
+  const significant = test.pValue <= 0.001 && score - test.mean >= MIN_EFFECT;
+  const sameIndexShare = matched ? same / matched : 0;
+  const kind: HiddenAlignmentKind = !significant ? 'none' : wa !== wb ? 'partial' : sameIndexShare >= 0.9 ? 'identity' : 'permuted';
+  if (kind === 'identity') { toB.forEach((_, i) => { toB[i] = i; }); }
+  const sources = [...(f >= 3 ? [`profiles of ${f} tensors (row norms of o/down, column norms of effective v/gate/up/router, norm vectors, embedding)`] : []), ...(useEmbedding ? [`embedding columns over ${pairs!.length} shared tokens`] : [])];
+  return {
+    alignment: {
+      kind, widthA: wa, widthB: wb, matched, sameIndexShare, score, nullMean: test.mean, nullSd: test.sd, pValue: test.pValue,
+      features: f, sources, flippedSigns: flipped,
+      note: kind === 'none'
+        ? 'no correspondence between the hidden dimensions stands out from the null (profiles shuffled across dimensions); weights are compared by index where the widths agree'
+        : `${matched} dimensions of A matched into B's ${wb} (${Math.round(100 * sameIndexShare)}% at the same index)`,
+      nullKind: byLayers ? `B's per-layer profile features taken from other layers (layers deranged), ${NULL_DRAWS} draws` : `each profile feature of B shuffled across dimensions, ${NULL_DRAWS} draws`,
+    },
+    map: { toB, sign },
+  };
+}
+
+/** The identity correspondence (used when widths agree and no alignment stands out). */
+export function identityMap(width: number): DimMap {
+  return { toB: Int32Array.from({ length: width }, (_, i) => i), sign: new Float32Array(width).fill(1) };
+}

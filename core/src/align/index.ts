@@ -1,0 +1,384 @@
+/**
+ * Lineage that survives re-parameterization (issue 11): align, then compare, against nulls that
+ * pay for the same matching.
+ *
+ * 1. The hidden dimensions of A and B are put in correspondence (hidden.ts): identity, a
+ *    permutation (with signs, where the embedding shows them), or a partial one when the widths
+ *    differ.
+ * 2. Under that correspondence every layer's units are matched whatever their order (units.ts):
+ *    attention heads and KV groups, MLP neurons, router rows, and the experts the router pairs.
+ *    Embedding and lm_head rows of the tokens both vocabularies hold are compared row for row.
+ * 3. Each (component, layer) cell is one statistic read against null draws computed by the very
+ *    same matching on pairs that cannot be related: A's layer against *other* layers of B (same
+ *    shapes, same alignment, same marginal structure), A's dimensions shuffled among dimensions of
+ *    similar energy, mismatched experts, mismatched tokens. Matching inflates similarity between
+ *    unrelated weights; the null is inflated alike, so "related" means above what matching finds
+ *    by chance. p-value: the observed value as one more draw of the null (Student's t on the
+ *    draws' mean and spread, stats.ts); a cell is related at p ≤ CELL_LEVEL; a component's cells
+ *    combine by Fisher's method.
+ *
+ * The level was chosen before looking at the evaluation set and is checked by `npm run eval`'s
+ * calibration table on independent pairs that are not the labelled cases (bench/calibration.ts).
+ */
+import type { Checkpoint } from '../checkpoint/folder.ts';
+import { maximizeAssignmentFlat } from '../controls/assignment.ts';
+import { Random } from '../synth/random.ts';
+import { alignHidden, identityMap, type DimMap, type HiddenAlignment } from './hidden.ts';
+import { ModelView } from './model-view.ts';
+import { fisherCombine, median, predictivePValue, shuffled } from './stats.ts';
+import {
+  assigned, attentionUnits, mlpUnits, nearestNeighbour, routerUnits, selectDims, similarities, tokenUnits,
+  type DimSelection, type UnitBuilder, type Units,
+} from './units.ts';
+
+/** A cell is related when its p-value is at most this (per-cell false-positive rate). */
+export const CELL_LEVEL = 0.01;
+/** A component is related when its cells' combined p-value is at most this. */
+export const COMPONENT_LEVEL = 0.001;
+/** Hidden dimensions compared per unit (a seeded choice among the matched ones). */
+const MAX_DIMS = 256;
+/** Neurons of A matched per cell (each against every neuron of B). */
+const NEURONS_PER_CELL = 64;
+/** Other layers of B used as null cells, and dimension-shuffle draws beside them. */
+const CROSS_LAYER_NULLS = 6;
+const MIN_NULL_DRAWS = 10;
+const TOKEN_ROWS = 512;
+const EXPERTS_PER_LAYER = 3;
+const SD_FLOOR = 0.005;
+
+export type AlignedComponent = 'embedding' | 'attention' | 'dense MLP' | 'router' | 'shared experts' | 'routed experts' | 'lm_head';
+
+export interface AlignedCell {
+  layerA: number | null;
+  layerB: number | null;
+  expertA?: number;
+  expertB?: number;
+  /** The matched statistic (mean centered cosine of matched units). */
+  statistic: number;
+  nullMean: number;
+  nullSd: number;
+  nullDraws: number;
+  pValue: number;
+  related: boolean;
+  /** Share of units matched at their own index (1 when nothing was reordered). */
+  sameIndexShare: number;
+}
+
+export interface AlignedComponentResult {
+  component: AlignedComponent;
+  statistic: string;
+  cells: AlignedCell[];
+  related: number;
+  /** Fisher's combination of the cells' p-values. */
+  pValue: number;
+  medianStatistic: number | null;
+  medianNull: number | null;
+  /** Share of units at their own index over the cells (low: reordered heads, neurons or experts). */
+  sameIndexShare: number | null;
+  finding: 'related' | 'mixed' | 'unrelated';
+}
+
+export interface AlignmentSection {
+  hidden: HiddenAlignment | null;
+  /** How layers were paired: by index, or through the layer alignment (depth changed). */
+  layerPairing: 'index' | 'layer alignment' | 'relative depth';
+  components: AlignedComponentResult[];
+  level: { cell: number; component: number };
+  nulls: string;
+  dimensionsCompared: number;
+  seconds: number;
+  notes: string[];
+}
+
+export interface AlignmentInput {
+  a: Checkpoint;
+  b: Checkpoint;
+  /** Rows of tokens both vocabularies hold, [row in A, row in B]; null when unknown. */
+  tokenPairs: [number, number][] | null;
+  /** B's layers paired with A's when depths differ (from the layer alignment): [layerA, layerB]. */
+  layerPairs?: [number, number][] | null;
+  seed?: number;
+}
+
+/** One cell's null draws and observed value, before its p-value. */
+interface CellDraft {
+  component: AlignedComponent;
+  layerA: number | null;
+  layerB: number | null;
+  expertA?: number;
+  expertB?: number;
+  observed: { statistic: number; sameIndexShare: number } | null;
+  draws: number[];
+}
+
+export function alignModels(input: AlignmentInput): AlignmentSection | null {
+  const started = Date.now();
+  const a = new ModelView(input.a);
+  const b = new ModelView(input.b);
+  try {
+    return run(a, b, input, started);
+  } finally {
+    a.close();
+    b.close();
+  }
+}
+
+function run(a: ModelView, b: ModelView, input: AlignmentInput, started: number): AlignmentSection | null {
+  if (!a.hidden || !b.hidden) return null;
+  const random = new Random(input.seed ?? 1, 'alignment');
+  const uniform = () => random.uniform();
+  const notes: string[] = [];
+  const found = alignHidden({ a, b, tokenPairs: input.tokenPairs, seed: input.seed });
+  // Any fixed correspondence is valid for the tests below (their nulls share it); the found one is
+  // used unless it is no better than chance and the widths agree, where indices are kept.
+  let map: DimMap | null = found?.map ?? null;
+  if ((!found || found.alignment.kind === 'none') && a.hidden === b.hidden) map = identityMap(a.hidden);
+  if (!map) return { hidden: found?.alignment ?? null, layerPairing: 'index', components: [], level: { cell: CELL_LEVEL, component: COMPONENT_LEVEL }, nulls: NULLS, dimensionsCompared: 0, seconds: (Date.now() - started) / 1000, notes: ['the hidden dimensions could not be put in correspondence'] };
+  const sel = selectDims(map, MAX_DIMS, uniform);
+
+  const { pairs, pairing } = layerPairs(a, b, input.layerPairs ?? null);
+  const drafts: CellDraft[] = [];
+  const attention = a.attention();
+  const attentionB = b.attention();
+  if (attention && attentionB && attention.headDim === attentionB.headDim) {
+    drafts.push(...layerCells(pairs, sel, uniform, 'attention', (v, layer) => {
+      const u = attentionUnits({ view: v, layer }, attention.headDim);
+      return u ? [u.heads, u.groups] : null;
+    }, a, b, (x, y) => pairStatistic(x, y)));
+  } else if (attention || attentionB) {
+    notes.push('attention not compared: head dimensions differ or the config does not state the heads');
+  }
+  drafts.push(...layerCells(pairs, sel, uniform, 'dense MLP', (v, layer) => one(mlpUnits({ view: v, layer }, 'mlp')), a, b, neuronStatistic(uniform)));
+  drafts.push(...layerCells(pairs, sel, uniform, 'shared experts', (v, layer) => one(mlpUnits({ view: v, layer }, 'shared')), a, b, neuronStatistic(uniform)));
+  drafts.push(...layerCells(pairs, sel, uniform, 'router', (v, layer) => one(routerUnits({ view: v, layer })), a, b, (x, y) => {
+    const sim = similarities(x[0]!, null, y[0]!);
+    return assigned(sim, x[0]!.count, y[0]!.count);
+  }));
+  drafts.push(...expertCells(a, b, pairs, sel, uniform));
+  if (input.tokenPairs && input.tokenPairs.length >= 32) {
+    for (const role of ['embedding', 'lm_head'] as const) {
+      const cell = tokenCell(a, b, role, input.tokenPairs, sel, uniform);
+      if (cell) drafts.push(cell);
+    }
+  } else {
+    notes.push('embedding and lm_head not compared under the alignment: no tokens known to be shared');
+  }
+
+  const components = summarize(drafts);
+  return {
+    hidden: found?.alignment ?? null,
+    layerPairing: pairing,
+    components,
+    level: { cell: CELL_LEVEL, component: COMPONENT_LEVEL },
+    nulls: NULLS,
+    dimensionsCompared: sel.a.length,
+    seconds: (Date.now() - started) / 1000,
+    notes,
+  };
+}
+
+const NULLS = `per cell: A's layer against up to ${CROSS_LAYER_NULLS} other layers of B under the same alignment, plus A's dimensions shuffled among dimensions of similar energy (at least ${MIN_NULL_DRAWS} draws in all); experts: mismatched experts; embedding and lm_head: mismatched tokens. p-value: Student's t predictive test on the draws`;
+
+function one(u: UnitBuilder | null): UnitBuilder[] | null {
+  return u ? [u] : null;
+}
+
+/** B's layer for each of A's: by index when depths agree, else the layer alignment or relative depth. */
+function layerPairs(a: ModelView, b: ModelView, given: [number, number][] | null): { pairs: [number, number][]; pairing: AlignmentSection['layerPairing'] } {
+  if (a.layers.length === b.layers.length) return { pairs: a.layers.map((l, i) => [l, b.layers[i]!]), pairing: 'index' };
+  if (given && given.length) {
+    // One cell per layer of B (its aligned layer of A); A's layers may repeat (duplicated layers).
+    return { pairs: given.filter(([la, lb]) => a.layers.includes(la) && b.layers.includes(lb)), pairing: 'layer alignment' };
+  }
+  return {
+    pairs: b.layers.map((lb, j) => [a.layers[Math.min(a.layers.length - 1, Math.round((j * a.layers.length) / b.layers.length))]!, lb]),
+    pairing: 'relative depth',
+  };
+}
+
+type Statistic = (x: Units[], y: Units[]) => { statistic: number; sameIndexShare: number };
+
+/** Heads and KV groups: the mean of their assigned similarities. */
+function pairStatistic(x: Units[], y: Units[]): { statistic: number; sameIndexShare: number } {
+  const parts = x.map((ux, i) => assigned(similarities(ux, null, y[i]!), ux.count, y[i]!.count));
+  return { statistic: parts.reduce((s, p) => s + p.statistic, 0) / parts.length, sameIndexShare: parts.reduce((s, p) => s + p.sameIndexShare, 0) / parts.length };
+}
+
+/** Neurons: a seeded sample of A's matched to their nearest neighbour among all of B's. */
+function neuronStatistic(uniform: () => number): Statistic {
+  const chosenFor = new Map<number, Int32Array>();
+  return (x, y) => {
+    const ux = x[0]!;
+    if (!chosenFor.has(ux.count)) chosenFor.set(ux.count, Int32Array.from(shuffled(ux.count, uniform).slice(0, Math.min(NEURONS_PER_CELL, ux.count))).sort());
+    const chosen = chosenFor.get(ux.count)!;
+    return nearestNeighbour(similarities(ux, chosen, y[0]!), chosen.length, y[0]!.count, chosen);
+  };
+}
+
+/** Dimensions shuffled within strata of similar energy: keeps large dimensions with large ones. */
+function stratifiedShuffle(energy: Float64Array, uniform: () => number, stratum = 8): Int32Array {
+  const order = Array.from(energy.keys()).sort((x, y) => energy[x]! - energy[y]!);
+  const out = new Int32Array(energy.length);
+  for (let s = 0; s < order.length; s += stratum) {
+    const block = order.slice(s, s + stratum);
+    const p = shuffled(block.length, uniform);
+    block.forEach((d, i) => { out[d] = block[p[i]!]!; });
+  }
+  return out;
+}
+
+/**
+ * Cells for one component over layers: A's units for the observed alignment and for each
+ * dimension-shuffle draw are cut once per layer of A; B is read once per layer and compared with
+ * every A layer that needs it (its own pair, or a null partner).
+ */
+function layerCells(
+  pairs: [number, number][], sel: DimSelection, uniform: () => number, component: AlignedComponent,
+  load: (view: ModelView, layer: number) => UnitBuilder[] | null, a: ModelView, b: ModelView, statistic: Statistic,
+): CellDraft[] {
+  const layersB = [...new Set(pairs.map((p) => p[1]))].sort((x, y) => x - y);
+  const crossFor = (la: number, lb: number) => {
+    // Not B's layers paired with the same layer of A (a duplicated layer is related to its twin).
+    const twins = new Set(pairs.filter((p) => p[0] === la).map((p) => p[1]));
+    const others = layersB.filter((m) => m !== lb && !twins.has(m)).sort((x, y) => Math.abs(x - lb) - Math.abs(y - lb));
+    // Prefer layers at distance 2 or more (neighbours of one model can share a little).
+    const far = others.filter((m) => Math.abs(m - lb) >= 2);
+    return [...far, ...others.filter((m) => Math.abs(m - lb) < 2)].slice(0, CROSS_LAYER_NULLS);
+  };
+  const drafts: CellDraft[] = [];
+  const prepared: { draft: CellDraft; observed: Units[]; shuffledDraws: Units[][]; cross: number[] }[] = [];
+  for (const [la, lb] of pairs) {
+    const builders = load(a, la);
+    if (!builders) continue;
+    const cross = crossFor(la, lb);
+    const shuffles = Math.max(2, MIN_NULL_DRAWS - cross.length);
+    const energy = builders.map((u) => u.energy(sel.a)).reduce((s, e) => s.map((x, i) => x + e[i]!));
+    const shuffledDraws: Units[][] = [];
+    for (let d = 0; d < shuffles; d++) {
+      const p = stratifiedShuffle(energy, uniform);
+      const dims = Int32Array.from(p, (k) => sel.a[k]!);
+      shuffledDraws.push(builders.map((u) => u.build(dims, null)));
+    }
+    const draft: CellDraft = { component, layerA: la, layerB: lb, observed: null, draws: [] };
+    prepared.push({ draft, observed: builders.map((u) => u.build(sel.a, null)), shuffledDraws, cross });
+    drafts.push(draft);
+  }
+  for (const m of layersB) {
+    const needed = prepared.filter((p) => p.draft.layerB === m || p.cross.includes(m));
+    if (needed.length === 0) continue;
+    const builders = load(b, m);
+    if (!builders) continue;
+    const unitsB = builders.map((u) => u.build(sel.b, sel.sign));
+    for (const p of needed) {
+      if (unitsB.some((u, i) => u.width !== p.observed[i]!.width)) continue;
+      if (p.draft.layerB === m) {
+        p.draft.observed = statistic(p.observed, unitsB);
+        for (const draw of p.shuffledDraws) p.draft.draws.push(statistic(draw, unitsB).statistic);
+      }
+      if (p.cross.includes(m)) p.draft.draws.push(statistic(p.observed, unitsB).statistic);
+    }
+  }
+  return drafts.filter((d) => d.observed !== null);
+}
+
+/** Routed experts: pairs found by the router under the alignment, each against mismatched experts. */
+function expertCells(a: ModelView, b: ModelView, pairs: [number, number][], sel: DimSelection, uniform: () => number): CellDraft[] {
+  const drafts: CellDraft[] = [];
+  const stat = neuronStatistic(uniform);
+  for (const [la, lb] of pairs) {
+    const expertsA = a.experts('expert.down', la);
+    const expertsB = b.experts('expert.down', lb);
+    if (expertsA.length < 2 || expertsB.length < 2) continue;
+    const ra = routerUnits({ view: a, layer: la });
+    const rb = routerUnits({ view: b, layer: lb });
+    let toB: number[];
+    if (ra && rb && ra.count === expertsA.length && rb.count === expertsB.length) {
+      const x = ra.build(sel.a, null);
+      const y = rb.build(sel.b, sel.sign);
+      const sim = similarities(x, null, y);
+      toB = maximizeAssignmentFlat(sim, x.count, y.count).rowToCol;
+    } else {
+      toB = expertsA.map((e) => (e < expertsB.length ? e : -1));
+    }
+    const picked = [...shuffled(expertsA.length, uniform)].filter((e) => toB[e]! >= 0).slice(0, EXPERTS_PER_LAYER);
+    for (const ea of picked) {
+      const ua = mlpUnits({ view: a, layer: la, expert: ea }, 'expert');
+      if (!ua) continue;
+      const x = [ua.build(sel.a, null)];
+      const eb = toB[ea]!;
+      const others = [...shuffled(expertsB.length, uniform)].filter((e) => e !== eb).slice(0, MIN_NULL_DRAWS);
+      const unitsOf = (e: number) => { const u = mlpUnits({ view: b, layer: lb, expert: e }, 'expert'); return u ? [u.build(sel.b, sel.sign)] : null; };
+      const yb = unitsOf(eb);
+      if (!yb || yb[0]!.width !== x[0]!.width) continue;
+      const draws = others.map(unitsOf).filter((y): y is Units[] => !!y).map((y) => stat(x, y).statistic);
+      drafts.push({ component: 'routed experts', layerA: la, layerB: lb, expertA: ea, expertB: eb, observed: stat(x, yb), draws });
+    }
+  }
+  return drafts;
+}
+
+/** Embedding or lm_head: rows of shared tokens, matched row for row, against mismatched tokens. */
+function tokenCell(a: ModelView, b: ModelView, role: 'embedding' | 'lm_head', tokenPairs: [number, number][], sel: DimSelection, uniform: () => number): CellDraft | null {
+  const pick = [...shuffled(tokenPairs.length, uniform)].slice(0, TOKEN_ROWS).sort((x, y) => x - y).map((k) => tokenPairs[k]!);
+  const ua = tokenUnits(a, role, pick.map((p) => p[0]));
+  const ub = tokenUnits(b, role, pick.map((p) => p[1]));
+  if (!ua || !ub) return null;
+  const x = ua.build(sel.a, null);
+  const y = ub.build(sel.b, sel.sign);
+  const n = x.count;
+  const rowDot = (i: number, j: number) => {
+    let s = 0;
+    for (let k = 0; k < x.width; k++) s += x.data[i * x.width + k]! * y.data[j * y.width + k]!;
+    return s;
+  };
+  let observed = 0;
+  for (let i = 0; i < n; i++) observed += rowDot(i, i);
+  const draws: number[] = [];
+  for (let d = 0; d < MIN_NULL_DRAWS; d++) {
+    const p = shuffled(n, uniform);
+    let s = 0;
+    for (let i = 0; i < n; i++) s += rowDot(i, p[i] === i ? p[(i + 1) % n]! : p[i]!);
+    draws.push(s / n);
+  }
+  return { component: role, layerA: null, layerB: null, observed: { statistic: observed / n, sameIndexShare: 1 }, draws };
+}
+
+function summarize(drafts: CellDraft[]): AlignedComponentResult[] {
+  const order: AlignedComponent[] = ['embedding', 'attention', 'dense MLP', 'router', 'shared experts', 'routed experts', 'lm_head'];
+  const statistics: Record<AlignedComponent, string> = {
+    embedding: 'mean centered cosine of the rows of shared tokens, under the hidden alignment',
+    attention: 'mean centered cosine of query heads (q rows with o columns) and KV groups (k and v rows) under the best one-to-one assignment',
+    'dense MLP': `mean over ${NEURONS_PER_CELL} neurons of A of the best centered cosine with any neuron of B (gate and up rows with the down column)`,
+    router: 'mean centered cosine of router rows under the best one-to-one assignment of experts',
+    'shared experts': `mean over ${NEURONS_PER_CELL} neurons of A of the best centered cosine with any neuron of B`,
+    'routed experts': 'neurons of an expert of A against the expert of B its router row is assigned to',
+    lm_head: 'mean centered cosine of the rows of shared tokens (effective lm_head), under the hidden alignment',
+  };
+  const out: AlignedComponentResult[] = [];
+  for (const component of order) {
+    const cells: AlignedCell[] = drafts.filter((d) => d.component === component && d.observed).map((d) => {
+      const test = predictivePValue(d.observed!.statistic, d.draws, SD_FLOOR);
+      return {
+        layerA: d.layerA, layerB: d.layerB, ...(d.expertA !== undefined ? { expertA: d.expertA, expertB: d.expertB } : {}),
+        statistic: round(d.observed!.statistic), nullMean: round(test.mean), nullSd: round(test.sd), nullDraws: d.draws.length,
+        pValue: test.pValue, related: test.pValue <= CELL_LEVEL, sameIndexShare: round(d.observed!.sameIndexShare),
+      };
+    });
+    if (cells.length === 0) continue;
+    const related = cells.filter((c) => c.related).length;
+    const share = related / cells.length;
+    out.push({
+      component, statistic: statistics[component], cells, related,
+      pValue: fisherCombine(cells.map((c) => c.pValue)),
+      medianStatistic: median(cells.map((c) => c.statistic)),
+      medianNull: median(cells.map((c) => c.nullMean)),
+      sameIndexShare: median(cells.map((c) => c.sameIndexShare)),
+      finding: share >= 0.8 ? 'related' : related === 0 ? 'unrelated' : 'mixed',
+    });
+  }
+  return out;
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}

@@ -1,0 +1,129 @@
+/**
+ * One model's weights as the alignment sees them: matrices by (role, layer), decoded to float32,
+ * and *effective* input-side matrices, W·diag(γ), with the norm vector γ that precedes them
+ * folded in. A norm folded into the next matrix (or scaled against it) computes the same
+ * function, and the effective matrix is the same either way: comparing effective matrices makes
+ * every statistic here invariant to that rescaling.
+ *
+ * Matrices are read whole (one at a time, dropped after use); larger ones than `maxElements` are
+ * left out with a note rather than held in memory.
+ */
+import type { Checkpoint, TensorEntry } from '../checkpoint/folder.ts';
+import { COMPARABLE_DTYPES, type DType } from '../checkpoint/dtype.ts';
+import { PreadReader } from '../io/pread.ts';
+import { toFloat32 } from '../kernels/decode.ts';
+import { classifyTensor } from '../roles/roles.ts';
+
+export interface Matrix {
+  rows: number;
+  cols: number;
+  /** Row-major. */
+  data: Float32Array;
+}
+
+/** Which norm feeds which input-side matrix (the norm is folded into its columns). */
+const PRECEDING_NORM: Record<string, string> = {
+  'attn.q': 'norm.input', 'attn.k': 'norm.input', 'attn.v': 'norm.input',
+  'mlp.gate': 'norm.post_attn', 'mlp.up': 'norm.post_attn', 'router.weight': 'norm.post_attn',
+  'shared.gate': 'norm.post_attn', 'shared.up': 'norm.post_attn',
+  'expert.gate': 'norm.post_attn', 'expert.up': 'norm.post_attn',
+  lm_head: 'norm.final',
+};
+
+export const DEFAULT_MAX_ELEMENTS = 64 * 1024 * 1024;
+
+export interface AttentionShape {
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+}
+
+export class ModelView {
+  readonly layers: number[];
+  readonly hidden: number | null;
+  private readonly byKey = new Map<string, TensorEntry>();
+  private readonly reader = new PreadReader();
+
+  constructor(readonly checkpoint: Checkpoint, private readonly maxElements = DEFAULT_MAX_ELEMENTS) {
+    const layers = new Set<number>();
+    for (const t of checkpoint.tensors) {
+      if (!COMPARABLE_DTYPES.has(t.dtype as DType)) continue;
+      const r = classifyTensor(t.name);
+      if (r.fusedExperts) continue;
+      if (r.layer !== null) layers.add(r.layer);
+      this.byKey.set(key(r.role, r.layer, r.expert), t);
+    }
+    this.layers = [...layers].sort((x, y) => x - y);
+    const embed = this.tensor('embedding', null);
+    const hidden = checkpoint.config?.hidden_size;
+    this.hidden = typeof hidden === 'number' ? hidden : embed?.shape[1] ?? null;
+  }
+
+  close(): void {
+    this.reader.close();
+  }
+
+  tensor(role: string, layer: number | null, expert: number | null = null): TensorEntry | null {
+    return this.byKey.get(key(role, layer, expert)) ?? null;
+  }
+
+  /** Expert indices present for a role in a layer. */
+  experts(role: string, layer: number): number[] {
+    const out: number[] = [];
+    for (let e = 0; this.byKey.has(key(role, layer, e)); e++) out.push(e);
+    return out;
+  }
+
+  /** Heads as the config states them, checked against the q/k shapes of the first layer. */
+  attention(): AttentionShape | null {
+    const c = this.checkpoint.config ?? {};
+    const q = this.tensor('attn.q', this.layers[0] ?? 0);
+    const k = this.tensor('attn.k', this.layers[0] ?? 0);
+    const heads = typeof c.num_attention_heads === 'number' ? c.num_attention_heads : null;
+    if (!q || !k || !heads) return null;
+    const kvHeads = typeof c.num_key_value_heads === 'number' ? c.num_key_value_heads : heads;
+    const headDim = typeof c.head_dim === 'number' ? c.head_dim : q.shape[0]! / heads;
+    if (q.shape[0] !== heads * headDim || k.shape[0] !== kvHeads * headDim || !Number.isInteger(headDim)) return null;
+    return { heads, kvHeads, headDim };
+  }
+
+  vector(role: string, layer: number | null): Float32Array | null {
+    const t = this.tensor(role, layer);
+    if (!t || t.shape.length !== 1) return null;
+    return this.decode(t);
+  }
+
+  matrix(role: string, layer: number | null, expert: number | null = null): Matrix | null {
+    const t = this.tensor(role, layer, expert);
+    if (!t || t.shape.length !== 2) return null;
+    if (t.shape[0]! * t.shape[1]! > this.maxElements) return null;
+    return { rows: t.shape[0]!, cols: t.shape[1]!, data: this.decode(t) };
+  }
+
+  /** W·diag(γ) for an input-side matrix (γ: the norm before it); the plain matrix otherwise. */
+  effective(role: string, layer: number | null, expert: number | null = null): Matrix | null {
+    const m = this.matrix(role, layer, expert);
+    const normRole = PRECEDING_NORM[role];
+    if (!m || !normRole) return m;
+    const gamma = this.vector(normRole, normRole === 'norm.final' ? null : layer);
+    if (!gamma || gamma.length !== m.cols) return m;
+    for (let r = 0; r < m.rows; r++) {
+      const row = m.data.subarray(r * m.cols, (r + 1) * m.cols);
+      for (let j = 0; j < m.cols; j++) row[j] = row[j]! * gamma[j]!;
+    }
+    return m;
+  }
+
+  private decode(t: TensorEntry): Float32Array {
+    const n = t.shape.reduce((x, y) => x * y, 1);
+    const raw = new Uint8Array(t.byteLength);
+    this.reader.readSync(t.file, t.offset, raw);
+    const out = new Float32Array(n);
+    toFloat32(t.dtype as DType, raw, out, n);
+    return out;
+  }
+}
+
+function key(role: string, layer: number | null, expert: number | null): string {
+  return `${role}|${layer ?? ''}|${expert ?? ''}`;
+}

@@ -1,0 +1,219 @@
+/**
+ * Units inside a layer, matched whatever their order: MLP neurons (a row of gate and of up with
+ * the matching column of down), attention heads (query heads with their o_proj columns; KV groups
+ * with their k and v rows), router rows (experts). Each unit is a set of blocks restricted to the
+ * hidden dimensions the alignment paired (B's signs applied), every block centred and scaled to
+ * unit length: a unit's similarity is the mean centered cosine of its blocks, which no rescaling
+ * that keeps the function can change (q×s with k÷s per head, up×s with down÷s per neuron, a
+ * norm folded into the next matrix: the matrices are the effective ones, see model-view.ts).
+ *
+ * A cell compares layer la of A with layer lb of B and gives one statistic: for neurons, the mean
+ * over a seeded sample of A's neurons of the best similarity with any of B's (nearest neighbour:
+ * 14,336 neurons cannot be assigned one to one cheaply, and the null pays the same maximum); for
+ * heads and routers, the mean similarity under the best one-to-one assignment.
+ */
+import { maximizeAssignmentFlat } from '../controls/assignment.ts';
+import type { DimMap } from './hidden.ts';
+import type { Matrix, ModelView } from './model-view.ts';
+import { centerUnit } from './stats.ts';
+
+/** Dimensions compared: A's and B's indices of matched pairs, and B's sign for each. */
+export interface DimSelection {
+  a: Int32Array;
+  b: Int32Array;
+  sign: Float32Array;
+}
+
+/** At most `max` matched dimensions (a seeded choice), in A's order. */
+export function selectDims(map: DimMap, max: number, uniform: () => number): DimSelection {
+  const pairs: number[] = [];
+  map.toB.forEach((j, i) => { if (j >= 0) pairs.push(i); });
+  for (let i = pairs.length - 1; i > 0 && pairs.length > max; i--) {
+    const k = Math.floor(uniform() * (i + 1));
+    [pairs[i], pairs[k]] = [pairs[k]!, pairs[i]!];
+  }
+  const chosen = pairs.slice(0, max).sort((x, y) => x - y);
+  return {
+    a: Int32Array.from(chosen),
+    b: Int32Array.from(chosen, (i) => map.toB[i]!),
+    sign: Float32Array.from(chosen, (i) => map.sign[i]!),
+  };
+}
+
+/** Unit vectors, `count` rows of `width` floats (blocks concatenated, each scaled by 1/√blocks). */
+export interface Units {
+  count: number;
+  width: number;
+  data: Float32Array;
+}
+
+/** Rows `rowFrom..rowTo` of m restricted to columns `cols` (signs applied), as one block. */
+function rowBlock(m: Matrix, rowFrom: number, rowTo: number, cols: Int32Array, sign: Float32Array | null, out: Float32Array): void {
+  let k = 0;
+  for (let r = rowFrom; r < rowTo; r++) for (let c = 0; c < cols.length; c++) out[k++] = m.data[r * m.cols + cols[c]!]! * (sign ? sign[c]! : 1);
+}
+
+/** Columns `colFrom..colTo` of m restricted to rows `rows` (signs applied), as one block. */
+function colBlock(m: Matrix, colFrom: number, colTo: number, rows: Int32Array, sign: Float32Array | null, out: Float32Array): void {
+  let k = 0;
+  for (let c = colFrom; c < colTo; c++) for (let r = 0; r < rows.length; r++) out[k++] = m.data[rows[r]! * m.cols + c]! * (sign ? sign[r]! : 1);
+}
+
+type BlockSpec = { m: Matrix; side: 'rows' | 'cols'; span: number };
+
+/**
+ * Units of one layer, with their matrices loaded once: `build` cuts them for a choice of hidden
+ * dimensions (the observed alignment, or a null's shuffled one) without reading again.
+ */
+export interface UnitBuilder {
+  count: number;
+  build(dims: Int32Array, sign: Float32Array | null): Units;
+  /** Energy (sum of squares) of each chosen dimension over the blocks: used to stratify nulls. */
+  energy(dims: Int32Array): Float64Array;
+}
+
+/** Unit u takes rows (or columns) u·span..(u+1)·span of each matrix. */
+function builder(specs: BlockSpec[], count: number): UnitBuilder {
+  return {
+    count,
+    build(dims, sign) {
+      const sizes = specs.map((s) => s.span * dims.length);
+      const width = sizes.reduce((x, y) => x + y, 0);
+      const data = new Float32Array(count * width);
+      const scale = 1 / Math.sqrt(specs.length);
+      for (let u = 0; u < count; u++) {
+        let offset = u * width;
+        specs.forEach((s, i) => {
+          const block = data.subarray(offset, offset + sizes[i]!);
+          if (s.side === 'rows') rowBlock(s.m, u * s.span, (u + 1) * s.span, dims, sign, block);
+          else colBlock(s.m, u * s.span, (u + 1) * s.span, dims, sign, block);
+          centerUnit(block);
+          for (let k = 0; k < block.length; k++) block[k] = block[k]! * scale;
+          offset += sizes[i]!;
+        });
+      }
+      return { count, width, data };
+    },
+    energy(dims) {
+      const out = new Float64Array(dims.length);
+      for (const s of specs) {
+        for (let k = 0; k < dims.length; k++) {
+          const d = dims[k]!;
+          let e = 0;
+          if (s.side === 'rows') for (let r = 0; r < s.m.rows; r++) e += s.m.data[r * s.m.cols + d]! ** 2;
+          else for (let c = 0; c < s.m.cols; c++) e += s.m.data[d * s.m.cols + c]! ** 2;
+          out[k] += e;
+        }
+      }
+      return out;
+    },
+  };
+}
+
+export interface UnitSource {
+  view: ModelView;
+  layer: number;
+  expert?: number | null;
+}
+
+const MLP_ROLES: Record<string, [string, string, string]> = {
+  mlp: ['mlp.gate', 'mlp.up', 'mlp.down'],
+  shared: ['shared.gate', 'shared.up', 'shared.down'],
+  expert: ['expert.gate', 'expert.up', 'expert.down'],
+};
+export type MlpKind = keyof typeof MLP_ROLES;
+
+/** MLP neurons as units: [gate row, up row, down column]. */
+export function mlpUnits(src: UnitSource, kind: MlpKind): UnitBuilder | null {
+  const [g, u, d] = MLP_ROLES[kind]!;
+  const expert = src.expert ?? null;
+  const gate = src.view.effective(g, src.layer, expert);
+  const up = src.view.effective(u, src.layer, expert);
+  const down = src.view.matrix(d, src.layer, expert);
+  const specs: BlockSpec[] = [];
+  let count = 0;
+  for (const [m, side] of [[gate, 'rows'], [up, 'rows'], [down, 'cols']] as const) {
+    if (!m) continue;
+    const n = side === 'rows' ? m.rows : m.cols;
+    if (count && n !== count) return null;
+    count = n;
+    specs.push({ m, side, span: 1 });
+  }
+  return specs.length ? builder(specs, count) : null;
+}
+
+/** Query heads as units ([q rows of the head, o columns of the head]) and KV groups ([k rows, v rows]). */
+export function attentionUnits(src: UnitSource, headDim: number): { heads: UnitBuilder; groups: UnitBuilder } | null {
+  const q = src.view.effective('attn.q', src.layer);
+  const k = src.view.effective('attn.k', src.layer);
+  const v = src.view.effective('attn.v', src.layer);
+  const o = src.view.matrix('attn.o', src.layer);
+  if (!q || !k || !v || !o) return null;
+  const heads = q.rows / headDim;
+  const groups = k.rows / headDim;
+  if (!Number.isInteger(heads) || !Number.isInteger(groups) || o.cols !== q.rows || v.rows !== k.rows) return null;
+  return {
+    heads: builder([{ m: q, side: 'rows', span: headDim }, { m: o, side: 'cols', span: headDim }], heads),
+    groups: builder([{ m: k, side: 'rows', span: headDim }, { m: v, side: 'rows', span: headDim }], groups),
+  };
+}
+
+/** Router rows (one per expert) as units. */
+export function routerUnits(src: UnitSource): UnitBuilder | null {
+  const r = src.view.effective('router.weight', src.layer);
+  if (!r || r.rows < 2) return null;
+  return builder([{ m: r, side: 'rows', span: 1 }], r.rows);
+}
+
+/** Token rows of the embedding (or the effective lm_head) as units, for the given token rows. */
+export function tokenUnits(view: ModelView, role: 'embedding' | 'lm_head', rows: number[]): UnitBuilder | null {
+  const m = role === 'embedding' ? view.matrix('embedding', null) : view.effective('lm_head', null);
+  if (!m || rows.some((r) => r >= m.rows)) return null;
+  const sub: Matrix = { rows: rows.length, cols: m.cols, data: new Float32Array(rows.length * m.cols) };
+  rows.forEach((r, k) => sub.data.set(m.data.subarray(r * m.cols, (r + 1) * m.cols), k * m.cols));
+  return builder([{ m: sub, side: 'rows', span: 1 }], rows.length);
+}
+
+/** Similarities of the chosen units of x against every unit of y (rows: x's chosen units). */
+export function similarities(x: Units, chosen: Int32Array | null, y: Units): Float64Array {
+  const rows = chosen ? chosen.length : x.count;
+  const out = new Float64Array(rows * y.count);
+  const w = x.width;
+  const q = new Float32Array(w);
+  for (let i = 0; i < rows; i++) {
+    const ux = chosen ? chosen[i]! : i;
+    const base = ux * w;
+    q.set(x.data.subarray(base, base + w));
+    for (let j = 0; j < y.count; j++) {
+      let s = 0;
+      const yb = j * w;
+      for (let k = 0; k < w; k++) s += q[k]! * y.data[yb + k]!;
+      out[i * y.count + j] = s;
+    }
+  }
+  return out;
+}
+
+/** Mean over rows of the best similarity in the row, and the share whose best sits at the same index. */
+export function nearestNeighbour(sim: Float64Array, rows: number, cols: number, chosen: Int32Array | null): { statistic: number; sameIndexShare: number } {
+  let total = 0;
+  let same = 0;
+  for (let i = 0; i < rows; i++) {
+    let best = -Infinity;
+    let at = -1;
+    for (let j = 0; j < cols; j++) if (sim[i * cols + j]! > best) { best = sim[i * cols + j]!; at = j; }
+    total += best;
+    if (at === (chosen ? chosen[i]! : i)) same++;
+  }
+  return { statistic: rows ? total / rows : 0, sameIndexShare: rows ? same / rows : 0 };
+}
+
+/** Mean similarity under the best one-to-one assignment, and the share assigned to the same index. */
+export function assigned(sim: Float64Array, rows: number, cols: number): { statistic: number; sameIndexShare: number } {
+  const { rowToCol } = maximizeAssignmentFlat(sim, rows, cols);
+  let total = 0;
+  let n = 0;
+  let same = 0;
+  rowToCol.forEach((j, i) => { if (j >= 0) { total += sim[i * cols + j]!; n++; if (j === i) same++; } });
+  return { statistic: n ? total / n : 0, sameIndexShare: n ? same / n : 0 };
+}

@@ -1,0 +1,300 @@
+/**
+ * Edits an adversary can make to a checkpoint while keeping (or nearly keeping) what it computes:
+ * permuting the hidden dimension, attention heads, MLP neurons; rescaling pairs of matrices
+ * against each other and folding norms; pruning width and depth; quantizing; merging; replacing
+ * the token interface. The evaluation set (bench/eval-set.ts) and the tests build their cases
+ * with these, on small models held whole (core/src/synth/rewrite.ts).
+ */
+import { openCheckpoint } from '../checkpoint/folder.ts';
+import { classifyTensor } from '../roles/roles.ts';
+import { Random } from './random.ts';
+import { readTensor, rewrite, shuffled, type RewrittenTensor } from './rewrite.ts';
+
+/** Roles whose columns (axis 1) are the hidden dimension. */
+const HIDDEN_COLUMNS = new Set(['embedding', 'lm_head', 'attn.q', 'attn.k', 'attn.v', 'mlp.gate', 'mlp.up', 'expert.gate', 'expert.up', 'shared.gate', 'shared.up', 'router.weight', 'shared.router']);
+/** Roles whose rows (axis 0) are the hidden dimension. */
+const HIDDEN_ROWS = new Set(['attn.o', 'mlp.down', 'expert.down', 'shared.down']);
+const NORMS = new Set(['norm.input', 'norm.post_attn', 'norm.final']);
+
+function permuteColumns(values: Float32Array, rows: number, cols: number, perm: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < perm.length; c++) out[r * perm.length + c] = values[r * cols + perm[c]!]!;
+  return out;
+}
+
+function permuteRows(values: Float32Array, cols: number, perm: ArrayLike<number>, span = 1): Float32Array {
+  const out = new Float32Array(perm.length * span * cols);
+  const w = span * cols;
+  for (let r = 0; r < perm.length; r++) out.set(values.subarray(perm[r]! * w, (perm[r]! + 1) * w), r * w);
+  return out;
+}
+
+/** Column blocks of `span` moved as units: new block b = old block perm[b]. */
+function permuteColumnBlocks(values: Float32Array, rows: number, cols: number, perm: ArrayLike<number>, span: number): Float32Array {
+  const colPerm: number[] = [];
+  for (let b = 0; b < perm.length; b++) for (let k = 0; k < span; k++) colPerm.push(perm[b]! * span + k);
+  return permuteColumns(values, rows, cols, colPerm);
+}
+
+/** Every hidden-dimension axis of every tensor reordered by `perm` (new dim i = old dim perm[i]). */
+export function permuteHidden(src: string, out: string, seed: number): string {
+  const width = openCheckpoint(src).config?.hidden_size as number;
+  const perm = shuffled(width, seed);
+  return rewrite(src, out, (name, shape, v) => {
+    const role = classifyTensor(name).role;
+    if (HIDDEN_COLUMNS.has(role)) return [{ name, shape, values: permuteColumns(v, shape[0]!, shape[1]!, perm) }];
+    if (HIDDEN_ROWS.has(role)) return [{ name, shape, values: permuteRows(v, shape[1]!, perm) }];
+    if (NORMS.has(role)) return [{ name, shape, values: Float32Array.from(perm, (p) => v[p]!) }];
+    return [{ name, shape, values: v }];
+  });
+}
+
+interface Heads { heads: number; kvHeads: number; headDim: number }
+
+function headsOf(config: Record<string, unknown>): Heads {
+  const heads = config.num_attention_heads as number;
+  const kvHeads = (config.num_key_value_heads as number | undefined) ?? heads;
+  const headDim = (config.head_dim as number | undefined) ?? (config.hidden_size as number) / heads;
+  return { heads, kvHeads, headDim };
+}
+
+/** A permutation that moves every index (n ≥ 2): one seeded cycle. */
+function derangement(n: number, random: Random): number[] {
+  const order = shuffled(n, Math.floor(random.uniform() * 1e9));
+  const out = new Array<number>(n);
+  for (let k = 0; k < n; k++) out[order[k]!] = order[(k + 1) % n]!;
+  return out;
+}
+
+/**
+ * KV groups reordered so that none keeps its index, and the query heads inside each group
+ * reordered; q/k/v rows and o columns move together (the function is unchanged).
+ */
+export function permuteHeads(src: string, out: string, seed: number): string {
+  const h = headsOf(openCheckpoint(src).config!);
+  const perHead = new Map<number, { q: number[]; kv: number[] }>();
+  const permsFor = (layer: number) => {
+    if (!perHead.has(layer)) {
+      const random = new Random(seed, `heads ${layer}`);
+      const group = h.heads / h.kvHeads;
+      const kv = h.kvHeads > 1 ? derangement(h.kvHeads, random) : [0];
+      const q: number[] = [];
+      for (let g = 0; g < h.kvHeads; g++) {
+        const inner = group > 1 ? derangement(group, random) : [0];
+        for (let j = 0; j < group; j++) q.push(kv[g]! * group + inner[j]!);
+      }
+      perHead.set(layer, { q, kv });
+    }
+    return perHead.get(layer)!;
+  };
+  return rewrite(src, out, (name, shape, v) => {
+    const { role, layer } = classifyTensor(name);
+    if (layer === null) return [{ name, shape, values: v }];
+    const p = permsFor(layer);
+    if (role === 'attn.q') return [{ name, shape, values: permuteRows(v, shape[1]!, p.q, h.headDim) }];
+    if (role === 'attn.k' || role === 'attn.v') return [{ name, shape, values: permuteRows(v, shape[1]!, p.kv, h.headDim) }];
+    if (role === 'attn.o') return [{ name, shape, values: permuteColumnBlocks(v, shape[0]!, shape[1]!, p.q, h.headDim) }];
+    return [{ name, shape, values: v }];
+  });
+}
+
+/** Each MLP's hidden neurons (dense, shared expert, every routed expert) reordered. */
+export function permuteNeurons(src: string, out: string, seed: number): string {
+  const perms = new Map<string, number[]>();
+  const permFor = (scope: string, n: number) => {
+    if (!perms.has(scope)) perms.set(scope, shuffled(n, seed + perms.size * 7919));
+    return perms.get(scope)!;
+  };
+  return rewrite(src, out, (name, shape, v) => {
+    const { role, layer, expert } = classifyTensor(name);
+    const kind = role.split('.')[0];
+    if (layer === null || !['mlp', 'expert', 'shared'].includes(kind!) || !/\.(gate|up|down)$/.test(role)) return [{ name, shape, values: v }];
+    const scope = `${layer}/${kind}/${expert ?? ''}`;
+    if (role.endsWith('.down')) return [{ name, shape, values: permuteColumns(v, shape[0]!, shape[1]!, permFor(scope, shape[1]!)) }];
+    return [{ name, shape, values: permuteRows(v, shape[1]!, permFor(scope, shape[0]!)) }];
+  });
+}
+
+/**
+ * Function-preserving rescaling: q rows of each KV group ×s with its k rows ÷s; up rows of each
+ * neuron ×t with its down column ÷t; every norm folded into the matrices that read it (γ → 1).
+ */
+export function rescale(src: string, out: string, seed: number): string {
+  const ck = openCheckpoint(src);
+  const h = headsOf(ck.config!);
+  const gamma = new Map<string, Float32Array>();
+  for (const t of ck.tensors) {
+    const { role, layer } = classifyTensor(t.name);
+    if (NORMS.has(role)) gamma.set(`${role}@${layer ?? ''}`, readTensor(ck, t.name));
+  }
+  const random = new Random(seed, 'rescale');
+  const factors = new Map<string, Float32Array>();
+  const factorFor = (k: string, n: number) => {
+    if (!factors.has(k)) factors.set(k, Float32Array.from({ length: n }, () => Math.exp((random.uniform() - 0.5) * 1.4)));
+    return factors.get(k)!;
+  };
+  const hasHead = ck.tensors.some((t) => classifyTensor(t.name).role === 'lm_head');
+  const foldFrom: Record<string, string> = {
+    'attn.q': 'norm.input', 'attn.k': 'norm.input', 'attn.v': 'norm.input',
+    'mlp.gate': 'norm.post_attn', 'mlp.up': 'norm.post_attn', 'router.weight': 'norm.post_attn',
+    'shared.gate': 'norm.post_attn', 'shared.up': 'norm.post_attn', 'expert.gate': 'norm.post_attn', 'expert.up': 'norm.post_attn',
+    'shared.router': 'norm.post_attn', lm_head: 'norm.final',
+  };
+  return rewrite(src, out, (name, shape, v) => {
+    const { role, layer, expert } = classifyTensor(name);
+    if (NORMS.has(role)) {
+      // The final norm stays where the head is tied to the embedding (it has nowhere to go).
+      if (role === 'norm.final' && !hasHead) return [{ name, shape, values: v }];
+      return [{ name, shape, values: new Float32Array(v.length).fill(1) }];
+    }
+    const values = Float32Array.from(v);
+    const normRole = foldFrom[role];
+    const g = normRole ? gamma.get(`${normRole}@${normRole === 'norm.final' ? '' : layer}`) : undefined;
+    if (g && shape.length === 2 && g.length === shape[1]) {
+      for (let r = 0; r < shape[0]!; r++) for (let c = 0; c < shape[1]!; c++) values[r * shape[1]! + c] = values[r * shape[1]! + c]! * g[c]!;
+    }
+    const cols = shape[1] ?? 1;
+    if (role === 'attn.q' || role === 'attn.k') {
+      const s = factorFor(`qk ${layer}`, h.kvHeads);
+      const group = h.heads / h.kvHeads;
+      for (let r = 0; r < shape[0]!; r++) {
+        const kv = role === 'attn.q' ? Math.floor(Math.floor(r / h.headDim) / group) : Math.floor(r / h.headDim);
+        const f = role === 'attn.q' ? s[kv]! : 1 / s[kv]!;
+        for (let c = 0; c < cols; c++) values[r * cols + c] = values[r * cols + c]! * f;
+      }
+    }
+    const scope = /^(mlp|shared|expert)\.(up|down)$/.exec(role);
+    if (scope && layer !== null) {
+      const neurons = scope[2] === 'up' ? shape[0]! : shape[1]!;
+      const t = factorFor(`ffn ${layer}/${scope[1]}/${expert ?? ''}`, neurons);
+      for (let r = 0; r < shape[0]!; r++) for (let c = 0; c < cols; c++) {
+        values[r * cols + c] = scope[2] === 'up' ? values[r * cols + c]! * t[r]! : values[r * cols + c]! / t[c]!;
+      }
+    }
+    return [{ name, shape, values }];
+  });
+}
+
+/** Gaussian noise of relative size `drift` on every matrix (a light fine-tune), norms untouched. */
+export function addNoise(src: string, out: string, drift: number, seed: number): string {
+  return rewrite(src, out, (name, shape, v) => {
+    if (shape.length < 2) return [{ name, shape, values: v }];
+    const random = new Random(seed, `noise ${name}`);
+    let ss = 0;
+    for (const x of v) ss += x * x;
+    const s = drift * Math.sqrt(ss / v.length);
+    return [{ name, shape, values: Float32Array.from(v, (x) => x + s * random.normal()) }];
+  });
+}
+
+/**
+ * Width pruning: keeps `hiddenKeep` of the hidden dimensions and `neuronKeep` of each MLP's
+ * neurons (a seeded choice, in order), as structured pruning (Minitron, Sheared-LLaMA) does.
+ */
+export function pruneWidth(src: string, out: string, hiddenKeep: number, neuronKeep: number, seed: number): string {
+  const config = openCheckpoint(src).config!;
+  const width = config.hidden_size as number;
+  const keepHidden = shuffled(width, seed).slice(0, Math.round(width * hiddenKeep)).sort((x, y) => x - y);
+  const keepNeurons = new Map<string, number[]>();
+  const neuronsFor = (scope: string, n: number) => {
+    if (!keepNeurons.has(scope)) keepNeurons.set(scope, shuffled(n, seed + 1 + keepNeurons.size).slice(0, Math.round(n * neuronKeep)).sort((x, y) => x - y));
+    return keepNeurons.get(scope)!;
+  };
+  const h = headsOf(config);
+  let intermediate = config.intermediate_size as number;
+  return rewrite(src, out, (name, shape, v) => {
+    const { role, layer, expert } = classifyTensor(name);
+    let values = v;
+    let s = [...shape];
+    if (HIDDEN_COLUMNS.has(role)) { values = permuteColumns(values, s[0]!, s[1]!, keepHidden); s = [s[0]!, keepHidden.length]; }
+    if (HIDDEN_ROWS.has(role)) { values = permuteRows(values, s[1]!, keepHidden); s = [keepHidden.length, s[1]!]; }
+    if (NORMS.has(role)) { values = Float32Array.from(keepHidden, (p) => v[p]!); s = [keepHidden.length]; }
+    const kind = role.split('.')[0]!;
+    if (layer !== null && ['mlp', 'expert', 'shared'].includes(kind) && /\.(gate|up|down)$/.test(role)) {
+      const scope = `${layer}/${kind}/${expert ?? ''}`;
+      if (role.endsWith('.down')) {
+        const keep = neuronsFor(scope, s[1]!);
+        values = permuteColumns(values, s[0]!, s[1]!, keep); s = [s[0]!, keep.length];
+      } else {
+        const keep = neuronsFor(scope, s[0]!);
+        values = permuteRows(values, s[1]!, keep); s = [keep.length, s[1]!];
+      }
+      if (kind === 'mlp') intermediate = s[role.endsWith('.down') ? 1 : 0]!;
+    }
+    return [{ name, shape: s, values }];
+  }, (c) => ({ ...c, hidden_size: keepHidden.length, intermediate_size: intermediate, head_dim: h.headDim }));
+}
+
+/** Depth pruning: only the listed layers, renumbered from 0. */
+export function keepLayers(src: string, out: string, layers: number[]): string {
+  return rewrite(src, out, (name, shape, v) => {
+    const m = /^(.*\.layers\.)(\d+)(\..*)$/.exec(name);
+    if (!m) return [{ name, shape, values: v }];
+    const j = layers.indexOf(Number(m[2]));
+    return j < 0 ? [] : [{ name: `${m[1]}${j}${m[3]}`, shape, values: v }];
+  }, (c) => ({ ...c, num_hidden_layers: layers.length }));
+}
+
+/** 4-bit round trip: symmetric absmax quantization in groups of 32 along each row. */
+export function quantize4(src: string, out: string): string {
+  return rewrite(src, out, (name, shape, v) => {
+    if (shape.length < 2) return [{ name, shape, values: v }];
+    const values = new Float32Array(v.length);
+    for (let g = 0; g < v.length; g += 32) {
+      let max = 0;
+      for (let k = g; k < Math.min(v.length, g + 32); k++) max = Math.max(max, Math.abs(v[k]!));
+      const scale = max / 7 || 1;
+      for (let k = g; k < Math.min(v.length, g + 32); k++) values[k] = Math.max(-8, Math.min(7, Math.round(v[k]! / scale))) * scale;
+    }
+    return [{ name, shape, values }];
+  });
+}
+
+/** A linear merge: (1 − w)·A + w·B, tensor by tensor (same shapes). */
+export function merge(a: string, b: string, out: string, w: number): string {
+  const ckB = openCheckpoint(b);
+  return rewrite(a, out, (name, shape, v) => {
+    const other = readTensor(ckB, name);
+    return [{ name, shape, values: Float32Array.from(v, (x, i) => (1 - w) * x + w * other[i]!) }];
+  });
+}
+
+/** The token interface replaced: embedding and lm_head drawn anew with their own spread. */
+export function replaceEmbeddings(src: string, out: string, seed: number): string {
+  return rewrite(src, out, (name, shape, v) => {
+    const role = classifyTensor(name).role;
+    if (role !== 'embedding' && role !== 'lm_head') return [{ name, shape, values: v }];
+    let ss = 0;
+    for (const x of v) ss += x * x;
+    const s = Math.sqrt(ss / v.length);
+    const random = new Random(seed, `new ${name}`);
+    return [{ name, shape, values: Float32Array.from(v, () => s * random.normal()) }];
+  });
+}
+
+/** Applies `perm` (new index → old index) to the given axis' blocks; used by reorderToMatch. */
+export type UnitPermutations = { hidden: number[] | null; heads: Map<number, { q: number[]; kv: number[] }>; neurons: Map<number, number[]> };
+
+/** Writes `src` with its hidden dimension, heads and neurons reordered as given. */
+export function applyPermutations(src: string, out: string, p: UnitPermutations): string {
+  const h = headsOf(openCheckpoint(src).config!);
+  return rewrite(src, out, (name, shape, v) => {
+    const { role, layer } = classifyTensor(name);
+    let values = v;
+    if (p.hidden) {
+      if (HIDDEN_COLUMNS.has(role)) values = permuteColumns(values, shape[0]!, shape[1]!, p.hidden);
+      else if (HIDDEN_ROWS.has(role)) values = permuteRows(values, shape[1]!, p.hidden);
+      else if (NORMS.has(role)) values = Float32Array.from(p.hidden, (i) => values[i]!);
+    }
+    const heads = layer !== null ? p.heads.get(layer) : undefined;
+    if (heads) {
+      if (role === 'attn.q') values = permuteRows(values, shape[1]!, heads.q, h.headDim);
+      if (role === 'attn.k' || role === 'attn.v') values = permuteRows(values, shape[1]!, heads.kv, h.headDim);
+      if (role === 'attn.o') values = permuteColumnBlocks(values, shape[0]!, shape[1]!, heads.q, h.headDim);
+    }
+    const neurons = layer !== null ? p.neurons.get(layer) : undefined;
+    if (neurons && (role === 'mlp.gate' || role === 'mlp.up')) values = permuteRows(values, shape[1]!, neurons);
+    if (neurons && role === 'mlp.down') values = permuteColumns(values, shape[0]!, shape[1]!, neurons);
+    return [{ name, shape, values }] as RewrittenTensor[];
+  });
+}

@@ -1,0 +1,149 @@
+/**
+ * The verdict from aligned evidence (issue 11). Each component (embedding, attention, dense MLP,
+ * router, shared and routed experts, lm_head) is judged on its own from its cells' p-values
+ * (core/src/align): related when Fisher's combination is at most COMPONENT_LEVEL. The label
+ * follows from which components are related, and names them:
+ *
+ *  - derived: every component that could be tested is related (or byte-identical);
+ *  - partially-derived: some are related and some are not (blocks reused with the token
+ *    interface replaced; a few layers reused; embeddings alone copied);
+ *  - independent: components were tested and none is related, and no tensor is identical;
+ *  - inconclusive: nothing could be tested; the summary says which evidence would decide.
+ *
+ * Confidence, by a stated procedure: for derived and partially-derived, 1 − the largest combined
+ * p-value among the related components (how surely the least certain reused part is reused);
+ * for independent, (1 − CELL_LEVEL) × the share of B's judged matrices that were tested (a test
+ * that covered half the model can only speak for half). Capped at 0.999.
+ */
+import type { AlignedComponentResult, AlignmentSection } from '../align/index.ts';
+import type { TensorReport, WeightsSection } from '../report/weights.ts';
+import type { ComponentFinding, Evidence, Verdict, VerdictLabel } from './verdict.ts';
+import { CELL_LEVEL, COMPONENT_LEVEL } from '../align/index.ts';
+
+const COMPONENT_OF_GROUP: Record<string, string> = {
+  embedding: 'embedding', attention: 'attention', mlp: 'dense MLP', router: 'router',
+  shared_expert: 'shared experts', routed_expert: 'routed experts', lm_head: 'lm_head',
+};
+
+function isJudgedMatrix(t: TensorReport): boolean {
+  return t.group in COMPONENT_OF_GROUP && !t.role.endsWith('.bias') && (t.shape?.length ?? 0) >= 2;
+}
+
+const fmtP = (p: number) => (p < 1e-4 ? p.toExponential(1) : p.toFixed(4));
+
+export function judgeAligned(weights: WeightsSection, alignment: AlignmentSection, context: { tokenizerRelation?: string | null } = {}): Verdict {
+  const matrices = weights.tensors.filter(isJudgedMatrix);
+  const byComponent = new Map<string, TensorReport[]>();
+  for (const t of matrices) {
+    const c = COMPONENT_OF_GROUP[t.group]!;
+    byComponent.set(c, [...(byComponent.get(c) ?? []), t]);
+  }
+  const tested = new Map(alignment.components.map((c) => [c.component as string, c]));
+  const components: ComponentFinding[] = [];
+  const names = [...new Set([...byComponent.keys(), ...tested.keys()])];
+  for (const name of names) {
+    const list = byComponent.get(name) ?? [];
+    const identical = list.filter((t) => t.identical).length;
+    const c = tested.get(name);
+    const copied = list.length > 0 && identical === list.length;
+    components.push({
+      component: name,
+      compared: c ? c.cells.length : 0,
+      related: c ? c.related : 0,
+      identical,
+      medianCenteredCosine: c ? c.medianStatistic : null,
+      finding: copied ? 'copied' : !c ? 'not compared' : componentRelated(c) ? (c.finding === 'mixed' ? 'mixed' : 'related') : 'unrelated',
+      pValue: c ? c.pValue : null,
+      medianNull: c ? c.medianNull : null,
+      sameIndexShare: c ? c.sameIndexShare : null,
+      channel: c ? 'aligned' : identical > 0 ? 'bytes' : 'none',
+    });
+  }
+  const reused = components.filter((c) => c.finding === 'copied' || c.finding === 'related' || c.finding === 'mixed');
+  const judged = components.filter((c) => c.finding !== 'not compared');
+  const fresh = judged.filter((c) => c.finding === 'unrelated');
+  const identicalCount = weights.tensors.filter((t) => t.identical).length;
+
+  let label: VerdictLabel;
+  let confidence: number;
+  const worstReusedP = Math.max(0, ...reused.map((c) => c.pValue ?? 0));
+  if (judged.length === 0) {
+    label = identicalCount > 0 ? 'partially-derived' : 'inconclusive';
+    confidence = identicalCount > 0 ? 0.9 : 0;
+  } else if (reused.length === 0 && identicalCount === 0) {
+    label = 'independent';
+    const testedMatrices = matrices.filter((t) => tested.has(COMPONENT_OF_GROUP[t.group]!)).length;
+    confidence = (1 - CELL_LEVEL) * (matrices.length ? testedMatrices / matrices.length : 1);
+  } else if (fresh.length === 0 && reused.every((c) => c.finding !== 'mixed')) {
+    label = 'derived';
+    confidence = 1 - worstReusedP;
+  } else {
+    label = 'partially-derived';
+    confidence = 1 - worstReusedP;
+  }
+  confidence = Math.min(0.999, Math.max(0, confidence));
+
+  const list = (cs: ComponentFinding[]) => cs.map((c) => `${c.component} (${c.finding}${c.pValue !== null && c.pValue !== undefined ? `, p = ${fmtP(c.pValue)}` : ''})`).join(', ');
+  const h = alignment.hidden;
+  const hiddenText = !h ? 'no hidden-dimension alignment' : h.kind === 'identity' ? 'hidden dimensions in the same order'
+    : h.kind === 'permuted' ? `hidden dimension permuted (${h.matched} of ${h.widthA} dimensions matched)`
+    : h.kind === 'partial' ? `hidden widths differ (${h.widthA} vs ${h.widthB}): ${h.matched} dimensions matched`
+    : 'no hidden-dimension correspondence stands out';
+  const tokenInterface = ['embedding', 'lm_head'];
+  const blocksReused = reused.some((c) => !tokenInterface.includes(c.component));
+  const interfaceFresh = fresh.some((c) => tokenInterface.includes(c.component)) && !reused.some((c) => tokenInterface.includes(c.component));
+  const summary = {
+    derived: `every tested component is reused: ${list(reused)}; ${hiddenText}${alignment.layerPairing !== 'index' ? `; layers paired through the ${alignment.layerPairing} (depth changed)` : ''}: the model is derived`,
+    'partially-derived': blocksReused && interfaceFresh
+      ? `blocks reused, token interface replaced: reused ${list(reused)}; new ${list(fresh)}; ${hiddenText}`
+      : `some components are reused (${list(reused)}) while others are new (${list(fresh) || 'none tested'}); ${hiddenText}`,
+    independent: `no tested component is related beyond what matching finds between unrelated weights (${list(judged)}), and no tensor is identical; ${hiddenText}`,
+    inconclusive: `no component could be tested: ${alignment.notes.join('; ') || 'shapes differ and no correspondence was found'}. Evidence that would decide: a shared tokenizer (to compare embedding rows), config.json with the attention heads, or behavioural probes (lineage probe)`,
+  }[label];
+
+  const evidence: Evidence[] = [];
+  if (h) {
+    evidence.push({
+      signal: 'hidden-dimension alignment', value: `${h.kind}: ${h.matched} of ${h.widthA} matched, ${Math.round(100 * h.sameIndexShare)}% at their own index; profile correlation ${h.score.toFixed(3)}`,
+      baseline: `null (${h.nullKind}): ${h.nullMean.toFixed(3)} ± ${h.nullSd.toFixed(3)}`, weight: 0,
+      explanation: 'every comparison below is made under this correspondence; it decides nothing by itself (its nulls carry the same alignment)',
+    });
+  }
+  for (const c of alignment.components) {
+    evidence.push({
+      signal: `${c.component}: ${c.related} of ${c.cells.length} cells related (p ≤ ${CELL_LEVEL})`,
+      value: `${c.statistic}: median ${c.medianStatistic?.toFixed(3)}; combined p = ${fmtP(c.pValue)}`,
+      baseline: `the same matching on unrelated pairs: median ${c.medianNull?.toFixed(3)}`, weight: 1,
+      explanation: `${componentRelated(c) ? 'related' : 'not related'} at the component level (Fisher's combination ≤ ${COMPONENT_LEVEL}); ${c.sameIndexShare !== null && c.sameIndexShare < 0.5 && componentRelated(c) ? 'its units were reordered' : 'units matched whatever their order'}`,
+    });
+  }
+  evidence.push({
+    signal: 'byte-identical tensors', value: identicalCount, baseline: 'independent models: 0', weight: 1,
+    explanation: 'identical bytes (same dtype, shape and content hash) are reused, whatever else differs',
+  });
+  const byIndex = matrices.filter((t) => t.centeredCosine !== null).length;
+  evidence.push({
+    signal: 'matrices compared by index', value: byIndex, baseline: 'see weights.tensors', weight: 0,
+    explanation: 'the tensor-by-tensor statistics are reported for every pair of equal shape; the label rests on the aligned tests above, which a permutation or rescaling cannot hide from',
+  });
+  evidence.push({
+    signal: 'norm vectors', value: 'context only', baseline: 'raw cosine 0.95–0.99 even between unrelated models', weight: 0,
+    explanation: 'norm scales start at 1.0, so their raw cosine says nothing; they are folded into the matrices they scale and not weighed alone',
+  });
+  if (context.tokenizerRelation) {
+    evidence.push({
+      signal: 'tokenizer relation', value: context.tokenizerRelation, baseline: 'independent or overlapping for unrelated models', weight: 0,
+      explanation: 'a shared tokenizer is weak evidence (tokenizers are reused legitimately): reported, not weighed',
+    });
+  }
+  for (const note of alignment.notes) evidence.push({ signal: 'not tested', value: note, baseline: '', weight: 0, explanation: 'a component that could not be tested does not count either way' });
+
+  return {
+    label, confidence: Math.round(confidence * 1000) / 1000, summary, evidence, components,
+    procedure: `components related at combined p ≤ ${COMPONENT_LEVEL} (Fisher over cells; a cell is one layer's matched statistic against the same matching on unrelated pairs); confidence: 1 − the largest p of a reused component, or for independent (1 − ${CELL_LEVEL}) × the share of matrices tested`,
+  };
+}
+
+export function componentRelated(c: AlignedComponentResult): boolean {
+  return c.related > 0 && c.pValue <= COMPONENT_LEVEL;
+}
