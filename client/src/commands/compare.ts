@@ -8,7 +8,6 @@ import { numberOption, parseCommandLine, requirePositionals } from '../args.ts';
 import { writeReport } from '../report/write.ts';
 import { Progress } from '../report/progress.ts';
 import { CONNECTION_OPTIONS, connectFromCommandLine, type ConnectionValues } from '../cluster/cli-connection.ts';
-import { modelLocation, waitForReport } from '../cluster/run-job.ts';
 
 const USAGE = `usage: lineage compare A B [options]
 
@@ -106,6 +105,8 @@ async function compareOnCluster(
     sampling: { sample?: number; seed?: number; confidence?: number };
   },
 ): Promise<number> {
+  // The cluster modules (gRPC) load only for a cluster run: a local comparison starts faster.
+  const { modelLocation, waitForReport } = await import('../cluster/run-job.ts');
   const client = await connectFromCommandLine('compare', values);
   try {
     const { job } = await client.submit({
