@@ -11,9 +11,13 @@ export function retryDelayMs(attempt: number): number {
   return Math.min(30_000, 1_000 * Math.max(1, attempt));
 }
 
-/** Pause per read failure in a row; always longer than the first retries' delays. */
+/**
+ * Pause per read failure in a row: longer than the first retries' delays, so an idle worker that
+ * can read gets the task first. Capped, so a cluster where no worker can read fails its jobs in
+ * tens of seconds rather than minutes.
+ */
 const PAUSE_STEP_MS = 2_000;
-const MAX_PAUSE_MS = 30_000;
+const MAX_PAUSE_MS = 10_000;
 
 export class ReadBackoff {
   private failuresInARow = 0;
