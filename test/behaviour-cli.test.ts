@@ -4,7 +4,9 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { modelFolder } from './behaviour-fixtures.ts';
+import { LocalLlamaModel } from '../core/src/behaviour/index.ts';
+import { modelFolder, tokenizer105Json } from './behaviour-fixtures.ts';
+import { startOpenAiServer } from './behaviour-server.ts';
 import { SKIP_REASON, sharedDataPresent, sharedPath } from './helpers/shared-data.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
@@ -68,4 +70,32 @@ real('bad input and bad usage: exit 2 with one line naming the file or the optio
     t.regex(r.stderr, message);
     t.is(r.stderr.trim().split('\n').length, 1);
   }
+});
+
+real('an endpoint side: --endpoint-a, --model-a and the key from --api-key-a or the environment, never printed', async (t) => {
+  const dir = tempDir();
+  const local = modelFolder(model('babyllama-105'), join(dir, 'baby'), { files: { 'tokenizer.json': tokenizer105Json() } });
+  const secret = 'sk-cli-SECRET-98765';
+  const server = await startOpenAiServer({ model: await LocalLlamaModel.open(local), name: 'baby', apiKey: secret });
+  t.teardown(() => server.close());
+  const json = join(dir, 'probe.json');
+  const md = join(dir, 'probe.md');
+  const r = await lineage(['probe', '--endpoint-a', server.url, '--model-a', 'baby', '--api-key-a', secret, local, '--json', json, '--md', md, '--cache', join(dir, 'cache')]);
+  t.is(r.status, 0, r.stderr);
+  const text = readFileSync(json, 'utf8');
+  const { behaviour } = JSON.parse(text);
+  t.is(behaviour.related, true);
+  t.is(behaviour.agreement, 1);
+  t.like(behaviour.sources.a, { kind: 'endpoint', model: 'baby', api: 'completions' });
+  for (const out of [r.stdout, r.stderr, text, readFileSync(md, 'utf8')]) t.false(out.includes(secret));
+  // The key from the environment; a wrong one is bad input (exit 2), named by the endpoint, the key not shown.
+  const env = await lineage(['probe', '--endpoint-a', server.url, '--model-a', 'baby', local, '--quiet'], { ...process.env, LINEAGE_API_KEY_A: secret });
+  t.is(env.status, 0, env.stderr);
+  const wrong = await lineage(['probe', '--endpoint-a', server.url, '--model-a', 'baby', local], { ...process.env, LINEAGE_API_KEY_A: 'sk-wrong-SECRET' });
+  t.is(wrong.status, 2);
+  t.regex(wrong.stderr, /^lineage probe: http:\/\/127\.0\.0\.1:\d+\/v1: the endpoint refused the request \(HTTP 401\): check the API key\n$/);
+  t.false(wrong.stderr.includes('SECRET'));
+  const usage = await lineage(['probe', '--endpoint-a', server.url, local]);
+  t.is(usage.status, 2);
+  t.regex(usage.stderr, /--endpoint-a needs --model-a NAME/);
 });

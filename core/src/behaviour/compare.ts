@@ -146,7 +146,10 @@ export async function compareBehaviour(a: BehaviourModel, b: BehaviourModel, opt
     const by = byOf(i, j);
     return by === null ? 0 : sameGreedy(pairs[i]!.a, pairs[j]!.b, by);
   });
-  const overlap = test('top-k', 'high', (i, j) => {
+  // Answers without candidate lists (an endpoint that gives no logprobs) leave these two untested.
+  const lists = pairs.length > 0 && pairs.every((p) => p.a.top.length > 0 && p.b.top.length > 0);
+  if (pairs.length > 0 && !lists) notes.push('Some answers came without log-probabilities: top-k overlap and Jensen–Shannon divergence were not computed.');
+  const overlap = !lists ? null : test('top-k', 'high', (i, j) => {
     const by = byOf(i, j);
     return by === null ? 0 : topOverlap(pairs[i]!.a, pairs[j]!.b, by);
   });
@@ -159,7 +162,7 @@ export async function compareBehaviour(a: BehaviourModel, b: BehaviourModel, opt
     if (!d) shared.set(k, (d = sharedDistribution(pairs[i]![side].logprobs!, n)));
     return d;
   };
-  const jsd = test('jsd', 'low', (i, j) => {
+  const jsd = !lists ? null : test('jsd', 'low', (i, j) => {
     const by = byOf(i, j);
     if (by === null) return Math.LN2;
     const x = pairs[i]!.a;
@@ -200,8 +203,8 @@ export async function compareBehaviour(a: BehaviourModel, b: BehaviourModel, opt
     falsePositiveRate: {
       alpha: o.alpha,
       null: references.length
-        ? 'permutation (probe i of A against probe j≠i of B, within each probe set) and, intersection–union, exact McNemar against each reference model with A and with B'
-        : 'permutation (probe i of A against probe j≠i of B, within each probe set)',
+        ? 'permutation (probe i of A against probe π(i) of B, π uniform within each probe set) and, intersection–union, exact McNemar against each reference model with A and with B'
+        : 'permutation (probe i of A against probe π(i) of B, π uniform within each probe set)',
     },
     agreement: agreement?.observed ?? null,
     topKOverlap: overlap?.observed ?? null,

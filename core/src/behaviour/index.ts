@@ -11,3 +11,8 @@ export type { LlamaConfig } from './llama-config.ts';
 export { LlamaSession, allLogits, lastLogits, greedyDecode, argmax } from './llama-forward.ts';
 export { PROMPT_SET_VERSION, PROMPTS_V1 } from './prompts-v1.ts';
 export { renderBehaviourMarkdown, renderBehaviourText } from './render.ts';
+export { EndpointModel, parseChat, parseCompletion, tokenKey } from './endpoint.ts';
+export type { EndpointOptions } from './endpoint.ts';
+export { EndpointTransport } from './endpoint-transport.ts';
+export type { TransportOptions } from './endpoint-transport.ts';
+export { ResponseCache } from './response-cache.ts';

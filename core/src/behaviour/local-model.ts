@@ -70,7 +70,13 @@ export class LocalLlamaModel implements BehaviourModel {
   }
 
   async next(prompts: readonly Prompt[], options: NextTokenOptions): Promise<Answer[]> {
-    return prompts.map((p) => this.answer(p, options.topK));
+    const answers: Answer[] = [];
+    for (const p of prompts) {
+      answers.push(this.answer(p, options.topK));
+      // One probe at a time, then the event loop: a server or an endpoint client in this process keeps answering.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return answers;
   }
 
   private answer(prompt: Prompt, topK: number): Answer {

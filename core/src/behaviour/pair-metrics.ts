@@ -58,10 +58,10 @@ export function jensenShannon(p: Float64Array, q: Float64Array): number {
 }
 
 /**
- * JSD from the top-k lists alone (endpoints give no more): the union of the listed tokens, and
- * for each side one more bucket with the probability it did not list. A token one side did not
- * list gets 0 there (its mass is in that side's bucket), so the value is a bounded, conservative
- * stand-in for the full divergence.
+ * JSD from the top-k lists alone (endpoints give no more): the union of the listed tokens plus one
+ * bucket, shared by both sides, with the probability each did not list. Merging tokens into one
+ * bucket can only lower a divergence, so this is a lower bound of the full JSD, and 0 for two
+ * identical distributions.
  */
 export function topKJensenShannon(a: NextTokenAnswer, b: NextTokenAnswer, by: MatchBy): number {
   const index = new Map<string, number>();
@@ -69,10 +69,9 @@ export function topKJensenShannon(a: NextTokenAnswer, b: NextTokenAnswer, by: Ma
     const id = tokenIdentity(c, by);
     if (id !== undefined && !index.has(id)) index.set(id, index.size);
   }
-  const n = index.size + 2;
-  const p = new Float64Array(n);
-  const q = new Float64Array(n);
-  const fill = (top: TokenChoice[], out: Float64Array, rest: number) => {
+  const n = index.size + 1;
+  const fill = (top: TokenChoice[]): Float64Array => {
+    const out = new Float64Array(n);
     let listed = 0;
     for (const c of top) {
       const id = tokenIdentity(c, by);
@@ -82,11 +81,10 @@ export function topKJensenShannon(a: NextTokenAnswer, b: NextTokenAnswer, by: Ma
       out[slot] = Math.exp(c.logprob);
       listed += out[slot]!;
     }
-    out[rest] = Math.max(0, 1 - listed);
-    const sum = listed + out[rest]!;
+    out[n - 1] = Math.max(0, 1 - listed);
+    const sum = listed + out[n - 1]!;
     for (let i = 0; i < n; i++) out[i] = out[i]! / sum;
+    return out;
   };
-  fill(a.top, p, n - 2);
-  fill(b.top, q, n - 1);
-  return jensenShannon(p, q);
+  return jensenShannon(fill(a.top), fill(b.top));
 }

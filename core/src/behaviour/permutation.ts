@@ -1,8 +1,12 @@
 /**
  * The permutation null: if B's answers carry nothing of A's beyond what any probe would get, then
- * pairing A's answer to probe i with B's answer to another probe j ≠ i (from the same probe set)
- * is as good as the true pairing. Each draw re-pairs every stratum by a uniform random derangement;
- * the p-value is (1 + #draws at least as extreme) / (1 + draws), exact in level under that null.
+ * pairing A's answer to probe i with B's answer to another probe j (from the same probe set) is as
+ * good as the true pairing. Each draw re-pairs every stratum by a uniform random permutation; the
+ * p-value is (1 + #draws at least as extreme) / (1 + draws), exact in level under that null.
+ * Uniform permutations, not derangements: the true pairing must be one draw of the null for the
+ * level to be exact. With derangements a single chance match on the diagonal of answers that are
+ * otherwise never shared would get p = 1/(draws + 1) (seen here: an untrained model against
+ * babyllama-105, 1 agreement in 40); with permutations it gets about 1/40, as it should.
  */
 import { Random } from '../synth/random.ts';
 
@@ -40,12 +44,10 @@ export function permutationTest(
   let extreme = 0;
   let sum = 0;
   let sumSq = 0;
-  // Strata of one probe have no other probe to pair with: they keep their own pairing (a
-  // conservative choice: it only pulls the null towards the observation).
   for (let d = 0; d < options.draws; d++) {
     let total = 0;
     for (const stratum of strata) {
-      const perm = stratum.length > 1 ? derangement(stratum.length, random) : [0];
+      const perm = permutation(stratum.length, random);
       for (let k = 0; k < stratum.length; k++) total += at(stratum[k]!, stratum[perm[k]!]!);
     }
     const mean = total / count;
@@ -59,16 +61,14 @@ export function permutationTest(
   return { observed, nullMean, nullSd, pValue: (1 + extreme) / (1 + options.draws), draws: options.draws };
 }
 
-/** A uniform random derangement of 0..n-1 (n ≥ 2), by rejection: about e tries on average. */
-export function derangement(n: number, random: Random): number[] {
+/** A uniform random permutation of 0..n-1 (Fisher–Yates). */
+export function permutation(n: number, random: Random): number[] {
   const p = Array.from({ length: n }, (_, i) => i);
-  for (;;) {
-    for (let i = n - 1; i > 0; i--) {
-      const j = Math.floor(random.uniform() * (i + 1));
-      const t = p[i]!;
-      p[i] = p[j]!;
-      p[j] = t;
-    }
-    if (p.every((v, i) => v !== i)) return p;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random.uniform() * (i + 1));
+    const t = p[i]!;
+    p[i] = p[j]!;
+    p[j] = t;
   }
+  return p;
 }
