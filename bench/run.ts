@@ -64,6 +64,9 @@ async function kernelAlone(kernel: PairKernel, elements: number, rounds: number)
 }
 
 async function main(): Promise<void> {
+  const { benchStartup } = await import('./startup.ts');
+  await benchStartup(root);
+  console.log('');
   prepare();
   const a = openCheckpoint(dirA);
   const b = openCheckpoint(dirB);

@@ -1,0 +1,73 @@
+/**
+ * Start-up of the command line (part of `npm run bench`; alone: `node --import tsx bench/startup.ts`):
+ * wall time of `lineage --version` and of a tiny comparison (two 3 MB synthetic models), from the
+ * build (dist/, what the package and ./lineage run) and from the sources through tsx (what the
+ * tests run), median of a few runs each. Goal: under 0.3 s from the build.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { synthesize } from '../core/src/synth/synth.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BUILT = join(ROOT, 'dist/client/src/main.js');
+const SOURCES = join(ROOT, 'client/bin/lineage.js');
+const GOAL_SECONDS = 0.3;
+
+/** True when dist/ is missing or older than a source (the same test ./lineage makes). */
+function buildIsStale(): boolean {
+  const stamp = join(ROOT, 'dist/.built');
+  if (!existsSync(stamp)) return true;
+  const out = execFileSync('find', ['core/src', 'client/src', 'coordinator/src', 'worker/src', 'proto', '-newer', stamp, '(', '-name', '*.ts', '-o', '-name', '*.mjs', '-o', '-name', '*.wasm', ')', '-print'], { cwd: ROOT, encoding: 'utf8' });
+  return out.trim() !== '';
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+function timed(entry: string, args: string[], runs: number): number {
+  const seconds: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const r = spawnSync(process.execPath, [entry, ...args], { encoding: 'utf8' });
+    seconds.push((performance.now() - t0) / 1000);
+    if (r.status !== 0) throw new Error(`lineage ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  }
+  return median(seconds);
+}
+
+export async function benchStartup(root: string): Promise<void> {
+  if (buildIsStale()) {
+    console.log('building dist/ (npm run build) …');
+    execFileSync(process.execPath, [join(ROOT, 'scripts/build.mjs')], { cwd: ROOT, stdio: 'inherit' });
+  }
+  const dir = join(root, 'startup');
+  const a = join(dir, 'base');
+  const b = join(dir, 'derived');
+  if (!existsSync(join(b, 'config.json'))) {
+    mkdirSync(dir, { recursive: true });
+    synthesize('base', { out: a });
+    synthesize('derivative', { out: b, like: a, drift: 0.02 });
+  }
+  const mb = (statSync(join(a, 'model.safetensors')).size / 1e6).toFixed(1);
+  const compare = ['compare', a, b, '--quiet'];
+  const rows: [string, string, string[], number][] = [
+    ['lineage --version', BUILT, ['--version'], 7],
+    [`lineage compare (${mb} MB a side), --threads 1`, BUILT, [...compare, '--threads', '1'], 3],
+    [`lineage compare (${mb} MB a side), --threads 2`, BUILT, [...compare, '--threads', '2'], 3],
+    ['lineage --version, from the sources (tsx)', SOURCES, ['--version'], 3],
+    [`lineage compare (${mb} MB a side), --threads 1, from the sources (tsx)`, SOURCES, [...compare, '--threads', '1'], 3],
+  ];
+  console.log(`start-up (wall time, median; goal < ${GOAL_SECONDS} s from the build, dist/):`);
+  for (const [name, entry, args, runs] of rows) {
+    const seconds = timed(entry, args, runs);
+    const verdict = entry === BUILT ? (seconds < GOAL_SECONDS ? '  within the goal' : '  over the goal') : '';
+    console.log(`  ${name.padEnd(66)} ${seconds.toFixed(2).padStart(5)} s  (${runs} runs)${verdict}`);
+  }
+  console.log(`  (command: node ${BUILT.replace(ROOT, '')} ${['compare', 'A', 'B', '--quiet', '--threads', '1'].join(' ')})`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await benchStartup(fileURLToPath(new URL('../.bench/', import.meta.url)));
