@@ -9,6 +9,7 @@ import { UsageError } from '../../core/src/errors.ts';
 import { connectNats, ensureTopology } from '../../proto/jetstream.ts';
 import { JobsService } from '../../proto/lineage/v1/lineage.ts';
 import { tokenChecker } from './auth.ts';
+import { registerAdmissionMetrics } from './admission.ts';
 import { JobManager } from './jobs.ts';
 import { CoordinatorMetrics, serveMetrics, type MetricsEndpoint } from './metrics.ts';
 import { ModelRoots } from './model-roots.ts';
@@ -43,6 +44,10 @@ export interface CoordinatorOptions {
   maxDeliver?: number;
   /** Threads for the controls computed on the coordinator when a job's tasks are in (default: all cores). */
   controlThreads?: number;
+  /** Admission control: jobs with tasks on the work queue at once (default 2; the others wait as queued), plannings at once (default 2), report builds at once (default 1). */
+  maxRunningJobs?: number;
+  maxPlanning?: number;
+  maxReportBuilds?: number;
   /** Serve Prometheus metrics at http://HOST:PORT/metrics (HOST of `listen`; port 0: any free port). */
   metricsPort?: number;
   /** One line per event (job planned, resumed, finished); default silent. */
@@ -97,6 +102,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     metrics.watchQueue(topology.jsm);
     jobs = new JobManager({
       nc, topology, store: new JobStore(topology.jobs, topology.reports), roots, workers, log, controlThreads: options.controlThreads,
+      maxRunningJobs: options.maxRunningJobs, maxPlanning: options.maxPlanning, maxReportBuilds: options.maxReportBuilds,
       remote: options.allowUrls ? { token: options.hubToken ?? process.env.HF_TOKEN } : null,
       onChange: (r) => metrics.jobChanged(r),
       onTask: (failed, bytes, attempt) => metrics.taskMerged(failed, bytes, attempt),
@@ -104,6 +110,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       onReportBuilt: (seconds, ok) => metrics.reportBuilt(seconds, ok),
     });
     // Resume before serving, so a client never sees a job this coordinator has not taken up yet.
+    registerAdmissionMetrics(metrics.registry, jobs.admission);
     await jobs.start();
     server.addService(JobsService, jobsService(jobs, tokenChecker(token)));
     const port = await new Promise<number>((resolve, reject) => {

@@ -27,6 +27,7 @@ import { kernelOf, mergeOutcomes, preferOutcome } from './merge.ts';
 import type { ModelRoots } from './model-roots.ts';
 import { RpcError } from './rpc-error.ts';
 import { JobFailedError, mostlyUncompared } from './job-failure.ts';
+import { Gate, JobAdmission, type AdmissionState } from './admission.ts';
 import type { JobStore } from './store.ts';
 import type { WorkerRegistry } from './workers.ts';
 
@@ -115,6 +116,10 @@ export interface JobManagerOptions {
   onChange?: (record: JobRecord) => void;
   /** Threads for the controls computed when a job's tasks are all in (default: all cores). */
   controlThreads?: number;
+  /** Admission control (coordinator/src/admission.ts): jobs with tasks on the queue at once (default 2), plannings at once (default 2), report builds at once (default 1). */
+  maxRunningJobs?: number;
+  maxPlanning?: number;
+  maxReportBuilds?: number;
   /** Called for every task outcome merged (metrics); `attempt` is the delivery that produced it. */
   onTask?: (failed: boolean, bytes: number, attempt: number) => void;
   /** Called for every task published to the work queue (metrics). */
@@ -128,9 +133,16 @@ export class JobManager {
   private readonly submitting = new Map<string, Promise<{ job: JobStatus; created: boolean }>>();
   private readonly js: JetStreamClient;
   private advisories: Subscription | null = null;
+  /** Jobs, plannings and report builds admitted and waiting. */
+  readonly admission: AdmissionState;
 
   constructor(private readonly o: JobManagerOptions) {
     this.js = jetstream(o.nc);
+    this.admission = {
+      jobs: new JobAdmission(o.maxRunningJobs ?? 2),
+      planning: new Gate(o.maxPlanning ?? 2),
+      reports: new Gate(o.maxReportBuilds ?? 1),
+    };
   }
 
   /** Picks up every job a previous coordinator left unfinished, then listens for given-up tasks. */
@@ -183,7 +195,7 @@ export class JobManager {
 
     const pathA = this.modelPath(modelA, 'model_a');
     const pathB = this.modelPath(modelB, 'model_b');
-    const prepared = await prepareComparison(pathA, pathB, { ...planOptions(options), remote: this.o.remote ?? undefined });
+    const prepared = await this.admission.planning.run(() => prepareComparison(pathA, pathB, { ...planOptions(options), remote: this.o.remote ?? undefined }));
     // Local shards must stay under the roots through symlinks; URLs were allowed above.
     this.o.roots.checkFiles([...prepared.a.shards, ...prepared.b.shards].filter((f) => !isRemoteSource(f)));
 
@@ -226,10 +238,21 @@ export class JobManager {
     const queued = await this.queuedTasks(record.jobId);
     await this.follow(job);
     if (job.closed) return;
-    try {
-      await this.dispatchMissing(job, queued);
-    } catch (err) {
-      this.retryDispatch(job, err);
+    const dispatch = async () => {
+      if (job.closed) return;
+      try {
+        await this.dispatchMissing(job, queued);
+      } catch (err) {
+        this.retryDispatch(job, err);
+      }
+    };
+    // A job already in flight (resumed with tasks queued or results in) goes on; a new one waits its turn.
+    const turn = this.admission.jobs.enter(record.jobId, queued.size > 0 || job.outcomes.size > 0);
+    if (turn) {
+      this.o.log(`job ${record.jobId}: queued behind ${this.admission.jobs.running} running job(s) and ${this.admission.jobs.ahead(record.jobId)} waiting`);
+      void turn.then(dispatch);
+    } else {
+      await dispatch();
     }
   }
 
@@ -328,9 +351,12 @@ export class JobManager {
   private async finish(job: ActiveJob): Promise<void> {
     if (job.closed) return;
     job.closed = true;
+    // Every result is in: the next job's tasks may go on the queue while this report is built.
+    this.admission.jobs.leave(job.record.jobId);
     const { record, prepared } = job;
     // Cancel may land while the controls run or the report is stored.
     const cancelled = () => (record.state as JobStateName) === 'CANCELLED';
+    const release = await this.admission.reports.acquire();
     const buildStarted = performance.now();
     try {
       const uncompared = mostlyUncompared(prepared.plan, job.outcomes);
@@ -371,6 +397,8 @@ export class JobManager {
       if (!(err instanceof JobFailedError)) this.o.onReportBuilt?.((performance.now() - buildStarted) / 1000, false);
       record.state = 'FAILED';
       record.error = err instanceof JobFailedError ? err.message : `could not build the report: ${(err as Error).message}`;
+    } finally {
+      release();
     }
     // The end is the last change: clients measure a job's duration to it, report build included.
     record.finishedAtMs = record.updatedAtMs = Date.now();
@@ -492,6 +520,7 @@ export class JobManager {
     const job = this.active.get(jobId);
     record.state = 'CANCELLED';
     record.finishedAtMs = record.updatedAtMs = Date.now();
+    this.admission.jobs.leave(jobId);
     if (job) {
       job.stopFollowing();
       await job.persist();
