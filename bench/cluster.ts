@@ -3,6 +3,7 @@
  * same pair (the overhead of the cluster path), and how long planning and dispatch take for the
  * full Solar-Open-100B layout (18,963 tensors in 42 sparse shards: no disk is used).
  */
+import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +15,8 @@ import { NATS_SERVER_BINARY, startNatsServer } from '../test/helpers/nats-server
 
 const BIN = fileURLToPath(new URL('../client/bin/lineage.js', import.meta.url));
 const TOKEN = 'bench-token';
+/** Tasks and results are signed as in any deployment, so the bench measures that cost too. */
+const CLUSTER_KEY = randomBytes(32).toString('hex');
 
 async function seconds<T>(f: () => Promise<T>): Promise<[T, number]> {
   const t0 = performance.now();
@@ -23,11 +26,12 @@ async function seconds<T>(f: () => Promise<T>): Promise<[T, number]> {
 
 async function withCluster<T>(roots: string[], workers: number, body: (address: string) => Promise<T>): Promise<T> {
   const nats = await startNatsServer();
-  const coordinator = await startCoordinator({ nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: roots });
+  const coordinator = await startCoordinator({ nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: roots, clusterKey: CLUSTER_KEY });
   const procs: ChildProcess[] = [];
   try {
     for (let i = 0; i < workers; i++) {
-      procs.push(spawn(process.execPath, [BIN, 'worker', '--nats', nats.url, '--threads', '1'], { stdio: 'ignore' }));
+      const rootArgs = roots.flatMap((r) => ['--model-root', r]);
+      procs.push(spawn(process.execPath, [BIN, 'worker', '--nats', nats.url, '--threads', '1', ...rootArgs], { stdio: 'ignore', env: { ...process.env, LINEAGE_CLUSTER_KEY: CLUSTER_KEY } }));
     }
     // Workers announce themselves within a second or two; give them time to start pulling.
     await new Promise((r) => setTimeout(r, workers ? 3000 : 0));

@@ -13,10 +13,12 @@
  *  - KV `lineage-jobs`: one JSON record per job; KV `lineage-reports`: reports, in chunks.
  */
 import { readFileSync } from 'node:fs';
-import { connect, credsAuthenticator, nanos, type NatsConnection } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, nanos, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { LineageError, UsageError } from '../core/src/errors.ts';
+import type { ClusterKey } from './cluster-key.ts';
+import { openValue } from './signed.ts';
 
 export const TASKS_STREAM = 'LINEAGE_TASKS';
 export const RESULTS_STREAM = 'LINEAGE_RESULTS';
@@ -39,18 +41,57 @@ export const jobTasksFilter = (jobId: string) => `lineage.tasks.${jobId}.>`;
 export const resultSubject = (jobId: string) => `lineage.results.${jobId}`;
 export const heartbeatSubject = (workerId: string) => `${HEARTBEAT_SUBJECT_PREFIX}.${workerId}`;
 
-/** Connects to NATS (comma-separated server URLs), with a credentials file when given; reconnects forever. */
-export async function connectNats(servers: string, credsFile: string | undefined, name: string): Promise<NatsConnection> {
-  let creds: Uint8Array | undefined;
-  if (credsFile) {
-    try {
-      creds = readFileSync(credsFile);
-    } catch (err) {
-      throw new UsageError(`cannot read NATS credentials ${credsFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-  }
+/** How a process proves itself to NATS, and how it checks NATS (TLS). One way of authenticating at most. */
+export interface NatsAuth {
+  /** Credentials file (JWT and NKEY seed), as `nsc` writes it. */
+  creds?: string;
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** File holding an NKEY user seed (`SU...`). */
+  nkeySeed?: string;
+  /** CA certificate(s) the server's certificate must chain to (PEM); turns TLS on. */
+  tlsCa?: string;
+  /** Client certificate and key (PEM), for servers that verify clients. */
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+function readSecret(file: string, what: string): Buffer {
   try {
-    return await connect({ servers: servers.split(','), name, authenticator: creds ? credsAuthenticator(creds) : undefined, maxReconnectAttempts: -1 });
+    return readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** The connection options for `auth`; UsageError for a contradictory or unreadable set. */
+export function natsConnectOptions(auth: NatsAuth = {}): Partial<ConnectionOptions> {
+  const ways = [auth.creds && '--nats-creds', (auth.user || auth.pass) && '--nats-user/--nats-pass', auth.token && '--nats-token', auth.nkeySeed && '--nats-nkey'].filter(Boolean);
+  if (ways.length > 1) throw new UsageError(`NATS authentication: give one of ${ways.join(', ')}, not several`);
+  if (auth.pass && !auth.user) throw new UsageError('--nats-pass needs --nats-user');
+  if (!!auth.tlsCert !== !!auth.tlsKey) throw new UsageError('NATS TLS: --nats-tls-cert and --nats-tls-key go together');
+  const options: Partial<ConnectionOptions> = {};
+  if (auth.creds) options.authenticator = credsAuthenticator(readSecret(auth.creds, 'NATS credentials'));
+  if (auth.nkeySeed) {
+    const seed = readSecret(auth.nkeySeed, 'the NKEY seed').toString('utf8').trim();
+    if (!/^SU[A-Z2-7]{56}$/.test(seed)) throw new UsageError(`${auth.nkeySeed}: not an NKEY user seed (one line starting with SU)`);
+    options.authenticator = nkeyAuthenticator(new TextEncoder().encode(seed));
+  }
+  if (auth.user) Object.assign(options, { user: auth.user, pass: auth.pass ?? '' });
+  if (auth.token) options.token = auth.token;
+  if (auth.tlsCa || auth.tlsCert) {
+    for (const [file, what] of [[auth.tlsCa, 'the NATS CA certificate'], [auth.tlsCert, 'the NATS client certificate'], [auth.tlsKey, 'the NATS client key']] as const) if (file) readSecret(file, what);
+    options.tls = { caFile: auth.tlsCa, certFile: auth.tlsCert, keyFile: auth.tlsKey };
+  }
+  return options;
+}
+
+/** Connects to NATS (comma-separated server URLs) with `auth`; reconnects forever. */
+export async function connectNats(servers: string, auth: NatsAuth | undefined, name: string): Promise<NatsConnection> {
+  const options = natsConnectOptions(auth);
+  try {
+    return await connect({ servers: servers.split(','), name, maxReconnectAttempts: -1, ...options });
   } catch (err) {
     throw new LineageError('INTERNAL', `cannot connect to NATS at ${servers}: ${(err as Error).message}`, { retryable: true, cause: err });
   }
@@ -82,6 +123,23 @@ export interface QueueSettings {
   maxDeliver: number;
 }
 
+/** Retention of the streams and buckets (the coordinator's say; workers use what exists). */
+export interface StorageSettings {
+  /** Copies of every stream and bucket in a NATS cluster (default: up to 3, as many as the cluster has servers). */
+  replicas?: number;
+  /** Results, job records and reports older than this are dropped (default 0: kept until deleted). */
+  maxAgeMs?: number;
+  /** Each stream and bucket holds at most this many bytes (default -1: no limit). */
+  maxBytes?: number;
+}
+
+/** Replicas that follow the NATS cluster: one per server it advertises, at most 3. */
+export function defaultReplicas(nc: NatsConnection): number {
+  const info = nc.info;
+  if (!info?.cluster) return 1;
+  return Math.max(1, Math.min(3, info.connect_urls?.length ?? 1));
+}
+
 export interface Topology {
   jsm: JetStreamManager;
   jobs: KV;
@@ -93,32 +151,49 @@ export interface Topology {
  * race). With `settings`, an existing consumer is updated to them (the coordinator's say);
  * without, an existing one is used as it is (a worker joining).
  */
-export async function ensureTopology(nc: NatsConnection, settings?: Partial<QueueSettings>): Promise<Topology> {
+export async function ensureTopology(nc: NatsConnection, settings?: Partial<QueueSettings>, storage?: StorageSettings): Promise<Topology> {
   let jsm: JetStreamManager;
   try {
     jsm = await jetstreamManager(nc);
   } catch (err) {
     throw new LineageError('UNSUPPORTED', `NATS at ${nc.getServer()} has no JetStream (start nats-server with -js): ${(err as Error).message}`, { cause: err });
   }
+  const replicas = storage?.replicas ?? defaultReplicas(nc);
+  const maxBytes = storage?.maxBytes ?? -1;
+  const maxAge = nanos(storage?.maxAgeMs ?? 0);
+  // Queued tasks are never aged out (a long job's tail would vanish); results, records and reports may be.
   await ensureStream(jsm, TASKS_STREAM, {
-    subjects: ['lineage.tasks.>'], retention: RetentionPolicy.Workqueue, storage: StorageType.File,
-  });
+    subjects: ['lineage.tasks.>'], retention: RetentionPolicy.Workqueue, storage: StorageType.File, num_replicas: replicas, max_bytes: maxBytes,
+  }, storage && { num_replicas: replicas, max_bytes: maxBytes });
   await ensureStream(jsm, RESULTS_STREAM, {
     subjects: ['lineage.results.>'], retention: RetentionPolicy.Limits, storage: StorageType.File,
-    duplicate_window: nanos(120_000),
-  });
+    duplicate_window: nanos(120_000), num_replicas: replicas, max_bytes: maxBytes, max_age: maxAge,
+  }, storage && { num_replicas: replicas, max_bytes: maxBytes, max_age: maxAge });
   await ensureWorkersConsumer(jsm, settings);
   // Plain (not direct) gets: with nats-server 2.9, direct gets after a server restart sometimes
   // go unanswered until the client times out (seen in test/cluster-faults.test.ts).
   const kvm = new Kvm(nc);
-  const jobs = await kvm.create(JOBS_BUCKET, { history: 1, allow_direct: false });
-  const reports = await kvm.create(REPORTS_BUCKET, { history: 1, allow_direct: false });
+  const bucket = { history: 1, allow_direct: false, replicas, max_bytes: maxBytes, ttl: storage?.maxAgeMs ?? 0 };
+  const jobs = await kvm.create(JOBS_BUCKET, bucket);
+  const reports = await kvm.create(REPORTS_BUCKET, bucket);
+  // An existing bucket is opened as it is: bring its limits to the coordinator's settings.
+  if (storage) for (const name of [JOBS_BUCKET, REPORTS_BUCKET]) await applyLimits(jsm, `KV_${name}`, { num_replicas: replicas, max_bytes: maxBytes, max_age: maxAge });
   return { jsm, jobs, reports };
 }
 
-async function ensureStream(jsm: JetStreamManager, name: string, config: Parameters<JetStreamManager['streams']['add']>[0] extends infer C ? Omit<C & object, 'name'> : never): Promise<void> {
+type StreamLimits = { num_replicas?: number; max_bytes?: number; max_age?: number };
+
+async function applyLimits(jsm: JetStreamManager, name: string, limits: StreamLimits): Promise<void> {
+  const info = await jsm.streams.info(name);
+  const c = info.config;
+  if (c.num_replicas === limits.num_replicas && c.max_bytes === limits.max_bytes && (limits.max_age === undefined || c.max_age === limits.max_age)) return;
+  await jsm.streams.update(name, { ...c, ...limits });
+}
+
+async function ensureStream(jsm: JetStreamManager, name: string, config: Parameters<JetStreamManager['streams']['add']>[0] extends infer C ? Omit<C & object, 'name'> : never, limits?: StreamLimits): Promise<void> {
   try {
     await jsm.streams.info(name);
+    if (limits) await applyLimits(jsm, name, limits);
     return;
   } catch (err) {
     if (!isNotFound(err)) throw err;
@@ -170,9 +245,19 @@ export function isNotFound(err: unknown): boolean {
 export type JobStateName = 'QUEUED' | 'RUNNING' | 'DONE' | 'FAILED' | 'CANCELLED';
 export const TERMINAL_STATES: readonly JobStateName[] = ['DONE', 'FAILED', 'CANCELLED'];
 
-/** The state of a job from its KV record; null when there is no such job. */
-export async function readJobState(jobs: KV, jobId: string): Promise<JobStateName | null> {
+/**
+ * The state of a job from its KV record; null when there is no such job. A record that does not
+ * verify or parse is an UntrustedDataError (proto/signed.ts).
+ */
+export async function readJobState(jobs: KV, jobId: string, key: ClusterKey): Promise<JobStateName | null> {
   const entry = await retryOnTimeout(() => jobs.get(jobId));
   if (!entry || entry.operation !== 'PUT' || entry.length === 0) return null;
-  return (entry.json<{ state: JobStateName }>()).state ?? null;
+  const payload = openValue(key, `job record ${JSON.stringify(jobId)}`, 'job-record', [jobId], entry.value);
+  let state: unknown;
+  try {
+    state = (JSON.parse(Buffer.from(payload).toString('utf8')) as { state?: unknown })?.state;
+  } catch {
+    state = undefined;
+  }
+  return ['QUEUED', 'RUNNING', ...TERMINAL_STATES].includes(state as string) ? state as JobStateName : null;
 }

@@ -16,6 +16,7 @@ import { startWorker } from '../worker/src/index.ts';
 import { startNatsServer } from './helpers/nats-server.ts';
 import { NATS_MISSING } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
+import { COORDINATOR, WORKER } from './helpers/cluster.ts';
 
 const BIN = fileURLToPath(new URL('../client/bin/lineage.js', import.meta.url));
 const TOKEN = 'cli-cluster-test-token';
@@ -57,15 +58,15 @@ else {
     synthesize('derivative', { out: derived, like: base, drift: 0.02 });
     const nats = await startNatsServer();
     stops.push(() => nats.stop());
-    const coordinator = await startCoordinator({ nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [models] });
+    const coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [models] });
     stops.unshift(() => coordinator.close());
-    const worker = await startWorker({ nats: nats.url, threads: 2 });
+    const worker = await startWorker({ ...WORKER, nats: nats.url, threads: 2 });
     stops.unshift(() => worker.stop());
     address = coordinator.address;
     // A second cluster with no worker: its jobs stay queued until cancelled.
     const idleNats = await startNatsServer();
     stops.push(() => idleNats.stop());
-    const idle = await startCoordinator({ nats: idleNats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [models] });
+    const idle = await startCoordinator({ ...COORDINATOR, nats: idleNats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [models] });
     stops.unshift(() => idle.close());
     idleAddress = idle.address;
   });

@@ -12,7 +12,7 @@ import { startCoordinator } from '../coordinator/src/index.ts';
 import { startWorker } from '../worker/src/index.ts';
 import { jobTasksFilter, RESULTS_STREAM, resultSubject, TASKS_STREAM } from '../proto/jetstream.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
-import { codeOf, Rpc, TOKEN, waitFor } from './helpers/cluster.ts';
+import { codeOf, COORDINATOR, Rpc, TOKEN, waitFor, WORKER } from './helpers/cluster.ts';
 import { startNatsServer } from './helpers/nats-server.ts';
 import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
@@ -27,7 +27,7 @@ unless(NATS_MISSING)('cancel a queued job, then a running one', async (t) => {
 
   const nats = await startNatsServer();
   t.teardown(() => nats.stop());
-  const coordinator = await startCoordinator({ nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root] });
+  const coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root] });
   t.teardown(() => coordinator.close());
   const rpc = new Rpc(coordinator.address);
   t.teardown(() => rpc.close());
@@ -59,7 +59,7 @@ unless(NATS_MISSING)('cancel a queued job, then a running one', async (t) => {
   t.is(await queuedTasks('kept'), kept.job!.tasksTotal, 'the other job keeps its tasks');
 
   // A worker starts: it runs the other job (all of it: nothing of it was dropped) and nothing of the cancelled one.
-  const worker = await startWorker({ nats: nats.url, threads: 1 });
+  const worker = await startWorker({ ...WORKER, nats: nats.url, threads: 1 });
   t.teardown(() => worker.stop());
   const keptEnd = (await rpc.watch('kept')).at(-1)!;
   t.is(keptEnd.state, JobState.JOB_STATE_DONE);

@@ -4,11 +4,12 @@
  */
 import test from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
-import { Rpc, TOKEN, waitFor } from './helpers/cluster.ts';
+import { CLUSTER_KEY, Rpc, TOKEN, waitFor } from './helpers/cluster.ts';
 import { startNatsServer } from './helpers/nats-server.ts';
 import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
@@ -36,11 +37,13 @@ unless(NATS_MISSING)('coordinator and worker processes run a job and stop on SIG
   const nats = await startNatsServer();
   t.teardown(() => nats.stop());
 
-  // The token from the environment, as a deployment would pass it.
-  const coordinator = service(['coordinator', '--nats', nats.url, '--listen', '127.0.0.1:0', '--model-root', root], { LINEAGE_TOKEN: TOKEN });
+  // The token and the cluster key from the environment, as a deployment would pass them.
+  const coordinator = service(['coordinator', '--nats', nats.url, '--listen', '127.0.0.1:0', '--model-root', root], { LINEAGE_TOKEN: TOKEN, LINEAGE_CLUSTER_KEY: CLUSTER_KEY });
   t.teardown(() => { coordinator.child.kill('SIGKILL'); });
   const address = await waitFor('the coordinator to listen', () => /listening on (\S+);/.exec(coordinator.log)?.[1], 30_000);
-  const worker = service(['worker', '--nats', nats.url, '--threads', '1', '--id', 'cli-worker']);
+  const keyFile = join(root, 'cluster.key');
+  writeFileSync(keyFile, `${CLUSTER_KEY}\n`);
+  const worker = service(['worker', '--nats', nats.url, '--threads', '1', '--id', 'cli-worker', '--cluster-key', keyFile, '--model-root', root]);
   t.teardown(() => { worker.child.kill('SIGKILL'); });
   await waitFor('the worker to be ready', () => /worker cli-worker ready/.test(worker.log), 30_000);
 
@@ -76,10 +79,20 @@ test('bad command lines: exit status 2 and one line saying what is wrong; no NAT
   r = run(['coordinator', '--nats', 'nats://127.0.0.1:1', '--token', 't', '--tls-cert', '/tmp/cert.pem']);
   t.is(r.status, 2);
   t.regex(r.stderr, /TLS needs both --tls-cert and --tls-key/);
+  // No cluster key, a short one, or two ways into NATS: refused before anything starts.
+  r = run(['worker', '--nats', 'nats://127.0.0.1:1'], { LINEAGE_CLUSTER_KEY: undefined });
+  t.is(r.status, 2);
+  t.regex(r.stderr, /^lineage worker: the worker needs a cluster key .*--cluster-key FILE or the LINEAGE_CLUSTER_KEY environment variable/);
+  r = run(['coordinator', '--nats', 'nats://127.0.0.1:1', '--token', 't'], { LINEAGE_CLUSTER_KEY: 'short' });
+  t.is(r.status, 2);
+  t.regex(r.stderr, /LINEAGE_CLUSTER_KEY: the cluster key has 5 bytes; at least 32 are needed/);
+  r = run(['worker', '--nats', 'nats://127.0.0.1:1', '--insecure', '--nats-user', 'u', '--nats-token', 'x']);
+  t.is(r.status, 2);
+  t.regex(r.stderr, /give one of --nats-user\/--nats-pass, --nats-token, not several/);
   // Not a bad command line, but a service that is not there: exit 1, said plainly.
-  r = run(['worker', '--nats', 'nats://127.0.0.1:1']);
+  r = run(['worker', '--nats', 'nats://127.0.0.1:1', '--insecure']);
   t.is(r.status, 1);
-  t.regex(r.stderr, /^lineage worker: cannot connect to NATS at nats:\/\/127\.0\.0\.1:1: /);
+  t.regex(r.stderr, /^lineage worker: cannot connect to NATS at nats:\/\/127\.0\.0\.1:1: /m);
   r = run(['coordinator', '--help']);
   t.is(r.status, 0);
   t.regex(r.stdout, /--model-root DIR/);

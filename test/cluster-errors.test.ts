@@ -12,7 +12,7 @@ import { credentials, status } from '@grpc/grpc-js';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { startCoordinator } from '../coordinator/src/index.ts';
 import { JobsClient, JobState } from '../proto/lineage/v1/lineage.ts';
-import { codeOf, metadata, Rpc, TOKEN } from './helpers/cluster.ts';
+import { codeOf, COORDINATOR, metadata, Rpc, TOKEN } from './helpers/cluster.ts';
 import { startNatsServer } from './helpers/nats-server.ts';
 import { firstMissing, NATS_MISSING, OPENSSL_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
@@ -38,7 +38,7 @@ unless(NATS_MISSING)('status codes of malformed, unauthorized and premature call
 
   const nats = await startNatsServer();
   t.teardown(() => nats.stop());
-  const coordinator = await startCoordinator({ nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [models] });
+  const coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [models] });
   t.teardown(() => coordinator.close());
   const rpc = new Rpc(coordinator.address);
   const anonymous = new Rpc(coordinator.address, null);
@@ -99,7 +99,7 @@ test('the coordinator refuses to start without a token', async (t) => {
   const saved = process.env.LINEAGE_TOKEN;
   delete process.env.LINEAGE_TOKEN;
   try {
-    await t.throwsAsync(startCoordinator({ nats: 'nats://127.0.0.1:1', listen: '127.0.0.1:0' }), { message: /needs a token/ });
+    await t.throwsAsync(startCoordinator({ ...COORDINATOR, nats: 'nats://127.0.0.1:1', listen: '127.0.0.1:0' }), { message: /needs a token/ });
   } finally {
     if (saved !== undefined) process.env.LINEAGE_TOKEN = saved;
   }
@@ -114,7 +114,7 @@ unless(firstMissing(NATS_MISSING, OPENSSL_MISSING))('TLS: the API over TLS with 
   if (made.status !== 0) throw new Error(`openssl could not make a certificate (${made.error?.message ?? made.stderr})`);
   const nats = await startNatsServer();
   t.teardown(() => nats.stop());
-  const coordinator = await startCoordinator({ nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [dir], tlsCert: cert, tlsKey: key });
+  const coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [dir], tlsCert: cert, tlsKey: key });
   t.teardown(() => coordinator.close());
 
   const secure = new JobsClient(coordinator.address, credentials.createSsl(readFileSync(cert)), { 'grpc.ssl_target_name_override': 'localhost' });

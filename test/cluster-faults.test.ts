@@ -18,7 +18,7 @@ import { startWorker } from '../worker/src/index.ts';
 import { decodeTaskResult, type TaskOutcome } from '../proto/convert.ts';
 import { TASKS_STREAM, WORKERS_CONSUMER } from '../proto/jetstream.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
-import { Rpc, TOKEN, waitFor } from './helpers/cluster.ts';
+import { CLUSTER_KEY, COORDINATOR, Rpc, TOKEN, waitFor, WORKER } from './helpers/cluster.ts';
 import { startNatsServer } from './helpers/nats-server.ts';
 import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
@@ -50,15 +50,15 @@ unless(NATS_MISSING, test.serial)('a worker killed while it holds a task: the ta
   const nats = await startNatsServer();
   t.teardown(() => nats.stop());
   // A short lease, so the dead worker's task comes back within the test.
-  const coordinator = await startCoordinator({ nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root], ackWaitMs: 1_500 });
+  const coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root], ackWaitMs: 1_500 });
   t.teardown(() => coordinator.close());
   const rpc = new Rpc(coordinator.address);
   t.teardown(() => rpc.close());
   const { nc, outcomes } = await recordResults(nats.url, t);
 
   // The worker in its own process, through the `lineage worker` command.
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_PROCESS, '--nats', nats.url, '--threads', '1', '--id', 'doomed'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_PROCESS, '--nats', nats.url, '--threads', '1', '--id', 'doomed', '--model-root', root], {
+    stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LINEAGE_CLUSTER_KEY: CLUSTER_KEY },
   });
   t.teardown(() => { child.kill('SIGKILL'); });
   let log = '';
@@ -75,7 +75,7 @@ unless(NATS_MISSING, test.serial)('a worker killed while it holds a task: the ta
   t.is((await jsm.consumers.info(TASKS_STREAM, WORKERS_CONSUMER)).num_ack_pending, 1, 'the dead worker held one task, not acked');
   t.false(outcomes.some((o) => o.worker === 'doomed'), 'the killed worker published nothing');
 
-  const workers = await Promise.all([1, 2].map(() => startWorker({ nats: nats.url, threads: 1 })));
+  const workers = await Promise.all([1, 2].map(() => startWorker({ ...WORKER, nats: nats.url, threads: 1 })));
   t.teardown(() => Promise.all(workers.map((w) => w.stop())));
   const last = (await rpc.watch('kill')).at(-1)!;
   t.is(last.state, JobState.JOB_STATE_DONE);
@@ -94,7 +94,7 @@ unless(NATS_MISSING, test.serial)('a coordinator restarted mid-job resumes it wi
   const { root, base, derived } = modelPair();
   const nats = await startNatsServer();
   t.teardown(() => nats.stop());
-  const start = () => startCoordinator({ nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root] });
+  const start = () => startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root] });
   const first = await start();
   t.teardown(() => first.close());
   const { outcomes } = await recordResults(nats.url, t);
@@ -104,7 +104,7 @@ unless(NATS_MISSING, test.serial)('a coordinator restarted mid-job resumes it wi
   const total = submitted.job!.tasksTotal;
 
   // Some tasks run, then the worker and the coordinator go away in the middle of the job.
-  const early = await startWorker({ nats: nats.url, threads: 1 });
+  const early = await startWorker({ ...WORKER, nats: nats.url, threads: 1 });
   t.teardown(() => early.stop());
   await waitFor('a few results', () => outcomes.length >= 3);
   await early.stop();
@@ -121,7 +121,7 @@ unless(NATS_MISSING, test.serial)('a coordinator restarted mid-job resumes it wi
   t.is(resumed!.state, JobState.JOB_STATE_RUNNING);
   t.is(resumed!.tasksDone, doneBefore, 'the new coordinator re-read the results already stored');
 
-  const late = await startWorker({ nats: nats.url, threads: 1 });
+  const late = await startWorker({ ...WORKER, nats: nats.url, threads: 1 });
   t.teardown(() => late.stop());
   const last = (await rpc.watch('resume')).at(-1)!;
   t.is(last.state, JobState.JOB_STATE_DONE);
@@ -143,7 +143,7 @@ unless(NATS_MISSING, test.serial)('a shard cut short after planning: its tensor 
   const local = await compareModels(base, derived, { targetTaskBytes: TASK_BYTES });
   const nats = await startNatsServer();
   t.teardown(() => nats.stop());
-  const coordinator = await startCoordinator({ nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root] });
+  const coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root] });
   t.teardown(() => coordinator.close());
   const rpc = new Rpc(coordinator.address);
   t.teardown(() => rpc.close());
@@ -156,7 +156,7 @@ unless(NATS_MISSING, test.serial)('a shard cut short after planning: its tensor 
   const victim = ck.tensors.filter((x) => x.file === shard).sort((x, y) => y.offset - x.offset)[0]!;
   truncateSync(shard, statSync(shard).size - 100);
 
-  const workers = await Promise.all([1, 2].map(() => startWorker({ nats: nats.url, threads: 1 })));
+  const workers = await Promise.all([1, 2].map(() => startWorker({ ...WORKER, nats: nats.url, threads: 1 })));
   t.teardown(() => Promise.all(workers.map((w) => w.stop())));
   const last = (await rpc.watch('corrupt')).at(-1)!;
   t.is(last.state, JobState.JOB_STATE_DONE, 'a bad tensor does not fail the job');
@@ -175,11 +175,11 @@ unless(NATS_MISSING, test.serial)('NATS restarted mid-job: coordinator and worke
   const { root, base, derived } = modelPair();
   const nats = await startNatsServer();
   t.teardown(() => nats.stop());
-  const coordinator = await startCoordinator({ nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root] });
+  const coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root] });
   t.teardown(() => coordinator.close());
   const rpc = new Rpc(coordinator.address);
   t.teardown(() => rpc.close());
-  const worker = await startWorker({ nats: nats.url, threads: 1 });
+  const worker = await startWorker({ ...WORKER, nats: nats.url, threads: 1 });
   t.teardown(() => worker.stop());
   // The slow reference kernel and one task per unit, so the restart falls in the middle.
   const options = { hash: '', kernel: 'js', targetTaskBytes: 1 };

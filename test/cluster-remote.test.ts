@@ -6,7 +6,7 @@ import { synthesize } from '../core/src/synth/synth.ts';
 import { startCoordinator } from '../coordinator/src/index.ts';
 import { startWorker } from '../worker/src/index.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
-import { codeOf, Rpc, TOKEN } from './helpers/cluster.ts';
+import { codeOf, COORDINATOR, Rpc, TOKEN, WORKER } from './helpers/cluster.ts';
 import { startNatsServer } from './helpers/nats-server.ts';
 import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { RangeServer } from './helpers/range-server.ts';
@@ -29,15 +29,15 @@ unless(NATS_MISSING)('a job on model URLs gives the weights of the local compari
 
   const nats = await startNatsServer();
   t.teardown(() => nats.stop());
-  const strict = await startCoordinator({ nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root] });
+  const strict = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root] });
   const refused = await codeOf(new Rpc(strict.address).submit({ jobId: 'no-urls', modelA: server.folderUrl('org/base'), modelB: server.folderUrl('org/derived') }));
   t.is(refused.code, status.PERMISSION_DENIED);
   t.regex(refused.details, /--allow-urls/);
   await strict.close();
 
-  const coordinator = await startCoordinator({ nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root], allowUrls: true, hubToken: HUB_TOKEN });
+  const coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root], allowUrls: true, hubToken: HUB_TOKEN });
   t.teardown(() => coordinator.close());
-  const workers = await Promise.all([1, 2].map(() => startWorker({ nats: nats.url, threads: 1, hubToken: HUB_TOKEN })));
+  const workers = await Promise.all([1, 2].map(() => startWorker({ ...WORKER, nats: nats.url, threads: 1, hubToken: HUB_TOKEN, allowUrls: true })));
   t.teardown(() => Promise.all(workers.map((w) => w.stop())));
   const rpc = new Rpc(coordinator.address);
   t.teardown(() => rpc.close());

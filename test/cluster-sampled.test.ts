@@ -5,7 +5,7 @@ import { synthesize } from '../core/src/synth/synth.ts';
 import { startCoordinator } from '../coordinator/src/index.ts';
 import { startWorker } from '../worker/src/index.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
-import { Rpc, TOKEN } from './helpers/cluster.ts';
+import { COORDINATOR, Rpc, TOKEN, WORKER } from './helpers/cluster.ts';
 import { startNatsServer } from './helpers/nats-server.ts';
 import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
@@ -20,9 +20,9 @@ unless(NATS_MISSING)('a sampled job on 2 workers gives the local sampled report,
 
   const nats = await startNatsServer();
   t.teardown(() => nats.stop());
-  const coordinator = await startCoordinator({ nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root] });
+  const coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root] });
   t.teardown(() => coordinator.close());
-  const workers = await Promise.all([1, 2].map(() => startWorker({ nats: nats.url, threads: 1 })));
+  const workers = await Promise.all([1, 2].map(() => startWorker({ ...WORKER, nats: nats.url, threads: 1 })));
   t.teardown(() => Promise.all(workers.map((w) => w.stop())));
   const rpc = new Rpc(coordinator.address);
   t.teardown(() => rpc.close());

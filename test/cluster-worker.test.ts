@@ -13,10 +13,12 @@ import { synthesize } from '../core/src/synth/synth.ts';
 import type { ComparisonReport } from '../core/src/compare/model-report.ts';
 import { startCoordinator } from '../coordinator/src/index.ts';
 import { startWorker } from '../worker/src/index.ts';
-import { decodeTaskResult, encodeTask, type TaskOutcome } from '../proto/convert.ts';
+import { decodeTaskResult, type TaskOutcome } from '../proto/convert.ts';
+import { ClusterKey } from '../proto/cluster-key.ts';
+import { sealValue, signTask } from '../proto/signed.ts';
 import { ensureTopology, HEARTBEAT_SUBJECT_PREFIX, JOBS_BUCKET, taskSubject, TASKS_STREAM, WORKERS_CONSUMER } from '../proto/jetstream.ts';
 import { JobState, WorkerHeartbeat } from '../proto/lineage/v1/lineage.ts';
-import { Rpc, TOKEN, waitFor } from './helpers/cluster.ts';
+import { CLUSTER_KEY, COORDINATOR, Rpc, TOKEN, waitFor, WORKER } from './helpers/cluster.ts';
 import { startNatsServer } from './helpers/nats-server.ts';
 import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
@@ -36,16 +38,19 @@ unless(NATS_MISSING, test.serial)('heartbeats, and a deterministic failure is pu
   const outcomes: TaskOutcome[] = [];
   nc.subscribe('lineage.results.>', { callback: (_e, m) => { outcomes.push(decodeTaskResult(m.data)); } });
 
-  const worker = await startWorker({ nats: nats.url, threads: 2, id: 'w-1', heartbeatMs: 200 });
+  const worker = await startWorker({ ...WORKER, nats: nats.url, threads: 2, id: 'w-1', heartbeatMs: 200 });
   t.teardown(() => worker.stop());
   await waitFor('two heartbeats', () => beats.length >= 2);
   t.like(beats[0], { worker: 'w-1', threads: 2, kernel: 'wasm-simd', gpu: false });
 
-  // A job record (what the coordinator writes) and one task asking for a kernel nobody has.
+  // A job record (what the coordinator writes) and one task asking for a kernel nobody has, signed
+  // with the cluster key as the coordinator signs them.
+  const key = ClusterKey.load({ key: CLUSTER_KEY }, 'the test');
   const jobs = await new Kvm(nc).open(JOBS_BUCKET);
-  await jobs.put('hand-made', JSON.stringify({ jobId: 'hand-made', state: 'RUNNING' }));
+  await jobs.put('hand-made', sealValue(key, 'job-record', ['hand-made'], Buffer.from(JSON.stringify({ jobId: 'hand-made', state: 'RUNNING' }))));
   const task = { id: 0, label: 'layer 0', bytes: 0, items: [] };
-  await jetstream(nc).publish(taskSubject('hand-made', 0), encodeTask({ jobId: 'hand-made', task, hash: 'xxh3-128', kernel: 'quantum' }));
+  const signed = signTask(key, { jobId: 'hand-made', task, hash: 'xxh3-128', kernel: 'quantum' });
+  await jetstream(nc).publish(taskSubject('hand-made', 0), signed.data, { headers: signed.headers });
   await waitFor('the failed result', () => outcomes.length > 0);
   t.like(outcomes[0], { jobId: 'hand-made', taskId: 0, worker: 'w-1', attempt: 1 });
   t.regex(outcomes[0]!.error!, /unknown kernel 'quantum'/);
@@ -67,7 +72,7 @@ unless(NATS_MISSING, test.serial)('a task JetStream gives up on is recorded as f
   const nats = await startNatsServer();
   t.teardown(() => nats.stop());
   // max_deliver 1: a task held past one ack wait is given up at once.
-  const coordinator = await startCoordinator({ nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root], ackWaitMs: 500, maxDeliver: 1 });
+  const coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root], ackWaitMs: 500, maxDeliver: 1 });
   t.teardown(() => coordinator.close());
   const rpc = new Rpc(coordinator.address);
   t.teardown(() => rpc.close());
@@ -80,7 +85,7 @@ unless(NATS_MISSING, test.serial)('a task JetStream gives up on is recorded as f
   const held = await consumer.next({ expires: 5_000 });
   t.truthy(held);
 
-  const worker = await startWorker({ nats: nats.url, threads: 1 });
+  const worker = await startWorker({ ...WORKER, nats: nats.url, threads: 1 });
   t.teardown(() => worker.stop());
   const last = (await rpc.watch('given-up')).at(-1)!;
   t.is(last.state, JobState.JOB_STATE_DONE);

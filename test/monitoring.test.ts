@@ -15,7 +15,7 @@ import { synthesize } from '../core/src/synth/synth.ts';
 import { startCoordinator, type RunningCoordinator } from '../coordinator/src/index.ts';
 import { startWorker, type RunningWorker } from '../worker/src/index.ts';
 import { CompareOptions, JobState } from '../proto/lineage/v1/lineage.ts';
-import { Rpc, TOKEN, waitFor } from './helpers/cluster.ts';
+import { COORDINATOR, Rpc, TOKEN, waitFor, WORKER } from './helpers/cluster.ts';
 import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
 import { firstMissing, NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
@@ -109,11 +109,11 @@ unless(firstMissing(NATS_MISSING, PROMETHEUS ? null : 'prometheus is not install
 
   const nats: NatsServer = await startNatsServer();
   cleanups.push(() => nats.stop());
-  const coordinator: RunningCoordinator = await startCoordinator({ nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root], metricsPort: 0, controlThreads: 1 });
+  const coordinator: RunningCoordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root], metricsPort: 0, controlThreads: 1 });
   cleanups.push(() => coordinator.close());
   const workers: RunningWorker[] = [];
   for (let i = 0; i < 2; i++) {
-    const w = await startWorker({ nats: nats.url, threads: 1, metricsPort: 0, metricsHost: '127.0.0.1', heartbeatMs: 1_000 });
+    const w = await startWorker({ ...WORKER, nats: nats.url, threads: 1, metricsPort: 0, metricsHost: '127.0.0.1', heartbeatMs: 1_000 });
     workers.push(w);
     cleanups.push(() => w.stop());
   }

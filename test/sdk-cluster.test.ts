@@ -19,6 +19,7 @@ import {
 import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
 import { NATS_MISSING, OPENSSL_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
+import { COORDINATOR, WORKER } from './helpers/cluster.ts';
 
 const TOKEN = 'sdk-cluster-test-token';
 const root = tempDir();
@@ -47,20 +48,20 @@ else {
 
     const nats = await startNatsServer();
     stops.push(() => nats.stop());
-    const coordinator = await startCoordinator({ nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [models] });
+    const coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [models] });
     stops.unshift(() => coordinator.close());
-    const worker = await startWorker({ nats: nats.url, threads: 2 });
+    const worker = await startWorker({ ...WORKER, nats: nats.url, threads: 2 });
     stops.unshift(() => worker.stop());
     address = coordinator.address;
 
     const idleNats: NatsServer = await startNatsServer();
     stops.push(() => idleNats.stop());
-    let idle = await startCoordinator({ nats: idleNats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [models] });
+    let idle = await startCoordinator({ ...COORDINATOR, nats: idleNats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [models] });
     stops.unshift(() => idle.close());
     idleAddress = idle.address;
     restartIdle = async () => {
       await idle.close();
-      idle = await startCoordinator({ nats: idleNats.url, listen: idleAddress, token: TOKEN, modelRoots: [models] });
+      idle = await startCoordinator({ ...COORDINATOR, nats: idleNats.url, listen: idleAddress, token: TOKEN, modelRoots: [models] });
     };
 
     client = await connect({ address, token: TOKEN });
@@ -215,7 +216,7 @@ else {
     ], { encoding: 'utf8' });
     if (made.error || made.status !== 0) throw new Error(`openssl could not make a test certificate (${made.error?.message ?? made.stderr})`);
     const nats = await startNatsServer();
-    const secure = await startCoordinator({ nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [models], tlsCert: cert, tlsKey: key })
+    const secure = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [models], tlsCert: cert, tlsKey: key })
       .catch(async (err) => { await nats.stop(); throw err; });
     try {
       // By name, as certificates usually are (Node warns about a TLS server name that is an IP address).

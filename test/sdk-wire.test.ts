@@ -63,6 +63,7 @@ const handlers: JobsServer = {
     callback(null, { reportJson: JSON.stringify(bigReport) });
   },
   cancel(_call, callback) { callback({ code: status.UNIMPLEMENTED, details: 'not in this test' }); },
+  delete(_call, callback) { callback({ code: status.UNIMPLEMENTED, details: 'not in this test' }); },
   listJobs(_call, callback) { callback(null, { jobs: [jobStatus('a', JobState.JOB_STATE_DONE, 4), jobStatus('b', JobState.JOB_STATE_QUEUED, 0)] }); },
 };
 

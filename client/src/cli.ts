@@ -23,6 +23,7 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
   report: { summary: "print or save a finished cluster job's report", load: () => import('./commands/report.ts') },
   jobs: { summary: "list a coordinator's jobs", load: () => import('./commands/jobs.ts') },
   cancel: { summary: 'cancel a queued or running cluster job', load: () => import('./commands/cancel.ts') },
+  delete: { summary: 'delete a cluster job: its record, report and messages', load: () => import('./commands/delete.ts') },
 };
 
 function usage(): string {

@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { UsageError } from '../../core/src/errors.ts';
-import { connectNats, ensureTopology } from '../../proto/jetstream.ts';
+import { ClusterKey } from '../../proto/cluster-key.ts';
+import { connectNats, ensureTopology, type NatsAuth, type StorageSettings } from '../../proto/jetstream.ts';
 import { JobsService } from '../../proto/lineage/v1/lineage.ts';
 import { tokenChecker } from './auth.ts';
 import { registerAdmissionMetrics } from './admission.ts';
@@ -34,8 +35,20 @@ export interface CoordinatorOptions {
   allowUrls?: boolean;
   /** Bearer token for model URLs (default the HF_TOKEN environment variable); never sent to clients. */
   hubToken?: string;
-  /** NATS credentials file (JWT + nkey seed). */
+  /** NATS credentials file (JWT + nkey seed); the same as `natsAuth.creds`. */
   natsCreds?: string;
+  /** How to authenticate to NATS and check its certificate. */
+  natsAuth?: NatsAuth;
+  /**
+   * The cluster key (at least 32 bytes) tasks, results and stored records are signed with, or the
+   * file holding it; default the LINEAGE_CLUSTER_KEY environment variable. Required unless `insecure`.
+   */
+  clusterKey?: string | Uint8Array;
+  clusterKeyFile?: string;
+  /** Run without a cluster key: nothing signed, nothing checked (a trusted lab network only). */
+  insecure?: boolean;
+  /** Replicas, max age and max bytes of the streams and buckets. */
+  storage?: StorageSettings;
   /** TLS for the gRPC API: PEM certificate chain and private key files (both or neither). */
   tlsCert?: string;
   tlsKey?: string;
@@ -88,25 +101,29 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   const { host } = splitAddress(options.listen);
   const serverCredentials = credentials(options);
   const log = options.log ?? (() => {});
+  const key = ClusterKey.load({ key: options.clusterKey, keyFile: options.clusterKeyFile, insecure: options.insecure }, 'the coordinator');
+  if (key.insecure) log('WARNING: no cluster key (--insecure): tasks, results and stored records are neither signed nor checked');
 
-  const nc = await connectNats(options.nats, options.natsCreds, 'lineage-coordinator');
+  const nc = await connectNats(options.nats, { creds: options.natsCreds, ...options.natsAuth }, 'lineage-coordinator');
   let jobs: JobManager | null = null;
   let workers: WorkerRegistry | null = null;
   let metricsEndpoint: MetricsEndpoint | null = null;
   const server = new Server();
   try {
-    const topology = await ensureTopology(nc, { ackWaitMs: options.ackWaitMs, maxDeliver: options.maxDeliver });
+    const topology = await ensureTopology(nc, { ackWaitMs: options.ackWaitMs, maxDeliver: options.maxDeliver }, options.storage ?? {});
     let metrics: CoordinatorMetrics | null = null;
-    workers = new WorkerRegistry(nc, () => metrics?.heartbeat());
+    workers = new WorkerRegistry(nc, key, () => metrics?.heartbeat(), (reason) => metrics?.untrusted('heartbeat', reason));
     metrics = new CoordinatorMetrics(workers);
     metrics.watchQueue(topology.jsm);
     jobs = new JobManager({
-      nc, topology, store: new JobStore(topology.jobs, topology.reports), roots, workers, log, controlThreads: options.controlThreads,
+      nc, key, topology, store: new JobStore(topology.jobs, topology.reports, key), roots, workers, log, controlThreads: options.controlThreads,
       maxRunningJobs: options.maxRunningJobs, maxPlanning: options.maxPlanning, maxReportBuilds: options.maxReportBuilds,
+      onUntrusted: (kind, reason) => metrics.untrusted(kind, reason),
       remote: options.allowUrls ? { token: options.hubToken ?? process.env.HF_TOKEN } : null,
       onChange: (r) => metrics.jobChanged(r),
       onTask: (failed, bytes, attempt) => metrics.taskMerged(failed, bytes, attempt),
       onDispatch: (n) => metrics.tasksDispatched(n),
+      onDeleted: (jobId) => metrics.jobDeleted(jobId),
       onReportBuilt: (seconds, ok) => metrics.reportBuilt(seconds, ok),
     });
     // Resume before serving, so a client never sees a job this coordinator has not taken up yet.

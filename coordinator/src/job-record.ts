@@ -1,7 +1,8 @@
-/** A job as kept in the KV bucket `lineage-jobs`, and its gRPC JobStatus. */
-import type { HashAlgorithm } from '../../core/src/hash/content-hash.ts';
-import type { KernelChoice } from '../../core/src/kernels/select.ts';
+/** A job as kept in the KV bucket `lineage-jobs`, its validation when read back, and its gRPC JobStatus. */
+import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/content-hash.ts';
+import { KERNEL_CHOICES, type KernelChoice } from '../../core/src/kernels/select.ts';
 import type { JobStateName } from '../../proto/jetstream.ts';
+import { UntrustedDataError } from '../../proto/signed.ts';
 import { JobState, type JobStatus } from '../../proto/lineage/v1/lineage.ts';
 
 export interface JobOptions {
@@ -38,6 +39,8 @@ export interface JobRecord {
   finishedAtMs: number | null;
   /** Chunks of the stored report (0 until it is stored). */
   reportChunks: number;
+  /** SHA-256 (hex) of the whole stored report: binds the report to this (MAC'd) record. */
+  reportSha256?: string;
 }
 
 const STATES: Record<JobStateName, JobState> = {
@@ -62,4 +65,41 @@ export function sameRequest(r: JobRecord, modelA: string, modelB: string, option
     && r.options.kernel === options.kernel && r.options.targetTaskBytes === options.targetTaskBytes
     && (r.options.sample ?? null) === (options.sample ?? null) && (r.options.seed ?? 1) === (options.seed ?? 1)
     && (r.options.confidence ?? 0.95) === (options.confidence ?? 0.95);
+}
+
+const isCount = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isTime = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+const isString = (v: unknown) => typeof v === 'string';
+
+/**
+ * A stored record, checked field by field: whatever is in the bucket is untrusted input (on an
+ * insecure cluster nothing else vouches for it), and a record the coordinator cannot use must be
+ * rejected here, not crash the code that reads it later.
+ */
+export function parseJobRecord(jobId: string, payload: Uint8Array): JobRecord {
+  const what = `job record ${JSON.stringify(jobId)}`;
+  let r: Record<string, unknown>;
+  try {
+    r = JSON.parse(Buffer.from(payload).toString('utf8'));
+  } catch (err) {
+    throw new UntrustedDataError(what, 'malformed', `not JSON (${(err as Error).message})`);
+  }
+  const bad = (field: string) => new UntrustedDataError(what, 'malformed', `field ${field} is missing or invalid`);
+  if (!r || typeof r !== 'object' || Array.isArray(r)) throw new UntrustedDataError(what, 'malformed', 'not a JSON object');
+  if (r.jobId !== jobId) throw new UntrustedDataError(what, 'foreign', `names job ${JSON.stringify(r.jobId)}`);
+  for (const f of ['modelA', 'modelB', 'pathA', 'pathB', 'error']) if (!isString(r[f])) throw bad(f);
+  if (typeof r.state !== 'string' || !(r.state in STATES)) throw bad('state');
+  for (const f of ['tasksTotal', 'bytesTotal', 'tasksDone', 'tasksFailed', 'bytesDone', 'reportChunks']) if (!isCount(r[f])) throw bad(f);
+  for (const f of ['createdAtMs', 'updatedAtMs']) if (!isTime(r[f])) throw bad(f);
+  if (r.finishedAtMs !== null && !isTime(r.finishedAtMs)) throw bad('finishedAtMs');
+  if (r.reportSha256 !== undefined && !(isString(r.reportSha256) && /^[0-9a-f]{64}$/.test(r.reportSha256 as string))) throw bad('reportSha256');
+  const o = r.options as Record<string, unknown> | null;
+  if (!o || typeof o !== 'object') throw bad('options');
+  if (!HASH_ALGORITHMS.includes(o.hash as HashAlgorithm)) throw bad('options.hash');
+  if (!KERNEL_CHOICES.includes(o.kernel as KernelChoice)) throw bad('options.kernel');
+  if (o.targetTaskBytes !== null && !isCount(o.targetTaskBytes)) throw bad('options.targetTaskBytes');
+  if (o.sample !== undefined && o.sample !== null && !(typeof o.sample === 'number' && o.sample > 0 && o.sample < 1)) throw bad('options.sample');
+  if (o.seed !== undefined && !isCount(o.seed)) throw bad('options.seed');
+  if (o.confidence !== undefined && !(typeof o.confidence === 'number' && o.confidence >= 0.5 && o.confidence < 1)) throw bad('options.confidence');
+  return r as unknown as JobRecord;
 }

@@ -16,12 +16,15 @@ import type { HttpReadOptions } from '../../core/src/io/http.ts';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/content-hash.ts';
 import { KERNEL_CHOICES, resolveKernel, type KernelChoice } from '../../core/src/kernels/select.ts';
 import type { Task } from '../../core/src/plan/plan.ts';
-import { decodeTask, decodeTaskResult, encodeTask, encodeTaskResult, type TaskOutcome } from '../../proto/convert.ts';
+import { randomBytes } from 'node:crypto';
+import type { TaskOutcome } from '../../proto/convert.ts';
+import type { ClusterKey } from '../../proto/cluster-key.ts';
+import { openResult, openTask, resultMessageId, signResult, signTask, taskMac, UntrustedDataError, type UntrustedReason } from '../../proto/signed.ts';
 import {
   jobTasksFilter, JOB_ID_PATTERN, MAX_DELIVERIES_ADVISORY, RESULTS_STREAM, resultSubject, retryOnTimeout, taskSubject, TASKS_STREAM,
   TERMINAL_STATES, type JobStateName, type Topology,
 } from '../../proto/jetstream.ts';
-import type { JobStatus, SubmitRequest } from '../../proto/lineage/v1/lineage.ts';
+import { JobState, type JobStatus, type SubmitRequest } from '../../proto/lineage/v1/lineage.ts';
 import { sameRequest, toJobStatus, type JobOptions, type JobRecord } from './job-record.ts';
 import { kernelOf, mergeOutcomes, preferOutcome } from './merge.ts';
 import type { ModelRoots } from './model-roots.ts';
@@ -38,17 +41,28 @@ const NOTIFY_MS = 100;
 
 type Listener = (status: JobStatus, terminal: boolean) => void;
 
+/** What an untrusted message or record was (a metric label). */
+export type UntrustedKind = 'result' | 'job-record' | 'report' | 'advisory';
+
 class ActiveJob {
   readonly outcomes = new Map<number, TaskOutcome>();
   readonly tasks: Map<number, Task>;
+  /** The MAC of each task as this coordinator publishes it: a result verifies only against it. */
+  readonly taskMacs = new Map<number, string>();
   readonly listeners = new Set<Listener>();
   messages: ConsumerMessages | null = null;
   closed = false;
   private writes: Promise<void> = Promise.resolve();
   private notifyTimer: NodeJS.Timeout | null = null;
 
-  constructor(readonly record: JobRecord, readonly prepared: PreparedComparison, private readonly store: JobStore, private readonly log: (line: string) => void) {
+  constructor(readonly record: JobRecord, readonly prepared: PreparedComparison, private readonly store: JobStore, private readonly log: (line: string) => void, key: ClusterKey) {
     this.tasks = new Map(prepared.plan.tasks.map((t) => [t.id, t]));
+    // Encoding is deterministic, so the MACs are the same on submit and on resume.
+    for (const task of prepared.plan.tasks) this.taskMacs.set(task.id, taskMac(key, this.envelope(task)));
+  }
+
+  envelope(task: Task) {
+    return { jobId: this.record.jobId, task, hash: this.record.options.hash, kernel: this.record.options.kernel };
   }
 
   /** KV writes of one job happen one after another, in the order they were asked for; resolves to whether this one was stored. */
@@ -105,6 +119,10 @@ class ActiveJob {
 
 export interface JobManagerOptions {
   nc: NatsConnection;
+  /** Signs the tasks, checks the results (and, through the store, the records). */
+  key: ClusterKey;
+  /** Called for every message or record rejected as not the cluster's own, or unusable (metrics). */
+  onUntrusted?: (kind: UntrustedKind, reason: UntrustedReason) => void;
   topology: Topology;
   store: JobStore;
   roots: ModelRoots;
@@ -122,6 +140,8 @@ export interface JobManagerOptions {
   maxReportBuilds?: number;
   /** Called for every task outcome merged (metrics); `attempt` is the delivery that produced it. */
   onTask?: (failed: boolean, bytes: number, attempt: number) => void;
+  /** Called when a job was deleted (metrics). */
+  onDeleted?: (jobId: string) => void;
   /** Called for every task published to the work queue (metrics). */
   onDispatch?: (tasks: number) => void;
   /** Called when a report was built and stored, or failed to be (metrics). */
@@ -147,7 +167,9 @@ export class JobManager {
 
   /** Picks up every job a previous coordinator left unfinished, then listens for given-up tasks. */
   async start(): Promise<void> {
-    for (const record of await this.o.store.list()) {
+    const { records, rejected } = await this.o.store.list();
+    for (const { error } of rejected) this.untrusted('job-record', error);
+    for (const record of records) {
       this.o.onChange?.(record);
       if (TERMINAL_STATES.includes(record.state)) continue;
       this.o.log(`resuming job ${record.jobId} (${record.state.toLowerCase()}, ${record.tasksTotal} tasks)`);
@@ -190,11 +212,13 @@ export class JobManager {
   private async submitOnce(request: SubmitRequest): Promise<{ job: JobStatus; created: boolean }> {
     const { jobId, modelA, modelB } = request;
     const options = parseOptions(request);
-    const existing = await this.o.store.get(jobId);
+    const existing = await this.stored(jobId);
     if (existing) return this.existing(existing, modelA, modelB, options);
 
     const pathA = this.modelPath(modelA, 'model_a');
     const pathB = this.modelPath(modelB, 'model_b');
+    // Every file the coordinator itself may open (config, index, tokenizer files), not only the shards.
+    for (const path of [pathA, pathB]) if (!isRemoteSource(path)) this.o.roots.checkFolderFiles(path);
     const prepared = await this.admission.planning.run(() => prepareComparison(pathA, pathB, { ...planOptions(options), remote: this.o.remote ?? undefined }));
     // Local shards must stay under the roots through symlinks; URLs were allowed above.
     this.o.roots.checkFiles([...prepared.a.shards, ...prepared.b.shards].filter((f) => !isRemoteSource(f)));
@@ -207,7 +231,7 @@ export class JobManager {
     };
     if (!(await this.o.store.create(record))) {
       // Another coordinator created it between our look and our write.
-      return this.existing((await this.o.store.get(jobId))!, modelA, modelB, options);
+      return this.existing((await this.stored(jobId))!, modelA, modelB, options);
     }
     this.o.log(`job ${jobId}: ${record.tasksTotal} tasks, ${record.bytesTotal} bytes (${pathA} vs ${pathB})`);
     this.o.onChange?.(record);
@@ -227,7 +251,7 @@ export class JobManager {
   private async activate(record: JobRecord, prepared: PreparedComparison): Promise<void> {
     // Progress is counted afresh from the results (a resumed record holds the figures of its last write).
     Object.assign(record, { tasksDone: 0, tasksFailed: 0, bytesDone: 0 });
-    const job = new ActiveJob(record, prepared, this.o.store, this.o.log);
+    const job = new ActiveJob(record, prepared, this.o.store, this.o.log, this.o.key);
     this.active.set(record.jobId, job);
     if (job.tasks.size === 0) {
       await this.finish(job);
@@ -299,11 +323,15 @@ export class JobManager {
     void (async () => {
       try {
         for await (const m of messages) {
+          let outcome: TaskOutcome | null = null;
           try {
-            this.onOutcome(job, decodeTaskResult(m.data));
+            // Only results bound to a task this job published, signed with the cluster key.
+            outcome = openResult(this.o.key, m.data, m.headers, (jobId, taskId) => (jobId === job.record.jobId ? job.taskMacs.get(taskId) ?? null : null));
           } catch (err) {
-            this.o.log(`job ${job.record.jobId}: ignored an undecodable result: ${(err as Error).message}`);
+            if (err instanceof UntrustedDataError) this.untrusted('result', err, job.record.jobId);
+            else this.o.log(`job ${job.record.jobId}: ignored a result: ${(err as Error).message}`);
           }
+          if (outcome) this.onOutcome(job, outcome);
           if (last && m.seq >= last.seq) caughtUp();
         }
       } catch (err) {
@@ -332,16 +360,17 @@ export class JobManager {
   /** Largest tasks first, as the local executor orders them: the tail is then made of small ones. */
   private async dispatch(job: ActiveJob, tasks: Task[]): Promise<void> {
     const ordered = [...tasks].sort((x, y) => y.bytes - x.bytes || x.id - y.id);
-    const { jobId, options } = job.record;
+    const { jobId } = job.record;
     // Message ids let JetStream drop the copy a retried publish may add; they differ from one
-    // dispatch to the next, so a task republished on resume is not taken for a duplicate.
-    const round = Date.now().toString(36);
+    // dispatch to the next (so a task republished on resume is not taken for a duplicate) and
+    // cannot be guessed (so no one can publish first under the id and have the real task dropped).
+    const round = randomBytes(8).toString('hex');
     let next = 0;
     const publishOne = async () => {
       while (next < ordered.length && !job.closed) {
         const task = ordered[next++]!;
-        const data = encodeTask({ jobId, task, hash: options.hash, kernel: options.kernel });
-        await retryOnTimeout(() => this.js.publish(taskSubject(jobId, task.id), data, { msgID: `${jobId}.${task.id}.${round}` }));
+        const { data, headers } = signTask(this.o.key, job.envelope(task));
+        await retryOnTimeout(() => this.js.publish(taskSubject(jobId, task.id), data, { msgID: `${jobId}.${task.id}.${round}`, headers }));
         this.o.onDispatch?.(1);
       }
     };
@@ -389,7 +418,9 @@ export class JobManager {
           durationSeconds: (Date.now() - record.createdAtMs) / 1000,
         },
       });
-      record.reportChunks = await this.o.store.putReport(record.jobId, JSON.stringify(report, null, 2) + '\n');
+      const stored = await this.o.store.putReport(record.jobId, JSON.stringify(report, null, 2) + '\n');
+      record.reportChunks = stored.chunks;
+      record.reportSha256 = stored.sha256;
       if (cancelled()) return;
       record.state = 'DONE';
       this.o.onReportBuilt?.((performance.now() - buildStarted) / 1000, true);
@@ -462,20 +493,23 @@ export class JobManager {
       const { jsm } = this.o.topology;
       const stored = await jsm.streams.getMessage(TASKS_STREAM, { seq: advisory.stream_seq });
       if (!stored) return;
-      const { jobId, task } = decodeTask(stored.data);
+      // Only a task this cluster published (the advisory names a sequence; the message must verify).
+      const { envelope: { jobId, task } } = openTask(this.o.key, stored.subject, stored.data, stored.header, taskSubject);
       const job = this.active.get(jobId);
-      if (job && !job.outcomes.has(task.id)) {
-        const deliveries = advisory.deliveries ?? 0;
+      const mac = job?.taskMacs.get(task.id);
+      if (job && mac !== undefined && !job.outcomes.has(task.id)) {
+        const deliveries = Math.max(1, Math.floor(Number(advisory.deliveries) || 0));
         const outcome: TaskOutcome = {
           jobId, taskId: task.id, results: [], worker: 'coordinator', seconds: 0, kernel: '', attempt: deliveries,
           error: `delivered ${deliveries} time${deliveries === 1 ? '' : 's'} without a result (its workers died or stopped responding)`,
         };
-        const data = encodeTaskResult(outcome);
-        await retryOnTimeout(() => this.js.publish(resultSubject(jobId), data, { msgID: `${jobId}.${task.id}` }));
+        const signed = signResult(this.o.key, outcome, mac);
+        await retryOnTimeout(() => this.js.publish(resultSubject(jobId), signed.data, { msgID: resultMessageId(outcome, signed), headers: signed.headers }));
       }
       await jsm.streams.deleteMessage(TASKS_STREAM, advisory.stream_seq, false);
     } catch (err) {
-      this.o.log(`could not handle a max-deliveries advisory: ${(err as Error).message}`);
+      if (err instanceof UntrustedDataError) this.untrusted('advisory', err);
+      else this.o.log(`could not handle a max-deliveries advisory: ${(err as Error).message}`);
     }
   }
 
@@ -485,21 +519,41 @@ export class JobManager {
     checkJobId(jobId);
     const live = this.active.get(jobId)?.record;
     if (live) return live;
-    const stored = await this.o.store.get(jobId);
+    const stored = await this.stored(jobId);
     if (!stored) throw new RpcError(status.NOT_FOUND, `no job ${JSON.stringify(jobId)}`);
     return stored;
+  }
+
+  /** The stored record; a record that does not verify is counted and reaches the client as DATA_LOSS. */
+  private async stored(jobId: string): Promise<JobRecord | null> {
+    try {
+      return await this.o.store.get(jobId);
+    } catch (err) {
+      if (err instanceof UntrustedDataError) this.untrusted('job-record', err);
+      throw err;
+    }
+  }
+
+  /** Logs and counts a message or record that is not the cluster's own; it is never used. */
+  private untrusted(kind: UntrustedKind, err: UntrustedDataError, jobId?: string): void {
+    this.o.log(`${jobId ? `job ${jobId}: ` : ''}rejected ${err.reason} ${kind}: ${err.message}`);
+    this.o.onUntrusted?.(kind, err.reason);
   }
 
   async status(jobId: string): Promise<JobStatus> {
     return toJobStatus(await this.record(jobId));
   }
 
+  /** Every job; one whose stored record does not verify is listed as failed, saying why (never with its claimed contents). */
   async list(): Promise<JobStatus[]> {
-    const records = await this.o.store.list();
-    return records
+    const { records, rejected } = await this.o.store.list();
+    for (const { error } of rejected) this.untrusted('job-record', error);
+    const listed = records
       .map((r) => this.active.get(r.jobId)?.record ?? r)
       .sort((x, y) => x.createdAtMs - y.createdAtMs || x.jobId.localeCompare(y.jobId))
       .map(toJobStatus);
+    const refused = rejected.sort((x, y) => x.jobId.localeCompare(y.jobId)).map(({ jobId, error }) => rejectedStatus(jobId, error));
+    return [...listed, ...refused];
   }
 
   async report(jobId: string): Promise<string> {
@@ -510,7 +564,12 @@ export class JobManager {
         : `is ${record.state.toLowerCase()} (${record.tasksDone + record.tasksFailed} of ${record.tasksTotal} tasks)`;
       throw new RpcError(status.FAILED_PRECONDITION, `job ${jobId} has no report: it ${why}`);
     }
-    return this.o.store.getReport(jobId, record.reportChunks);
+    try {
+      return await this.o.store.getReport(jobId, record.reportChunks, record.reportSha256);
+    } catch (err) {
+      if (err instanceof UntrustedDataError) this.untrusted('report', err);
+      throw err;
+    }
   }
 
   /** Cancels a queued or running job: its queued tasks are purged, workers skip any left in flight. */
@@ -533,6 +592,25 @@ export class JobManager {
     this.o.log(`job ${jobId} cancelled`);
     await this.cleanUp(jobId);
     return toJobStatus(record);
+  }
+
+  /**
+   * Removes a job: cancelled first if it still runs, then its queued tasks, results, report and
+   * record. A job whose stored record was refused can be deleted too (that is how it is cleaned up).
+   */
+  async delete(jobId: string): Promise<JobStatus> {
+    let last: JobStatus;
+    try {
+      last = await this.cancel(jobId);
+    } catch (err) {
+      if (!(err instanceof UntrustedDataError)) throw err;
+      last = rejectedStatus(jobId, err);
+    }
+    await this.cleanUp(jobId);
+    await this.o.store.delete(jobId);
+    this.o.onDeleted?.(jobId);
+    this.o.log(`job ${jobId} deleted`);
+    return last;
   }
 
   /**
@@ -566,6 +644,15 @@ export class JobManager {
   activeJobs(): number {
     return this.active.size;
   }
+}
+
+/** A job whose stored record was rejected, as `jobs` shows it: failed, and why. */
+function rejectedStatus(jobId: string, error: UntrustedDataError): JobStatus {
+  return {
+    jobId, state: JobState.JOB_STATE_FAILED, modelA: '', modelB: '', tasksTotal: 0, tasksDone: 0, tasksFailed: 0,
+    bytesTotal: 0, bytesDone: 0, createdAtMs: 0, updatedAtMs: 0,
+    error: `its stored record was rejected (${error.reason}): ${error.message}`,
+  };
 }
 
 /** Job ids are KV keys and subject tokens: anything else ('*', '>', '../x', '') is refused before any look-up. */

@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import type { ConsumerInfo, JetStreamManager } from '@nats-io/jetstream';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { TASKS_STREAM, WORKERS_CONSUMER, type JobStateName } from '../../proto/jetstream.ts';
+import type { UntrustedReason } from '../../proto/signed.ts';
 import type { JobRecord } from './job-record.ts';
 import type { WorkerRegistry } from './workers.ts';
 
@@ -46,6 +47,8 @@ export async function serveMetrics(registry: Registry, port: number, host = '0.0
 }
 
 const JOB_STATES: JobStateName[] = ['QUEUED', 'RUNNING', 'DONE', 'FAILED', 'CANCELLED'];
+const UNTRUSTED_KINDS = ['result', 'heartbeat', 'job-record', 'report', 'advisory', 'other'];
+const UNTRUSTED_REASONS: UntrustedReason[] = ['unsigned', 'tampered', 'malformed', 'foreign'];
 const TERMINAL: JobStateName[] = ['DONE', 'FAILED', 'CANCELLED'];
 /** A worker is alive while its heartbeats keep coming (it sends one every 5 s by default). */
 const ALIVE_WITHIN_MS = 30_000;
@@ -73,6 +76,7 @@ export class CoordinatorMetrics {
   private readonly heartbeats: Counter;
   private readonly lost: Counter;
   private readonly consumerErrors: Counter;
+  private readonly untrustedCounter: Counter<'kind' | 'reason'>;
   private jsm: JetStreamManager | null = null;
   private queueRead: { at: number; info: Promise<ConsumerInfo | null> } | null = null;
   private lastAlive = new Set<string>();
@@ -87,7 +91,8 @@ export class CoordinatorMetrics {
       name: 'lineage_jobs', help: 'Jobs known to this coordinator, by state', labelNames: ['state'], registers,
       collect() {
         const counts = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobStateName, number>;
-        for (const r of records.values()) counts[r.state]++;
+        // A record reaches here validated, but metrics never throw on what they are given.
+        for (const r of records.values()) if (r?.state in counts) counts[r.state]++;
         for (const [state, n] of Object.entries(counts)) this.set({ state: state.toLowerCase() }, n);
       },
     });
@@ -101,29 +106,30 @@ export class CoordinatorMetrics {
     for (const outcome of ['done', 'failed']) this.reportSeconds.zero({ outcome });
 
     // Progress of the jobs that are running now, summed over them (a per-job label would grow without bound).
-    const activeRecords = () => [...records.values()].filter((r) => !TERMINAL.includes(r.state));
+    const activeRecords = () => [...records.values()].filter((r) => JOB_STATES.includes(r?.state) && !TERMINAL.includes(r.state));
+    const sum = (rs: JobRecord[], pick: (r: JobRecord) => unknown) => rs.reduce((n, r) => n + (Number.isFinite(pick(r)) ? pick(r) as number : 0), 0);
     new Gauge({
       name: 'lineage_active_jobs_tasks', help: 'Tasks of the queued and running jobs: planned, done and failed', labelNames: ['state'], registers,
       collect() {
         const active = activeRecords();
-        this.set({ state: 'planned' }, active.reduce((n, r) => n + r.tasksTotal, 0));
-        this.set({ state: 'done' }, active.reduce((n, r) => n + r.tasksDone, 0));
-        this.set({ state: 'failed' }, active.reduce((n, r) => n + r.tasksFailed, 0));
+        this.set({ state: 'planned' }, sum(active, (r) => r.tasksTotal));
+        this.set({ state: 'done' }, sum(active, (r) => r.tasksDone));
+        this.set({ state: 'failed' }, sum(active, (r) => r.tasksFailed));
       },
     });
     new Gauge({
       name: 'lineage_active_jobs_bytes', help: 'Checkpoint bytes of the queued and running jobs: planned and covered by merged results', labelNames: ['state'], registers,
       collect() {
         const active = activeRecords();
-        this.set({ state: 'planned' }, active.reduce((n, r) => n + r.bytesTotal, 0));
-        this.set({ state: 'done' }, active.reduce((n, r) => n + r.bytesDone, 0));
+        this.set({ state: 'planned' }, sum(active, (r) => r.bytesTotal));
+        this.set({ state: 'done' }, sum(active, (r) => r.bytesDone));
       },
     });
     new Gauge({
       name: 'lineage_active_jobs_oldest_start_timestamp_seconds', help: 'Submit time of the oldest queued or running job (0 when none)', registers,
       collect() {
-        const active = activeRecords();
-        this.set(active.length ? Math.min(...active.map((r) => r.createdAtMs)) / 1000 : 0);
+        const starts = activeRecords().map((r) => r.createdAtMs).filter((t) => Number.isFinite(t));
+        this.set(starts.length ? Math.min(...starts) / 1000 : 0);
       },
     });
 
@@ -151,6 +157,13 @@ export class CoordinatorMetrics {
     queueGauge('lineage_nats_consumer_redelivered_messages', 'Unacknowledged tasks that have been delivered more than once', (i) => i.num_redelivered);
     queueGauge('lineage_nats_consumer_waiting_pulls', 'Pull requests of workers waiting for a task', (i) => i.num_waiting);
     this.consumerErrors = new Counter({ name: 'lineage_nats_consumer_info_errors_total', help: 'Scrapes that could not read the work-queue consumer from JetStream', registers });
+
+    // ---- What was refused: messages and records that are not the cluster's own, or unusable ----
+    this.untrustedCounter = new Counter({
+      name: 'lineage_untrusted_messages_total', help: 'Messages and stored records rejected (unsigned, MAC that does not verify, malformed, or for a task never published), by kind and reason',
+      labelNames: ['kind', 'reason'], registers,
+    });
+    for (const kind of UNTRUSTED_KINDS) for (const reason of UNTRUSTED_REASONS) this.untrustedCounter.inc({ kind, reason }, 0);
 
     // ---- Workers, from their heartbeats ----
     const alive = () => this.workers.alive(ALIVE_WITHIN_MS);
@@ -186,15 +199,26 @@ export class CoordinatorMetrics {
     this.jsm = jsm;
   }
 
+  untrusted(kind: string, reason: UntrustedReason): void {
+    this.untrustedCounter.inc({ kind: UNTRUSTED_KINDS.includes(kind) ? kind : 'other', reason });
+  }
+
   jobChanged(record: JobRecord): void {
+    if (!record || typeof record.jobId !== 'string' || !JOB_STATES.includes(record.state)) return;
     const before = this.lastState.get(record.jobId);
     this.records.set(record.jobId, record);
     this.lastState.set(record.jobId, record.state);
     // Jobs found already ended at start were counted by the coordinator that ended them.
     if (before !== undefined && !TERMINAL.includes(before) && TERMINAL.includes(record.state)) {
       this.finished.inc({ state: record.state.toLowerCase() });
-      if (record.state !== 'CANCELLED' && record.finishedAtMs !== null) this.jobSeconds.observe(Math.max(0, record.finishedAtMs - record.createdAtMs) / 1000);
+      if (record.state !== 'CANCELLED' && typeof record.finishedAtMs === 'number' && Number.isFinite(record.finishedAtMs - record.createdAtMs)) this.jobSeconds.observe(Math.max(0, record.finishedAtMs - record.createdAtMs) / 1000);
     }
+  }
+
+  /** A deleted job is no longer counted in the job gauges. */
+  jobDeleted(jobId: string): void {
+    this.records.delete(jobId);
+    this.lastState.delete(jobId);
   }
 
   tasksDispatched(n: number): void {

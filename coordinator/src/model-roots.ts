@@ -1,10 +1,12 @@
 /**
- * The coordinator reads only model folders under its configured roots: a submitted path is
- * resolved, checked against the roots as written, then again after following symlinks (the
- * folder's and each shard's), and refused with the path and the roots named.
+ * The coordinator and the workers read only files under their configured roots: a submitted path
+ * is resolved, checked against the roots as written, then again after following symlinks (the
+ * folder's, every file in it the coordinator may open, each shard's), and refused with the path
+ * and the roots named. Workers apply the same check to every file a task names, whatever the task
+ * says (a task is a request, not an authority).
  */
-import { existsSync, realpathSync } from 'node:fs';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { UsageError } from '../../core/src/errors.ts';
 import { RpcError } from './rpc-error.ts';
@@ -49,5 +51,50 @@ export class ModelRoots {
       const real = realpathSync(file);
       if (!this.contains(real)) throw this.refuse(file, `resolves to ${real}, outside the model roots`);
     }
+  }
+
+  /**
+   * Refuses a model folder any of whose entries (config.json, the index, tokenizer files, shards,
+   * and those in `original/`, where tokenizers are looked for too) leads outside the roots: the
+   * checkpoint and tokenizer readers open them by name, after this check.
+   */
+  checkFolderFiles(folder: string): void {
+    const entries = (dir: string) => {
+      try {
+        return readdirSync(dir).map((name) => join(dir, name));
+      } catch {
+        return []; // An unreadable folder is reported by the reader that needs it.
+      }
+    };
+    const check = (path: string) => {
+      let real: string;
+      try {
+        real = realpathSync(path);
+      } catch {
+        return; // A broken link: nothing can be read through it.
+      }
+      if (!this.contains(real)) throw this.refuse(path, `resolves to ${real}, outside the model roots`);
+    };
+    for (const path of entries(folder)) check(path);
+    const original = join(folder, 'original');
+    if (existsSync(original) && statSync(original).isDirectory()) for (const path of entries(original)) check(path);
+  }
+
+  /**
+   * Why a worker must not read `file` for a task, or null when it may: a local tensor file must be
+   * a regular `.safetensors` file whose real path is under the roots.
+   */
+  refusalOf(file: string): string | null {
+    if (!isAbsolute(file)) return `${file}: not an absolute path`;
+    if (!file.endsWith('.safetensors')) return `${file}: not a .safetensors file`;
+    let real: string;
+    try {
+      real = realpathSync(file);
+    } catch (err) {
+      return `${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+    }
+    if (!this.contains(real)) return `${file}${real !== file ? ` (resolves to ${real})` : ''} is outside this worker's model roots ${this.roots.join(', ')} (--model-root)`;
+    if (!statSync(real).isFile()) return `${file}: not a regular file`;
+    return null;
   }
 }

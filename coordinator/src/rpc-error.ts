@@ -1,6 +1,7 @@
 /** An error with the gRPC status it should reach the client with. */
 import { status } from '@grpc/grpc-js';
 import { isBadInput } from '../../core/src/errors.ts';
+import { UntrustedDataError } from '../../proto/signed.ts';
 
 export class RpcError extends Error {
   constructor(readonly code: status, message: string) {
@@ -13,6 +14,8 @@ export class RpcError extends Error {
 export function toServiceError(err: unknown): { code: status; details: string } {
   if (err instanceof RpcError) return { code: err.code, details: err.message };
   if (isBadInput(err)) return { code: status.INVALID_ARGUMENT, details: err.message };
+  // A stored record or report that does not verify: said as such, never served.
+  if (err instanceof UntrustedDataError) return { code: status.DATA_LOSS, details: `refused: ${err.message}` };
   if (process.env.LINEAGE_DEBUG) console.error(err);
   return { code: status.INTERNAL, details: `internal error: ${(err as Error)?.message ?? String(err)}` };
 }

@@ -22,6 +22,7 @@ export function jobsService(jobs: JobManager, checkToken: (m: Metadata) => void)
     getReport: unary(checkToken, async (r) => ({ reportJson: await jobs.report(r.jobId) })),
     cancel: unary(checkToken, async (r) => ({ job: await jobs.cancel(r.jobId) })),
     listJobs: unary(checkToken, async () => ({ jobs: await jobs.list() })),
+    delete: unary(checkToken, async (r) => ({ job: await jobs.delete(r.jobId) })),
     watch: (call: ServerWritableStream<WatchRequest, JobStatus>) => {
       let unsubscribe: (() => void) | null = null;
       let ended = false;

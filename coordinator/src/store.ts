@@ -2,26 +2,45 @@
  * Job records and reports in JetStream KV. A report can be far larger than a NATS message (one
  * entry per tensor: megabytes for a 100B MoE model), so it is stored in chunks under
  * `<job>.<n>` keys, written before the record that says how many there are.
+ *
+ * Every value is sealed with the cluster key (proto/signed.ts): a record bound to its job id, a
+ * chunk to its job id, number and count, and the record holds the report's SHA-256. Anything read
+ * back that does not verify or parse is an UntrustedDataError, never data.
  */
+import { createHash } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
-import { REPORTS_BUCKET, retryOnTimeout } from '../../proto/jetstream.ts';
-import type { JobRecord } from './job-record.ts';
+import type { ClusterKey } from '../../proto/cluster-key.ts';
+import { JOB_ID_PATTERN, REPORTS_BUCKET, retryOnTimeout } from '../../proto/jetstream.ts';
+import { openValue, sealValue, UntrustedDataError } from '../../proto/signed.ts';
+import { parseJobRecord, type JobRecord } from './job-record.ts';
 
-/** Below the default 1 MiB max_payload of nats-server, with room for headers. */
+/** Below the default 1 MiB max_payload of nats-server, with room for headers and the MAC line. */
 const CHUNK_BYTES = 512 * 1024;
 
-export class JobStore {
-  constructor(private readonly jobs: KV, private readonly reports: KV) {}
+/** A key of the jobs bucket whose record could not be used, and why. */
+export interface RejectedRecord {
+  jobId: string;
+  error: UntrustedDataError;
+}
 
+export class JobStore {
+  constructor(private readonly jobs: KV, private readonly reports: KV, private readonly key: ClusterKey) {}
+
+  private seal(record: JobRecord): Uint8Array {
+    return sealValue(this.key, 'job-record', [record.jobId], Buffer.from(JSON.stringify(record), 'utf8'));
+  }
+
+  /** The job's record; null when there is none; an UntrustedDataError when it does not verify or parse. */
   async get(jobId: string): Promise<JobRecord | null> {
     const entry = await retryOnTimeout(() => this.jobs.get(jobId));
     if (!entry || entry.operation !== 'PUT' || entry.length === 0) return null;
-    return entry.json<JobRecord>();
+    const payload = openValue(this.key, `job record ${JSON.stringify(jobId)}`, 'job-record', [jobId], entry.value);
+    return parseJobRecord(jobId, payload);
   }
 
   /** Creates the record unless one exists; false when it did (another Submit won). */
   async create(record: JobRecord): Promise<boolean> {
-    const value = JSON.stringify(record);
+    const value = this.seal(record);
     try {
       await retryOnTimeout(() => this.jobs.create(record.jobId, value));
       return true;
@@ -29,41 +48,65 @@ export class JobStore {
       if (!/wrong last sequence|key exists/i.test((err as Error).message)) throw err;
       // A retried create whose first attempt did land finds its own record: that is a success.
       const existing = await retryOnTimeout(() => this.jobs.get(record.jobId));
-      return existing?.string() === value;
+      return existing !== null && Buffer.from(existing.value).equals(Buffer.from(value));
     }
   }
 
   async put(record: JobRecord): Promise<void> {
     record.updatedAtMs = Date.now();
-    const value = JSON.stringify(record);
+    const value = this.seal(record);
     await retryOnTimeout(() => this.jobs.put(record.jobId, value));
   }
 
-  async list(): Promise<JobRecord[]> {
+  /** Every record that verifies, and the keys whose records do not (keys that cannot be job ids are left out). */
+  async list(): Promise<{ records: JobRecord[]; rejected: RejectedRecord[] }> {
     const keys: string[] = [];
     for await (const key of await retryOnTimeout(() => this.jobs.keys())) keys.push(key);
-    const records = await Promise.all(keys.map((k) => this.get(k)));
-    return records.filter((r): r is JobRecord => r !== null);
+    const records: JobRecord[] = [];
+    const rejected: RejectedRecord[] = [];
+    await Promise.all(keys.filter((k) => JOB_ID_PATTERN.test(k)).map(async (k) => {
+      try {
+        const r = await this.get(k);
+        if (r) records.push(r);
+      } catch (err) {
+        if (!(err instanceof UntrustedDataError)) throw err;
+        rejected.push({ jobId: k, error: err });
+      }
+    }));
+    return { records, rejected };
   }
 
-  /** Stores the report; returns its number of chunks (for the job record). */
-  async putReport(jobId: string, json: string): Promise<number> {
+  /** Stores the report; returns its number of chunks and SHA-256 (for the job record). */
+  async putReport(jobId: string, json: string): Promise<{ chunks: number; sha256: string }> {
     const bytes = Buffer.from(json, 'utf8');
     const chunks = Math.max(1, Math.ceil(bytes.length / CHUNK_BYTES));
     for (let i = 0; i < chunks; i++) {
-      const chunk = bytes.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES);
-      await retryOnTimeout(() => this.reports.put(`${jobId}.${i}`, chunk));
+      const value = sealValue(this.key, 'report-chunk', [jobId, i, chunks], bytes.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES));
+      await retryOnTimeout(() => this.reports.put(`${jobId}.${i}`, value));
     }
-    return chunks;
+    return { chunks, sha256: createHash('sha256').update(bytes).digest('hex') };
   }
 
-  async getReport(jobId: string, chunks: number): Promise<string> {
+  /** The stored report; an UntrustedDataError when a chunk or the whole does not verify. */
+  async getReport(jobId: string, chunks: number, sha256: string | undefined): Promise<string> {
     const parts: Uint8Array[] = [];
     for (let i = 0; i < chunks; i++) {
       const entry = await retryOnTimeout(() => this.reports.get(`${jobId}.${i}`));
       if (!entry || entry.operation !== 'PUT') throw new Error(`report of job ${jobId}: chunk ${i} of ${chunks} is missing from the ${REPORTS_BUCKET} bucket`);
-      parts.push(entry.value);
+      parts.push(openValue(this.key, `report of job ${jobId}, chunk ${i} of ${chunks}`, 'report-chunk', [jobId, i, chunks], entry.value));
     }
-    return Buffer.concat(parts).toString('utf8');
+    const whole = Buffer.concat(parts);
+    if (!this.key.insecure && sha256 !== undefined && createHash('sha256').update(whole).digest('hex') !== sha256) {
+      throw new UntrustedDataError(`report of job ${jobId}`, 'tampered', 'its chunks verify one by one but are not the report its job record names (chunks of another report)');
+    }
+    return whole.toString('utf8');
+  }
+
+  /** Removes the job's record and every report chunk stored under its id. */
+  async delete(jobId: string): Promise<void> {
+    const chunks: string[] = [];
+    for await (const k of await retryOnTimeout(() => this.reports.keys(`${jobId}.*`))) chunks.push(k);
+    for (const k of chunks) await retryOnTimeout(() => this.reports.purge(k));
+    await retryOnTimeout(() => this.jobs.purge(jobId));
   }
 }

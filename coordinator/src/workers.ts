@@ -1,23 +1,26 @@
 /** The workers the coordinator has heard from (their periodic WorkerHeartbeat on core NATS). */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { ClusterKey } from '../../proto/cluster-key.ts';
 import { HEARTBEAT_SUBJECT_PREFIX } from '../../proto/jetstream.ts';
-import { WorkerHeartbeat } from '../../proto/lineage/v1/lineage.ts';
+import type { WorkerHeartbeat } from '../../proto/lineage/v1/lineage.ts';
+import { openHeartbeat, UntrustedDataError, type UntrustedReason } from '../../proto/signed.ts';
 
 export class WorkerRegistry {
   private readonly seen = new Map<string, WorkerHeartbeat & { receivedAtMs: number }>();
   private readonly sub: Subscription;
 
-  /** `onHeartbeat` is called for every heartbeat received (metrics). */
-  constructor(nc: NatsConnection, onHeartbeat?: () => void) {
+  /** `onHeartbeat` is called for every heartbeat received, `onRejected` for every one that does not verify (metrics). */
+  constructor(nc: NatsConnection, key: ClusterKey, onHeartbeat?: () => void, onRejected?: (reason: UntrustedReason) => void) {
     this.sub = nc.subscribe(`${HEARTBEAT_SUBJECT_PREFIX}.>`, {
       callback: (err, msg) => {
         if (err) return;
         try {
-          const beat = WorkerHeartbeat.decode(msg.data);
+          const beat = openHeartbeat(key, msg.data, msg.headers);
           this.seen.set(beat.worker, { ...beat, receivedAtMs: Date.now() });
           onHeartbeat?.();
-        } catch {
-          // Not a heartbeat: ignore it rather than let a stray publisher disturb the coordinator.
+        } catch (e) {
+          // Not a heartbeat of this cluster: count it, never let a stray publisher disturb the coordinator.
+          onRejected?.(e instanceof UntrustedDataError ? e.reason : 'malformed');
         }
       },
     });

@@ -4,11 +4,22 @@
  * `t.teardown`.
  */
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { tmpdir } from 'node:os';
 import {
-  CompareOptions, JobsClient, JobState, type CancelRequest, type CancelResponse, type GetReportRequest, type GetReportResponse, type JobStatus, type ListJobsResponse, type SubmitRequest, type SubmitResponse,
+  CompareOptions, JobsClient, JobState, type CancelRequest, type CancelResponse, type DeleteRequest, type DeleteResponse, type GetReportRequest, type GetReportResponse, type JobStatus, type ListJobsResponse, type SubmitRequest, type SubmitResponse,
 } from '../../proto/lineage/v1/lineage.ts';
 
 export const TOKEN = 'test-token-7f3a';
+
+/** The cluster key of every test cluster (tasks, results and stored records are signed with it). */
+export const CLUSTER_KEY = 'test-cluster-key-0123456789abcdef0123456789abcdef';
+/** What a test coordinator is started with besides its own options. */
+export const COORDINATOR = { clusterKey: CLUSTER_KEY } as const;
+/**
+ * What a test worker is started with: the key, and the system's temporary folder as its model
+ * root (tests write their models in folders under it, test/helpers/tmpdir.ts).
+ */
+export const WORKER: { clusterKey: string; modelRoots: string[] } = { clusterKey: CLUSTER_KEY, modelRoots: [tmpdir()] };
 
 export function metadata(token: string | null = TOKEN): Metadata {
   const md = new Metadata();
@@ -38,6 +49,10 @@ export class Rpc {
 
   async cancel(jobId: string): Promise<JobStatus> {
     return (await this.unary<CancelRequest, CancelResponse>(this.client.cancel, { jobId })).job!;
+  }
+
+  async delete(jobId: string): Promise<JobStatus> {
+    return (await this.unary<DeleteRequest, DeleteResponse>(this.client.delete, { jobId })).job!;
   }
 
   async list(): Promise<JobStatus[]> {

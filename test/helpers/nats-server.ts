@@ -5,7 +5,7 @@
  * process exits, so no test leaves one behind.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from './tmpdir.ts';
 
@@ -26,6 +26,8 @@ export interface NatsServerOptions {
   /** Require this user and password from clients. */
   user?: string;
   pass?: string;
+  /** A nats-server configuration (authorization, tls, ...), written to a file and passed with -c. */
+  config?: string;
 }
 
 const running = new Set<ChildProcess>();
@@ -40,6 +42,11 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
 
   const launch = async () => {
     const args = ['-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port), '-n', 'lineage-test'];
+    if (options.config !== undefined) {
+      const file = join(storeDir, '..', 'nats.conf');
+      writeFileSync(file, options.config);
+      args.push('-c', file);
+    }
     if (options.user !== undefined) args.push('--user', options.user, '--pass', options.pass ?? '');
     const proc = spawn(NATS_SERVER_BINARY, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     running.add(proc);
@@ -47,7 +54,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     port = await new Promise<number>((resolve, reject) => {
       let log = '';
       let listening = -1;
-      const timer = setTimeout(() => fail(new Error(`nats-server did not become ready in 10 s:\n${log}`)), 10_000);
+      const timer = setTimeout(() => fail(new Error(`nats-server did not become ready in 60 s:\n${log}`)), 60_000);
       const fail = (err: Error) => { clearTimeout(timer); proc.kill('SIGKILL'); reject(err); };
       proc.stderr!.setEncoding('utf8');
       proc.stderr!.on('data', (chunk: string) => {

@@ -5,6 +5,7 @@
  * redelivered after the ack wait; long tasks keep their lease with in-progress acks; a task that
  * fails deterministically is published as failed and terminated, never retried.
  */
+import { existsSync } from 'node:fs';
 import { availableParallelism, hostname } from 'node:os';
 import { millis, nuid } from '@nats-io/transport-node';
 import { jetstream, type Consumer, type JsMsg } from '@nats-io/jetstream';
@@ -14,12 +15,14 @@ import { isRemoteSource } from '../../core/src/checkpoint/remote.ts';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/content-hash.ts';
 import type { KernelName } from '../../core/src/kernels/kernel.ts';
 import { resolveKernel, type KernelChoice } from '../../core/src/kernels/select.ts';
-import { decodeTask, encodeTaskResult, type TaskEnvelope, type TaskOutcome } from '../../proto/convert.ts';
-import { WorkerHeartbeat } from '../../proto/lineage/v1/lineage.ts';
+import type { TaskEnvelope, TaskOutcome } from '../../proto/convert.ts';
+import { ClusterKey } from '../../proto/cluster-key.ts';
 import {
-  connectNats, ensureTopology, heartbeatSubject, readJobState, resultSubject, retryOnTimeout, TASKS_STREAM, TERMINAL_STATES, WORKERS_CONSUMER, type Topology,
+  connectNats, ensureTopology, heartbeatSubject, readJobState, resultSubject, retryOnTimeout, taskSubject, TASKS_STREAM, TERMINAL_STATES, WORKERS_CONSUMER, type NatsAuth, type Topology,
 } from '../../proto/jetstream.ts';
+import { openTask, resultMessageId, signHeartbeat, signResult, UntrustedDataError } from '../../proto/signed.ts';
 import { serveMetrics, type MetricsEndpoint } from '../../coordinator/src/metrics.ts';
+import { ModelRoots } from '../../coordinator/src/model-roots.ts';
 import { WorkerMetrics } from './metrics.ts';
 import { ReadBackoff, retryDelayMs } from './read-backoff.ts';
 import { TaskFailure, ThreadSlot } from './thread-slot.ts';
@@ -34,8 +37,19 @@ export interface WorkerOptions {
   threads?: number;
   /** Kernel for tasks that leave the choice to the worker (default auto). */
   kernel?: KernelChoice;
-  /** NATS credentials file (JWT + nkey seed). */
+  /** NATS credentials file (JWT + nkey seed); the same as `natsAuth.creds`. */
   natsCreds?: string;
+  /** How to authenticate to NATS and check its certificate. */
+  natsAuth?: NatsAuth;
+  /** The cluster key (or its file; default LINEAGE_CLUSTER_KEY): only tasks signed with it run. Required unless `insecure`. */
+  clusterKey?: string | Uint8Array;
+  clusterKeyFile?: string;
+  /** Run tasks without checking who sent them (a trusted lab network only). */
+  insecure?: boolean;
+  /** The only folders this worker reads tensor files under, whatever a task says (default: the working directory). */
+  modelRoots?: string[];
+  /** Run tasks that read http(s) model URLs (off by default: a worker that fetches any URL is a way into its network). */
+  allowUrls?: boolean;
   /** Reader of tensor bytes (default pread). */
   reader?: 'pread' | 'mmap';
   /** How often the worker announces itself (default 5 s). */
@@ -75,7 +89,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const threads = Math.max(1, options.threads ?? availableParallelism());
   const ownKernel: KernelName = await resolveKernel(options.kernel ?? 'auto');
   const log = options.log ?? (() => {});
-  const nc = await connectNats(options.nats, options.natsCreds, `lineage-worker ${id}`);
+  const key = ClusterKey.load({ key: options.clusterKey, keyFile: options.clusterKeyFile, insecure: options.insecure }, 'the worker');
+  const roots = new ModelRoots(options.modelRoots?.length ? options.modelRoots : [process.cwd()]);
+  if (key.insecure) log('WARNING: no cluster key (--insecure): tasks are run without checking who sent them');
+  const nc = await connectNats(options.nats, { creds: options.natsCreds, ...options.natsAuth }, `lineage-worker ${id}`);
   let topology: Topology;
   let consumer: Consumer;
   let ackWaitMs: number;
@@ -120,11 +137,11 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const slots = Array.from({ length: threads }, () => new ThreadSlot());
 
   const heartbeat = () => {
-    const beat = WorkerHeartbeat.encode({
+    const beat = signHeartbeat(key, {
       worker: id, threads, kernel: ownKernel, gpu: ownKernel === 'gpu.js', atMs: Date.now(), tasksRunning: inFlight.size,
-    }).finish();
+    });
     try {
-      nc.publish(heartbeatSubject(id), beat);
+      nc.publish(heartbeatSubject(id), beat.data, { headers: beat.headers });
       metrics.heartbeat();
     } catch {
       // Closed or draining: the worker is stopping, and a missed heartbeat is harmless.
@@ -132,6 +149,22 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   };
   heartbeat();
   const heartbeatTimer = setInterval(heartbeat, options.heartbeatMs ?? 5_000);
+
+  /** Refuses (deterministically) a task naming any file outside the roots, or a URL when URLs are off. */
+  const checkFiles = (envelope: TaskEnvelope) => {
+    for (const item of envelope.task.items) {
+      for (const ref of [item.a, item.b, item.scalesA, item.scalesB]) {
+        if (!ref) continue;
+        // Absent here (a mount without the models): this worker's fault, not the task's, so it is
+        // a read failure, retried on another worker (issue 14), not a refusal that ends the task.
+        if (!isRemoteSource(ref.file) && !existsSync(ref.file)) throw new TaskFailure(`ReadFailedError: ${ref.file}: cannot open: ENOENT (not on this worker)`, false, true);
+        const refusal = isRemoteSource(ref.file)
+          ? (options.allowUrls ? null : `${ref.file}: this worker does not read model URLs (start it with --allow-urls)`)
+          : roots.refusalOf(ref.file);
+        if (refusal) throw new TaskFailure(`refused: ${refusal}`, true);
+      }
+    }
+  };
 
   const contextFor = (envelope: TaskEnvelope): ContextOptions => {
     if (envelope.hash !== 'none' && !HASH_ALGORITHMS.includes(envelope.hash as HashAlgorithm)) {
@@ -151,14 +184,24 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     };
   };
 
-  const publish = async (outcome: TaskOutcome) => {
-    // The message id lets JetStream drop the copy a redelivered task may publish again.
-    const data = encodeTaskResult(outcome);
-    await retryOnTimeout(() => js.publish(resultSubject(outcome.jobId), data, { msgID: `${outcome.jobId}.${outcome.taskId}` }));
+  /** Signed and bound to the task it answers (its MAC), so the coordinator takes it for that task only. */
+  const publish = async (outcome: TaskOutcome, taskMac: string) => {
+    const signed = signResult(key, outcome, taskMac);
+    // The message id lets JetStream drop the copy a retried publish may add.
+    await retryOnTimeout(() => js.publish(resultSubject(outcome.jobId), signed.data, { msgID: resultMessageId(outcome, signed), headers: signed.headers }));
   };
 
   const jobEnded = async (jobId: string) => {
-    const state = await readJobState(topology.jobs, jobId);
+    let state;
+    try {
+      state = await readJobState(topology.jobs, jobId, key);
+    } catch (err) {
+      if (!(err instanceof UntrustedDataError)) throw err;
+      // The task itself verified; a record someone rewrote must not stop it (nor start anything).
+      log(`job ${jobId}: ignored its stored record: ${err.message}`);
+      metrics.untrusted('job-record', err.reason);
+      return false;
+    }
     return state === null || TERMINAL_STATES.includes(state);
   };
 
@@ -167,11 +210,15 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const received = performance.now();
     if (attempt > 1) metrics.redeliveries.inc();
     let envelope: TaskEnvelope;
+    let taskMac: string;
     try {
-      envelope = decodeTask(msg.data);
+      ({ envelope, mac: taskMac } = openTask(key, msg.subject, msg.data, msg.headers, taskSubject));
     } catch (err) {
-      log(`dropped an undecodable task message on ${msg.subject}: ${(err as Error).message}`);
-      msg.term('undecodable task');
+      // Not the coordinator's (unsigned, forged, altered) or not a task at all: never run, never answered.
+      const reason = err instanceof UntrustedDataError ? err.reason : 'malformed';
+      log(`rejected a task message on ${msg.subject}: ${(err as Error).message}`);
+      metrics.untrusted('task', reason);
+      msg.term();
       return;
     }
     const { jobId, task } = envelope;
@@ -195,6 +242,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     metrics.running.inc();
     const outcome: TaskOutcome = { jobId, taskId: task.id, results: [], worker: id, error: null, seconds: 0, kernel: '', attempt };
     try {
+      checkFiles(envelope);
       const context = contextFor(envelope);
       outcome.kernel = context.kernel;
       outcome.results = await slot.run(task, context) as ItemResult[];
@@ -236,7 +284,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       return;
     }
     try {
-      await publish(outcome);
+      await publish(outcome, taskMac);
     } catch (err) {
       // Not published, so not acked: JetStream redelivers the task.
       log(`task ${name}: could not publish its result (${(err as Error).message}); it will be redelivered`);

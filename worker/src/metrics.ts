@@ -7,6 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { ItemResult } from '../../core/src/exec/run-task.ts';
 import type { KernelName } from '../../core/src/kernels/kernel.ts';
 import { sampledElements, type Task } from '../../core/src/plan/plan.ts';
+import type { UntrustedReason } from '../../proto/signed.ts';
 
 export type TaskOutcomeLabel = 'done' | 'failed' | 'retried' | 'skipped' | 'handed-back';
 const OUTCOMES: TaskOutcomeLabel[] = ['done', 'failed', 'retried', 'skipped', 'handed-back'];
@@ -30,6 +31,7 @@ export class WorkerMetrics {
   readonly readErrors: Counter;
   private readonly heartbeats: Counter;
   private readonly lastHeartbeat: Gauge;
+  private readonly untrustedCounter: Counter<'kind' | 'reason'>;
 
   constructor(threads: number, kernel: KernelName) {
     collectDefaultMetrics({ register: this.registry, prefix: 'lineage_worker_' });
@@ -58,6 +60,15 @@ export class WorkerMetrics {
     this.readErrors = new Counter({
       name: 'lineage_worker_read_errors_total', help: 'Task attempts that failed because their tensor files could not be read here (open or read refused, timeouts); the task is retried, on another worker if one can', registers,
     });
+    this.untrustedCounter = new Counter({
+      name: 'lineage_worker_untrusted_messages_total', help: 'Task messages and job records rejected (unsigned, MAC that does not verify, malformed), by kind and reason',
+      labelNames: ['kind', 'reason'], registers,
+    });
+    for (const kind of ['task', 'job-record']) for (const reason of ['unsigned', 'tampered', 'malformed', 'foreign']) this.untrustedCounter.inc({ kind, reason }, 0);
+  }
+
+  untrusted(kind: 'task' | 'job-record', reason: UntrustedReason): void {
+    this.untrustedCounter.inc({ kind, reason });
   }
 
   count(outcome: TaskOutcomeLabel): void {

@@ -221,6 +221,16 @@ export class LineageClient {
     return jobInfo(response.job);
   }
 
+  /**
+   * Deletes a job: its record, report and messages (cancelling it first if it runs); returns its
+   * last status. A job whose stored record the coordinator refused (tampered) is deleted too.
+   */
+  async delete(jobId: string): Promise<JobInfo> {
+    const response = await this.unary(this.grpc.delete, { jobId }, { jobId });
+    if (!response.job) throw new LineageError('INTERNAL', `coordinator ${this.address} answered Delete without the job`);
+    return jobInfo(response.job);
+  }
+
   /** Every job the coordinator knows. */
   async list(): Promise<JobInfo[]> {
     const response = await this.unary(this.grpc.listJobs, {}, {});

@@ -96,6 +96,14 @@ export class UnsupportedError extends LineageError {
   }
 }
 
+/** Stored data (a job record, a report) whose MAC did not verify: someone altered it; it was not served. */
+export class TamperedDataError extends LineageError {
+  readonly grpcStatus = 'DATA_LOSS' as const;
+  constructor(detail: string) {
+    super('INTERNAL', `the coordinator ${detail.replace(/^refused: /, 'refused stored data that does not verify: ')}`);
+  }
+}
+
 /** Anything else the coordinator reported; `grpcStatus` says which. */
 export class CoordinatorError extends LineageError {
   constructor(readonly grpcStatus: GrpcStatusName, detail: string, options: { retryable?: boolean } = {}) {
@@ -112,7 +120,7 @@ export class JobFailedError extends LineageError {
 
 export type ClusterError =
   | JobNotFoundError | UnauthenticatedError | PermissionDeniedError | InvalidArgumentError | UnavailableError
-  | DeadlineExceededError | FailedPreconditionError | JobConflictError | UnsupportedError | CoordinatorError;
+  | DeadlineExceededError | FailedPreconditionError | JobConflictError | UnsupportedError | TamperedDataError | CoordinatorError;
 
 export function isServiceError(err: unknown): err is ServiceError {
   return err instanceof Error && typeof (err as Partial<ServiceError>).code === 'number' && 'details' in err;
@@ -149,6 +157,7 @@ export function fromGrpcError(err: ServiceError, context: CallContext): ClusterE
     case GrpcStatus.FAILED_PRECONDITION: return new FailedPreconditionError(detail);
     case GrpcStatus.ALREADY_EXISTS: return new JobConflictError(context.jobId ?? '?', detail);
     case GrpcStatus.UNIMPLEMENTED: return new UnsupportedError(detail);
+    case GrpcStatus.DATA_LOSS: return new TamperedDataError(detail);
     case GrpcStatus.RESOURCE_EXHAUSTED:
     case GrpcStatus.ABORTED:
       return new CoordinatorError(statusName(err.code), detail, { retryable: true });

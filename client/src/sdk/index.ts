@@ -5,7 +5,7 @@ export { isTerminal } from './job.ts';
 export type { JobInfo, JobStateName } from './job.ts';
 export {
   CoordinatorError, DeadlineExceededError, FailedPreconditionError, InvalidArgumentError, JobConflictError,
-  JobFailedError, JobNotFoundError, PermissionDeniedError, UnauthenticatedError, UnavailableError, UnsupportedError,
+  JobFailedError, JobNotFoundError, PermissionDeniedError, TamperedDataError, UnauthenticatedError, UnavailableError, UnsupportedError,
 } from './errors.ts';
 export type { ClusterError, GrpcStatusName } from './errors.ts';
 export type { RetryPolicy } from './retry.ts';
