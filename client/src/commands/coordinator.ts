@@ -18,6 +18,8 @@ options:
   --tls-key FILE        ... and this PEM private key
   --ack-wait SECONDS    a task held this long without a heartbeat is redelivered (default 30)
   --max-deliver N       deliveries of one task before it is given up as failed (default 5)
+  --max-running-jobs N  jobs with tasks on the work queue at once (default 2); later ones wait,
+                        queued, in submission order, so each takes about its own time
   --metrics-port N      serve Prometheus metrics at http://HOST:N/metrics (HOST of --listen)
   --allow-urls          accept http(s) model URLs (read with Range requests; off by default)
   --hub-token T         bearer token for model URLs (default HF_TOKEN)
@@ -32,7 +34,7 @@ export async function run(argv: string[]): Promise<number> {
     nats: { type: 'string' }, listen: { type: 'string' }, token: { type: 'string' }, 'model-root': { type: 'string', multiple: true },
     ...SERVICE_OPTIONS, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' },
     replicas: { type: 'string' }, 'max-age': { type: 'string' }, 'max-bytes': { type: 'string' },
-    'ack-wait': { type: 'string' }, 'max-deliver': { type: 'string' }, 'metrics-port': { type: 'string' }, 'allow-urls': { type: 'boolean' }, 'hub-token': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
+    'ack-wait': { type: 'string' }, 'max-deliver': { type: 'string' }, 'max-running-jobs': { type: 'string' }, 'metrics-port': { type: 'string' }, 'allow-urls': { type: 'boolean' }, 'hub-token': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
     process.stdout.write(USAGE + '\n');
@@ -42,6 +44,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!values.nats) throw new UsageError('lineage coordinator: --nats URL is required');
   const ackWait = numberOption('coordinator', 'ack-wait', values['ack-wait'], { min: 1, max: 3600 });
   const maxDeliver = numberOption('coordinator', 'max-deliver', values['max-deliver'], { integer: true, min: 1, max: 1000 });
+  const maxRunningJobs = numberOption('coordinator', 'max-running-jobs', values['max-running-jobs'], { integer: true, min: 1, max: 1000 });
   const metricsPort = numberOption('coordinator', 'metrics-port', values['metrics-port'], { integer: true, min: 0, max: 65535 });
   const replicas = numberOption('coordinator', 'replicas', values.replicas, { integer: true, min: 1, max: 5 });
   const maxAge = numberOption('coordinator', 'max-age', values['max-age'], { min: 0 });
@@ -60,6 +63,7 @@ export async function run(argv: string[]): Promise<number> {
     tlsKey: values['tls-key'],
     ackWaitMs: ackWait === undefined ? undefined : ackWait * 1000,
     maxDeliver,
+    maxRunningJobs,
     metricsPort,
     log,
   });
