@@ -5,7 +5,7 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compareModels } from '../core/src/compare/model-report.ts';
@@ -96,4 +96,33 @@ test('a process that ran a comparison on the pool exits by itself (idle threads 
   t.is(r.signal, null, 'not killed by the timeout: it exited on its own');
   t.is(r.status, 0, r.stderr);
   t.is(r.stdout.trim(), 'derived');
+});
+
+test('an aborted task: queued, it never starts; running, it fails at once and its thread is replaced', async (t) => {
+  const pool = new ThreadPool(1);
+  t.teardown(() => pool.close());
+  const before = new AbortController();
+  before.abort();
+  await t.throwsAsync(pool.run('weights', { task: { id: 1, label: 'x', bytes: 0, items: [] } }, { session: 's', context: CONTEXT, signal: before.signal }), { name: 'AbortError' });
+  t.is(pool.threadsStarted, 0, 'a task cancelled before it was queued starts nothing');
+
+  // A task that reads a large sparse file keeps its thread busy long enough to be cancelled while
+  // running; the thread is started first, so the task is handed to it at once.
+  t.deepEqual(await pool.run('weights', { task: { id: 9, label: 'warm', bytes: 0, items: [] } }, { session: 'warm', context: CONTEXT }), []);
+  const file = join(root, 'big.bin');
+  writeFileSync(file, '');
+  truncateSync(file, 256 << 20);
+  const ref = { file, offset: 0, byteLength: 256 << 20, dtype: 'F32' as const, shape: [64 << 20] };
+  const busy = { id: 2, label: 'busy', bytes: 2 * ref.byteLength, items: [{ index: 0, a: ref, b: ref, scalesA: null, scalesB: null, compare: true, sample: null }] };
+  const running = new AbortController();
+  const job = pool.run('weights', { task: busy }, { session: 's', context: { ...CONTEXT, kernel: 'js' }, signal: running.signal });
+  const queued = new AbortController();
+  const waiting = pool.run('weights', { task: { id: 3, label: 'y', bytes: 0, items: [] } }, { session: 's', context: CONTEXT, signal: queued.signal });
+  queued.abort();
+  await t.throwsAsync(waiting, { name: 'AbortError' });
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  running.abort(new Error('cancelled by the test'));
+  await t.throwsAsync(job, { message: 'cancelled by the test' });
+  t.deepEqual(await pool.run('weights', { task: { id: 4, label: 'z', bytes: 0, items: [] } }, { session: 's2', context: CONTEXT }), []);
+  t.is(pool.threadsStarted, 2, 'the thread of the cancelled task was stopped and another started for the next task');
 });

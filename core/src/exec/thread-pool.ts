@@ -17,6 +17,8 @@
  *   in flight (executePlan runs `threads` lanes).
  * - Errors come back typed (thread-protocol.ts): a BadInputError stays one. A thread that dies
  *   fails only its task and is replaced on demand.
+ * - `signal` cancels a task: a queued one never starts, a running one fails at once (its thread
+ *   is stopped and replaced), so a cancelled job does not wait for its threads.
  * - Idle threads are unref'd, so a finished process exits on its own; `closeThreadPool()` stops
  *   them at once (tests, a draining worker). Threads load compiled JavaScript when running from
  *   dist/, and register tsx only when running from the sources.
@@ -37,6 +39,11 @@ export interface PoolRunOptions {
   context?: ContextOptions;
   /** Bytes read, as the task reports them. */
   onProgress?: (bytes: number) => void;
+  /**
+   * Cancels the task: a queued one never starts; a running one fails at once and its thread is
+   * stopped (and replaced when work comes), since JavaScript in a thread cannot be interrupted.
+   */
+  signal?: AbortSignal;
 }
 
 interface Job {
@@ -86,10 +93,36 @@ export class ThreadPool {
 
   run<K extends ThreadTaskKind>(kind: K, input: ThreadTaskInput<K>, options: PoolRunOptions = {}): Promise<ThreadTaskOutput<K>> {
     if (this.closed) return Promise.reject(new LineageError('INTERNAL', 'the thread pool is closed'));
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(abortError(signal));
     return new Promise<ThreadTaskOutput<K>>((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, kind, input, options, resolve: resolve as (v: unknown) => void, reject });
+      const onAbort = () => this.abort(job, abortError(signal!));
+      const settle = () => signal?.removeEventListener('abort', onAbort);
+      const job: Job = {
+        id: this.nextId++, kind, input, options,
+        resolve: (value) => { settle(); resolve(value as ThreadTaskOutput<K>); },
+        reject: (err) => { settle(); reject(err); },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.queue.push(job);
       this.dispatch();
     });
+  }
+
+  private abort(job: Job, error: Error): void {
+    const queued = this.queue.indexOf(job);
+    if (queued >= 0) {
+      this.queue.splice(queued, 1);
+      job.reject(error);
+      return;
+    }
+    const t = this.threads.find((x) => x.job === job);
+    if (!t) return;
+    t.job = null;
+    job.reject(error);
+    // Out of the pool at once, so nothing is dispatched to it; another starts when work comes.
+    this.lost(t, error);
+    void t.worker.terminate();
   }
 
   /**
@@ -196,6 +229,14 @@ export class ThreadPool {
     if (!t.ready) for (const job of this.queue.splice(0)) job.reject(error);
     this.dispatch();
   }
+}
+
+function abortError(signal: AbortSignal): Error {
+  // abort() without a reason gives a DOMException: passed on as a plain Error named AbortError.
+  if (signal.reason instanceof Error && !(signal.reason instanceof DOMException)) return signal.reason;
+  const err = new Error('the task was cancelled');
+  err.name = 'AbortError';
+  return err;
 }
 
 let shared: ThreadPool | null = null;
