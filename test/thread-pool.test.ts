@@ -126,3 +126,13 @@ test('an aborted task: queued, it never starts; running, it fails at once and it
   t.deepEqual(await pool.run('weights', { task: { id: 4, label: 'z', bytes: 0, items: [] } }, { session: 's2', context: CONTEXT }), []);
   t.is(pool.threadsStarted, 2, 'the thread of the cancelled task was stopped and another started for the next task');
 });
+
+test('executePlan stops at its signal, on threads and in this thread', async (t) => {
+  const { executePlan } = await import('../core/src/exec/local-executor.ts');
+  const tasks = Array.from({ length: 4 }, (_, id) => ({ id, label: `t${id}`, bytes: 0, items: [] }));
+  for (const threads of [1, 2]) {
+    const controller = new AbortController();
+    controller.abort(new Error(`stopped (${threads})`));
+    await t.throwsAsync(executePlan({ tasks, totalBytes: 0 }, { ...CONTEXT, threads, signal: controller.signal }), { message: `stopped (${threads})` });
+  }
+});

@@ -12,6 +12,8 @@ export interface ExecuteOptions extends ContextOptions {
   threads: number;
   /** Called as items finish, with the bytes they read. */
   onProgress?: (bytes: number) => void;
+  /** Cancels the run: no further task starts, running ones on threads are stopped. */
+  signal?: AbortSignal;
 }
 
 export async function executePlan(plan: Plan, options: ExecuteOptions): Promise<ItemResult[]> {
@@ -24,7 +26,10 @@ export async function executePlan(plan: Plan, options: ExecuteOptions): Promise<
   if (threads === 1) {
     const ctx = await createTaskContext(options);
     try {
-      for (const task of queue) collect(await runTask(task, ctx, options.onProgress));
+      for (const task of queue) {
+        options.signal?.throwIfAborted();
+        collect(await runTask(task, ctx, options.onProgress));
+      }
     } finally {
       disposeTaskContext(ctx);
     }
@@ -36,13 +41,13 @@ export async function executePlan(plan: Plan, options: ExecuteOptions): Promise<
 
 /** `threads` lanes, each taking the next task when its last one is done; the first failure stops the rest. */
 async function runOnThreads(queue: Task[], threads: number, options: ExecuteOptions, collect: (r: ItemResult[]) => void): Promise<void> {
-  const { onProgress, threads: _threads, ...context } = options;
+  const { onProgress, signal, threads: _threads, ...context } = options;
   const pool = getThreadPool(threads);
   const session = newSession('plan');
   const lane = async () => {
     for (let task = queue.shift(); task; task = queue.shift()) {
       try {
-        collect(await pool.run('weights', { task }, { session, context, onProgress }));
+        collect(await pool.run('weights', { task }, { session, context, onProgress, signal }));
       } catch (err) {
         queue.length = 0;
         throw err;
