@@ -79,6 +79,13 @@ test('the packed tarball installs into an empty folder and works there: npx line
   t.is(version.status, 0, version.all);
   t.is(version.stdout.trim(), `lineage ${manifest.version}`);
 
+  // The cluster processes load from the build too (gRPC, NATS, the worker's thread entry).
+  for (const command of ['coordinator', 'worker', 'submit']) {
+    const help = run(consumer, 'npx', ['--no-install', 'lineage', command, '--help']);
+    t.is(help.status, 0, help.all);
+    t.regex(help.stdout, new RegExp(`^usage: lineage ${command}`));
+  }
+
   const models = join(work, 'models');
   for (const args of [
     ['synth', 'base', '--out', join(models, 'base')],
