@@ -61,7 +61,7 @@ const NORMS = ['norm.input', 'norm.post_attn'];
 const NULL_DRAWS = 10;
 /** Linear assignment is O(n³): beyond this width the match is greedy (best pairs first). */
 const EXACT_ASSIGNMENT_WIDTH = 1024;
-const MAX_EMBEDDING_ROWS = 2048;
+const MAX_EMBEDDING_ROWS = 1024;
 const MIN_EFFECT = 0.1;
 
 /** log of the L2 norm of each row (byRow) or column of m. */
@@ -130,10 +130,21 @@ function profileRows(features: Float64Array[], width: number): Float64Array {
 
 function crossProducts(x: Float64Array, n: number, y: Float64Array, m: number, d: number): Float64Array {
   const out = new Float64Array(n * m);
-  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) {
-    let s = 0;
-    for (let k = 0; k < d; k++) s += x[i * d + k]! * y[j * d + k]!;
-    out[i * m + j] = s;
+  const d4 = d - (d % 4);
+  for (let i = 0; i < n; i++) {
+    const xb = i * d;
+    for (let j = 0; j < m; j++) {
+      const yb = j * d;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let k = 0; k < d4; k += 4) {
+        s0 += x[xb + k]! * y[yb + k]!;
+        s1 += x[xb + k + 1]! * y[yb + k + 1]!;
+        s2 += x[xb + k + 2]! * y[yb + k + 2]!;
+        s3 += x[xb + k + 3]! * y[yb + k + 3]!;
+      }
+      for (let k = d4; k < d; k++) s0 += x[xb + k]! * y[yb + k]!;
+      out[i * m + j] = s0 + s1 + s2 + s3;
+    }
   }
   return out;
 }

@@ -179,16 +179,21 @@ export function similarities(x: Units, chosen: Int32Array | null, y: Units): Flo
   const rows = chosen ? chosen.length : x.count;
   const out = new Float64Array(rows * y.count);
   const w = x.width;
-  const q = new Float32Array(w);
+  const w4 = w - (w % 4);
   for (let i = 0; i < rows; i++) {
-    const ux = chosen ? chosen[i]! : i;
-    const base = ux * w;
-    q.set(x.data.subarray(base, base + w));
+    const q = x.data.subarray((chosen ? chosen[i]! : i) * w, (chosen ? chosen[i]! : i) * w + w);
     for (let j = 0; j < y.count; j++) {
-      let s = 0;
       const yb = j * w;
-      for (let k = 0; k < w; k++) s += q[k]! * y.data[yb + k]!;
-      out[i * y.count + j] = s;
+      // Four accumulators: the loop is bound by dependent adds otherwise.
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let k = 0; k < w4; k += 4) {
+        s0 += q[k]! * y.data[yb + k]!;
+        s1 += q[k + 1]! * y.data[yb + k + 1]!;
+        s2 += q[k + 2]! * y.data[yb + k + 2]!;
+        s3 += q[k + 3]! * y.data[yb + k + 3]!;
+      }
+      for (let k = w4; k < w; k++) s0 += q[k]! * y.data[yb + k]!;
+      out[i * y.count + j] = s0 + s1 + s2 + s3;
     }
   }
   return out;
