@@ -24,7 +24,7 @@ import type { Checkpoint, TensorEntry } from '../checkpoint/folder.ts';
 import { compareCrossPairs, type CrossPair } from '../compare/cross-pairs.ts';
 import { PreadReader } from '../io/pread.ts';
 import { toFloat32 } from '../kernels/decode.ts';
-import type { TensorRef } from '../plan/plan.ts';
+import { tensorRef as ref, type TensorRef } from '../plan/plan.ts';
 import { isBadInput } from '../errors.ts';
 import { classifyTensor } from '../roles/roles.ts';
 import { finalizeMoments, mergeMoments, emptyMoments, type Moments } from '../stats/moments.ts';
@@ -118,10 +118,6 @@ interface MoeLayer {
   router: TensorEntry | null;
   /** Expert index → role → tensor (or a slice of a fused tensor). */
   experts: Map<number, Map<string, TensorRef>>;
-}
-
-function ref(t: TensorEntry): TensorRef {
-  return { file: t.file, offset: t.offset, byteLength: t.byteLength, dtype: t.dtype as DType, shape: t.shape };
 }
 
 /** The routers and routed experts of a checkpoint, by layer. Fused expert tensors ([E, ...]) are cut into per-expert slices. */

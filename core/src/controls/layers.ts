@@ -9,7 +9,7 @@
 import type { Checkpoint, TensorEntry } from '../checkpoint/folder.ts';
 import type { DType } from '../checkpoint/dtype.ts';
 import { compareCrossPairs, type CrossPair } from '../compare/cross-pairs.ts';
-import type { TensorRef } from '../plan/plan.ts';
+import { tensorRef as ref } from '../plan/plan.ts';
 import { classifyTensor } from '../roles/roles.ts';
 import { finalizeMoments } from '../stats/moments.ts';
 import { COMPARABLE_DTYPES } from '../checkpoint/dtype.ts';
@@ -44,10 +44,6 @@ function byLayer(ck: Checkpoint, role: string): Map<number, TensorEntry> {
     if (r.role === role && r.layer !== null && r.expert === null && COMPARABLE_DTYPES.has(t.dtype as DType)) out.set(r.layer, t);
   }
   return out;
-}
-
-function ref(t: TensorEntry): TensorRef {
-  return { file: t.file, offset: t.offset, byteLength: t.byteLength, dtype: t.dtype as DType, shape: t.shape };
 }
 
 /** A role that every layer of both models has, with one shape throughout. */

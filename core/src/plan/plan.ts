@@ -53,9 +53,12 @@ export interface PlanOptions {
 
 export const DEFAULT_TASK_BYTES = 256 * 1024 * 1024;
 
-function ref(t: TensorEntry | null): TensorRef | null {
-  return t && { file: t.file, offset: t.offset, byteLength: t.byteLength, dtype: t.dtype as DType, shape: t.shape };
+/** Where a tensor's bytes are, as a task carries it (plans, the controls' cross pairs). */
+export function tensorRef(t: TensorEntry): TensorRef {
+  return { file: t.file, offset: t.offset, byteLength: t.byteLength, dtype: t.dtype as DType, shape: t.shape };
 }
+
+const ref = (t: TensorEntry | null): TensorRef | null => t && tensorRef(t);
 
 function itemBytes(m: MatchedTensor, sample: SamplePlan | null): number {
   const share = sample ? sampledElements(sample) / (sample.rows * sample.cols) : 1;
