@@ -18,6 +18,7 @@ import type { Checkpoint, TensorEntry } from '../checkpoint/folder.ts';
 import { compareCrossPairs, type CrossPair } from '../compare/cross-pairs.ts';
 import type { TensorRef } from '../plan/plan.ts';
 import { classifyTensor } from '../roles/roles.ts';
+import { chooseSorted } from '../sample/blocks.ts';
 import { emptyMoments, finalizeMoments, mergeMoments, type Moments } from '../stats/moments.ts';
 import { Random } from '../synth/random.ts';
 import type { Tokenizer } from '../tokenizer/model.ts';
@@ -108,16 +109,6 @@ export function sharedTokenIds(tokA: Tokenizer, tokB: Tokenizer, rowsA: number, 
   return { pairs, sameId };
 }
 
-/** Seeded choice of `count` of `n` indices, ascending. */
-function choose(n: number, count: number, random: Random): number[] {
-  const idx = Array.from({ length: n }, (_, i) => i);
-  for (let i = 0; i < count; i++) {
-    const j = i + Math.floor(random.uniform() * (n - i));
-    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
-  }
-  return idx.slice(0, count).sort((x, y) => x - y);
-}
-
 /** A derangement of 0..n−1 (n ≥ 2): one random cycle, so no index maps to itself. */
 function derangement(n: number, random: Random): number[] {
   const order = Array.from({ length: n }, (_, i) => i);
@@ -190,7 +181,7 @@ export async function analyzeSharedEmbeddings(
   const maxRows = Math.max(2, options.maxRows ?? DEFAULT_MAX_ROWS);
   let count = Math.min(pairs.length, maxRows);
   if (options.sample !== undefined && options.sample < 1) count = Math.min(count, Math.max(Math.min(pairs.length, MIN_SAMPLED_ROWS), Math.ceil(options.sample * pairs.length)));
-  const chosen = count < pairs.length ? choose(pairs.length, count, random).map((i) => pairs[i]!) : pairs;
+  const chosen = count < pairs.length ? chooseSorted(pairs.length, count, random).map((i) => pairs[i]!) : pairs;
   const other = derangement(chosen.length, random);
 
   // Per tensor: matched rows, then mismatched rows, in token order.

@@ -27,6 +27,7 @@ import { toFloat32 } from '../kernels/decode.ts';
 import { tensorRef as ref, type TensorRef } from '../plan/plan.ts';
 import { isBadInput } from '../errors.ts';
 import { classifyTensor } from '../roles/roles.ts';
+import { chooseSorted } from '../sample/blocks.ts';
 import { finalizeMoments, mergeMoments, emptyMoments, type Moments } from '../stats/moments.ts';
 import { Random } from '../synth/random.ts';
 import { maximizeAssignment, maximizeAssignmentFlat } from './assignment.ts';
@@ -516,13 +517,7 @@ async function weightBasis(la: MoeLayer, lb: MoeLayer, roles: string[], options:
 /** A seeded choice of `count` of the matched pairs, in A's order. */
 function spread(assignment: ExpertPair[], count: number, seed: number, layer: number): ExpertPair[] {
   if (assignment.length <= count) return assignment;
-  const random = new Random(seed, `expert-check:${layer}`);
-  const idx = assignment.map((_, i) => i);
-  for (let i = 0; i < count; i++) {
-    const j = i + Math.floor(random.uniform() * (idx.length - i));
-    [idx[i], idx[j]] = [idx[j]!, idx[i]!];
-  }
-  return idx.slice(0, count).sort((x, y) => x - y).map((i) => assignment[i]!);
+  return chooseSorted(assignment.length, count, new Random(seed, `expert-check:${layer}`)).map((i) => assignment[i]!);
 }
 
 /**

@@ -46,8 +46,14 @@ export function planSample(shape: readonly number[], fraction: number, seed: num
 
 /** The first `count` of a seeded random order of 0..total-1, sorted. */
 export function drawBlocks(total: number, count: number, seed: number, name: string): number[] {
-  const random = new Random(seed, `sample:${name}`);
-  // Partial Fisher–Yates over a sparse map: O(count) memory whatever the number of blocks.
+  return chooseSorted(total, count, new Random(seed, `sample:${name}`));
+}
+
+/**
+ * `count` of 0..total-1 drawn without replacement, ascending: the first `count` steps of a
+ * Fisher–Yates shuffle, over a sparse map so memory is O(count) whatever `total`.
+ */
+export function chooseSorted(total: number, count: number, random: Random): number[] {
   const swapped = new Map<number, number>();
   const out: number[] = [];
   for (let i = 0; i < Math.min(count, total); i++) {
