@@ -11,7 +11,7 @@ import { barChart, escapeXml as esc, heatmap, lineChart, PALETTE, stackedBar } f
 import {
   architectureOf, axisLabels, baselineBand, bytes, controlsOf, count, expertPattern, FINDING_COLORS, fmt, GLOSSARY, groupThreshold,
   labelInfo, layerLines, linesByGroup, params, pct, shapeText, similarityClass, summarizeTensors, tensorLayout, tokenizerOf,
-  valueText, architectureFacts, show, type ControlsView, type GroupSummary,
+  valueText, architectureFacts, show, COMPONENT_CAPTION, pText, type ControlsView, type GroupSummary,
 } from './view.ts';
 
 /** Up to this many tensors, every layer's table is shown open. */
@@ -122,7 +122,7 @@ function verdictSection(report: ComparisonReport): string {
   const evidence = v.evidence.map((e) => `<tr><td><b>${esc(e.signal)}</b></td><td>${esc(valueText(e.value))}</td><td>${esc(e.baseline || '—')}</td>`
     + `<td class="n"><span class="wbar"><span style="width:${Math.round(100 * Math.max(0, Math.min(1, e.weight)))}%"></span></span>${fmt(e.weight, 1)}</td><td>${esc(e.explanation)}</td></tr>`);
   const components = v.components.map((c) => `<tr><td>${esc(c.component)}</td><td>${chip(c.finding, FINDING_COLORS[c.finding] ?? '#6e7781')}</td>`
-    + `${n(`${count(c.related)} of ${count(c.compared)}`)}${n(count(c.identical))}${n(fmt(c.medianCenteredCosine))}</tr>`);
+    + `${n(`${count(c.related)} of ${count(c.compared)}`)}${n(count(c.identical))}${n(fmt(c.medianCenteredCosine))}${n(fmt(c.medianNull))}${n(pText(c.pValue))}${n(fmt(c.sameIndexShare, 2))}</tr>`);
   const gloss = GLOSSARY.map(([term, text]) => `<dt>${esc(term)}</dt><dd>${esc(text)}</dd>`).join('');
   return `<section id="verdict"><div class="verdict" data-verdict="${esc(v.label)}" style="--c:${info.color};--bgc:${info.color}0f">`
     + `<span class="badge">${esc(v.label)}</span>`
@@ -130,10 +130,11 @@ function verdictSection(report: ComparisonReport): string {
     + `<p class="summary">${esc(v.summary)}</p><p>${esc(info.meaning)}</p></div>`
     + `<h2>Why: the evidence</h2><p class="caption">Each signal with its value, what independent models show (the baseline), and how much it counts in the verdict.</p>`
     + table(['signal', 'value', 'baseline (independent models)', 'weight', 'what it means'], evidence, [3])
-    + `<h3>Findings by component</h3><p class="caption">A component is copied when all its matrices are byte-identical, related when at least 80% are related, unrelated when at most 5% are, mixed in between.</p>`
-    + (components.length ? table(['component', 'finding', 'related matrices', 'identical', 'median centered cosine'], components, [2, 3, 4]) : '<p class="muted">No component was judged.</p>')
+    + `<h3>Findings by component</h3><p class="caption">${esc(COMPONENT_CAPTION)}</p>`
+    + (components.length ? table(['component', 'finding', 'related (of compared)', 'identical', 'median statistic', 'median null', 'combined p', 'same index'], components, [2, 3, 4, 5, 6, 7]) : '<p class="muted">No component was judged.</p>')
+    + (v.procedure ? `<p class="caption">How the label was reached: ${esc(v.procedure)}.</p>` : '')
     + (v.components.some((c) => c.compared > 0) ? `<div class="card" style="display:inline-block">${barChart({
-      title: 'Share of each component\'s matrices that are related',
+      title: 'Share of each component\'s cells that are related',
       max: 1,
       bars: v.components.filter((c) => c.compared > 0).map((c) => ({
         label: c.component, value: c.related / c.compared, color: FINDING_COLORS[c.finding] ?? '#6e7781', text: `${pct(c.related / c.compared, 0)} (${c.related} of ${c.compared})`,

@@ -10,7 +10,7 @@ import type { TensorReport } from '../../../core/src/report/weights.ts';
 import { visible } from './svg.ts';
 import {
   architectureOf, baselineBand, bytes, controlsOf, count, expertPattern, fmt, GLOSSARY, labelInfo, layerLines, linesByGroup, median,
-  params, pct, shapeText, summarizeTensors, tensorLayout, tokenizerOf, valueText, withInterval, architectureFacts, show, type GroupSummary,
+  params, pct, shapeText, summarizeTensors, tensorLayout, tokenizerOf, valueText, withInterval, architectureFacts, show, COMPONENT_CAPTION, pText, type GroupSummary,
 } from './view.ts';
 
 /** Above this many tensors, routed experts are summarized per layer and role instead of listed. */
@@ -66,13 +66,14 @@ function verdict(report: ComparisonReport): string {
   const v = report.verdict;
   const info = labelInfo(v.label);
   const evidence = v.evidence.map((e) => [`**${mdText(e.signal)}**`, mdText(valueText(e.value)), mdText(e.baseline || '—'), fmt(e.weight, 1), mdText(e.explanation)]);
-  const components = v.components.map((c) => [mdText(c.component), `**${mdText(c.finding)}**`, `${count(c.related)} of ${count(c.compared)}`, count(c.identical), fmt(c.medianCenteredCosine)]);
+  const components = v.components.map((c) => [mdText(c.component), `**${mdText(c.finding)}**`, `${count(c.related)} of ${count(c.compared)}`, count(c.identical), fmt(c.medianCenteredCosine), fmt(c.medianNull), pText(c.pValue), fmt(c.sameIndexShare, 2)]);
   return `## Verdict: **${mdText(v.label.toUpperCase())}** (confidence ${Math.round(100 * v.confidence)}%)\n\n`
     + `> **${mdText(v.summary)}**\n>\n> ${mdText(info.meaning)}\n\n`
     + `### Why: the evidence\n\nEach signal with its value, what independent models show (the baseline), and how much it counts in the verdict (weight 0 to 1).\n\n`
     + table(['signal', 'value', 'baseline (independent models)', 'weight', 'what it means'], evidence, [3])
-    + `\n\n### Findings by component\n\nA component is copied when all its matrices are byte-identical, related when at least 80% are related, unrelated when at most 5% are, mixed in between.\n\n`
-    + (components.length ? table(['component', 'finding', 'related matrices', 'identical', 'median centered cosine'], components, [2, 3, 4]) : '_No component was judged._')
+    + `\n\n### Findings by component\n\n${mdText(COMPONENT_CAPTION)}\n\n`
+    + (components.length ? table(['component', 'finding', 'related (of compared)', 'identical', 'median statistic', 'median null', 'combined p', 'same index'], components, [2, 3, 4, 5, 6, 7]) : '_No component was judged._')
+    + (v.procedure ? `\n\n_How the label was reached: ${mdText(v.procedure)}._` : '')
     + `\n\n### How to read this report\n\n${GLOSSARY.map(([term, text]) => `- **${mdText(term)}**: ${mdText(text)}`).join('\n')}`;
 }
 

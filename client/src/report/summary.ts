@@ -11,7 +11,7 @@ export function formatSummary(report: ComparisonReport): string {
   const v = report.verdict;
   const lines = [
     `verdict: ${v.label.toUpperCase()} (confidence ${v.confidence.toFixed(2)}): ${v.summary}`,
-    ...v.components.map((c) => `  ${c.component.padEnd(15)} ${c.finding.padEnd(12)} ${c.related}/${c.compared} related, ${c.identical} identical, median centered cosine ${fmt(c.medianCenteredCosine)}`),
+    ...v.components.map((c) => `  ${c.component.padEnd(15)} ${c.finding.padEnd(12)} ${c.related}/${c.compared} related, ${c.identical} identical, median ${c.channel === 'aligned' ? `matched statistic ${fmt(c.medianCenteredCosine)} (null ${fmt(c.medianNull)}, p ${c.pValue === null || c.pValue === undefined ? '—' : c.pValue.toExponential(1)})` : `centered cosine ${fmt(c.medianCenteredCosine)}`}`),
     '',
     `A: ${models.a.path}  (${models.a.tensors} tensors, ${gb(models.a.bytes)}, ${models.a.shards} shard(s))`,
     `B: ${models.b.path}  (${models.b.tensors} tensors, ${gb(models.b.bytes)}, ${models.b.shards} shard(s))`,

@@ -389,3 +389,8 @@ export function similarityClass(t: TensorReport): 'hi' | 'mid' | 'lo' | '' {
   if (t.centeredCosine >= 0.9) return 'hi';
   return isRelated(t) ? 'mid' : 'lo';
 }
+
+/** What a row of the component table means (HTML and Markdown pages). */
+export const COMPONENT_CAPTION = 'Aligned tests (the default): each cell is one layer of a component, its units (heads, neurons, experts, token rows) matched under the hidden-dimension alignment; the statistic is the matched mean centered cosine, the null what the same matching gives on unrelated pairs, p the cells\' Fisher-combined p-value. Same index: the share of units matched at their own position (low when reordered). Copied: every matrix byte-identical. Without the aligned tests (remote models), the columns count matrices compared by index.';
+
+export const pText = (p: number | null | undefined) => (p === null || p === undefined ? '—' : p < 1e-4 ? p.toExponential(1) : p.toFixed(4));
