@@ -56,6 +56,7 @@ export async function benchStartup(root: string): Promise<void> {
   const compare = ['compare', a, b, '--quiet'];
   const rows: [string, string, string[], number][] = [
     ['lineage --version', BUILT, ['--version'], 7],
+    ['lineage arch A B (configs only)', BUILT, ['arch', a, b], 5],
     [`lineage compare (${mb} MB a side), --threads 1`, BUILT, [...compare, '--threads', '1'], 3],
     [`lineage compare (${mb} MB a side), --threads 2`, BUILT, [...compare, '--threads', '2'], 3],
     ['lineage --version, from the sources (tsx)', SOURCES, ['--version'], 3],
