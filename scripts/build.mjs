@@ -6,6 +6,10 @@
  * `tool.version` and `lineage --version` read it from `../../../package.json` of their module)
  * and marks dist/ as ES modules on its own. dist/.built is written last: the `lineage` script
  * runs dist only when no source is newer than it.
+ *
+ * Type errors fail the build, except in the `prepare` of `npm install`/`npm ci`: there they are
+ * printed and dist/ is left without .built (so ./lineage runs the sources), and the install goes
+ * on: a checkout in the middle of an edit still installs; `npm run typecheck` (and CI) still fail.
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,8 +24,15 @@ const require = createRequire(import.meta.url);
 /** Files tsc does not emit, as paths relative to the repository root (copied to the same place under dist/). */
 const ASSETS = ['core/src/exec/thread-worker.mjs', 'core/src/kernels/wasm/moments.wasm'];
 
+const duringInstall = process.env.npm_lifecycle_event === 'prepare' && ['install', 'ci'].includes(process.env.npm_command ?? '');
+
 rmSync(dist, { recursive: true, force: true });
-execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+try {
+  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+} catch {
+  console.error(`build: the sources do not type-check (above)${duringInstall ? '; dist/ is incomplete and ./lineage will run the sources' : ''}`);
+  process.exit(duringInstall ? 0 : 1);
+}
 for (const asset of ASSETS) {
   mkdirSync(dirname(join(dist, asset)), { recursive: true });
   copyFileSync(join(root, asset), join(dist, asset));
