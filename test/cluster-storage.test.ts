@@ -1,0 +1,42 @@
+/**
+ * Retention of the streams and buckets is the coordinator's to set (--replicas, --max-age,
+ * --max-bytes): a fresh topology is created with it, and an existing one is brought to it.
+ */
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { startCoordinator } from '../coordinator/src/index.ts';
+import { JOBS_BUCKET, REPORTS_BUCKET, RESULTS_STREAM, TASKS_STREAM } from '../proto/jetstream.ts';
+import { COORDINATOR, TOKEN } from './helpers/cluster.ts';
+import { startNatsServer } from './helpers/nats-server.ts';
+import { NATS_MISSING, unless } from './helpers/skip.ts';
+import { tempDir } from './helpers/tmpdir.ts';
+
+const NS_PER_MS = 1_000_000;
+
+unless(NATS_MISSING)('streams and buckets get the replicas, max age and max bytes the coordinator is given', async (t) => {
+  t.timeout(90_000);
+  const nats = await startNatsServer();
+  t.teardown(() => nats.stop());
+  const nc = await connect({ servers: nats.url });
+  t.teardown(() => nc.close());
+  const jsm = await jetstreamManager(nc);
+  const root = tempDir();
+  const limits = async () => Object.fromEntries(await Promise.all([TASKS_STREAM, RESULTS_STREAM, `KV_${JOBS_BUCKET}`, `KV_${REPORTS_BUCKET}`].map(async (name) => {
+    const { config } = await jsm.streams.info(name);
+    return [name, { replicas: config.num_replicas, maxAgeMs: config.max_age / NS_PER_MS, maxBytes: config.max_bytes }];
+  })));
+
+  // Defaults on a single server: one replica, nothing aged out, no size limit.
+  let coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root] });
+  const unlimited = { replicas: 1, maxAgeMs: 0, maxBytes: -1 };
+  t.deepEqual(await limits(), { [TASKS_STREAM]: unlimited, [RESULTS_STREAM]: unlimited, [`KV_${JOBS_BUCKET}`]: unlimited, [`KV_${REPORTS_BUCKET}`]: unlimited });
+  await coordinator.close();
+
+  // Restarted with limits: the existing streams and buckets are brought to them (queued tasks never age out).
+  coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root], storage: { replicas: 1, maxAgeMs: 86_400_000, maxBytes: 1 << 30 } });
+  t.teardown(() => coordinator.close());
+  const limited = { replicas: 1, maxAgeMs: 86_400_000, maxBytes: 1 << 30 };
+  t.deepEqual(await limits(), {
+    [TASKS_STREAM]: { ...limited, maxAgeMs: 0 }, [RESULTS_STREAM]: limited, [`KV_${JOBS_BUCKET}`]: limited, [`KV_${REPORTS_BUCKET}`]: limited,
+  });
+});
