@@ -128,3 +128,5 @@ console.log('');
 const { benchClusterOverhead, benchSolarPlanning } = await import('./cluster.ts');
 await benchClusterOverhead(dirA, dirB, root);
 await benchSolarPlanning(root);
+const { benchAdmission } = await import('./admission.ts');
+await benchAdmission(root);

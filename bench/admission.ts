@@ -1,0 +1,116 @@
+/**
+ * Admission control under load, for `npm run bench` (or `node --import tsx bench/admission.ts`):
+ * 20 jobs submitted at once to a coordinator process with 2 worker processes, each job's end
+ * against its solo time × its place in line, and the coordinator's peak memory and threads
+ * (from /proc). Run with the default admission (--max-running-jobs 2) and with none (20 at once),
+ * which is how every job came to end at the same time (issue 14).
+ */
+import { randomBytes } from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { synthesize } from '../core/src/synth/synth.ts';
+import { connect, type LineageClient } from '../client/src/sdk/index.ts';
+import { NATS_SERVER_BINARY, startNatsServer } from '../test/helpers/nats-server.ts';
+
+const BIN = fileURLToPath(new URL('../client/bin/lineage.js', import.meta.url));
+const TOKEN = 'bench-token';
+const CLUSTER_KEY = randomBytes(32).toString('hex');
+/** LINEAGE_BENCH_JOBS changes the number (default 20, as in the issue that found the problem). */
+const JOBS = Number(process.env.LINEAGE_BENCH_JOBS ?? 20);
+
+/** A small pair (the synthetic default shape, 6 layers): a job takes about a second, most of it the report. */
+function pair(root: string): { a: string; b: string } {
+  const a = join(root, 'admission-base');
+  const b = join(root, 'admission-derived');
+  mkdirSync(root, { recursive: true });
+  if (!existsSync(join(b, 'config.json'))) {
+    synthesize('base', { out: a, shape: { layers: 6 } });
+    synthesize('derivative', { out: b, like: a, drift: 0.01 });
+  }
+  return { a, b };
+}
+
+/** Peak resident memory and threads of a process, from /proc. */
+function procStatus(pid: number): { peakRssMb: number; threads: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+  return { peakRssMb: field('VmHWM') / 1024, threads: field('Threads') };
+}
+
+function service(args: string[]): { child: ChildProcess; log: () => string } {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LINEAGE_TOKEN: TOKEN, LINEAGE_CLUSTER_KEY: CLUSTER_KEY },
+  });
+  let log = '';
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => { log += s; });
+  return { child, log: () => log };
+}
+
+async function until<T>(what: string, probe: () => T | null | undefined, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function run(root: string, models: { a: string; b: string }, maxRunningJobs: number): Promise<void> {
+  const nats = await startNatsServer();
+  const coordinator = service(['coordinator', '--nats', nats.url, '--listen', '127.0.0.1:0', '--model-root', root, '--max-running-jobs', String(maxRunningJobs)]);
+  const workers = [1, 2].map(() => service(['worker', '--nats', nats.url, '--threads', '1', '--model-root', root]));
+  let client: LineageClient | null = null;
+  try {
+    const address = await until('the coordinator', () => /listening on (\S+?);/.exec(coordinator.log())?.[1]);
+    await until('the workers', () => workers.every((w) => / ready: /.test(w.log())));
+    client = await connect({ address, token: TOKEN });
+    const c = client;
+    const job = async (jobId: string) => {
+      await c.submit({ jobId, modelA: models.a, modelB: models.b });
+      await c.result(jobId);
+    };
+    let t0 = performance.now();
+    await job(`solo-${maxRunningJobs}`);
+    const solo = (performance.now() - t0) / 1000;
+    if (process.env.LINEAGE_BENCH_VERBOSE) console.log(`solo job: ${solo.toFixed(2)} s`);
+    t0 = performance.now();
+    const ends = await Promise.all(Array.from({ length: JOBS }, async (_, k) => {
+      // Submitted in order, a millisecond apart, so the place in line is k + 1.
+      await new Promise((r) => setTimeout(r, k));
+      await job(`load-${maxRunningJobs}-${k}`);
+      return (performance.now() - t0) / 1000;
+    }));
+    const ratios = ends.map((end, k) => end / (solo * (k + 1)));
+    const worst = Math.max(...ratios);
+    const { peakRssMb, threads } = procStatus(coordinator.child.pid!);
+    const label = maxRunningJobs >= JOBS ? 'no admission limit' : `--max-running-jobs ${maxRunningJobs}`;
+    console.log(`${`${JOBS} jobs at once, 2 workers, ${label}`.padEnd(44)} solo ${solo.toFixed(2)} s; ends ${ends[0]!.toFixed(1)}…${ends.at(-1)!.toFixed(1)} s (first…last submitted); ` +
+      `worst end / (solo × place) ${worst.toFixed(2)} (target ≤ 1.5); coordinator peak RSS ${peakRssMb.toFixed(0)} MB, ${threads} threads`);
+  } catch (err) {
+    // A bench reports what happened and goes on.
+    console.log(`admission bench (limit ${maxRunningJobs}) failed: ${(err as Error).message}`);
+    if (process.env.LINEAGE_BENCH_VERBOSE) console.log(`coordinator log (end):\n${coordinator.log().slice(-4000)}`);
+  } finally {
+    await client?.close();
+    for (const p of [coordinator, ...workers]) p.child.kill('SIGTERM');
+    await Promise.all([coordinator, ...workers].map((p) => new Promise((r) => (p.child.exitCode !== null ? r(null) : p.child.once('exit', r)))));
+    await nats.stop();
+  }
+}
+
+export async function benchAdmission(root: string): Promise<void> {
+  if (!NATS_SERVER_BINARY) {
+    console.log('admission: nats-server not installed, skipped');
+    return;
+  }
+  const models = pair(root);
+  await run(root, models, 2);
+  await run(root, models, JOBS);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await benchAdmission(fileURLToPath(new URL('../.bench/', import.meta.url)));
+}
