@@ -3,10 +3,10 @@
  * protobuf messages that travel on NATS. Absent values are empty strings or unset messages on the
  * wire and null in core; numbers are float64 both sides, so a result crosses the wire bit for bit.
  */
-import type { DType } from '../core/src/checkpoint/dtype.ts';
-import type { ItemResult as CoreItemResult } from '../core/src/exec/run-task.ts';
-import type { Task as CoreTask, TaskItem as CoreTaskItem, TensorRef as CoreTensorRef } from '../core/src/plan/plan.ts';
-import type { Moments as CoreMoments } from '../core/src/stats/moments.ts';
+import type { DType } from '../core/src/checkpoint/index.ts';
+import type { ItemResult as CoreItemResult } from '../core/src/exec/index.ts';
+import type { Task as CoreTask, TaskItem as CoreTaskItem, TensorRef as CoreTensorRef } from '../core/src/plan/index.ts';
+import type { Moments as CoreMoments } from '../core/src/stats/index.ts';
 import { ItemResult, Moments, Task, TaskItem, TaskResult, TensorRef } from './lineage/v1/lineage.ts';
 
 /** What a worker needs besides the task itself: the job it belongs to and how to compute. */

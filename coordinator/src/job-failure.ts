@@ -4,7 +4,7 @@
  * rather than as a verdict drawn from what little was left. A few failed tasks only leave notes on
  * their tensors.
  */
-import type { Plan } from '../../core/src/plan/plan.ts';
+import type { Plan } from '../../core/src/plan/index.ts';
 import type { TaskOutcome } from '../../proto/convert.ts';
 
 /** Why the job fails, or null when more than half of its tensors have results. */

@@ -1,6 +1,6 @@
 /** A job as kept in the KV bucket `lineage-jobs`, its validation when read back, and its gRPC JobStatus. */
-import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/content-hash.ts';
-import { KERNEL_CHOICES, type KernelChoice } from '../../core/src/kernels/select.ts';
+import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/index.ts';
+import { KERNEL_CHOICES, type KernelChoice } from '../../core/src/kernels/index.ts';
 import type { JobStateName } from '../../proto/jetstream.ts';
 import { UntrustedDataError } from '../../proto/signed.ts';
 import { JobState, type JobStatus } from '../../proto/lineage/v1/lineage.ts';

@@ -3,9 +3,9 @@
  * arrival), so the report is the same for any number of workers in any order. Items of a task
  * that failed as a whole carry the task's reason, which the report shows as the tensor's note.
  */
-import type { ItemResult } from '../../core/src/exec/run-task.ts';
-import type { KernelName } from '../../core/src/kernels/kernel.ts';
-import type { Plan } from '../../core/src/plan/plan.ts';
+import type { ItemResult } from '../../core/src/exec/index.ts';
+import type { KernelName } from '../../core/src/kernels/index.ts';
+import type { Plan } from '../../core/src/plan/index.ts';
 import type { TaskOutcome } from '../../proto/convert.ts';
 
 /** Which outcome of a task counts when several arrive (a redelivered task may report twice). */

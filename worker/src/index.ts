@@ -9,12 +9,10 @@ import { existsSync } from 'node:fs';
 import { availableParallelism, hostname } from 'node:os';
 import { millis, nuid } from '@nats-io/transport-node';
 import { jetstream, type Consumer, type JsMsg } from '@nats-io/jetstream';
-import { DEFAULT_WINDOW_ELEMENTS, type ItemResult } from '../../core/src/exec/run-task.ts';
-import type { ContextOptions } from '../../core/src/exec/task-context.ts';
-import { isRemoteSource } from '../../core/src/checkpoint/remote.ts';
-import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/content-hash.ts';
-import type { KernelName } from '../../core/src/kernels/kernel.ts';
-import { resolveKernel, type KernelChoice } from '../../core/src/kernels/select.ts';
+import { DEFAULT_WINDOW_ELEMENTS, type ContextOptions, type ItemResult } from '../../core/src/exec/index.ts';
+import { isRemoteSource } from '../../core/src/checkpoint/index.ts';
+import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/index.ts';
+import { resolveKernel, type KernelChoice, type KernelName } from '../../core/src/kernels/index.ts';
 import type { TaskEnvelope, TaskOutcome } from '../../proto/convert.ts';
 import { ClusterKey } from '../../proto/cluster-key.ts';
 import {

@@ -4,9 +4,9 @@
  * (coordinator/src/metrics.ts): `_total` counters, base units, small fixed label sets.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ItemResult } from '../../core/src/exec/run-task.ts';
-import type { KernelName } from '../../core/src/kernels/kernel.ts';
-import { sampledElements, type Task } from '../../core/src/plan/plan.ts';
+import type { ItemResult } from '../../core/src/exec/index.ts';
+import type { KernelName } from '../../core/src/kernels/index.ts';
+import { sampledElements, type Task } from '../../core/src/plan/index.ts';
 import type { UntrustedReason } from '../../proto/signed.ts';
 
 export type TaskOutcomeLabel = 'done' | 'failed' | 'retried' | 'skipped' | 'handed-back';

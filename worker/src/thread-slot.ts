@@ -5,11 +5,8 @@
  * only when a task asks for another kernel or hash.
  */
 import { Worker } from 'node:worker_threads';
-import type { ItemResult } from '../../core/src/exec/run-task.ts';
-import type { ContextOptions } from '../../core/src/exec/task-context.ts';
-import type { Task } from '../../core/src/plan/plan.ts';
-
-const THREAD_ENTRY = new URL('../../core/src/exec/thread-worker.mjs', import.meta.url);
+import { EXECUTOR_THREAD_ENTRY as THREAD_ENTRY, type ContextOptions, type ItemResult } from '../../core/src/exec/index.ts';
+import type { Task } from '../../core/src/plan/index.ts';
 
 /**
  * Why a task failed, and whether running it again could go differently. `readFailure`: its files

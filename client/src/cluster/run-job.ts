@@ -1,6 +1,6 @@
 /** Submitting a comparison from the command line and waiting for its report. */
 import { isAbsolute, resolve } from 'node:path';
-import type { ComparisonReport } from '../../../core/src/compare/model-report.ts';
+import type { ComparisonReport } from '../../../core/src/compare/index.ts';
 import type { LineageClient } from '../sdk/client.ts';
 import { JobFailedError } from '../sdk/errors.ts';
 import { followJob } from './job-progress.ts';

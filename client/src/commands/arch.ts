@@ -90,7 +90,7 @@ async function readSide(path: string): Promise<Side> {
     // Only the headers are read. A broken checkpoint does not stop the architecture comparison,
     // which needs the config alone; it is reported instead.
     try {
-      const { readTensorList } = await import('../../../core/src/checkpoint/folder.ts');
+      const { readTensorList } = await import('../../../core/src/checkpoint/index.ts');
       tensors = await readTensorList(path);
     } catch (err) {
       notes.push(`weights not read (${(err as Error).message})`);

@@ -1,9 +1,9 @@
 /** `lineage compare A B [--json FILE] [--threads N] [--hash xxh3-128|sha256] ...` */
 import { availableParallelism } from 'node:os';
 import { UsageError } from '../../../core/src/errors.ts';
-import { compareModels } from '../../../core/src/compare/model-report.ts';
-import { HASH_ALGORITHMS, type HashAlgorithm } from '../../../core/src/hash/content-hash.ts';
-import { KERNEL_CHOICES, type KernelChoice } from '../../../core/src/kernels/select.ts';
+import { compareModels } from '../../../core/src/compare/index.ts';
+import { HASH_ALGORITHMS, type HashAlgorithm } from '../../../core/src/hash/index.ts';
+import { KERNEL_CHOICES, type KernelChoice } from '../../../core/src/kernels/index.ts';
 import { numberOption, parseCommandLine, requirePositionals } from '../args.ts';
 import { writeReport } from '../report/write.ts';
 import { Progress } from '../report/progress.ts';

@@ -1,7 +1,7 @@
 /** `lineage submit A B [--coordinator HOST:PORT] [--job-id ID] [--hash ...] [--sample F] [--wait] [--json FILE]` */
 import { UsageError } from '../../../core/src/errors.ts';
-import { HASH_ALGORITHMS, type HashAlgorithm } from '../../../core/src/hash/content-hash.ts';
-import { KERNEL_CHOICES, type KernelChoice } from '../../../core/src/kernels/select.ts';
+import { HASH_ALGORITHMS, type HashAlgorithm } from '../../../core/src/hash/index.ts';
+import { KERNEL_CHOICES, type KernelChoice } from '../../../core/src/kernels/index.ts';
 import { numberOption, parseCommandLine, requirePositionals } from '../args.ts';
 import { CONNECTION_OPTIONS, CONNECTION_USAGE, connectFromCommandLine } from '../cluster/cli-connection.ts';
 import { followJob, formatFinalLine } from '../cluster/job-progress.ts';

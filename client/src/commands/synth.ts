@@ -1,7 +1,6 @@
 /** `lineage synth base|derivative|independent --out DIR [--like DIR] [--drift X] [--seed N] ...` */
 import { UsageError } from '../../../core/src/errors.ts';
-import { synthesize, type SynthKind } from '../../../core/src/synth/synth.ts';
-import type { SynthShape } from '../../../core/src/synth/architecture.ts';
+import { synthesize, type SynthKind, type SynthShape } from '../../../core/src/synth/index.ts';
 import { numberOption, parseCommandLine } from '../args.ts';
 
 const USAGE = `usage: lineage synth base|derivative|independent --out DIR [options]

@@ -6,8 +6,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BadInputError } from '../../../core/src/errors.ts';
-import { compareTokenizers, loadTokenizer } from '../../../core/src/tokenizer/index.ts';
-import { renderTokenizerText } from '../../../core/src/tokenizer/render.ts';
+import { compareTokenizers, loadTokenizer, renderTokenizerText } from '../../../core/src/tokenizer/index.ts';
 import { parseCommandLine, requirePositionals } from '../args.ts';
 
 const USAGE = `usage: lineage tokenizer A B [--json FILE] [--texts FILE]

@@ -2,7 +2,7 @@
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { UsageError } from '../../../core/src/errors.ts';
-import { KERNEL_CHOICES, type KernelChoice } from '../../../core/src/kernels/select.ts';
+import { KERNEL_CHOICES, type KernelChoice } from '../../../core/src/kernels/index.ts';
 import { startWorker } from '../../../worker/src/index.ts';
 import { numberOption, parseCommandLine } from '../args.ts';
 import { SERVICE_OPTIONS, SERVICE_USAGE, serviceOptions } from '../cluster/service-options.ts';

@@ -5,8 +5,8 @@
  * table of every tensor. Large reports stay small: each layer's tensors and each layer's routed
  * experts fold into <details> groups, and at most a few expert matrices are drawn.
  */
-import type { ComparisonReport } from '../../../core/src/compare/model-report.ts';
-import type { TensorReport } from '../../../core/src/report/weights.ts';
+import type { ComparisonReport } from '../../../core/src/compare/index.ts';
+import type { TensorReport } from '../../../core/src/report/index.ts';
 import { barChart, escapeXml as esc, heatmap, lineChart, PALETTE, stackedBar } from './svg.ts';
 import {
   architectureOf, axisLabels, baselineBand, bytes, controlsOf, count, expertPattern, FINDING_COLORS, fmt, GLOSSARY, groupThreshold,

@@ -5,8 +5,8 @@
  * Every string from the report is escaped: as a code span for names and tokens, with
  * backslashes and entities for prose, so no name can inject markup into a rendered page.
  */
-import type { ComparisonReport } from '../../../core/src/compare/model-report.ts';
-import type { TensorReport } from '../../../core/src/report/weights.ts';
+import type { ComparisonReport } from '../../../core/src/compare/index.ts';
+import type { TensorReport } from '../../../core/src/report/index.ts';
 import { visible } from './svg.ts';
 import {
   architectureOf, baselineBand, bytes, controlsOf, count, expertPattern, fmt, GLOSSARY, labelInfo, layerLines, linesByGroup, median,

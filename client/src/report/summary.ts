@@ -1,5 +1,5 @@
 /** The readable summary `lineage compare` prints: what was compared and what it showed. */
-import type { ComparisonReport } from '../../../core/src/compare/model-report.ts';
+import type { ComparisonReport } from '../../../core/src/compare/index.ts';
 
 const fmt = (x: number | null | undefined, digits = 4) => (x === null || x === undefined ? '—' : x.toFixed(digits));
 const gb = (bytes: number) => `${(bytes / 1e9).toFixed(2)} GB`;

@@ -4,11 +4,11 @@
  * may be absent or partial), per-layer similarity by role, tensors grouped by layer and expert,
  * plain-words meanings, and number formatting. Nothing here writes markup.
  */
-import type { ComparisonReport } from '../../../core/src/compare/model-report.ts';
+import type { ComparisonReport } from '../../../core/src/compare/index.ts';
 import type { ArchitectureSection } from '../../../core/src/arch/index.ts';
-import type { TensorReport, WeightsSection } from '../../../core/src/report/weights.ts';
-import type { TokenizerComparison } from '../../../core/src/tokenizer/compare.ts';
-import { relatedThreshold, type VerdictLabel } from '../../../core/src/verdict/verdict.ts';
+import type { TensorReport, WeightsSection } from '../../../core/src/report/index.ts';
+import type { TokenizerComparison } from '../../../core/src/tokenizer/index.ts';
+import { relatedThreshold, type VerdictLabel } from '../../../core/src/verdict/index.ts';
 
 // ---------- numbers ----------
 

@@ -1,6 +1,6 @@
 /** Writes a report where the command line asked (JSON, Markdown, HTML) and prints its summary. */
 import { writeFileSync } from 'node:fs';
-import type { ComparisonReport } from '../../../core/src/compare/model-report.ts';
+import type { ComparisonReport } from '../../../core/src/compare/index.ts';
 import { BadInputError } from '../../../core/src/errors.ts';
 import { renderHtml } from './html.ts';
 import { renderMarkdown } from './markdown.ts';

@@ -15,7 +15,7 @@ import {
   credentials, Metadata, status as GrpcStatus,
   type CallOptions, type ChannelCredentials, type ClientUnaryCall, type ServiceError,
 } from '@grpc/grpc-js';
-import type { ComparisonReport } from '../../../core/src/compare/model-report.ts';
+import type { ComparisonReport } from '../../../core/src/compare/index.ts';
 import { LineageError } from '../../../core/src/errors.ts';
 import { JobsClient, type JobStatus } from '../../../proto/lineage/v1/lineage.ts';
 import {

@@ -9,4 +9,4 @@ export {
 } from './errors.ts';
 export type { ClusterError, GrpcStatusName } from './errors.ts';
 export type { RetryPolicy } from './retry.ts';
-export type { ComparisonReport } from '../../../core/src/compare/model-report.ts';
+export type { ComparisonReport } from '../../../core/src/compare/index.ts';

@@ -1,3 +1,4 @@
 export * from './dtype.ts';
 export * from './safetensors.ts';
 export * from './folder.ts';
+export * from './remote.ts';

@@ -30,7 +30,8 @@ import type { ContextOptions } from './task-context.ts';
 import { errorFromMessage, type FromThread, type ToThread } from './thread-protocol.ts';
 import type { ThreadTaskInput, ThreadTaskKind, ThreadTaskOutput } from './thread-tasks.ts';
 
-const THREAD_ENTRY = new URL('./thread-worker.mjs', import.meta.url);
+/** The entry of an executor thread (compiled JavaScript when built, the sources through tsx otherwise). */
+export const EXECUTOR_THREAD_ENTRY = new URL('./thread-worker.mjs', import.meta.url);
 
 export interface PoolRunOptions {
   /** Groups tasks sharing one context per thread; see `release`. */
@@ -187,7 +188,7 @@ export class ThreadPool {
   }
 
   private spawn(): void {
-    const worker = new Worker(THREAD_ENTRY, { workerData: { protocol: 'pool' } });
+    const worker = new Worker(EXECUTOR_THREAD_ENTRY, { workerData: { protocol: 'pool' } });
     const t: PoolThread = { worker, ready: false, job: null, gone: false, releasing: new Map() };
     this.threads.push(t);
     this.started++;

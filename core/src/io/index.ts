@@ -12,6 +12,7 @@ import type { RangeReader, ReaderKind } from './reader.ts';
 export type { RangeReader, ReaderKind } from './reader.ts';
 export { PreadReader } from './pread.ts';
 export { MmapReader, mmapAvailable, type MmapReaderOptions } from './mmap.ts';
+export type { HttpReadOptions } from './http.ts';
 
 /**
  * A reader of the given kind. 'mmap' throws a LineageError with code UNSUPPORTED, giving the

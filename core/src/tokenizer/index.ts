@@ -6,6 +6,7 @@
  */
 export { loadTokenizer, fromGguf, fromSentencePiece, fromTiktoken, fromTokenizerJson } from './load.ts';
 export { compareTokenizers } from './compare.ts';
+export { renderTokenizerText } from './render.ts';
 export type { CompareOptions, TokenizerComparison, TokenizerSection, TokenizerSummary } from './compare.ts';
 export { createEncoder } from './encode.ts';
 export type { Encoder } from './encode.ts';

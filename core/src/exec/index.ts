@@ -1,0 +1,5 @@
+/** Running tasks: one task (run-task), its context, the in-process executor and the process's thread pool. */
+export * from './run-task.ts';
+export * from './task-context.ts';
+export * from './local-executor.ts';
+export * from './thread-pool.ts';

@@ -1,0 +1,2 @@
+/** Content hashes of tensor bytes. */
+export * from './content-hash.ts';

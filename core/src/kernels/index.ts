@@ -1,0 +1,3 @@
+/** The weight kernels: their interface and the choice among them (gpu.js loads only when chosen). */
+export * from './kernel.ts';
+export * from './select.ts';

@@ -1,0 +1,2 @@
+/** The weights section of the report. */
+export * from './weights.ts';

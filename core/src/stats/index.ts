@@ -1,0 +1,2 @@
+/** Centered moments and their exact merge. */
+export * from './moments.ts';

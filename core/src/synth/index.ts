@@ -1,0 +1,3 @@
+/** Synthetic checkpoints. */
+export * from './synth.ts';
+export type { SynthShape } from './architecture.ts';

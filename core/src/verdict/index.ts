@@ -1,0 +1,3 @@
+/** The judgement from the evidence. */
+export * from './verdict.ts';
+export * from './aligned.ts';
