@@ -280,3 +280,24 @@ unless(NATS_MISSING, test.serial)('admission control: beyond --max-running-jobs,
   t.is(await metric(coordinator.metricsAddress!, 'lineage_admission{stage="jobs",state="running"}'), 0);
   t.is(await metric(coordinator.metricsAddress!, 'lineage_admission{stage="jobs",state="waiting"}'), 0);
 });
+
+unless(NATS_MISSING, test.serial)('the coordinator gone for good while submit --wait follows: exit 1, saying the job goes on and how to follow it again', async (t) => {
+  t.timeout(180_000);
+  const { root, base, derived } = modelPair();
+  const { coordinator } = await cluster(t, root);
+  // No worker: the job stays queued while the command follows it.
+  const child = spawn(process.execPath, [BIN, 'submit', base, derived, '--job-id', 'orphan', '--wait', '--coordinator', coordinator.address], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LINEAGE_TOKEN: TOKEN },
+  });
+  t.teardown(() => { child.kill('SIGKILL'); });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => { stdout += s; });
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await waitFor('the job id on stdout', () => stdout.includes('orphan\n'), 60_000);
+  await coordinator.close();
+  t.is(await exited, 1, stderr);
+  t.regex(stderr, /lost the coordinator while following job orphan \(coordinator \S+ is unreachable after \d+ attempts: .+\); the job goes on on the cluster: `lineage watch orphan` follows it again, `lineage report orphan` fetches its report once it is done/);
+  t.notRegex(stderr, /Resolution note/);
+});

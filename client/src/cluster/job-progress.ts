@@ -6,6 +6,7 @@
 import type { WriteStream } from 'node:tty';
 import { LineageError } from '../../../core/src/errors.ts';
 import type { LineageClient } from '../sdk/client.ts';
+import { UnavailableError } from '../sdk/errors.ts';
 import { isTerminal, type JobInfo } from '../sdk/job.ts';
 
 const gb = (bytes: number) => `${(bytes / 1e9).toFixed(2)}`;
@@ -90,6 +91,12 @@ export async function followJob(client: LineageClient, jobId: string, progressOu
       last = status;
       progress?.update(status);
     }
+  } catch (err) {
+    // The coordinator went away for longer than the watch retries: the job itself goes on.
+    if (err instanceof UnavailableError) {
+      throw new LineageError('INTERNAL', `lost the coordinator while following job ${jobId} (${err.message}); the job goes on on the cluster: \`lineage watch ${jobId}\` follows it again, \`lineage report ${jobId}\` fetches its report once it is done`, { retryable: true, cause: err });
+    }
+    throw err;
   } finally {
     progress?.finish();
   }

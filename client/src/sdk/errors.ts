@@ -60,7 +60,9 @@ export class UnavailableError extends LineageError {
   readonly grpcStatus = 'UNAVAILABLE' as const;
   constructor(detail: string, readonly address: string, options: { attempts?: number; cause?: unknown } = {}) {
     const tries = options.attempts && options.attempts > 1 ? ` after ${options.attempts} attempts` : '';
-    super('INTERNAL', `coordinator ${address} is unreachable${tries}: ${detail}`, { retryable: true, cause: options.cause });
+    // grpc-js ends its message with an empty "Resolution note: " when name resolution had nothing to say.
+    const said = detail.replace(/\s*Resolution note:\s*$/, '');
+    super('INTERNAL', `coordinator ${address} is unreachable${tries}: ${said}`, { retryable: true, cause: options.cause });
   }
 }
 
