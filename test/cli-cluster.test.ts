@@ -17,6 +17,9 @@ import { startNatsServer } from './helpers/nats-server.ts';
 import { NATS_MISSING } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 import { COORDINATOR, WORKER } from './helpers/cluster.ts';
+import { connect as connectNats } from '@nats-io/transport-node';
+import { Kvm } from '@nats-io/kv';
+import { REPORTS_BUCKET } from '../proto/jetstream.ts';
 
 const BIN = fileURLToPath(new URL('../client/bin/lineage.js', import.meta.url));
 const TOKEN = 'cli-cluster-test-token';
@@ -25,6 +28,7 @@ interface Run { status: number | null; stdout: string; stderr: string }
 
 let address = '';
 let idleAddress = '';
+let natsUrl = '';
 /** Runs `lineage ...` against the test coordinator (its address and token from the environment). */
 function lineage(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
@@ -63,6 +67,7 @@ else {
     const worker = await startWorker({ ...WORKER, nats: nats.url, threads: 2 });
     stops.unshift(() => worker.stop());
     address = coordinator.address;
+    natsUrl = nats.url;
     // A second cluster with no worker: its jobs stay queued until cancelled.
     const idleNats = await startNatsServer();
     stops.push(() => idleNats.stop());
@@ -202,5 +207,29 @@ else {
     const reported = await lineage(['report', 'cli-cancel-1', ...idle]);
     t.is(reported.status, 1);
     t.regex(reported.stderr, /^lineage report: job cli-cancel-1 has no report: .*cancel/);
+  });
+
+  // Serial: it runs before the others, which keeps the machine's load (child processes) down.
+  test.serial('a report altered in NATS: report exits 1 saying it was refused, prints no verdict; delete removes the job', async (t) => {
+    t.timeout(STALL_MS);
+    const submitted = await lineage(['submit', base, base, '--job-id', 'cli-tampered', '--wait', '--quiet']);
+    t.is(submitted.status, 0, submitted.stderr);
+    // Someone on NATS without the cluster key rewrites the verdict in the stored report.
+    const nc = await connectNats({ servers: natsUrl });
+    t.teardown(() => nc.close());
+    const reports = await new Kvm(nc).open(REPORTS_BUCKET);
+    const chunk = Buffer.from((await reports.get('cli-tampered.0'))!.value).toString('utf8');
+    await reports.put('cli-tampered.0', chunk.replaceAll('"derived"', '"independent"'));
+    const reported = await lineage(['report', 'cli-tampered', '--json', join(root, 'tampered.json')]);
+    t.is(reported.status, 1);
+    t.regex(reported.stderr, /^lineage report: the coordinator refused stored data that does not verify: report of job cli-tampered, chunk 0 of 1: its MAC does not verify/);
+    t.is(reported.stdout, '', 'no verdict is printed');
+    const deleted = await lineage(['delete', 'cli-tampered']);
+    t.is(deleted.status, 0, deleted.stderr);
+    t.regex(deleted.stdout, /^job cli-tampered deleted \(it was done\)/);
+    const gone = await lineage(['report', 'cli-tampered']);
+    t.is(gone.status, 1);
+    t.regex(gone.stderr, /no job "cli-tampered"|not found/i);
+    t.notRegex((await lineage(['jobs'])).stdout, /cli-tampered/);
   });
 }

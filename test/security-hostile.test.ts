@@ -18,8 +18,8 @@ import { startCoordinator, type RunningCoordinator } from '../coordinator/src/in
 import { startWorker } from '../worker/src/index.ts';
 import { ClusterKey } from '../proto/cluster-key.ts';
 import { decodeTaskResult, encodeTask, encodeTaskResult, type TaskOutcome } from '../proto/convert.ts';
-import { JOBS_BUCKET, REPORTS_BUCKET, resultSubject, taskSubject } from '../proto/jetstream.ts';
-import { JobState } from '../proto/lineage/v1/lineage.ts';
+import { JOBS_BUCKET, MAX_DELIVERIES_ADVISORY, REPORTS_BUCKET, resultSubject, taskSubject } from '../proto/jetstream.ts';
+import { JobState, WorkerHeartbeat } from '../proto/lineage/v1/lineage.ts';
 import { MAC_HEADER, signTask } from '../proto/signed.ts';
 import { CLUSTER_KEY, codeOf, COORDINATOR, Rpc, TOKEN, waitFor } from './helpers/cluster.ts';
 import { startNatsServer } from './helpers/nats-server.ts';
@@ -143,7 +143,16 @@ unless(NATS_MISSING, test.serial)('a hostile NATS client changes nothing: file-r
     t.is(byId.get(id)?.state, JobState.JOB_STATE_FAILED, id);
     t.regex(byId.get(id)?.error ?? '', /stored record was rejected/, id);
   }
+  // A forged heartbeat (a worker with 1000 threads) and advisories that are not what they claim.
+  evil.publish('lineage.workers.heartbeat.evil', WorkerHeartbeat.encode({ worker: 'evil', threads: 1000, kernel: 'js', gpu: true, atMs: Date.now(), tasksRunning: 0 }).finish());
+  evil.publish(MAX_DELIVERIES_ADVISORY, 'not json');
+  evil.publish(MAX_DELIVERIES_ADVISORY, JSON.stringify({ stream: 'LINEAGE_TASKS', stream_seq: 'all', deliveries: 5 }));
+  await evil.flush();
+  await waitFor('the coordinator to refuse the advisory', () => coordinatorLog.some((l) => /rejected malformed advisory/.test(l)));
   const metrics = await (await fetch(`http://${coordinator.metricsAddress}/metrics`)).text();
+  t.regex(metrics, /lineage_untrusted_messages_total\{kind="heartbeat",reason="unsigned"\} [1-9]/);
+  t.regex(metrics, /lineage_untrusted_messages_total\{kind="advisory",reason="malformed"\} 1/);
+  t.regex(metrics, /^lineage_workers_threads 1$/m, 'the forged worker is not counted');
   t.regex(metrics, /lineage_untrusted_messages_total\{kind="result",reason="(unsigned|tampered)"\} [1-9]/);
   t.regex(metrics, /lineage_untrusted_messages_total\{kind="job-record",reason="(unsigned|tampered)"\} [1-9]/);
   const workerMetrics = await (await fetch(`http://${worker.metricsAddress}/metrics`)).text();

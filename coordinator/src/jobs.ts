@@ -186,7 +186,19 @@ export class JobManager {
       }
       await this.activate(record, prepared);
     }
-    this.advisories = this.o.nc.subscribe(MAX_DELIVERIES_ADVISORY, { callback: (err, msg) => { if (!err) void this.onGivenUp(msg.json()); } });
+    this.advisories = this.o.nc.subscribe(MAX_DELIVERIES_ADVISORY, {
+      callback: (err, msg) => {
+        if (err) return;
+        let advisory: unknown;
+        try {
+          advisory = msg.json();
+        } catch (e) {
+          this.untrusted('advisory', new UntrustedDataError('max-deliveries advisory', 'malformed', `not JSON (${(e as Error).message})`));
+          return;
+        }
+        void this.onGivenUp(advisory && typeof advisory === 'object' ? advisory : {});
+      },
+    });
   }
 
   async close(): Promise<void> {
@@ -487,11 +499,13 @@ export class JobManager {
    * it died or went silent). Record it as failed on the results stream, where a restarted
    * coordinator will find it too, and drop the message from the queue.
    */
-  private async onGivenUp(advisory: { stream?: string; stream_seq?: number; deliveries?: number }): Promise<void> {
+  private async onGivenUp(advisory: { stream?: unknown; stream_seq?: unknown; deliveries?: unknown }): Promise<void> {
     try {
-      if (advisory.stream !== TASKS_STREAM || !advisory.stream_seq) return;
+      // The advisory is untrusted input too: only a positive sequence number of the task stream.
+      const seq = advisory.stream_seq;
+      if (advisory.stream !== TASKS_STREAM || typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq <= 0) return;
       const { jsm } = this.o.topology;
-      const stored = await jsm.streams.getMessage(TASKS_STREAM, { seq: advisory.stream_seq });
+      const stored = await jsm.streams.getMessage(TASKS_STREAM, { seq });
       if (!stored) return;
       // Only a task this cluster published (the advisory names a sequence; the message must verify).
       const { envelope: { jobId, task } } = openTask(this.o.key, stored.subject, stored.data, stored.header, taskSubject);
@@ -506,7 +520,7 @@ export class JobManager {
         const signed = signResult(this.o.key, outcome, mac);
         await retryOnTimeout(() => this.js.publish(resultSubject(jobId), signed.data, { msgID: resultMessageId(outcome, signed), headers: signed.headers }));
       }
-      await jsm.streams.deleteMessage(TASKS_STREAM, advisory.stream_seq, false);
+      await jsm.streams.deleteMessage(TASKS_STREAM, seq, false);
     } catch (err) {
       if (err instanceof UntrustedDataError) this.untrusted('advisory', err);
       else this.o.log(`could not handle a max-deliveries advisory: ${(err as Error).message}`);
