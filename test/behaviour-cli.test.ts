@@ -1,30 +1,17 @@
 /** `lineage probe` end to end: the real executable, its exit status, stdout, stderr, JSON and Markdown files. */
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { LocalLlamaModel } from '../core/src/behaviour/index.ts';
-import { modelFolder, tokenizer105Json } from './behaviour-fixtures.ts';
+import { lineage, modelFolder, tokenizer105Json } from './behaviour-fixtures.ts';
 import { startOpenAiServer } from './behaviour-server.ts';
 import { SKIP_REASON, sharedDataPresent, sharedPath } from './helpers/shared-data.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const real = sharedDataPresent ? test : test.skip;
 const model = (name: string) => sharedPath(`models/${name}`);
 if (!sharedDataPresent) test('real-model probe CLI tests', (t) => t.log(SKIP_REASON));
 
-function lineage(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, 'client/bin/lineage.js'), ...args], { cwd: ROOT, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 real('stories260k against its BF16 copy: related, JSON and Markdown written, exit 0', async (t) => {
   const dir = tempDir();

@@ -4,8 +4,12 @@
  * Fernandes"; pieces only: its ids 3..104 are single characters, so no merges exist), and model
  * folders made from ../shared/data models with extra files (a tokenizer.json, a changed config).
  */
+import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 export const TOK105_PIECES: readonly string[] = [
   '<unk>', '<s>', '</s>',
@@ -41,4 +45,16 @@ export function modelFolder(source: string, dir: string, options: { config?: (c:
   writeFileSync(join(dir, 'config.json'), JSON.stringify((options.config ?? ((c) => c))(config)));
   for (const [name, text] of Object.entries(options.files ?? {})) writeFileSync(join(dir, name), text);
   return dir;
+}
+
+/** Runs the real `lineage` executable (asynchronously: a server in the test process keeps answering). */
+export function lineage(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, 'client/bin/lineage.js'), ...args], { cwd: ROOT, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
 }

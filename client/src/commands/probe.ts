@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import {
-  compareBehaviour, EndpointModel, LocalLlamaModel, renderBehaviourMarkdown, renderBehaviourText, ResponseCache, type BehaviourModel,
+  compareBehaviour, EndpointModel, LlamaCppModel, LocalLlamaModel, renderBehaviourMarkdown, renderBehaviourText, ResponseCache, type BehaviourModel,
 } from '../../../core/src/behaviour/index.ts';
 import { BadInputError, UsageError } from '../../../core/src/errors.ts';
 import { numberOption, parseCommandLine, requirePositionals } from '../args.ts';
@@ -14,7 +14,8 @@ const USAGE = `usage: lineage probe A B [options]
        lineage probe --endpoint-a URL --model-a NAME B            (and so on, for either side)
 
 A and B are model folders (Hugging Face layout, Llama/Mistral/Qwen2/Qwen3 families, run here by
-the built-in float32 forward pass; the whole model is held in memory), or OpenAI-compatible
+the built-in float32 forward pass; the whole model is held in memory), .gguf files (run by
+llama.cpp through node-llama-cpp, a development dependency; CPU, float32 cache), or OpenAI-compatible
 endpoints (/v1/completions with logprobs, falling back to /v1/chat/completions), which take the
 text probes. A side given as an endpoint takes no positional argument.
 
@@ -88,7 +89,9 @@ export async function run(argv: string[]): Promise<number> {
     text: !values['no-text'],
   };
   const maxGib = numberOption('probe', 'max-gib', values['max-gib'], { min: 0.001 }) ?? 2;
-  const open = (path: string) => LocalLlamaModel.open(path, { maxBytes: maxGib * 1024 ** 3 });
+  // A .gguf file runs in llama.cpp; a folder in the built-in forward pass.
+  const open = (path: string): Promise<BehaviourModel> =>
+    path.toLowerCase().endsWith('.gguf') ? LlamaCppModel.open(path) : LocalLlamaModel.open(path, { maxBytes: maxGib * 1024 ** 3 });
   let next = 0;
   const side = async (which: 'a' | 'b'): Promise<BehaviourModel> => {
     const url = values[`endpoint-${which}`];

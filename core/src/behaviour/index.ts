@@ -16,3 +16,5 @@ export type { EndpointOptions } from './endpoint.ts';
 export { EndpointTransport } from './endpoint-transport.ts';
 export type { TransportOptions } from './endpoint-transport.ts';
 export { ResponseCache } from './response-cache.ts';
+export { LlamaCppModel } from './llama-cpp-model.ts';
+export { writeGguf } from './gguf-export.ts';

@@ -28,3 +28,10 @@ export function topIndices(values: Float64Array, k: number): number[] {
   }
   return best;
 }
+
+/** Probabilities by id (llama.cpp's output) to log-probabilities over `size` ids; ids it leaves out get -Infinity. */
+export function logSoftmaxFromProbabilities(probabilities: Map<number, number>, size: number): Float64Array {
+  const out = new Float64Array(size).fill(-Infinity);
+  for (const [id, p] of probabilities) if (id >= 0 && id < size && p > 0) out[id] = Math.log(p);
+  return out;
+}

@@ -39,7 +39,7 @@ export type Answer = NextTokenAnswer | MissingAnswer;
 export const isMissing = (a: Answer): a is MissingAnswer => 'missing' in a;
 
 export type BehaviourSource =
-  | { kind: 'local'; path: string; format: 'safetensors'; runner: 'lineage-forward-f32'; dtypes: string[]; tokenizer: string | null }
+  | { kind: 'local'; path: string; format: 'safetensors' | 'gguf'; runner: 'lineage-forward-f32' | 'llama.cpp'; dtypes: string[]; tokenizer: string | null }
   | { kind: 'endpoint'; url: string; model: string; api: 'completions' | 'chat' | 'completions+chat' };
 
 export interface NextTokenOptions {

@@ -7,7 +7,8 @@ const verdict = (s: BehaviourSection) => (s.related === true ? 'related' : s.rel
 
 function sourceLine(side: BehaviourSection['sources']['a']): string {
   if (side.kind === 'endpoint') return `${side.label}: endpoint ${side.url}, model ${side.model} (${side.api})`;
-  return `${side.label}: local ${side.format} (${side.dtypes.join(', ')}), built-in forward pass${side.tokenizer ? `, tokenizer ${side.tokenizer}` : ', no tokenizer'}`;
+  const runner = side.runner === 'llama.cpp' ? 'llama.cpp' : 'built-in forward pass';
+  return `${side.label}: local ${side.format}${side.dtypes.length ? ` (${side.dtypes.join(', ')})` : ''}, ${runner}${side.tokenizer ? `, tokenizer ${side.tokenizer}` : ', no tokenizer'}`;
 }
 
 function statisticRow(name: string, s: StatisticResult | null, decides: boolean): string {
