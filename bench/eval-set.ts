@@ -16,7 +16,7 @@ import type { VerdictLabel } from '../core/src/verdict/verdict.ts';
 import { Random } from '../core/src/synth/random.ts';
 import { encodeFloats } from '../core/src/synth/encode.ts';
 import {
-  addNoise, keepLayers, merge, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, replaceEmbeddings, rescale,
+  addNoise, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, replaceEmbeddings, rescale,
 } from '../core/src/synth/transforms.ts';
 import { reorderToMatch } from './adversary.ts';
 
@@ -176,7 +176,7 @@ export function buildEvalSet(root: string, sharedModels?: string): LabelledPair[
     writeTokenizer(p('vocab-independent'), vocab.slice(0, 3000).concat(words(5000, 36).filter((w) => !vocab.includes(w)).slice(0, 1096)));
     splice(p('partial'), p('base'), p('independent'), (name) => name.includes('embed_tokens') || name.includes('layers.0.'));
   }
-  if (!existsSync(p('independent-shallower'))) buildReparameterized(p);
+  buildReparameterized(p);
   const pairs: LabelledPair[] = [
     { name: 'light fine-tune', a: p('base'), b: p('light'), expected: 'derived' },
     { name: 'heavy fine-tune', a: p('base'), b: p('heavy'), expected: 'derived' },
@@ -217,6 +217,7 @@ const REPARAMETERIZED: { name: string; a: string; b: string; expected: VerdictLa
   { name: 'merge of a fine-tune with an unrelated model (0.5/0.5)', a: 'base', b: 'merged', expected: 'derived' },
   { name: 'embeddings and lm_head replaced, blocks kept, fine-tuned', a: 'base', b: 'new-embeddings', expected: 'partially-derived' },
   { name: 'MoE: hidden permuted, experts reordered, fine-tuned', a: 'moe-base', b: 'moe-hidden-permuted', expected: 'derived' },
+  { name: 'dense-to-MoE upcycling (4 experts from the MLP), trained on', a: 'base', b: 'upcycled', expected: 'derived' },
   { name: 'independent, reordered to best match (hidden, heads, neurons)', a: 'base', b: 'independent-matched', expected: 'independent' },
   { name: 'independent, different width (256 vs 320)', a: 'base', b: 'independent-wider', expected: 'independent' },
   { name: 'independent, different depth (3 vs 2 layers)', a: 'base', b: 'independent-shallower', expected: 'independent' },
@@ -224,25 +225,28 @@ const REPARAMETERIZED: { name: string; a: string; b: string; expected: VerdictLa
 
 function buildReparameterized(p: (name: string) => string): void {
   const tmp = (name: string) => p(`tmp-${name}`);
-  permuteHidden(p('base'), tmp('hidden'), 51);
-  addNoise(tmp('hidden'), p('hidden-permuted'), 0.01, 52);
-  permuteHeads(p('base'), tmp('heads'), 53);
-  permuteNeurons(tmp('heads'), tmp('heads-neurons'), 54);
-  addNoise(tmp('heads-neurons'), p('heads-permuted'), 0.01, 55);
-  rescale(p('hidden-permuted'), p('rescaled'), 56);
-  pruneWidth(p('base'), tmp('pruned'), 0.75, 0.75, 57);
-  addNoise(tmp('pruned'), p('width-pruned'), 0.05, 58);
-  keepLayers(p('base'), p('depth-pruned'), [0, 2]);
-  quantize4(p('base'), p('quantized'));
-  merge(p('light'), p('independent'), p('merged'), 0.5);
-  replaceEmbeddings(p('base'), tmp('embeddings'), 59);
-  addNoise(tmp('embeddings'), p('new-embeddings'), 0.01, 60);
-  permuteHidden(p('moe-derived'), tmp('moe-hidden'), 61);
-  reorderExperts(p('moe-reordered-h'), tmp('moe-hidden'), [3, 2, 0, 1]);
-  addNoise(p('moe-reordered-h'), p('moe-hidden-permuted'), 0.01, 62);
-  reorderToMatch(p('base'), p('independent'), p('independent-matched'));
-  synthesize('base', { out: p('independent-wider'), shape: { layers: 3, hidden: 320, intermediate: 1024, heads: 10, kvHeads: 5, vocab: 4096 }, seed: 63 });
-  synthesize('base', { out: p('independent-shallower'), shape: { layers: 2, hidden: 256, intermediate: 1024, vocab: 4096 }, seed: 64 });
+  // Each step once: a set built by an earlier version gains only the cases it lacks.
+  const once = (dir: string, make: () => unknown) => { if (!existsSync(join(dir, 'config.json'))) make(); };
+  once(tmp('hidden'), () => permuteHidden(p('base'), tmp('hidden'), 51));
+  once(p('hidden-permuted'), () => addNoise(tmp('hidden'), p('hidden-permuted'), 0.01, 52));
+  once(tmp('heads'), () => permuteHeads(p('base'), tmp('heads'), 53));
+  once(tmp('heads-neurons'), () => permuteNeurons(tmp('heads'), tmp('heads-neurons'), 54));
+  once(p('heads-permuted'), () => addNoise(tmp('heads-neurons'), p('heads-permuted'), 0.01, 55));
+  once(p('rescaled'), () => rescale(p('hidden-permuted'), p('rescaled'), 56));
+  once(tmp('pruned'), () => pruneWidth(p('base'), tmp('pruned'), 0.75, 0.75, 57));
+  once(p('width-pruned'), () => addNoise(tmp('pruned'), p('width-pruned'), 0.05, 58));
+  once(p('depth-pruned'), () => keepLayers(p('base'), p('depth-pruned'), [0, 2]));
+  once(p('quantized'), () => quantize4(p('base'), p('quantized')));
+  once(p('merged'), () => merge(p('light'), p('independent'), p('merged'), 0.5));
+  once(tmp('embeddings'), () => replaceEmbeddings(p('base'), tmp('embeddings'), 59));
+  once(p('new-embeddings'), () => addNoise(tmp('embeddings'), p('new-embeddings'), 0.01, 60));
+  once(tmp('moe-hidden'), () => permuteHidden(p('moe-derived'), tmp('moe-hidden'), 61));
+  once(p('moe-reordered-h'), () => reorderExperts(p('moe-reordered-h'), tmp('moe-hidden'), [3, 2, 0, 1]));
+  once(p('moe-hidden-permuted'), () => addNoise(p('moe-reordered-h'), p('moe-hidden-permuted'), 0.01, 62));
+  once(p('independent-matched'), () => reorderToMatch(p('base'), p('independent'), p('independent-matched')));
+  once(p('upcycled'), () => upcycle(p('base'), p('upcycled'), 4, 0.05, 65));
+  once(p('independent-wider'), () => synthesize('base', { out: p('independent-wider'), shape: { layers: 3, hidden: 320, intermediate: 1024, heads: 10, kvHeads: 5, vocab: 4096 }, seed: 63 }));
+  once(p('independent-shallower'), () => synthesize('base', { out: p('independent-shallower'), shape: { layers: 2, hidden: 256, intermediate: 1024, vocab: 4096 }, seed: 64 }));
 }
 
 /** The same edits on real trained weights (BabyLlama-105; independent: BabyLlama-361). */

@@ -63,6 +63,7 @@ const NULL_DRAWS = 10;
 const EXACT_ASSIGNMENT_WIDTH = 1024;
 const MAX_EMBEDDING_ROWS = 1024;
 const MIN_EFFECT = 0.1;
+const EMBEDDING_MATCH_BUDGET = 2.5e8;
 
 /** log of the L2 norm of each row (byRow) or column of m. */
 function logNorms(m: Matrix, byRow: boolean): Float64Array {
@@ -81,7 +82,15 @@ function profileFeatures(view: ModelView, width: number, layerIndex: number[], e
   const put = (k: string, v: Float64Array | null) => { if (v && v.length === width) out.set(k, v); };
   layerIndex.forEach((layer, i) => {
     for (const role of OUTPUT_SIDE) { const m = view.matrix(role, layer); if (m) put(`${role}@${i}`, logNorms(m, true)); }
-    for (const role of INPUT_SIDE) { const m = view.effective(role, layer); if (m) put(`${role}@${i}`, logNorms(m, false)); }
+    for (const role of INPUT_SIDE) {
+      // Column norms of the effective matrix W·diag(γ) are |γ| times W's: no need to form it.
+      const m = view.matrix(role, layer);
+      if (!m) continue;
+      const norms = logNorms(m, false);
+      const gamma = view.precedingNorm(role, layer);
+      if (gamma && gamma.length === norms.length) for (let j = 0; j < norms.length; j++) norms[j] = norms[j]! + Math.log(Math.abs(gamma[j]!) + 1e-30);
+      put(`${role}@${i}`, norms);
+    }
     for (const role of NORMS) {
       const g = view.vector(role, layer);
       if (g) put(`${role}@${i}`, Float64Array.from(g, (x) => Math.log(Math.abs(x) + 1e-30)));
@@ -94,8 +103,13 @@ function profileFeatures(view: ModelView, width: number, layerIndex: number[], e
     rows.forEach((r, k) => sub.data.set(embed.data.subarray(r * width, (r + 1) * width), k * width));
     put('embedding', logNorms(sub, false));
   }
-  const head = view.effective('lm_head', null);
-  if (head) put('lm_head', logNorms(head, false));
+  const head = view.matrix('lm_head', null);
+  const finalNorm = view.precedingNorm('lm_head', null);
+  if (head) {
+    const norms = logNorms(head, false);
+    if (finalNorm && finalNorm.length === norms.length) for (let j = 0; j < norms.length; j++) norms[j] = norms[j]! + Math.log(Math.abs(finalNorm[j]!) + 1e-30);
+    put('lm_head', norms);
+  }
   return out;
 }
 
@@ -239,7 +253,9 @@ export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAli
   const embB = pairs && pairs.length >= 64 ? b.matrix('embedding', null) : null;
   const colsA = embA && embA.cols === wa ? standardizedColumns(embA, pairs!.map((p) => p[0])) : null;
   const colsB = embB && embB.cols === wb ? standardizedColumns(embB, pairs!.map((p) => p[1])) : null;
-  const useEmbedding = !!colsA && !!colsB;
+  // The full width × width correlation over the rows costs wa·wb·rows per draw: used to match only
+  // where that stays small; at larger widths the profiles match and the embedding gives the signs.
+  const useEmbedding = !!colsA && !!colsB && (f < 3 || wa * wb * pairs!.length <= EMBEDDING_MATCH_BUDGET);
   if (f < 3 && !useEmbedding) return null;
 
   const similarity = (rowsB: Float64Array, embColsB: Float64Array | null): { sim: Float64Array; signed: Float64Array | null } => {
@@ -295,6 +311,16 @@ export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAli
   const sign = new Float32Array(wa).fill(1);
   let flipped = 0;
   if (observed.signed) toB.forEach((j, i) => { if (j >= 0 && observed.signed![i * wb + j]! < 0) { sign[i] = -1; flipped++; } });
+  else if (colsA && colsB) {
+    // Signs from the embedding columns of matched dimensions only (rows·width, not rows·width²).
+    const rows = pairs!.length;
+    toB.forEach((j, i) => {
+      if (j < 0) return;
+      let dot = 0;
+      for (let k = 0; k < rows; k++) dot += colsA[i * rows + k]! * colsB[j * rows + k]!;
+      if (dot < 0) { sign[i] = -1; flipped++; }
+    });
+  }
   let matched = 0;
   let same = 0;
   toB.forEach((j, i) => { if (j >= 0) { matched++; if (j === i) same++; } });
@@ -304,7 +330,10 @@ export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAli
   const sameIndexShare = matched ? same / matched : 0;
   const kind: HiddenAlignmentKind = !significant ? 'none' : wa !== wb ? 'partial' : sameIndexShare >= 0.9 ? 'identity' : 'permuted';
   if (kind === 'identity') { toB.forEach((_, i) => { toB[i] = i; }); }
-  const sources = [...(f >= 3 ? [`profiles of ${f} tensors (row norms of o/down, column norms of effective v/gate/up/router, norm vectors, embedding)`] : []), ...(useEmbedding ? [`embedding columns over ${pairs!.length} shared tokens`] : [])];
+  const sources = [
+    ...(f >= 3 ? [`profiles of ${f} tensors (row norms of o/down, column norms of effective v/gate/up/router, norm vectors, embedding)`] : []),
+    ...(useEmbedding ? [`embedding columns over ${pairs!.length} shared tokens`] : colsA && colsB ? [`signs from the embedding columns over ${pairs!.length} shared tokens`] : []),
+  ];
   return {
     alignment: {
       kind, widthA: wa, widthB: wb, matched, sameIndexShare, score, nullMean: test.mean, nullSd: test.sd, pValue: test.pValue,

@@ -39,6 +39,12 @@ export const COMPONENT_LEVEL = 0.001;
 const MAX_DIMS = 256;
 /** Neurons of A matched per cell (each against every neuron of B). */
 const NEURONS_PER_CELL = 64;
+/**
+ * MLPs of more than LARGE_MLP neurons (a 4096-wide model has 14,336): half the neurons per cell
+ * and half the dimensions per neuron, which keeps a cell a few seconds on one thread while a
+ * derivative's matched similarity (≈ 1) stays far above the null's (≈ 0.2 at these sizes).
+ */
+const LARGE_MLP = 4096;
 /** Other layers of B used as null cells, and dimension-shuffle draws beside them. */
 const CROSS_LAYER_NULLS = 6;
 const MIN_NULL_DRAWS = 10;
@@ -87,6 +93,8 @@ export interface AlignmentSection {
   nulls: string;
   dimensionsCompared: number;
   seconds: number;
+  /** Seconds by phase (hidden alignment, then each component's cells). */
+  phases: Record<string, number>;
   notes: string[];
 }
 
@@ -128,12 +136,16 @@ function run(a: ModelView, b: ModelView, input: AlignmentInput, started: number)
   const random = new Random(input.seed ?? 1, 'alignment');
   const uniform = () => random.uniform();
   const notes: string[] = [];
+  const phases: Record<string, number> = {};
+  let mark = Date.now();
+  const lap = (name: string) => { const now = Date.now(); phases[name] = (phases[name] ?? 0) + (now - mark) / 1000; mark = now; };
   const found = alignHidden({ a, b, tokenPairs: input.tokenPairs, seed: input.seed });
+  lap('hidden alignment');
   // Any fixed correspondence is valid for the tests below (their nulls share it); the found one is
   // used unless it is no better than chance and the widths agree, where indices are kept.
   let map: DimMap | null = found?.map ?? null;
   if ((!found || found.alignment.kind === 'none') && a.hidden === b.hidden) map = identityMap(a.hidden);
-  if (!map) return { hidden: found?.alignment ?? null, layerPairing: 'index', components: [], level: { cell: CELL_LEVEL, component: COMPONENT_LEVEL }, nulls: NULLS, dimensionsCompared: 0, seconds: (Date.now() - started) / 1000, notes: ['the hidden dimensions could not be put in correspondence'] };
+  if (!map) return { hidden: found?.alignment ?? null, layerPairing: 'index', components: [], level: { cell: CELL_LEVEL, component: COMPONENT_LEVEL }, nulls: NULLS, dimensionsCompared: 0, seconds: (Date.now() - started) / 1000, phases, notes: ['the hidden dimensions could not be put in correspondence'] };
   const sel = selectDims(map, MAX_DIMS, uniform);
 
   const { pairs, pairing } = layerPairs(a, b, input.layerPairs ?? null);
@@ -145,16 +157,24 @@ function run(a: ModelView, b: ModelView, input: AlignmentInput, started: number)
       const u = attentionUnits({ view: v, layer }, attention.headDim);
       return u ? [u.heads, u.groups] : null;
     }, a, b, (x, y) => pairStatistic(x, y)));
+    lap('attention');
   } else if (attention || attentionB) {
     notes.push('attention not compared: head dimensions differ or the config does not state the heads');
   }
-  drafts.push(...layerCells(pairs, sel, uniform, 'dense MLP', (v, layer) => one(mlpUnits({ view: v, layer }, 'mlp')), a, b, neuronStatistic(uniform)));
+  const neurons = a.tensor('mlp.down', pairs[0]?.[0] ?? 0)?.shape[1] ?? 0;
+  const mlpSel = neurons > LARGE_MLP ? halfOf(sel) : sel;
+  drafts.push(...layerCells(pairs, mlpSel, uniform, 'dense MLP', (v, layer) => one(mlpUnits({ view: v, layer }, 'mlp')), a, b, neuronStatistic(uniform)));
+  lap('dense MLP');
   drafts.push(...layerCells(pairs, sel, uniform, 'shared experts', (v, layer) => one(mlpUnits({ view: v, layer }, 'shared')), a, b, neuronStatistic(uniform)));
+  lap('shared experts');
   drafts.push(...layerCells(pairs, sel, uniform, 'router', (v, layer) => one(routerUnits({ view: v, layer })), a, b, (x, y) => {
     const sim = similarities(x[0]!, null, y[0]!);
     return assigned(sim, x[0]!.count, y[0]!.count);
   }));
+  lap('router');
   drafts.push(...expertCells(a, b, pairs, sel, uniform));
+  drafts.push(...upcycledCells(a, b, pairs, sel, uniform));
+  lap('routed experts');
   if (input.tokenPairs && input.tokenPairs.length >= 32) {
     for (const role of ['embedding', 'lm_head'] as const) {
       const cell = tokenCell(a, b, role, input.tokenPairs, sel, uniform);
@@ -164,7 +184,9 @@ function run(a: ModelView, b: ModelView, input: AlignmentInput, started: number)
     notes.push('embedding and lm_head not compared under the alignment: no tokens known to be shared');
   }
 
+  lap('embedding and lm_head');
   const components = summarize(drafts);
+  for (const k of Object.keys(phases)) phases[k] = Math.round(phases[k]! * 1000) / 1000;
   return {
     hidden: found?.alignment ?? null,
     layerPairing: pairing,
@@ -173,11 +195,18 @@ function run(a: ModelView, b: ModelView, input: AlignmentInput, started: number)
     nulls: NULLS,
     dimensionsCompared: sel.a.length,
     seconds: (Date.now() - started) / 1000,
+    phases,
     notes,
   };
 }
 
 const NULLS = `per cell: A's layer against up to ${CROSS_LAYER_NULLS} other layers of B under the same alignment, plus A's dimensions shuffled among dimensions of similar energy (at least ${MIN_NULL_DRAWS} draws in all); experts: mismatched experts; embedding and lm_head: mismatched tokens. p-value: Student's t predictive test on the draws`;
+
+/** Every other selected dimension. */
+function halfOf(sel: DimSelection): DimSelection {
+  const keep = (x: Int32Array | Float32Array) => x.filter((_, i) => i % 2 === 0);
+  return { a: keep(sel.a) as Int32Array, b: keep(sel.b) as Int32Array, sign: keep(sel.sign) as Float32Array };
+}
 
 function one(u: UnitBuilder | null): UnitBuilder[] | null {
   return u ? [u] : null;
@@ -209,7 +238,8 @@ function neuronStatistic(uniform: () => number): Statistic {
   const chosenFor = new Map<number, Int32Array>();
   return (x, y) => {
     const ux = x[0]!;
-    if (!chosenFor.has(ux.count)) chosenFor.set(ux.count, Int32Array.from(shuffled(ux.count, uniform).slice(0, Math.min(NEURONS_PER_CELL, ux.count))).sort());
+    const k = ux.count > LARGE_MLP ? NEURONS_PER_CELL / 2 : NEURONS_PER_CELL;
+    if (!chosenFor.has(ux.count)) chosenFor.set(ux.count, Int32Array.from(shuffled(ux.count, uniform).slice(0, Math.min(k, ux.count))).sort());
     const chosen = chosenFor.get(ux.count)!;
     return nearestNeighbour(similarities(ux, chosen, y[0]!), chosen.length, y[0]!.count, chosen);
   };
@@ -317,6 +347,47 @@ function expertCells(a: ModelView, b: ModelView, pairs: [number, number][], sel:
   return drafts;
 }
 
+/**
+ * Upcycling (dense to MoE, or back): the experts of the MoE side against the dense side's MLP,
+ * each expert's neurons matched to their nearest dense neurons, against the dense side's other
+ * layers and energy-stratified dimension shuffles.
+ */
+function upcycledCells(a: ModelView, b: ModelView, pairs: [number, number][], sel: DimSelection, uniform: () => number): CellDraft[] {
+  const dense = (v: ModelView) => v.layers.some((l) => v.tensor('mlp.down', l) !== null);
+  const moe = (v: ModelView) => v.layers.some((l) => v.experts('expert.down', l).length > 0);
+  let side: { moe: ModelView; dense: ModelView; moeDims: Int32Array; moeSign: Float32Array | null; denseDims: Int32Array; denseSign: Float32Array | null; moeIsA: boolean };
+  if (dense(a) && !moe(a) && moe(b) && !dense(b)) side = { moe: b, dense: a, moeDims: sel.b, moeSign: sel.sign, denseDims: sel.a, denseSign: null, moeIsA: false };
+  else if (moe(a) && !dense(a) && dense(b) && !moe(b)) side = { moe: a, dense: b, moeDims: sel.a, moeSign: null, denseDims: sel.b, denseSign: sel.sign, moeIsA: true };
+  else return [];
+  const stat = neuronStatistic(uniform);
+  const denseUnits = new Map<number, Units[] | null>();
+  const unitsAt = (layer: number) => {
+    if (!denseUnits.has(layer)) { const u = mlpUnits({ view: side.dense, layer }, 'mlp'); denseUnits.set(layer, u ? [u.build(side.denseDims, side.denseSign)] : null); }
+    return denseUnits.get(layer)!;
+  };
+  const denseLayers = [...new Set(pairs.map(([la, lb]) => (side.moeIsA ? lb : la)))];
+  const drafts: CellDraft[] = [];
+  for (const [la, lb] of pairs) {
+    const [lm, ld] = side.moeIsA ? [la, lb] : [lb, la];
+    const base = unitsAt(ld);
+    if (!base) continue;
+    for (const e of [...shuffled(side.moe.experts('expert.down', lm).length, uniform)].slice(0, EXPERTS_PER_LAYER)) {
+      const builder = mlpUnits({ view: side.moe, layer: lm, expert: e }, 'expert');
+      if (!builder) continue;
+      const x = [builder.build(side.moeDims, side.moeSign)];
+      if (x[0]!.width !== base[0]!.width) continue;
+      const draws = denseLayers.filter((m) => m !== ld).slice(0, CROSS_LAYER_NULLS).map(unitsAt).filter((u): u is Units[] => !!u).map((u) => stat(x, u).statistic);
+      const energy = builder.energy(side.moeDims);
+      while (draws.length < MIN_NULL_DRAWS) {
+        const p = stratifiedShuffle(energy, uniform);
+        draws.push(stat([builder.build(Int32Array.from(p, (k) => side.moeDims[k]!), side.moeSign)], base).statistic);
+      }
+      drafts.push({ component: 'routed experts', layerA: la, layerB: lb, ...(side.moeIsA ? { expertA: e } : { expertB: e }), observed: stat(x, base), draws });
+    }
+  }
+  return drafts;
+}
+
 /** Embedding or lm_head: rows of shared tokens, matched row for row, against mismatched tokens. */
 function tokenCell(a: ModelView, b: ModelView, role: 'embedding' | 'lm_head', tokenPairs: [number, number][], sel: DimSelection, uniform: () => number): CellDraft | null {
   const pick = [...shuffled(tokenPairs.length, uniform)].slice(0, TOKEN_ROWS).sort((x, y) => x - y).map((k) => tokenPairs[k]!);
@@ -351,7 +422,7 @@ function summarize(drafts: CellDraft[]): AlignedComponentResult[] {
     'dense MLP': `mean over ${NEURONS_PER_CELL} neurons of A of the best centered cosine with any neuron of B (gate and up rows with the down column)`,
     router: 'mean centered cosine of router rows under the best one-to-one assignment of experts',
     'shared experts': `mean over ${NEURONS_PER_CELL} neurons of A of the best centered cosine with any neuron of B`,
-    'routed experts': 'neurons of an expert of A against the expert of B its router row is assigned to',
+    'routed experts': 'neurons of an expert of A against the expert of B its router row is assigned to (upcycling: an expert\'s neurons against the other model\'s dense MLP)',
     lm_head: 'mean centered cosine of the rows of shared tokens (effective lm_head), under the hidden alignment',
   };
   const out: AlignedComponentResult[] = [];
@@ -359,7 +430,7 @@ function summarize(drafts: CellDraft[]): AlignedComponentResult[] {
     const cells: AlignedCell[] = drafts.filter((d) => d.component === component && d.observed).map((d) => {
       const test = predictivePValue(d.observed!.statistic, d.draws, SD_FLOOR);
       return {
-        layerA: d.layerA, layerB: d.layerB, ...(d.expertA !== undefined ? { expertA: d.expertA, expertB: d.expertB } : {}),
+        layerA: d.layerA, layerB: d.layerB, ...(d.expertA !== undefined ? { expertA: d.expertA } : {}), ...(d.expertB !== undefined ? { expertB: d.expertB } : {}),
         statistic: round(d.observed!.statistic), nullMean: round(test.mean), nullSd: round(test.sd), nullDraws: d.draws.length,
         pValue: test.pValue, related: test.pValue <= CELL_LEVEL, sameIndexShare: round(d.observed!.sameIndexShare),
       };

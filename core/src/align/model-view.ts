@@ -100,12 +100,17 @@ export class ModelView {
     return { rows: t.shape[0]!, cols: t.shape[1]!, data: this.decode(t) };
   }
 
+  /** The norm vector γ folded into an input-side matrix (null for other roles, or when absent). */
+  precedingNorm(role: string, layer: number | null): Float32Array | null {
+    const normRole = PRECEDING_NORM[role];
+    return normRole ? this.vector(normRole, normRole === 'norm.final' ? null : layer) : null;
+  }
+
   /** W·diag(γ) for an input-side matrix (γ: the norm before it); the plain matrix otherwise. */
   effective(role: string, layer: number | null, expert: number | null = null): Matrix | null {
     const m = this.matrix(role, layer, expert);
-    const normRole = PRECEDING_NORM[role];
-    if (!m || !normRole) return m;
-    const gamma = this.vector(normRole, normRole === 'norm.final' ? null : layer);
+    if (!m) return m;
+    const gamma = this.precedingNorm(role, layer);
     if (!gamma || gamma.length !== m.cols) return m;
     for (let r = 0; r < m.rows; r++) {
       const row = m.data.subarray(r * m.cols, (r + 1) * m.cols);

@@ -16,6 +16,7 @@ import { maximizeAssignmentFlat } from '../controls/assignment.ts';
 import type { DimMap } from './hidden.ts';
 import type { Matrix, ModelView } from './model-view.ts';
 import { centerUnit } from './stats.ts';
+import { dots } from './dots.ts';
 
 /** Dimensions compared: A's and B's indices of matched pairs, and B's sign for each. */
 export interface DimSelection {
@@ -176,27 +177,11 @@ export function tokenUnits(view: ModelView, role: 'embedding' | 'lm_head', rows:
 
 /** Similarities of the chosen units of x against every unit of y (rows: x's chosen units). */
 export function similarities(x: Units, chosen: Int32Array | null, y: Units): Float64Array {
-  const rows = chosen ? chosen.length : x.count;
-  const out = new Float64Array(rows * y.count);
+  if (!chosen) return dots(x.data, x.count, y.data, y.count, x.width);
   const w = x.width;
-  const w4 = w - (w % 4);
-  for (let i = 0; i < rows; i++) {
-    const q = x.data.subarray((chosen ? chosen[i]! : i) * w, (chosen ? chosen[i]! : i) * w + w);
-    for (let j = 0; j < y.count; j++) {
-      const yb = j * w;
-      // Four accumulators: the loop is bound by dependent adds otherwise.
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (let k = 0; k < w4; k += 4) {
-        s0 += q[k]! * y.data[yb + k]!;
-        s1 += q[k + 1]! * y.data[yb + k + 1]!;
-        s2 += q[k + 2]! * y.data[yb + k + 2]!;
-        s3 += q[k + 3]! * y.data[yb + k + 3]!;
-      }
-      for (let k = w4; k < w; k++) s0 += q[k]! * y.data[yb + k]!;
-      out[i * y.count + j] = s0 + s1 + s2 + s3;
-    }
-  }
-  return out;
+  const rows = new Float32Array(chosen.length * w);
+  chosen.forEach((u, i) => rows.set(x.data.subarray(u * w, (u + 1) * w), i * w));
+  return dots(rows, chosen.length, y.data, y.count, w);
 }
 
 /** Mean over rows of the best similarity in the row, and the share whose best sits at the same index. */

@@ -298,3 +298,34 @@ export function applyPermutations(src: string, out: string, p: UnitPermutations)
     return [{ name, shape, values }] as RewrittenTensor[];
   });
 }
+
+/**
+ * Sparse upcycling (dense to MoE): every layer's MLP copied into `experts` experts, each moved by
+ * its own noise of relative size `drift`, with a fresh router; the rest kept.
+ */
+export function upcycle(src: string, out: string, experts: number, drift: number, seed: number): string {
+  const config = openCheckpoint(src).config!;
+  const noisy = (values: Float32Array, stream: string) => {
+    const random = new Random(seed, stream);
+    let ss = 0;
+    for (const x of values) ss += x * x;
+    const s = drift * Math.sqrt(ss / values.length);
+    return Float32Array.from(values, (x) => x + s * random.normal());
+  };
+  return rewrite(src, out, (name, shape, v) => {
+    const m = /^(.*\.layers\.\d+)\.mlp\.(gate|up|down)_proj\.weight$/.exec(name);
+    if (m) {
+      return Array.from({ length: experts }, (_, e) => ({ name: `${m[1]}.mlp.experts.${e}.${m[2]}_proj.weight`, shape, values: noisy(v, `${name} ${e}`) }));
+    }
+    const norm = /^(.*\.layers\.\d+)\.post_attention_layernorm\.weight$/.exec(name);
+    if (norm) {
+      const random = new Random(seed, `router ${name}`);
+      const router = Float32Array.from({ length: experts * shape[0]! }, () => 0.02 * random.normal());
+      return [{ name, shape, values: v }, { name: `${norm[1]}.mlp.gate.weight`, shape: [experts, shape[0]!], values: router }];
+    }
+    return [{ name, shape, values: v }];
+  }, () => ({
+    ...config, architectures: ['Qwen2MoeForCausalLM'], model_type: 'qwen2_moe', num_experts: experts, num_experts_per_tok: 2,
+    moe_intermediate_size: config.intermediate_size, shared_expert_intermediate_size: 0, decoder_sparse_step: 1,
+  }));
+}
