@@ -130,3 +130,5 @@ await benchClusterOverhead(dirA, dirB, root);
 await benchSolarPlanning(root);
 const { benchAdmission } = await import('./admission.ts');
 await benchAdmission(root);
+const { benchAlignment } = await import('./align.ts');
+await benchAlignment(root);
