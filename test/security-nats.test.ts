@@ -5,15 +5,16 @@
  * jobs bucket or the task queue; a client without credentials, or without TLS, cannot connect.
  */
 import test from 'ava';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, nkeyAuthenticator, nkeys, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { startCoordinator } from '../coordinator/src/index.ts';
 import { startWorker } from '../worker/src/index.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
+import { connectNats } from '../proto/jetstream.ts';
 import { CLUSTER_KEY, Rpc, TOKEN } from './helpers/cluster.ts';
 import { startNatsServer } from './helpers/nats-server.ts';
 import { firstMissing, NATS_MISSING, OPENSSL_MISSING, unless } from './helpers/skip.ts';
@@ -98,4 +99,30 @@ unless(firstMissing(NATS_MISSING, OPENSSL_MISSING), test.serial)('a cluster on N
   const noClientCert = await connect({ servers: nats.url, user: 'worker', pass: 'worker-pass', tls: { caFile: pki.ca }, reconnect: false }).then(
     (nc) => { void nc.close(); return 'connected'; }, (err: Error) => err.message);
   t.not(noClientCert, 'connected');
+});
+
+unless(NATS_MISSING, test.serial)('NATS by token and by NKEY seed; a wrong one is refused', async (t) => {
+  t.timeout(60_000);
+  const ok = async (url: string, auth: Parameters<typeof connectNats>[1]) => {
+    const nc = await connectNats(url, auth, 'test');
+    await nc.close();
+    return true;
+  };
+  const byToken = await startNatsServer({ config: 'authorization { token: "s3cret-token" }' });
+  t.teardown(() => byToken.stop());
+  t.true(await ok(byToken.url, { token: 's3cret-token' }));
+  await t.throwsAsync(connect({ servers: byToken.url, token: 'wrong', reconnect: false }), { message: /authorization/i });
+
+  const user = nkeys.createUser();
+  const seedFile = join(tempDir(), 'user.nk');
+  writeFileSync(seedFile, new TextDecoder().decode(user.getSeed()) + '\n');
+  const byNkey = await startNatsServer({ config: `authorization { users: [ { nkey: ${user.getPublicKey()} } ] }` });
+  t.teardown(() => byNkey.stop());
+  t.true(await ok(byNkey.url, { nkeySeed: seedFile }));
+  const other = join(tempDir(), 'other.nk');
+  writeFileSync(other, new TextDecoder().decode(nkeys.createUser().getSeed()));
+  await t.throwsAsync(connect({ servers: byNkey.url, reconnect: false, authenticator: nkeyAuthenticator(readFileSync(other)) }), { message: /authorization/i });
+  // Not a seed at all: bad input, said before connecting.
+  writeFileSync(other, 'not a seed');
+  await t.throwsAsync(connectNats(byNkey.url, { nkeySeed: other }, 'test'), { message: /not an NKEY user seed/ });
 });
