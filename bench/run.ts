@@ -15,6 +15,7 @@ import { WasmKernel } from '../core/src/kernels/wasm-kernel.ts';
 import { JsKernel } from '../core/src/kernels/js-kernel.ts';
 import type { PairKernel } from '../core/src/kernels/kernel.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
+import { getThreadPool } from '../core/src/exec/thread-pool.ts';
 
 const root = fileURLToPath(new URL('../.bench/', import.meta.url));
 const layers = Number(process.env.LINEAGE_BENCH_LAYERS ?? 6);
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
   const [, s2] = await time(() => compareCheckpoints(a, b, { threads: 2 }));
   const two = line('lineage compare, 2 threads (xxh3-128 hashes)', bytes, s2, numpy);
   console.log(`${''.padEnd(44)} 2 threads / 1 thread: ${(two / one).toFixed(2)}×`);
+  console.log(`${''.padEnd(44)} executor threads started by this process so far: ${getThreadPool().threadsStarted} (one pool, core/src/exec/thread-pool.ts)`);
   const [, s6] = await time(() => compareCheckpoints(a, b, { threads: 1, overlapReads: false }));
   line('lineage compare, 1 thread, reads not overlapped', bytes, s6, numpy);
   const [, s7] = await time(() => compareCheckpoints(a, b, { threads: 1, sample: 0.1 }));

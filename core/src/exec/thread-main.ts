@@ -97,7 +97,9 @@ async function serveSlot(options: ContextOptions): Promise<void> {
       const results = await runTask(task, ctx, (bytes) => port.postMessage({ progress: bytes }));
       port.postMessage({ taskId: task.id, results });
     } catch (err) {
-      port.postMessage({ taskId: task.id, error: (err as Error).stack ?? String(err) });
+      // `error` (the stack) is what worker/src/thread-slot.ts reads today; the typed fields
+      // (name, code, retryable, …) are the pool's protocol, there for it to move to.
+      port.postMessage({ ...errorToMessage(task.id, err), taskId: task.id, error: (err as Error).stack ?? String(err) });
     }
   });
   port.postMessage({ ready: true });
