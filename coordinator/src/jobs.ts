@@ -184,7 +184,7 @@ export class JobManager {
         await this.fail(record, `the checkpoints changed since the job was planned (${record.tasksTotal} tasks of ${record.bytesTotal} bytes then, ${prepared.plan.tasks.length} of ${prepared.plan.totalBytes} now)`);
         continue;
       }
-      await this.activate(record, prepared);
+      await this.activate(record, prepared, true);
     }
     this.advisories = this.o.nc.subscribe(MAX_DELIVERIES_ADVISORY, {
       callback: (err, msg) => {
@@ -260,7 +260,8 @@ export class JobManager {
 
   // ---- Running a job ----
 
-  private async activate(record: JobRecord, prepared: PreparedComparison): Promise<void> {
+  /** `resumed`: found unfinished at start, so it may have tasks in flight and goes on whatever the admission limit. */
+  private async activate(record: JobRecord, prepared: PreparedComparison, resumed = false): Promise<void> {
     // Progress is counted afresh from the results (a resumed record holds the figures of its last write).
     Object.assign(record, { tasksDone: 0, tasksFailed: 0, bytesDone: 0 });
     const job = new ActiveJob(record, prepared, this.o.store, this.o.log, this.o.key);
@@ -269,12 +270,12 @@ export class JobManager {
       await this.finish(job);
       return;
     }
-    // What is still queued (or held by a worker) must be read before the results: a task missing
-    // from both was lost or never published (a coordinator that died while dispatching).
-    const queued = await this.queuedTasks(record.jobId);
-    await this.follow(job);
-    if (job.closed) return;
-    const dispatch = async () => {
+    const run = async () => {
+      if (job.closed) return;
+      // What is still queued (or held by a worker) must be read before the results: a task missing
+      // from both was lost or never published (a coordinator that died while dispatching).
+      const queued = await this.queuedTasks(record.jobId);
+      await this.follow(job);
       if (job.closed) return;
       try {
         await this.dispatchMissing(job, queued);
@@ -282,14 +283,20 @@ export class JobManager {
         this.retryDispatch(job, err);
       }
     };
-    // A job already in flight (resumed with tasks queued or results in) goes on; a new one waits its turn.
-    const turn = this.admission.jobs.enter(record.jobId, queued.size > 0 || job.outcomes.size > 0);
-    if (turn) {
-      this.o.log(`job ${record.jobId}: queued behind ${this.admission.jobs.running} running job(s) and ${this.admission.jobs.ahead(record.jobId)} waiting`);
-      void turn.then(dispatch);
-    } else {
-      await dispatch();
-    }
+    // A new job waits its turn before anything is set up for it (no results consumer, no tasks),
+    // so waiting jobs cost NATS and the coordinator nothing.
+    const turn = this.admission.jobs.enter(record.jobId, resumed);
+    if (!turn) return run();
+    this.o.log(`job ${record.jobId}: queued behind ${this.admission.jobs.running} running job(s) and ${this.admission.jobs.ahead(record.jobId)} waiting`);
+    const start = (): void => {
+      run().catch((err) => {
+        if (job.closed) return;
+        this.o.log(`job ${record.jobId}: could not start following it (${(err as Error).message}); retrying in 2 s`);
+        job.messages?.stop();
+        setTimeout(start, 2_000);
+      });
+    };
+    void turn.then(start);
   }
 
   private async queuedTasks(jobId: string): Promise<Set<string>> {
