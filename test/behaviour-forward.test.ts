@@ -95,7 +95,7 @@ real('configs the forward pass would run wrongly, and tensors that do not fit th
     t.true(err!.message.includes(dir), `${name}: the message names the folder`);
   }
   const big = t.throws(() => loadLlamaWeights(model('stories260k'), { maxBytes: 1000 }), { instanceOf: LineageError });
-  t.regex(big!.message, /needs 0\.00 GiB as float32, above the in-memory forward pass's limit/);
+  t.regex(big!.message, /needs 1\.0 MiB as float32, above the in-memory forward pass's limit/);
 });
 
 test('log-softmax is normalized and top-k is sorted with ties to the lower id', (t) => {

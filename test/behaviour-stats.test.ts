@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { join } from 'node:path';
-import { compareBehaviour, LocalLlamaModel, type Answer, type BehaviourModel, type Prompt } from '../core/src/behaviour/index.ts';
+import { compareBehaviour, compareBehaviourOfPaths, LocalLlamaModel, type Answer, type BehaviourModel, type Prompt } from '../core/src/behaviour/index.ts';
 import { permutationTest } from '../core/src/behaviour/permutation.ts';
 import { binomialUpperTail, mcnemar } from '../core/src/behaviour/reference-null.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
@@ -158,4 +158,15 @@ real('text probes run when both sides have a tokenizer; nothing to probe leaves 
   t.is(none.related, null);
   t.regex(none.reason, /no probe both sides can answer/);
   t.true(none.notes.some((n) => /text probes skipped: .* cannot take text/.test(n)));
+});
+
+real('compareBehaviourOfPaths: the section when both sides run, {available: false} with the reason when one cannot', async (t) => {
+  const s = await compareBehaviourOfPaths(model('stories260k'), model('stories260k-bf16'), { probes: 40, seed: 1 });
+  t.true('related' in s && s.related === true);
+  const gemma = modelFolder(model('stories260k'), join(tempDir(), 'gemma'), { config: (c) => ({ ...c, model_type: 'gemma' }) });
+  const none = await compareBehaviourOfPaths(model('stories260k'), gemma, { probes: 40 });
+  t.deepEqual(Object.keys(none), ['available', 'reason']);
+  t.regex((none as { reason: string }).reason, /gemma\/config\.json: model_type 'gemma' is not run by the built-in forward pass/);
+  const big = await compareBehaviourOfPaths(model('stories260k'), model('babyllama-105'), { maxBytes: 2_000_000 });
+  t.regex((big as { reason: string }).reason, /babyllama-105: the model needs 3\.6 MiB as float32, above the in-memory forward pass's limit/);
 });

@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import {
-  compareBehaviour, EndpointModel, LlamaCppModel, LocalLlamaModel, renderBehaviourMarkdown, renderBehaviourText, ResponseCache, type BehaviourModel,
+  compareBehaviour, EndpointModel, openBehaviourModel, renderBehaviourMarkdown, renderBehaviourText, ResponseCache, type BehaviourModel,
 } from '../../../core/src/behaviour/index.ts';
 import { BadInputError, UsageError } from '../../../core/src/errors.ts';
 import { numberOption, parseCommandLine, requirePositionals } from '../args.ts';
@@ -89,9 +89,7 @@ export async function run(argv: string[]): Promise<number> {
     text: !values['no-text'],
   };
   const maxGib = numberOption('probe', 'max-gib', values['max-gib'], { min: 0.001 }) ?? 2;
-  // A .gguf file runs in llama.cpp; a folder in the built-in forward pass.
-  const open = (path: string): Promise<BehaviourModel> =>
-    path.toLowerCase().endsWith('.gguf') ? LlamaCppModel.open(path) : LocalLlamaModel.open(path, { maxBytes: maxGib * 1024 ** 3 });
+  const open = (path: string): Promise<BehaviourModel> => openBehaviourModel(path, { maxBytes: maxGib * 1024 ** 3 });
   let next = 0;
   const side = async (which: 'a' | 'b'): Promise<BehaviourModel> => {
     const url = values[`endpoint-${which}`];

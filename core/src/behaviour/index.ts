@@ -18,3 +18,5 @@ export type { TransportOptions } from './endpoint-transport.ts';
 export { ResponseCache } from './response-cache.ts';
 export { LlamaCppModel } from './llama-cpp-model.ts';
 export { writeGguf } from './gguf-export.ts';
+export { compareBehaviourOfPaths, openBehaviourModel } from './open.ts';
+export type { BehaviourResult, OpenOptions } from './open.ts';

@@ -45,7 +45,7 @@ export function loadLlamaWeights(folder: string, options: { maxBytes?: number } 
   const floatBytes = ck.tensors.reduce((s, t) => s + elementCount(t.shape) * 4, 0);
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_MODEL_BYTES;
   if (floatBytes > maxBytes) {
-    throw new LineageError('UNSUPPORTED', `${ck.root}: the model needs ${(floatBytes / 1024 ** 3).toFixed(2)} GiB as float32, above the in-memory forward pass's limit of ${(maxBytes / 1024 ** 3).toFixed(2)} GiB`);
+    throw new LineageError('UNSUPPORTED', `${ck.root}: the model needs ${size(floatBytes)} as float32, above the in-memory forward pass's limit of ${size(maxBytes)}`);
   }
   const reader = new PreadReader();
   const dtypes = new Set<string>();
@@ -113,3 +113,5 @@ function readFloat32(reader: PreadReader, t: TensorEntry): Float32Array {
   return out;
 }
 
+
+const size = (bytes: number) => (bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(2)} GiB` : `${(bytes / 1024 ** 2).toFixed(1)} MiB`);
