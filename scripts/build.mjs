@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * `npm run build` (and `prepare`, so `npm install`/`npm ci` from a clone builds it): compiles the
- * TypeScript sources to dist/ with tsc, then copies what tsc does not emit: the executor threads'
- * entry (.mjs) and the WASM kernel. dist/package.json carries the version (the report's
+ * TypeScript sources to dist/ with tsc, then copies what tsc does not emit: every runtime asset
+ * beside the sources (.mjs entries such as the executor threads', .wasm kernels, .json), found by
+ * walking the compiled folders so a new asset cannot be forgotten. dist/package.json carries the version (the report's
  * `tool.version` and `lineage --version` read it from `../../../package.json` of their module)
  * and marks dist/ as ES modules on its own. dist/.built is written last: the `lineage` script
  * runs dist only when no source is newer than it.
@@ -12,17 +13,26 @@
  * on: a checkout in the middle of an edit still installs; `npm run typecheck` (and CI) still fail.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, extname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = join(root, 'dist');
 const require = createRequire(import.meta.url);
 
-/** Files tsc does not emit, as paths relative to the repository root (copied to the same place under dist/). */
-const ASSETS = ['core/src/exec/thread-worker.mjs', 'core/src/kernels/wasm/moments.wasm'];
+/** The folders tsc compiles (tsconfig.build.json's include), and the files beside the sources that are needed at run time. */
+const ROOTS = ['core/src', 'client/src', 'coordinator/src', 'worker/src', 'proto'];
+const ASSET_EXTENSIONS = new Set(['.mjs', '.cjs', '.wasm', '.json']);
+
+function assetsUnder(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return assetsUnder(path);
+    return ASSET_EXTENSIONS.has(extname(name)) ? [relative(root, path)] : [];
+  });
+}
 
 const duringInstall = process.env.npm_lifecycle_event === 'prepare' && ['install', 'ci'].includes(process.env.npm_command ?? '');
 
@@ -33,7 +43,7 @@ try {
   console.error(`build: the sources do not type-check (above)${duringInstall ? '; dist/ is incomplete and ./lineage will run the sources' : ''}`);
   process.exit(duringInstall ? 0 : 1);
 }
-for (const asset of ASSETS) {
+for (const asset of ROOTS.flatMap((r) => assetsUnder(join(root, r)))) {
   mkdirSync(dirname(join(dist, asset)), { recursive: true });
   copyFileSync(join(root, asset), join(dist, asset));
 }

@@ -5,8 +5,8 @@
  */
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from './helpers/tmpdir.ts';
 
@@ -39,6 +39,15 @@ function consumerLock(tarball: string): object {
   return { name: 'consumer', version: '1.0.0', lockfileVersion: 3, requires: true, packages };
 }
 
+/** Files beside the sources that tsc does not emit (paths relative to the repository). */
+function assetsUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return assetsUnder(path);
+    return /\.(mjs|cjs|wasm|json)$/.test(name) ? [relative(ROOT, path)] : [];
+  });
+}
+
 const run = (cwd: string, command: string, args: string[]) => {
   const r = spawnSync(command, args, { cwd, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, all: `${r.stdout}\n${r.stderr}` };
@@ -59,6 +68,10 @@ test('the packed tarball installs into an empty folder and works there: npx line
     t.true(files.includes(needed), `${needed} is in the tarball`);
   }
   t.deepEqual(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')), [], 'no TypeScript sources are shipped');
+  // Every asset beside the sources (thread entries, WASM kernels) is shipped where the code looks for it.
+  const assets = ['core/src', 'client/src', 'coordinator/src', 'worker/src', 'proto'].flatMap((dir) => assetsUnder(join(ROOT, dir)));
+  t.true(assets.length >= 3, `assets found: ${assets.join(', ')}`);
+  for (const asset of assets) t.true(files.includes(`dist/${asset}`), `dist/${asset} is in the tarball`);
   t.false(files.some((f) => f.startsWith('test/') || f.startsWith('bench/')), 'no tests or benches are shipped');
 
   const consumer = join(work, 'consumer');
