@@ -112,8 +112,10 @@ unless(NATS_MISSING, test.serial)('a hostile NATS client changes nothing: file-r
   t.is(last.tasksDone, submitted.job!.tasksTotal);
   const report = await rpc.report('forge') as Awaited<ReturnType<typeof compareModels>>;
   const local = await compareModels(base, other, { targetTaskBytes: TASK_BYTES, threads: 1 });
-  // The evidence and the verdict are the local ones (`run` and the controls' timings differ by nature).
-  for (const section of ['architecture', 'tokenizer', 'weights', 'verdict'] as const) t.deepEqual(report[section], local[section], section);
+  // The weight evidence and the verdict are the local ones (`run` and the controls' timings differ
+  // by nature, and local mode may add behavioural evidence the cluster does not gather).
+  for (const section of ['architecture', 'tokenizer', 'weights'] as const) t.deepEqual(report[section], local[section], section);
+  t.is(report.verdict.label, local.verdict.label);
   t.is(report.verdict.label, 'independent');
   t.true(coordinatorLog.some((l) => /job forge: rejected (unsigned|tampered) result/.test(l)));
 

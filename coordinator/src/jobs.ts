@@ -19,6 +19,7 @@ import type { Task } from '../../core/src/plan/index.ts';
 import { randomBytes } from 'node:crypto';
 import type { TaskOutcome } from '../../proto/convert.ts';
 import type { ClusterKey } from '../../proto/cluster-key.ts';
+import { throttledLog } from '../../proto/log-throttle.ts';
 import { openResult, openTask, resultMessageId, signResult, signTask, taskMac, UntrustedDataError, type UntrustedReason } from '../../proto/signed.ts';
 import {
   jobTasksFilter, JOB_ID_PATTERN, MAX_DELIVERIES_ADVISORY, RESULTS_STREAM, resultSubject, retryOnTimeout, taskSubject, TASKS_STREAM,
@@ -153,11 +154,14 @@ export class JobManager {
   private readonly submitting = new Map<string, Promise<{ job: JobStatus; created: boolean }>>();
   private readonly js: JetStreamClient;
   private advisories: Subscription | null = null;
+  /** Refusals are logged throttled per kind and reason (each is counted in the metrics). */
+  private readonly refusalLog: (kind: string, line: string) => void;
   /** Jobs, plannings and report builds admitted and waiting. */
   readonly admission: AdmissionState;
 
   constructor(private readonly o: JobManagerOptions) {
     this.js = jetstream(o.nc);
+    this.refusalLog = throttledLog(o.log);
     this.admission = {
       jobs: new JobAdmission(o.maxRunningJobs ?? 2),
       planning: new Gate(o.maxPlanning ?? 2),
@@ -557,7 +561,7 @@ export class JobManager {
 
   /** Logs and counts a message or record that is not the cluster's own; it is never used. */
   private untrusted(kind: UntrustedKind, err: UntrustedDataError, jobId?: string): void {
-    this.o.log(`${jobId ? `job ${jobId}: ` : ''}rejected ${err.reason} ${kind}: ${err.message}`);
+    this.refusalLog(`${kind}/${err.reason}`, `${jobId ? `job ${jobId}: ` : ''}rejected ${err.reason} ${kind}: ${err.message}`);
     this.o.onUntrusted?.(kind, err.reason);
   }
 

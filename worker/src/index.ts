@@ -18,6 +18,7 @@ import { ClusterKey } from '../../proto/cluster-key.ts';
 import {
   connectNats, ensureTopology, heartbeatSubject, readJobState, resultSubject, retryOnTimeout, taskSubject, TASKS_STREAM, TERMINAL_STATES, WORKERS_CONSUMER, type NatsAuth, type Topology,
 } from '../../proto/jetstream.ts';
+import { throttledLog } from '../../proto/log-throttle.ts';
 import { openTask, resultMessageId, signHeartbeat, signResult, UntrustedDataError } from '../../proto/signed.ts';
 import { serveMetrics, type MetricsEndpoint } from '../../coordinator/src/metrics.ts';
 import { ModelRoots } from '../../coordinator/src/model-roots.ts';
@@ -87,6 +88,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const threads = Math.max(1, options.threads ?? availableParallelism());
   const ownKernel: KernelName = await resolveKernel(options.kernel ?? 'auto');
   const log = options.log ?? (() => {});
+  /** Refusals are logged throttled (a flood of forged tasks is counted in the metrics, not logged line by line). */
+  const refusalLog = throttledLog(log);
   const key = ClusterKey.load({ key: options.clusterKey, keyFile: options.clusterKeyFile, insecure: options.insecure }, 'the worker');
   const roots = new ModelRoots(options.modelRoots?.length ? options.modelRoots : [process.cwd()]);
   if (key.insecure) log('WARNING: no cluster key (--insecure): tasks are run without checking who sent them');
@@ -196,7 +199,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     } catch (err) {
       if (!(err instanceof UntrustedDataError)) throw err;
       // The task itself verified; a record someone rewrote must not stop it (nor start anything).
-      log(`job ${jobId}: ignored its stored record: ${err.message}`);
+      refusalLog(`job-record/${err.reason}`, `job ${jobId}: ignored its stored record: ${err.message}`);
       metrics.untrusted('job-record', err.reason);
       return false;
     }
@@ -214,7 +217,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     } catch (err) {
       // Not the coordinator's (unsigned, forged, altered) or not a task at all: never run, never answered.
       const reason = err instanceof UntrustedDataError ? err.reason : 'malformed';
-      log(`rejected a task message on ${msg.subject}: ${(err as Error).message}`);
+      refusalLog(`task/${reason}`, `rejected a task message on ${msg.subject}: ${(err as Error).message}`);
       metrics.untrusted('task', reason);
       msg.term();
       return;
