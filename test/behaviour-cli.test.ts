@@ -48,7 +48,7 @@ real('bad input and bad usage: exit 2 with one line naming the file or the optio
     [['probe', join(dir, 'absent'), model('stories260k')], /^lineage probe: .*absent: no such folder\n$/],
     [['probe', gemma, model('stories260k')], /^lineage probe: .*gemma\/config\.json: model_type 'gemma' is not run by the built-in forward pass/],
     [['probe', model('stories260k')], /^lineage probe: expected A B, got 1 argument\(s\)\n$/],
-    [['probe', model('stories260k'), model('stories260k'), '--probes', '1.5'], /--probes must be an integer >= 0 <= 100000, got '1.5'/],
+    [['probe', model('stories260k'), model('stories260k'), '--probes', '1.5'], /--probes must be an integer >= 0 <= 20000, got '1.5'/],
     [['probe', model('stories260k'), model('stories260k'), '--probes', '20', '--json', join(dir, 'no', 'such', 'dir.json')], /dir\.json: cannot write the report \(ENOENT\)/],
   ];
   for (const [args, message] of cases) {

@@ -81,7 +81,7 @@ export async function run(argv: string[]): Promise<number> {
   };
   const cache = values.cache !== undefined ? new ResponseCache(values.cache) : undefined;
   const options = {
-    probes: numberOption('probe', 'probes', values.probes, { integer: true, min: 0, max: 100_000 }),
+    probes: numberOption('probe', 'probes', values.probes, { integer: true, min: 0, max: 20_000 }),
     seed: numberOption('probe', 'seed', values.seed, { integer: true, min: 0 }),
     topK: numberOption('probe', 'top-k', values['top-k'], { integer: true, min: 1, max: 1000 }),
     alpha: numberOption('probe', 'alpha', values.alpha, { min: 1e-9, max: 0.5 }),

@@ -9,7 +9,7 @@ import { BadInputError, LineageError } from '../errors.ts';
 import { readGgufFile } from '../tokenizer/formats/gguf.ts';
 import { PLACEHOLDER_VOCABULARY } from './gguf-export.ts';
 import { logSoftmaxFromProbabilities, topIndices } from './logits.ts';
-import type { Answer, BehaviourModel, BehaviourSource, NextTokenOptions, Prompt, TokenChoice } from './model.ts';
+import { FULL_DISTRIBUTION_MAX_VOCAB, type Answer, type BehaviourModel, type BehaviourSource, type NextTokenOptions, type Prompt, type TokenChoice } from './model.ts';
 
 /** The few parts of node-llama-cpp used here (its own types stay out of this project's declarations). */
 interface LlamaCppSequence {
@@ -111,7 +111,7 @@ export class LlamaCppModel implements BehaviourModel {
     const logprobs = await this.logprobs(ids);
     const choice = (id: number): TokenChoice => ({ id, key: this.key(id), logprob: logprobs[id]! });
     const top = topIndices(logprobs, topK).map(choice);
-    return { greedy: top[0]!, top, logprobs };
+    return logprobs.length <= FULL_DISTRIBUTION_MAX_VOCAB ? { greedy: top[0]!, top, logprobs } : { greedy: top[0]!, top };
   }
 
   private key(id: number): string {

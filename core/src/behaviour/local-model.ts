@@ -7,7 +7,7 @@ import { createEncoder, loadTokenizer, type Encoder, type Tokenizer } from '../t
 import { pieceKey } from '../tokenizer/pieces.ts';
 import { lastLogits } from './llama-forward.ts';
 import { loadLlamaWeights, type LlamaWeights } from './llama-weights.ts';
-import type { Answer, BehaviourModel, BehaviourSource, NextTokenOptions, Prompt, TokenChoice } from './model.ts';
+import { FULL_DISTRIBUTION_MAX_VOCAB, type Answer, type BehaviourModel, type BehaviourSource, type NextTokenOptions, type Prompt, type TokenChoice } from './model.ts';
 import { logSoftmax, topIndices } from './logits.ts';
 
 export interface LocalModelOptions {
@@ -98,6 +98,6 @@ export class LocalLlamaModel implements BehaviourModel {
       return key === undefined ? { id, logprob: logprobs[id]! } : { id, key, logprob: logprobs[id]! };
     };
     const top = topIndices(logprobs, topK).map(choice);
-    return { greedy: top[0]!, top, logprobs };
+    return logprobs.length <= FULL_DISTRIBUTION_MAX_VOCAB ? { greedy: top[0]!, top, logprobs } : { greedy: top[0]!, top };
   }
 }

@@ -25,7 +25,11 @@ export interface NextTokenAnswer {
   greedy: TokenChoice;
   /** The leading candidates, most likely first (at most the top-k asked for). */
   top: TokenChoice[];
-  /** Log-probabilities over the whole vocabulary by id, where the side exposes them (local models). */
+  /**
+   * Log-probabilities over the whole vocabulary by id, where the side exposes them (local models
+   * with vocabularies up to FULL_DISTRIBUTION_MAX_VOCAB: beyond that, hundreds of probes would hold
+   * hundreds of MB and the divergence's null would cost vocabulary × probes × draws).
+   */
   logprobs?: Float64Array;
 }
 
@@ -35,6 +39,9 @@ export interface MissingAnswer {
 }
 
 export type Answer = NextTokenAnswer | MissingAnswer;
+
+/** Above this vocabulary size answers carry only their top-k (see NextTokenAnswer.logprobs). */
+export const FULL_DISTRIBUTION_MAX_VOCAB = 4096;
 
 export const isMissing = (a: Answer): a is MissingAnswer => 'missing' in a;
 

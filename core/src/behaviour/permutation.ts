@@ -10,6 +10,8 @@
  */
 import { Random } from '../synth/random.ts';
 
+const MEMO_MAX_PAIRS = 4_000_000;
+
 export interface PermutationResult {
   observed: number;
   nullMean: number;
@@ -21,8 +23,7 @@ export interface PermutationResult {
 
 /**
  * `value(i, j)`: the statistic of A's answer i against B's answer j (indices into the answered
- * probes); `strata`: groups of indices re-paired among themselves. Values are memoized, since a
- * pair recurs across draws.
+ * probes); `strata`: groups of indices re-paired among themselves.
  */
 export function permutationTest(
   count: number,
@@ -30,8 +31,11 @@ export function permutationTest(
   value: (i: number, j: number) => number,
   options: { draws: number; seed: number; extreme: 'high' | 'low'; stream: string },
 ): PermutationResult {
-  const memo = new Map<number, number>();
+  // Memoized while the pairs a run can touch stay few (a pair recurs across draws); beyond that
+  // the map would outgrow the values it saves.
+  const memo = count * Math.min(count, options.draws) <= MEMO_MAX_PAIRS ? new Map<number, number>() : null;
   const at = (i: number, j: number): number => {
+    if (!memo) return value(i, j);
     const key = i * count + j;
     let v = memo.get(key);
     if (v === undefined) memo.set(key, (v = value(i, j)));
