@@ -13,11 +13,12 @@ const model = (name: string) => sharedPath(`models/${name}`);
 if (!sharedDataPresent) test('real-model probe CLI tests', (t) => t.log(SKIP_REASON));
 
 
-real('stories260k against its BF16 copy: related, JSON and Markdown written, exit 0', async (t) => {
+real('stories260k against its BF16 copy: related, JSON, Markdown and HTML written, exit 0', async (t) => {
   const dir = tempDir();
   const json = join(dir, 'probe.json');
   const md = join(dir, 'probe.md');
-  const r = await lineage(['probe', model('stories260k'), model('stories260k-bf16'), '--probes', '80', '--seed', '5', '--json', json, '--md', md]);
+  const html = join(dir, 'probe.html');
+  const r = await lineage(['probe', model('stories260k'), model('stories260k-bf16'), '--probes', '80', '--seed', '5', '--json', json, '--md', md, '--html', html]);
   t.is(r.status, 0, r.stderr);
   t.is(r.stderr, '');
   t.regex(r.stdout, /^behaviour: related \(p = 0\.001, α = 0\.01\)/);
@@ -29,6 +30,11 @@ real('stories260k against its BF16 copy: related, JSON and Markdown written, exi
   t.like(behaviour.sources.a, { kind: 'local', path: model('stories260k').replace(/\/$/, '') });
   t.is(typeof behaviour.falsePositiveRate.null, 'string');
   t.regex(readFileSync(md, 'utf8'), /^# Behaviour\n\n\*\*related\*\*/);
+  const page = readFileSync(html, 'utf8');
+  t.regex(page, /^<!doctype html>/);
+  t.regex(page, /<h1>Behaviour<\/h1>\n<p><strong>related<\/strong>/);
+  t.regex(page, /<tr><td>greedy agreement<\/td><td>0\.\d{3}<\/td>/);
+  t.false(page.includes('| '), 'every table row became a table');
 });
 
 real('babyllama-105 against babyllama-361: not related, exit 0', async (t) => {

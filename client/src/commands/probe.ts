@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import {
-  compareBehaviour, EndpointModel, openBehaviourModel, renderBehaviourMarkdown, renderBehaviourText, ResponseCache, type BehaviourModel,
+  compareBehaviour, EndpointModel, openBehaviourModel, renderBehaviourHtml, renderBehaviourMarkdown, renderBehaviourText, ResponseCache, type BehaviourModel,
 } from '../../../core/src/behaviour/index.ts';
 import { BadInputError, UsageError } from '../../../core/src/errors.ts';
 import { numberOption, parseCommandLine, requirePositionals } from '../args.ts';
@@ -28,6 +28,7 @@ divergence are reported beside it.
 options:
   --json FILE        write {"behaviour": {related, pValue, agreement, probes, sources, ...}}
   --md FILE          write the section as Markdown
+  --html FILE        write the section as a self-contained HTML page
   --probes N         random token probes (default 200; 0 for text probes only)
   --seed N           seed of the probes and of the null (default 0)
   --top-k K          candidates compared per probe (default 10)
@@ -52,7 +53,7 @@ endpoints:
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine('probe', argv, {
-    json: { type: 'string' }, md: { type: 'string' }, probes: { type: 'string' }, seed: { type: 'string' },
+    json: { type: 'string' }, md: { type: 'string' }, html: { type: 'string' }, probes: { type: 'string' }, seed: { type: 'string' },
     'top-k': { type: 'string' }, alpha: { type: 'string' }, permutations: { type: 'string' },
     reference: { type: 'string', multiple: true }, 'no-text': { type: 'boolean' }, 'max-gib': { type: 'string' },
     'endpoint-a': { type: 'string' }, 'model-a': { type: 'string' }, 'api-key-a': { type: 'string' },
@@ -106,6 +107,7 @@ export async function run(argv: string[]): Promise<number> {
     // The files first: a path that cannot be written fails before anything is printed.
     if (values.json !== undefined) write(values.json, JSON.stringify({ behaviour: section }, null, 2) + '\n');
     if (values.md !== undefined) write(values.md, renderBehaviourMarkdown(section));
+    if (values.html !== undefined) write(values.html, renderBehaviourHtml(section));
     if (!values.quiet) process.stdout.write(renderBehaviourText(section));
   } finally {
     for (const m of [a, b, ...references]) await m.close?.();

@@ -10,7 +10,7 @@ export { parseLlamaConfig } from './llama-config.ts';
 export type { LlamaConfig } from './llama-config.ts';
 export { LlamaSession, allLogits, lastLogits, greedyDecode, argmax } from './llama-forward.ts';
 export { PROMPT_SET_VERSION, PROMPTS_V1 } from './prompts-v1.ts';
-export { renderBehaviourMarkdown, renderBehaviourText } from './render.ts';
+export { renderBehaviourHtml, renderBehaviourMarkdown, renderBehaviourText } from './render.ts';
 export { EndpointModel, parseChat, parseCompletion, tokenKey } from './endpoint.ts';
 export type { EndpointOptions } from './endpoint.ts';
 export { EndpointTransport } from './endpoint-transport.ts';

@@ -64,3 +64,49 @@ export function renderBehaviourMarkdown(s: BehaviourSection): string {
   out.push('', '## Notes', '', ...s.notes.map((n) => `- ${n}`), '');
   return out.join('\n');
 }
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+/**
+ * A self-contained HTML page of the section: the Markdown rendering's content (headings, lists,
+ * tables) turned into elements, every text escaped (sources and reasons come from user input).
+ */
+export function renderBehaviourHtml(s: BehaviourSection): string {
+  const body: string[] = [];
+  let table: string[][] | null = null;
+  const flushTable = () => {
+    if (!table) return;
+    const [head, , ...rows] = table;
+    body.push('<table><thead><tr>' + head!.map((c) => `<th>${c}</th>`).join('') + '</tr></thead><tbody>' + rows.map((r) => '<tr>' + r.map((c) => `<td>${c}</td>`).join('') + '</tr>').join('') + '</tbody></table>');
+    table = null;
+  };
+  let list = false;
+  for (const line of renderBehaviourMarkdown(s).split('\n')) {
+    const text = escapeHtml(line).replace(/\*\*(.+?)\*\*/g, '<strong>$1</strong>');
+    if (line.startsWith('| ')) {
+      (table ??= []).push(text.slice(2, -2).split(' | '));
+      continue;
+    }
+    flushTable();
+    if (line.startsWith('- ')) {
+      if (!list) body.push('<ul>');
+      list = true;
+      body.push(`<li>${text.slice(2)}</li>`);
+      continue;
+    }
+    if (list) body.push('</ul>');
+    list = false;
+    if (line.startsWith('## ')) body.push(`<h2>${text.slice(3)}</h2>`);
+    else if (line.startsWith('# ')) body.push(`<h1>${text.slice(2)}</h1>`);
+    else if (line.trim() !== '') body.push(`<p>${text}</p>`);
+  }
+  flushTable();
+  if (list) body.push('</ul>');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>lineage probe: ${verdict(s)}</title>
+<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}th{background:#f4f4f4}</style>
+</head><body>
+${body.join('\n')}
+</body></html>
+`;
+}
