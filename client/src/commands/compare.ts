@@ -32,6 +32,8 @@ options:
                            tensor is read whole); starts from --sample, or 0.02 without it
   --hub-token TOKEN        bearer token for remote models (default: HF_TOKEN), sent only to
                            the models' own hosts
+  --behaviour on|auto|off  also compare what the models do (lineage probe's section, weighed in
+                           the verdict): on, or auto for small local models; default off
   --quiet                  no progress and no summary on stdout (errors still on stderr)
 
 cluster (runs the comparison on a coordinator's workers, with the same report):
@@ -49,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
     json: { type: 'string' }, md: { type: 'string' }, html: { type: 'string' }, sample: { type: 'string' },
     confidence: { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' }, hash: { type: 'string' },
     ...CONNECTION_OPTIONS, 'job-id': { type: 'string' }, kernel: { type: 'string' }, reader: { type: 'string' },
-    'target-halfwidth': { type: 'string' }, 'hub-token': { type: 'string' },
+    'target-halfwidth': { type: 'string' }, 'hub-token': { type: 'string' }, behaviour: { type: 'string' },
     quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -63,6 +65,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!KERNEL_CHOICES.includes(kernel)) throw new UsageError(`lineage compare: --kernel must be one of ${KERNEL_CHOICES.join(', ')}, got '${values.kernel}'`);
   if (values.coordinator !== undefined) {
     if (values['target-halfwidth'] !== undefined) throw new UsageError('lineage compare: --target-halfwidth is not implemented on the cluster yet; run it locally');
+    if (values.behaviour !== undefined) throw new UsageError('lineage compare: --behaviour runs locally only (lineage probe A B gives the same section)');
     for (const flag of LOCAL_ONLY) {
       if (values[flag] !== undefined) throw new UsageError(`lineage compare: --${flag} applies to local mode only; with --coordinator each worker chooses its own`);
     }
@@ -84,10 +87,12 @@ export async function run(argv: string[]): Promise<number> {
   const sample = numberOption('compare', 'sample', values.sample, { min: 1e-6, max: 1 }) ?? (targetHalfwidth !== undefined ? 0.02 : undefined);
   const confidence = numberOption('compare', 'confidence', values.confidence, { min: 0.5, max: 0.9999 });
   const seed = numberOption('compare', 'seed', values.seed, { integer: true, min: 1 });
+  const behaviour = values.behaviour ?? 'off';
+  if (behaviour !== 'on' && behaviour !== 'auto' && behaviour !== 'off') throw new UsageError(`lineage compare: --behaviour must be on, auto or off, got '${behaviour}'`);
 
   const progress = values.quiet ? null : new Progress(process.stderr);
   const report = await compareModels(a!, b!, {
-    threads, hash, kernel, reader, sample, confidence, seed, targetHalfwidth,
+    threads, hash, kernel, reader, sample, confidence, seed, targetHalfwidth, behaviour,
     remote: { token: values['hub-token'] ?? process.env.HF_TOKEN },
     onStart: (total, tasks) => progress?.start(total, tasks),
     onProgress: (bytes) => progress?.advance(bytes),

@@ -21,6 +21,7 @@ import { matchTensors, type MatchedTensor } from '../roles/match.ts';
 import { executeLocally, planComparison, type WeightsOptions } from './weights.ts';
 import { judgeWeights, type Verdict } from '../verdict/verdict.ts';
 import { computeControls, type Controls } from '../controls/index.ts';
+import { compareBehaviour, LocalLlamaModel, type BehaviourSection } from '../behaviour/index.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -44,6 +45,8 @@ export interface ComparisonReport {
   weights: WeightsSection;
   /** What unrelated weights would show (norm nulls, within-model baselines, layer alignment); null when not computed. */
   controls: Controls | null;
+  /** What the two models do on probes (core/src/behaviour); null when it was not run. */
+  behaviour: BehaviourSection | null;
   verdict: Verdict;
   /** How this run went; the only part that differs between runs of the same comparison. */
   run: { threads: number; reader: string; startedAt: string; durationSeconds: number };
@@ -124,6 +127,7 @@ export function assembleReport(
     /** Logs of the readers that fetched remote files (remote models only). */
     readLogs?: ReadLog[];
     controls?: Controls | null;
+    behaviour?: BehaviourSection | null;
   },
 ): ComparisonReport {
   const weights = buildWeightsSection(prepared.matched, results, meta);
@@ -136,13 +140,35 @@ export function assembleReport(
     tokenizer: prepared.tokenizer,
     weights,
     controls: meta.controls ?? null,
-    verdict: judgeWeights(weights, { tokenizerRelation: relation, controls: meta.controls ?? null }),
+    behaviour: meta.behaviour ?? null,
+    verdict: judgeWeights(weights, { tokenizerRelation: relation, controls: meta.controls ?? null, behaviour: meta.behaviour ?? null }),
     run: meta.run,
   };
 }
 
+/** With 'auto', both models together below this run their behaviour probes (our forward pass is plain float32). */
+export const AUTO_BEHAVIOUR_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The behaviour section: with `behaviour: 'on'` always (a model our forward pass cannot run is
+ * then an error); with 'auto' for local Llama-family models below AUTO_BEHAVIOUR_BYTES, leaving
+ * the section out for a model that cannot run; with 'off' (the default: the probes take 20-150 s
+ * even on the small models here) never.
+ */
+async function behaviourOf(prepared: PreparedComparison, mode: 'on' | 'off' | 'auto', seed?: number): Promise<BehaviourSection | null> {
+  if (mode === 'off' || isRemoteCheckpoint(prepared.a) || isRemoteCheckpoint(prepared.b)) return null;
+  if (mode === 'auto' && prepared.a.totalBytes + prepared.b.totalBytes > AUTO_BEHAVIOUR_BYTES) return null;
+  try {
+    const [a, b] = [await LocalLlamaModel.open(prepared.a.root), await LocalLlamaModel.open(prepared.b.root)];
+    return await compareBehaviour(a, b, { seed });
+  } catch (err) {
+    if (mode === 'on' || !isBadInput(err)) throw err;
+    return null;
+  }
+}
+
 /** `lineage compare` in process: prepare, execute on local threads, assemble. */
-export async function compareModels(pathA: string, pathB: string, options: WeightsOptions & { texts?: string[] } = {}): Promise<ComparisonReport> {
+export async function compareModels(pathA: string, pathB: string, options: WeightsOptions & { texts?: string[]; behaviour?: 'on' | 'off' | 'auto' } = {}): Promise<ComparisonReport> {
   const started = new Date();
   const prepared = await prepareComparison(pathA, pathB, options);
   // Remote models: the executor threads' HTTP readers leave their read logs in a folder as they close.
@@ -161,9 +187,11 @@ export async function compareModels(pathA: string, pathB: string, options: Weigh
   const { results, meta } = executed;
   // The controls read more tensor data (layer × layer cells): local models only, for now.
   const controls = remote ? null : await computeControls(prepared, results, { threads: options.threads, seed: options.seed });
+  const behaviour = await behaviourOf(prepared, options.behaviour ?? 'off', options.seed);
   return assembleReport(prepared, results, {
     ...meta,
     controls,
+    behaviour,
     readLogs,
     run: {
       threads: options.threads ?? 1,

@@ -98,7 +98,7 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
       ? `blocks reused, token interface replaced: reused ${list(reused)}; new ${list(fresh)}; ${hiddenText}`
       : `some components are reused (${list(reused)}) while others are new (${list(fresh) || 'none tested'}); ${hiddenText}`,
     independent: `no tested component is related beyond what matching finds between unrelated weights (${list(judged)}), and no tensor is identical; ${hiddenText}`,
-    inconclusive: `no component could be tested: ${alignment.notes.join('; ') || 'shapes differ and no correspondence was found'}. Evidence that would decide: a shared tokenizer (to compare embedding rows), config.json with the attention heads, or behavioural probes (lineage probe)`,
+    inconclusive: `no component could be tested: ${alignment.notes.join('; ') || 'shapes differ and no correspondence was found'}. Evidence that would decide: a shared tokenizer (to compare embedding rows), config.json with the attention heads, or behavioural probes (lineage probe A B, or compare --behaviour on)`,
   }[label];
 
   const evidence: Evidence[] = [];

@@ -98,10 +98,55 @@ function median(xs: number[]): number | null {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-export function judgeWeights(weights: WeightsSection, context: { tokenizerRelation?: string | null; controls?: Controls | null } = {}): Verdict {
+export function judgeWeights(
+  weights: WeightsSection,
+  context: { tokenizerRelation?: string | null; controls?: Controls | null; behaviour?: BehaviourEvidence | null } = {},
+): Verdict {
   const alignment = context.controls?.alignment;
-  if (alignment && alignment.components.length > 0) return judgeAligned(weights, alignment, context);
-  return { ...judgeByIndex(weights, context), procedure: BY_INDEX_PROCEDURE };
+  const fromWeights = alignment && alignment.components.length > 0
+    ? judgeAligned(weights, alignment, context)
+    : { ...judgeByIndex(weights, context), procedure: BY_INDEX_PROCEDURE };
+  return withBehaviour(fromWeights, context.behaviour ?? null);
+}
+
+/** What the verdict reads of the behaviour section (core/src/behaviour). */
+export interface BehaviourEvidence {
+  related: boolean | null;
+  pValue: number | null;
+  agreement: number | null;
+  reason: string;
+}
+
+/**
+ * Behaviour is a component beside the weights. Where weights were tested they decide (a chat
+ * fine-tune may answer differently from its base, and distillation makes unrelated weights answer
+ * alike); behaviour is reported beside them, and the summary says whether it agrees. Where no
+ * weight could be tested, behaviour decides alone, and the summary says it is the only evidence.
+ */
+function withBehaviour(v: Verdict, b: BehaviourEvidence | null): Verdict {
+  if (!b || b.related === null) return v;
+  const component: ComponentFinding = {
+    component: 'behaviour', compared: 1, related: b.related ? 1 : 0, identical: 0, medianCenteredCosine: b.agreement,
+    finding: b.related ? 'related' : 'unrelated', pValue: b.pValue, medianNull: null, sameIndexShare: null, channel: 'aligned',
+  };
+  const evidence: Evidence = {
+    signal: 'behaviour (next-token agreement on probes)', value: `${b.related ? 'related' : 'not related'}; agreement ${b.agreement?.toFixed(3) ?? '—'}, p = ${b.pValue ?? '—'}`,
+    baseline: 'the permutation null of the behaviour section', weight: v.label === 'inconclusive' ? 1 : 0, explanation: b.reason,
+  };
+  if (v.label === 'inconclusive') {
+    return {
+      ...v, label: b.related ? 'derived' : 'independent', confidence: b.related ? Math.round(Math.min(0.999, 1 - (b.pValue ?? 1)) * 1000) / 1000 : 0.95,
+      summary: `behaviour is the only evidence: ${b.related ? 'the models answer alike beyond chance (derived, or trained on the other\'s outputs)' : 'the models do not answer alike beyond chance'}; the weights could not be compared (${v.summary})`,
+      evidence: [evidence, ...v.evidence], components: [...v.components, component],
+      procedure: 'weights untestable: the label follows the behaviour section\'s test (related at its stated false-positive rate); confidence 1 − its p-value when related, 0.95 when not',
+    };
+  }
+  const weightsSayRelated = v.label !== 'independent';
+  const agrees = weightsSayRelated === b.related;
+  return {
+    ...v, summary: `${v.summary}; behaviour ${agrees ? 'agrees' : `disagrees (${b.related ? 'the models answer alike' : 'the models answer differently'}: weights decide)`}`,
+    evidence: [...v.evidence, evidence], components: [...v.components, component],
+  };
 }
 
 const BY_INDEX_PROCEDURE = 'fallback (the aligned tests did not run): a matrix is related when its centered cosine exceeds max(0.1, 10/√n); components by the share of related matrices; confidence from a fixed formula on the counts';
@@ -252,7 +297,7 @@ function judgeByIndex(weights: WeightsSection, context: { tokenizerRelation?: st
       : `${relatedCount} of ${matrices.length} weight matrices are related to their counterparts: the model is derived`,
     'partially-derived': `some components are reused (${relatedComponents.map((c) => `${c.component}: ${c.finding}`).join(', ')}) while the rest is new`,
     independent: `none of ${matrices.length} weight matrices is related to its counterpart and no tensor is identical`,
-    inconclusive: 'no weight matrix could be compared (shapes differ or are missing): weights alone cannot decide',
+    inconclusive: 'no weight matrix could be compared (shapes differ or are missing): weights alone cannot decide. Evidence that would decide: behavioural probes (lineage probe A B, or compare --behaviour on), a shared tokenizer (to compare embedding rows), or config.json with the attention heads',
   }[label];
   return { label, confidence: Math.round(confidence * 100) / 100, summary, evidence, components };
 }
