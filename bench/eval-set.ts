@@ -211,7 +211,7 @@ const REPARAMETERIZED: { name: string; a: string; b: string; expected: VerdictLa
   { name: 'hidden dimension permuted, then a light fine-tune', a: 'base', b: 'hidden-permuted', expected: 'derived' },
   { name: 'heads permuted (none in place), neurons permuted, fine-tuned', a: 'base', b: 'heads-permuted', expected: 'derived' },
   { name: 'q/k and up/down rescaled, norms folded, hidden permuted', a: 'base', b: 'rescaled', expected: 'derived' },
-  { name: 'width pruned (75% of hidden and neurons), fine-tuned', a: 'base', b: 'width-pruned', expected: 'derived' },
+  { name: 'width pruned (75% of hidden, heads and neurons), fine-tuned', a: 'base', b: 'width-pruned-heads', expected: 'derived' },
   { name: 'depth pruned (a layer removed)', a: 'base', b: 'depth-pruned', expected: 'derived' },
   { name: '4-bit round-trip quantization', a: 'base', b: 'quantized', expected: 'derived' },
   { name: 'merge of a fine-tune with an unrelated model (0.5/0.5)', a: 'base', b: 'merged', expected: 'derived' },
@@ -233,8 +233,8 @@ function buildReparameterized(p: (name: string) => string): void {
   once(tmp('heads-neurons'), () => permuteNeurons(tmp('heads'), tmp('heads-neurons'), 54));
   once(p('heads-permuted'), () => addNoise(tmp('heads-neurons'), p('heads-permuted'), 0.01, 55));
   once(p('rescaled'), () => rescale(p('hidden-permuted'), p('rescaled'), 56));
-  once(tmp('pruned'), () => pruneWidth(p('base'), tmp('pruned'), 0.75, 0.75, 57));
-  once(p('width-pruned'), () => addNoise(tmp('pruned'), p('width-pruned'), 0.05, 58));
+  once(tmp('pruned-heads'), () => pruneWidth(p('base'), tmp('pruned-heads'), 0.75, 0.75, 57, 0.75));
+  once(p('width-pruned-heads'), () => addNoise(tmp('pruned-heads'), p('width-pruned-heads'), 0.05, 58));
   once(p('depth-pruned'), () => keepLayers(p('base'), p('depth-pruned'), [0, 2]));
   once(p('quantized'), () => quantize4(p('base'), p('quantized')));
   once(p('merged'), () => merge(p('light'), p('independent'), p('merged'), 0.5));

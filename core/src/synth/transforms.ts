@@ -188,10 +188,11 @@ export function addNoise(src: string, out: string, drift: number, seed: number):
 }
 
 /**
- * Width pruning: keeps `hiddenKeep` of the hidden dimensions and `neuronKeep` of each MLP's
- * neurons (a seeded choice, in order), as structured pruning (Minitron, Sheared-LLaMA) does.
+ * Width pruning: keeps `hiddenKeep` of the hidden dimensions, `neuronKeep` of each MLP's neurons
+ * and `groupsKeep` of the KV groups (with their query heads), a seeded choice kept in order, as
+ * structured pruning (Minitron, Sheared-LLaMA) does.
  */
-export function pruneWidth(src: string, out: string, hiddenKeep: number, neuronKeep: number, seed: number): string {
+export function pruneWidth(src: string, out: string, hiddenKeep: number, neuronKeep: number, seed: number, groupsKeep = 1): string {
   const config = openCheckpoint(src).config!;
   const width = config.hidden_size as number;
   const keepHidden = shuffled(width, seed).slice(0, Math.round(width * hiddenKeep)).sort((x, y) => x - y);
@@ -201,11 +202,17 @@ export function pruneWidth(src: string, out: string, hiddenKeep: number, neuronK
     return keepNeurons.get(scope)!;
   };
   const h = headsOf(config);
+  const keepGroups = shuffled(h.kvHeads, seed + 7).slice(0, Math.max(1, Math.round(h.kvHeads * groupsKeep))).sort((x, y) => x - y);
+  const perGroup = h.heads / h.kvHeads;
+  const keepHeads = keepGroups.flatMap((g) => Array.from({ length: perGroup }, (_, j) => g * perGroup + j));
   let intermediate = config.intermediate_size as number;
   return rewrite(src, out, (name, shape, v) => {
     const { role, layer, expert } = classifyTensor(name);
     let values = v;
     let s = [...shape];
+    if (role === 'attn.q') { values = permuteRows(values, s[1]!, keepHeads, h.headDim); s = [keepHeads.length * h.headDim, s[1]!]; }
+    if (role === 'attn.k' || role === 'attn.v') { values = permuteRows(values, s[1]!, keepGroups, h.headDim); s = [keepGroups.length * h.headDim, s[1]!]; }
+    if (role === 'attn.o') { values = permuteColumnBlocks(values, s[0]!, s[1]!, keepHeads, h.headDim); s = [s[0]!, keepHeads.length * h.headDim]; }
     if (HIDDEN_COLUMNS.has(role)) { values = permuteColumns(values, s[0]!, s[1]!, keepHidden); s = [s[0]!, keepHidden.length]; }
     if (HIDDEN_ROWS.has(role)) { values = permuteRows(values, s[1]!, keepHidden); s = [keepHidden.length, s[1]!]; }
     if (NORMS.has(role)) { values = Float32Array.from(keepHidden, (p) => v[p]!); s = [keepHidden.length]; }
@@ -222,7 +229,7 @@ export function pruneWidth(src: string, out: string, hiddenKeep: number, neuronK
       if (kind === 'mlp') intermediate = s[role.endsWith('.down') ? 1 : 0]!;
     }
     return [{ name, shape: s, values }];
-  }, (c) => ({ ...c, hidden_size: keepHidden.length, intermediate_size: intermediate, head_dim: h.headDim }));
+  }, (c) => ({ ...c, hidden_size: keepHidden.length, intermediate_size: intermediate, head_dim: h.headDim, num_attention_heads: keepHeads.length, num_key_value_heads: keepGroups.length }));
 }
 
 /** Depth pruning: only the listed layers, renumbered from 0. */
