@@ -161,14 +161,20 @@ export async function ensureTopology(nc: NatsConnection, settings?: Partial<Queu
   const replicas = storage?.replicas ?? defaultReplicas(nc);
   const maxBytes = storage?.maxBytes ?? -1;
   const maxAge = nanos(storage?.maxAgeMs ?? 0);
+  // Settings given explicitly are applied to existing streams too; defaults only shape new ones
+  // (a default must never shrink what an operator configured, say replicas on a cluster).
+  const explicit: StreamLimits = {};
+  if (storage?.replicas !== undefined) explicit.num_replicas = replicas;
+  if (storage?.maxBytes !== undefined) explicit.max_bytes = maxBytes;
+  if (storage?.maxAgeMs !== undefined) explicit.max_age = maxAge;
   // Queued tasks are never aged out (a long job's tail would vanish); results, records and reports may be.
   await ensureStream(jsm, TASKS_STREAM, {
     subjects: ['lineage.tasks.>'], retention: RetentionPolicy.Workqueue, storage: StorageType.File, num_replicas: replicas, max_bytes: maxBytes,
-  }, storage && { num_replicas: replicas, max_bytes: maxBytes });
+  }, omit(explicit, 'max_age'));
   await ensureStream(jsm, RESULTS_STREAM, {
     subjects: ['lineage.results.>'], retention: RetentionPolicy.Limits, storage: StorageType.File,
     duplicate_window: nanos(120_000), num_replicas: replicas, max_bytes: maxBytes, max_age: maxAge,
-  }, storage && { num_replicas: replicas, max_bytes: maxBytes, max_age: maxAge });
+  }, explicit);
   await ensureWorkersConsumer(jsm, settings);
   // Plain (not direct) gets: with nats-server 2.9, direct gets after a server restart sometimes
   // go unanswered until the client times out (seen in test/cluster-faults.test.ts).
@@ -177,16 +183,21 @@ export async function ensureTopology(nc: NatsConnection, settings?: Partial<Queu
   const jobs = await kvm.create(JOBS_BUCKET, bucket);
   const reports = await kvm.create(REPORTS_BUCKET, bucket);
   // An existing bucket is opened as it is: bring its limits to the coordinator's settings.
-  if (storage) for (const name of [JOBS_BUCKET, REPORTS_BUCKET]) await applyLimits(jsm, `KV_${name}`, { num_replicas: replicas, max_bytes: maxBytes, max_age: maxAge });
+  for (const name of [JOBS_BUCKET, REPORTS_BUCKET]) await applyLimits(jsm, `KV_${name}`, explicit);
   return { jsm, jobs, reports };
 }
 
 type StreamLimits = { num_replicas?: number; max_bytes?: number; max_age?: number };
 
+const omit = (limits: StreamLimits, key: keyof StreamLimits): StreamLimits => Object.fromEntries(Object.entries(limits).filter(([k]) => k !== key));
+
+/** Brings an existing stream to the given limits (only those given); nothing to do when it has them. */
 async function applyLimits(jsm: JetStreamManager, name: string, limits: StreamLimits): Promise<void> {
+  const given = Object.entries(limits) as [keyof StreamLimits, number][];
+  if (given.length === 0) return;
   const info = await jsm.streams.info(name);
   const c = info.config;
-  if (c.num_replicas === limits.num_replicas && c.max_bytes === limits.max_bytes && (limits.max_age === undefined || c.max_age === limits.max_age)) return;
+  if (given.every(([k, v]) => c[k] === v)) return;
   await jsm.streams.update(name, { ...c, ...limits });
 }
 

@@ -34,9 +34,13 @@ unless(NATS_MISSING)('streams and buckets get the replicas, max age and max byte
 
   // Restarted with limits: the existing streams and buckets are brought to them (queued tasks never age out).
   coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root], storage: { replicas: 1, maxAgeMs: 86_400_000, maxBytes: 1 << 30 } });
-  t.teardown(() => coordinator.close());
   const limited = { replicas: 1, maxAgeMs: 86_400_000, maxBytes: 1 << 30 };
-  t.deepEqual(await limits(), {
-    [TASKS_STREAM]: { ...limited, maxAgeMs: 0 }, [RESULTS_STREAM]: limited, [`KV_${JOBS_BUCKET}`]: limited, [`KV_${REPORTS_BUCKET}`]: limited,
-  });
+  const expected = { [TASKS_STREAM]: { ...limited, maxAgeMs: 0 }, [RESULTS_STREAM]: limited, [`KV_${JOBS_BUCKET}`]: limited, [`KV_${REPORTS_BUCKET}`]: limited };
+  t.deepEqual(await limits(), expected);
+  await coordinator.close();
+
+  // Started again without settings: the defaults never undo what was set (only a new topology gets them).
+  coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root] });
+  t.teardown(() => coordinator.close());
+  t.deepEqual(await limits(), expected);
 });
