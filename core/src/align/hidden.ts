@@ -22,6 +22,7 @@ import { maximizeAssignmentFlat } from '../controls/assignment.ts';
 import { Random } from '../synth/random.ts';
 import type { ModelView, Matrix } from './model-view.ts';
 import { predictivePValue, shuffled } from './stats.ts';
+import { dots } from './dots.ts';
 
 export type HiddenAlignmentKind = 'identity' | 'permuted' | 'partial' | 'none';
 
@@ -142,25 +143,9 @@ function profileRows(features: Float64Array[], width: number): Float64Array {
   return rows;
 }
 
+/** All dot products of x's rows with y's (float32 in WebAssembly SIMD: similarities need no more). */
 function crossProducts(x: Float64Array, n: number, y: Float64Array, m: number, d: number): Float64Array {
-  const out = new Float64Array(n * m);
-  const d4 = d - (d % 4);
-  for (let i = 0; i < n; i++) {
-    const xb = i * d;
-    for (let j = 0; j < m; j++) {
-      const yb = j * d;
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (let k = 0; k < d4; k += 4) {
-        s0 += x[xb + k]! * y[yb + k]!;
-        s1 += x[xb + k + 1]! * y[yb + k + 1]!;
-        s2 += x[xb + k + 2]! * y[yb + k + 2]!;
-        s3 += x[xb + k + 3]! * y[yb + k + 3]!;
-      }
-      for (let k = d4; k < d; k++) s0 += x[xb + k]! * y[yb + k]!;
-      out[i * m + j] = s0 + s1 + s2 + s3;
-    }
-  }
-  return out;
+  return dots(Float32Array.from(x), n, Float32Array.from(y), m, d);
 }
 
 /** Columns of the embedding over paired rows, standardized: correlation = dot product / rows. */

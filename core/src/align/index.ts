@@ -92,9 +92,6 @@ export interface AlignmentSection {
   level: { cell: number; component: number };
   nulls: string;
   dimensionsCompared: number;
-  seconds: number;
-  /** Seconds by phase (hidden alignment, then each component's cells). */
-  phases: Record<string, number>;
   notes: string[];
 }
 
@@ -106,6 +103,11 @@ export interface AlignmentInput {
   /** B's layers paired with A's when depths differ (from the layer alignment): [layerA, layerB]. */
   layerPairs?: [number, number][] | null;
   seed?: number;
+  /**
+   * Filled with seconds by phase (hidden alignment, each component's cells): timings belong to
+   * the report's `run`, the one part that differs between two runs of a comparison.
+   */
+  timings?: Record<string, number>;
 }
 
 /** One cell's null draws and observed value, before its p-value. */
@@ -120,23 +122,22 @@ interface CellDraft {
 }
 
 export function alignModels(input: AlignmentInput): AlignmentSection | null {
-  const started = Date.now();
   const a = new ModelView(input.a);
   const b = new ModelView(input.b);
   try {
-    return run(a, b, input, started);
+    return run(a, b, input);
   } finally {
     a.close();
     b.close();
   }
 }
 
-function run(a: ModelView, b: ModelView, input: AlignmentInput, started: number): AlignmentSection | null {
+function run(a: ModelView, b: ModelView, input: AlignmentInput): AlignmentSection | null {
   if (!a.hidden || !b.hidden) return null;
   const random = new Random(input.seed ?? 1, 'alignment');
   const uniform = () => random.uniform();
   const notes: string[] = [];
-  const phases: Record<string, number> = {};
+  const phases = input.timings ?? {};
   let mark = Date.now();
   const lap = (name: string) => { const now = Date.now(); phases[name] = (phases[name] ?? 0) + (now - mark) / 1000; mark = now; };
   const found = alignHidden({ a, b, tokenPairs: input.tokenPairs, seed: input.seed });
@@ -145,7 +146,7 @@ function run(a: ModelView, b: ModelView, input: AlignmentInput, started: number)
   // used unless it is no better than chance and the widths agree, where indices are kept.
   let map: DimMap | null = found?.map ?? null;
   if ((!found || found.alignment.kind === 'none') && a.hidden === b.hidden) map = identityMap(a.hidden);
-  if (!map) return { hidden: found?.alignment ?? null, layerPairing: 'index', components: [], level: { cell: CELL_LEVEL, component: COMPONENT_LEVEL }, nulls: NULLS, dimensionsCompared: 0, seconds: (Date.now() - started) / 1000, phases, notes: ['the hidden dimensions could not be put in correspondence'] };
+  if (!map) return { hidden: found?.alignment ?? null, layerPairing: 'index', components: [], level: { cell: CELL_LEVEL, component: COMPONENT_LEVEL }, nulls: NULLS, dimensionsCompared: 0, notes: ['the hidden dimensions could not be put in correspondence'] };
   const sel = selectDims(map, MAX_DIMS, uniform);
 
   const { pairs, pairing } = layerPairs(a, b, input.layerPairs ?? null);
@@ -194,8 +195,6 @@ function run(a: ModelView, b: ModelView, input: AlignmentInput, started: number)
     level: { cell: CELL_LEVEL, component: COMPONENT_LEVEL },
     nulls: NULLS,
     dimensionsCompared: sel.a.length,
-    seconds: (Date.now() - started) / 1000,
-    phases,
     notes,
   };
 }

@@ -49,7 +49,11 @@ export interface ComparisonReport {
   behaviour: BehaviourSection | null;
   verdict: Verdict;
   /** How this run went; the only part that differs between runs of the same comparison. */
-  run: { threads: number; reader: string; startedAt: string; durationSeconds: number };
+  run: {
+    threads: number; reader: string; startedAt: string; durationSeconds: number;
+    /** Seconds spent in the aligned tests, by phase (local runs). */
+    alignmentSeconds?: Record<string, number>;
+  };
 }
 
 const version = (createRequire(import.meta.url)('../../../package.json') as { version: string }).version;
@@ -186,7 +190,8 @@ export async function compareModels(pathA: string, pathB: string, options: Weigh
   }
   const { results, meta } = executed;
   // The controls read more tensor data (layer × layer cells): local models only, for now.
-  const controls = remote ? null : await computeControls(prepared, results, { threads: options.threads, seed: options.seed });
+  const alignmentSeconds: Record<string, number> = {};
+  const controls = remote ? null : await computeControls(prepared, results, { threads: options.threads, seed: options.seed, timings: alignmentSeconds });
   const behaviour = await behaviourOf(prepared, options.behaviour ?? 'off', options.seed);
   return assembleReport(prepared, results, {
     ...meta,
@@ -198,6 +203,7 @@ export async function compareModels(pathA: string, pathB: string, options: Weigh
       reader: options.reader ?? 'pread',
       startedAt: started.toISOString(),
       durationSeconds: (Date.now() - started.getTime()) / 1000,
+      ...(Object.keys(alignmentSeconds).length ? { alignmentSeconds } : {}),
     },
   });
 }

@@ -65,7 +65,10 @@ function mlpRelatedByIndex(prepared: PreparedComparison, results: ItemResult[]):
   return values.length > 0 && values[Math.floor(values.length / 2)]! > 0;
 }
 
-export async function computeControls(prepared: PreparedComparison, results: ItemResult[], options: { threads?: number; seed?: number } = {}): Promise<Controls> {
+export async function computeControls(
+  prepared: PreparedComparison, results: ItemResult[],
+  options: { threads?: number; seed?: number; /** Filled with the aligned tests' seconds by phase. */ timings?: Record<string, number> } = {},
+): Promise<Controls> {
   const layers = await alignLayers(prepared.a, prepared.b, (v, n) => v !== null && v > relatedThreshold(n), options);
   const moe = moeLayers(prepared.a).size > 0 && moeLayers(prepared.b).size > 0;
   const experts = moe ? await analyzeExperts(prepared.a, prepared.b, { sample: 0.05, seed: options.seed, threads: options.threads }) : [];
@@ -79,7 +82,7 @@ export async function computeControls(prepared: PreparedComparison, results: Ite
     : null;
   // Depth changed: pair B's layers with A's through the layer alignment.
   const layerPairs = layers ? layers.alignment.alignment.map((x) => [x.a, x.b] as [number, number]) : null;
-  const alignment = alignModels({ a: prepared.a, b: prepared.b, tokenPairs: tokenPairsOf(prepared), layerPairs, seed: options.seed });
+  const alignment = alignModels({ a: prepared.a, b: prepared.b, tokenPairs: tokenPairsOf(prepared), layerPairs, seed: options.seed, timings: options.timings });
   return {
     alignment,
     norms: { tensors: normControls(prepared.matched, results) },
