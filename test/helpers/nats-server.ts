@@ -26,8 +26,10 @@ export interface NatsServerOptions {
   /** Require this user and password from clients. */
   user?: string;
   pass?: string;
-  /** A nats-server configuration (authorization, tls, ...), written to a file and passed with -c. */
+  /** A nats-server configuration (authorization, tls, cluster, ...), written to a file and passed with -c. */
   config?: string;
+  /** The server's name (default lineage-test); servers of one NATS cluster need their own. */
+  name?: string;
 }
 
 const running = new Set<ChildProcess>();
@@ -41,7 +43,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   let port = -1;
 
   const launch = async () => {
-    const args = ['-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port), '-n', 'lineage-test'];
+    const args = ['-js', '-sd', storeDir, '-a', '127.0.0.1', '-p', String(port), '-n', options.name ?? 'lineage-test'];
     if (options.config !== undefined) {
       const file = join(storeDir, '..', 'nats.conf');
       writeFileSync(file, options.config);
