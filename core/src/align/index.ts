@@ -186,6 +186,9 @@ function run(a: ModelView, b: ModelView, input: AlignmentInput): AlignmentSectio
   }
 
   lap('embedding and lm_head');
+  for (const [view, side] of [[a, 'A'], [b, 'B']] as const) {
+    for (const [name, reason] of view.unreadable) notes.push(`${side}'s ${name} could not be read and was left out: ${reason}`);
+  }
   const components = summarize(drafts);
   for (const k of Object.keys(phases)) phases[k] = Math.round(phases[k]! * 1000) / 1000;
   return {

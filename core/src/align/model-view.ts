@@ -13,6 +13,7 @@ import { COMPARABLE_DTYPES, type DType } from '../checkpoint/dtype.ts';
 import { PreadReader } from '../io/pread.ts';
 import { toFloat32 } from '../kernels/decode.ts';
 import { classifyTensor } from '../roles/roles.ts';
+import { LineageError } from '../errors.ts';
 
 export interface Matrix {
   rows: number;
@@ -41,6 +42,8 @@ export interface AttentionShape {
 export class ModelView {
   readonly layers: number[];
   readonly hidden: number | null;
+  /** Tensors that could not be read, with the reason: left out (as absent) rather than failing the tests. */
+  readonly unreadable = new Map<string, string>();
   private readonly byKey = new Map<string, TensorEntry>();
   private readonly reader = new PreadReader();
 
@@ -97,7 +100,8 @@ export class ModelView {
     const t = this.tensor(role, layer, expert);
     if (!t || t.shape.length !== 2) return null;
     if (t.shape[0]! * t.shape[1]! > this.maxElements) return null;
-    return { rows: t.shape[0]!, cols: t.shape[1]!, data: this.decode(t) };
+    const data = this.decode(t);
+    return data ? { rows: t.shape[0]!, cols: t.shape[1]!, data } : null;
   }
 
   /** The norm vector γ folded into an input-side matrix (null for other roles, or when absent). */
@@ -119,10 +123,17 @@ export class ModelView {
     return m;
   }
 
-  private decode(t: TensorEntry): Float32Array {
+  private decode(t: TensorEntry): Float32Array | null {
+    if (this.unreadable.has(t.name)) return null;
     const n = t.shape.reduce((x, y) => x * y, 1);
     const raw = new Uint8Array(t.byteLength);
-    this.reader.readSync(t.file, t.offset, raw);
+    try {
+      this.reader.readSync(t.file, t.offset, raw);
+    } catch (err) {
+      if (!(err instanceof LineageError)) throw err;
+      this.unreadable.set(t.name, err.message);
+      return null;
+    }
     const out = new Float32Array(n);
     toFloat32(t.dtype as DType, raw, out, n);
     return out;

@@ -10,6 +10,7 @@ import { normControls, type NormControl } from './norms.ts';
 import { analyzeExperts, moeLayers, type ExpertLayer } from './experts.ts';
 import { analyzeSharedEmbeddings, type EmbeddingControl } from './embeddings.ts';
 import { classifyTensor } from '../roles/roles.ts';
+import { LineageError } from '../errors.ts';
 import { finalizeMoments } from '../stats/moments.ts';
 import { neuronPermutationTest, type NeuronPermutationTest } from './neurons.ts';
 import { sharedTokenIds } from './embeddings.ts';
@@ -33,6 +34,14 @@ export interface Controls {
    * verdict rests on them where they ran.
    */
   alignment: AlignmentSection | null;
+  /** Controls that could not run (their tensors unreadable), each with the reason. */
+  unavailable: UnavailableControl[];
+}
+
+export interface UnavailableControl {
+  control: string;
+  available: false;
+  reason: string;
 }
 
 /**
@@ -69,20 +78,34 @@ export async function computeControls(
   prepared: PreparedComparison, results: ItemResult[],
   options: { threads?: number; seed?: number; /** Filled with the aligned tests' seconds by phase. */ timings?: Record<string, number> } = {},
 ): Promise<Controls> {
-  const layers = await alignLayers(prepared.a, prepared.b, (v, n) => v !== null && v > relatedThreshold(n), options);
+  // Each control on its own: one that cannot read its tensors (a shard cut short, a mount gone)
+  // is reported unavailable with the reason; the comparison and the other controls go on.
+  const unavailable: UnavailableControl[] = [];
+  const isolated = async <T>(control: string, fallback: T, run: () => Promise<T> | T): Promise<T> => {
+    try {
+      return await run();
+    } catch (err) {
+      if (!(err instanceof LineageError)) throw err;
+      unavailable.push({ control, available: false, reason: err.message });
+      return fallback;
+    }
+  };
+  const layers = await isolated('layers', null, () => alignLayers(prepared.a, prepared.b, (v, n) => v !== null && v > relatedThreshold(n), options));
   const moe = moeLayers(prepared.a).size > 0 && moeLayers(prepared.b).size > 0;
-  const experts = moe ? await analyzeExperts(prepared.a, prepared.b, { sample: 0.05, seed: options.seed, threads: options.threads }) : [];
+  const experts = moe ? await isolated('experts', [], () => analyzeExperts(prepared.a, prepared.b, { sample: 0.05, seed: options.seed, threads: options.threads })) : [];
   const embedA = prepared.a.tensors.find((t) => classifyTensor(t.name).role === 'embedding');
   const embedB = prepared.b.tensors.find((t) => classifyTensor(t.name).role === 'embedding');
   // Rows pair by id only when the vocabularies do: otherwise compare the rows of shared tokens.
   const sameIdRate = (prepared.tokenizer as { sameIdRate?: number | null } | null)?.sameIdRate;
   const vocabDiffers = !!embedA && !!embedB && (embedA.shape.join() !== embedB.shape.join() || (typeof sameIdRate === 'number' && sameIdRate < 0.99));
   const embeddings = vocabDiffers
-    ? await analyzeSharedEmbeddings(prepared.a, prepared.b, prepared.tokenizers.a, prepared.tokenizers.b, { seed: options.seed, threads: options.threads })
+    ? await isolated('embeddings', null, () => analyzeSharedEmbeddings(prepared.a, prepared.b, prepared.tokenizers.a, prepared.tokenizers.b, { seed: options.seed, threads: options.threads }))
     : null;
   // Depth changed: pair B's layers with A's through the layer alignment.
   const layerPairs = layers ? layers.alignment.alignment.map((x) => [x.a, x.b] as [number, number]) : null;
-  const alignment = alignModels({ a: prepared.a, b: prepared.b, tokenPairs: tokenPairsOf(prepared), layerPairs, seed: options.seed, timings: options.timings });
+  const alignment = await isolated('alignment', null, () => alignModels({ a: prepared.a, b: prepared.b, tokenPairs: tokenPairsOf(prepared), layerPairs, seed: options.seed, timings: options.timings }));
+  // Only where it can change the reading: the MLP looks unrelated when compared by index.
+  const neurons = mlpRelatedByIndex(prepared, results) ? null : await isolated('neurons', null, () => neuronPermutationTest(prepared.a, prepared.b, { seed: options.seed, rows: 32 }));
   return {
     alignment,
     norms: { tensors: normControls(prepared.matched, results) },
@@ -90,7 +113,7 @@ export async function computeControls(
     layers: layers ? [layers.alignment] : [],
     experts,
     embeddings,
-    // Only where it can change the reading: the MLP looks unrelated when compared by index.
-    neurons: mlpRelatedByIndex(prepared, results) ? null : neuronPermutationTest(prepared.a, prepared.b, { seed: options.seed, rows: 32 }),
+    neurons,
+    unavailable,
   };
 }

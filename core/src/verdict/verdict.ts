@@ -106,7 +106,10 @@ export function judgeWeights(
   const fromWeights = alignment && alignment.components.length > 0
     ? judgeAligned(weights, alignment, context)
     : { ...judgeByIndex(weights, context), procedure: BY_INDEX_PROCEDURE };
-  return withBehaviour(fromWeights, context.behaviour ?? null);
+  const unavailable = (context.controls?.unavailable ?? []).map((u): Evidence => ({
+    signal: `control unavailable: ${u.control}`, value: 'not run', baseline: '', weight: 0, explanation: u.reason,
+  }));
+  return withBehaviour({ ...fromWeights, evidence: [...fromWeights.evidence, ...unavailable] }, context.behaviour ?? null);
 }
 
 /** What the verdict reads of the behaviour section (core/src/behaviour). */
