@@ -87,11 +87,18 @@ export function natsConnectOptions(auth: NatsAuth = {}): Partial<ConnectionOptio
   return options;
 }
 
-/** Connects to NATS (comma-separated server URLs) with `auth`; reconnects forever. */
-export async function connectNats(servers: string, auth: NatsAuth | undefined, name: string): Promise<NatsConnection> {
+/** Where each role's replies arrive: NATS permissions let each role subscribe to its own only. */
+export const INBOX_PREFIX = { coordinator: '_INBOX.coordinator', worker: '_INBOX.worker' } as const;
+
+/**
+ * Connects to NATS (comma-separated server URLs) with `auth`; reconnects forever. With a `role`,
+ * replies come under that role's inbox prefix (so a worker cannot read the coordinator's replies:
+ * job records and reports it reads from the buckets).
+ */
+export async function connectNats(servers: string, auth: NatsAuth | undefined, name: string, role?: keyof typeof INBOX_PREFIX): Promise<NatsConnection> {
   const options = natsConnectOptions(auth);
   try {
-    return await connect({ servers: servers.split(','), name, maxReconnectAttempts: -1, ...options });
+    return await connect({ servers: servers.split(','), name, maxReconnectAttempts: -1, ...options, ...(role ? { inboxPrefix: INBOX_PREFIX[role] } : {}) });
   } catch (err) {
     throw new LineageError('INTERNAL', `cannot connect to NATS at ${servers}: ${(err as Error).message}`, { retryable: true, cause: err });
   }

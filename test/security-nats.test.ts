@@ -14,7 +14,7 @@ import { synthesize } from '../core/src/synth/synth.ts';
 import { startCoordinator } from '../coordinator/src/index.ts';
 import { startWorker } from '../worker/src/index.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
-import { connectNats } from '../proto/jetstream.ts';
+import { connectNats, INBOX_PREFIX } from '../proto/jetstream.ts';
 import { CLUSTER_KEY, Rpc, TOKEN } from './helpers/cluster.ts';
 import { startNatsServer } from './helpers/nats-server.ts';
 import { firstMissing, NATS_MISSING, OPENSSL_MISSING, unless } from './helpers/skip.ts';
@@ -79,13 +79,16 @@ unless(firstMissing(NATS_MISSING, OPENSSL_MISSING), test.serial)('a cluster on N
   t.is(report.verdict.label, 'derived');
 
   // The worker's credentials: results yes; the buckets and the task queue no.
-  const asWorker = await connect({ servers: nats.url, user: 'worker', pass: 'worker-pass', tls: { caFile: pki.ca, certFile: workerCert.cert, keyFile: workerCert.key } });
+  const asWorker = await connect({ servers: nats.url, user: 'worker', pass: 'worker-pass', inboxPrefix: INBOX_PREFIX.worker, tls: { caFile: pki.ca, certFile: workerCert.cert, keyFile: workerCert.key } });
   t.teardown(() => asWorker.close());
   t.regex(await tryPublish(asWorker, '$KV.lineage-reports.secured.0'), /permission|timeout|no responders/i);
   t.regex(await tryPublish(asWorker, '$KV.lineage-jobs.secured'), /permission|timeout|no responders/i);
   t.regex(await tryPublish(asWorker, 'lineage.tasks.secured.0'), /permission|timeout|no responders/i);
   t.regex(await tryPublish(asWorker, '$JS.API.STREAM.PURGE.LINEAGE_RESULTS'), /permission|timeout|no responders/i);
   t.is(await tryPublish(asWorker, 'lineage.results.not-a-job'), 'accepted', 'a worker may publish results (the coordinator checks their MAC)');
+  // Nor can it listen to the coordinator's replies (the records and reports it reads).
+  const eavesdrop = asWorker.subscribe(`${INBOX_PREFIX.coordinator}.>`);
+  t.regex(String(await Promise.race([eavesdrop.closed, new Promise((r) => setTimeout(() => r('still open'), 5_000))])), /permission/i);
   // The report is untouched.
   t.is((await rpc.report('secured') as { verdict: { label: string } }).verdict.label, 'derived');
 

@@ -104,7 +104,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   const key = ClusterKey.load({ key: options.clusterKey, keyFile: options.clusterKeyFile, insecure: options.insecure }, 'the coordinator');
   if (key.insecure) log('WARNING: no cluster key (--insecure): tasks, results and stored records are neither signed nor checked');
 
-  const nc = await connectNats(options.nats, { creds: options.natsCreds, ...options.natsAuth }, 'lineage-coordinator');
+  const nc = await connectNats(options.nats, { creds: options.natsCreds, ...options.natsAuth }, 'lineage-coordinator', 'coordinator');
   let jobs: JobManager | null = null;
   let workers: WorkerRegistry | null = null;
   let metricsEndpoint: MetricsEndpoint | null = null;

@@ -93,7 +93,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const key = ClusterKey.load({ key: options.clusterKey, keyFile: options.clusterKeyFile, insecure: options.insecure }, 'the worker');
   const roots = new ModelRoots(options.modelRoots?.length ? options.modelRoots : [process.cwd()]);
   if (key.insecure) log('WARNING: no cluster key (--insecure): tasks are run without checking who sent them');
-  const nc = await connectNats(options.nats, { creds: options.natsCreds, ...options.natsAuth }, `lineage-worker ${id}`);
+  const nc = await connectNats(options.nats, { creds: options.natsCreds, ...options.natsAuth }, `lineage-worker ${id}`, 'worker');
   let topology: Topology;
   let consumer: Consumer;
   let ackWaitMs: number;
