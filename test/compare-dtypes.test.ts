@@ -3,6 +3,8 @@ import test from 'ava';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { compareWeights } from '../core/src/compare/weights.ts';
+import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
+import { ModelView } from '../core/src/align/model-view.ts';
 import { toHalf } from '../core/src/synth/encode.ts';
 import { close, referenceStats } from './helpers/reference.ts';
 import { bf16Bytes, f32Bytes, writeSafetensorsFile } from './helpers/safetensors-file.ts';
@@ -89,3 +91,16 @@ for (const dA of dtypes) {
     });
   }
 }
+
+test('the aligned tests read FP8 weights with their block scales, value for value', (t) => {
+  const dir = tempDir();
+  const decoded = model(join(dir, 'fp8'), 'F8_E4M3', base);
+  const view = new ModelView(openCheckpoint(join(dir, 'fp8')));
+  const m = view.matrix('expert.down', 0, 3);
+  view.close();
+  t.truthy(m);
+  t.deepEqual([m!.rows, m!.cols], [ROWS, COLS]);
+  let worst = 0;
+  decoded.forEach((x, k) => { worst = Math.max(worst, Math.abs(x - m!.data[k]!)); });
+  t.true(worst < 1e-9, `largest difference ${worst}`);
+});

@@ -11,7 +11,7 @@
 import type { Checkpoint, TensorEntry } from '../checkpoint/folder.ts';
 import { COMPARABLE_DTYPES, type DType } from '../checkpoint/dtype.ts';
 import { PreadReader } from '../io/pread.ts';
-import { toFloat32 } from '../kernels/decode.ts';
+import { blockScalesFrom, toFloat32, type BlockScales } from '../kernels/decode.ts';
 import { classifyTensor } from '../roles/roles.ts';
 import { LineageError } from '../errors.ts';
 
@@ -45,11 +45,14 @@ export class ModelView {
   /** Tensors that could not be read, with the reason: left out (as absent) rather than failing the tests. */
   readonly unreadable = new Map<string, string>();
   private readonly byKey = new Map<string, TensorEntry>();
+  /** FP8 block scales by the name of the weight they scale (DeepSeek-V3 `weight_scale_inv`). */
+  private readonly scales = new Map<string, TensorEntry>();
   private readonly reader = new PreadReader();
 
   constructor(readonly checkpoint: Checkpoint, private readonly maxElements = DEFAULT_MAX_ELEMENTS) {
     const layers = new Set<number>();
     for (const t of checkpoint.tensors) {
+      if (/_scale_inv$/.test(t.name)) this.scales.set(t.name.replace(/_scale_inv$/, ''), t);
       if (!COMPARABLE_DTYPES.has(t.dtype as DType)) continue;
       const r = classifyTensor(t.name);
       if (r.fusedExperts) continue;
@@ -127,15 +130,23 @@ export class ModelView {
     if (this.unreadable.has(t.name)) return null;
     const n = t.shape.reduce((x, y) => x * y, 1);
     const raw = new Uint8Array(t.byteLength);
+    // FP8 weights are compared dequantized, with their block scales, as the weights pass does.
+    const scale = t.dtype === 'F8_E4M3' ? this.scales.get(t.name) : undefined;
+    let scales: BlockScales | undefined;
     try {
       this.reader.readSync(t.file, t.offset, raw);
+      if (scale) {
+        const bytes = new Uint8Array(scale.byteLength);
+        this.reader.readSync(scale.file, scale.offset, bytes);
+        scales = blockScalesFrom(bytes, scale, t);
+      }
     } catch (err) {
       if (!(err instanceof LineageError)) throw err;
       this.unreadable.set(t.name, err.message);
       return null;
     }
     const out = new Float32Array(n);
-    toFloat32(t.dtype as DType, raw, out, n);
+    toFloat32(t.dtype as DType, raw, out, n, 0, scales);
     return out;
   }
 }

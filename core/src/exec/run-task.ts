@@ -6,10 +6,10 @@
  * of ending as a per-tensor note under a verdict.
  */
 import { bytesPerElement, elementCount } from '../checkpoint/dtype.ts';
-import { BadInputError, isBadInput } from '../errors.ts';
+import { isBadInput } from '../errors.ts';
 import type { StreamingHash } from '../hash/content-hash.ts';
 import type { RangeReader } from '../io/reader.ts';
-import { prepareOperand, type BlockScales } from '../kernels/decode.ts';
+import { blockScalesFrom, prepareOperand, type BlockScales } from '../kernels/decode.ts';
 import type { PairKernel } from '../kernels/kernel.ts';
 import { BLOCK } from '../kernels/wasm/source.ts';
 import type { Task, TaskItem, TensorRef } from '../plan/plan.ts';
@@ -232,27 +232,5 @@ async function hashOnly(t: TensorRef, ctx: TaskContext, side: 0 | 1): Promise<st
 async function readScales(scales: TensorRef, weight: TensorRef, reader: RangeReader): Promise<BlockScales> {
   const bytes = new Uint8Array(scales.byteLength);
   await reader.read(scales.file, scales.offset, bytes);
-  const values = new Float32Array(scales.byteLength / (scales.dtype === 'F32' ? 4 : 2));
-  if (scales.dtype === 'F32') values.set(new Float32Array(bytes.buffer));
-  else {
-    // BF16 scales: widen by placing the 16 bits in the high half of each float.
-    const bits = new Uint32Array(values.buffer);
-    const halves = new Uint16Array(bytes.buffer);
-    for (let i = 0; i < halves.length; i++) bits[i] = halves[i]! << 16;
-  }
-  const rows = weight.shape.length >= 2 ? weight.shape.slice(0, -1).reduce((x, y) => x * y, 1) : 1;
-  const cols = weight.shape.at(-1) ?? 1;
-  const [scaleRows, scaleCols] = scales.shape.length === 2 ? scales.shape as [number, number] : [1, scales.shape[0] ?? 1];
-  // Block sizes are powers of two (128 × 128 in DeepSeek-V3's weight_block_size); the last block of
-  // a dimension may be partial, so the size is the power of two that covers dim / blocks.
-  const blockRows = nextPowerOfTwo(Math.ceil(rows / scaleRows));
-  const blockCols = nextPowerOfTwo(Math.ceil(cols / scaleCols));
-  if (Math.ceil(rows / blockRows) !== scaleRows || Math.ceil(cols / blockCols) !== scaleCols) {
-    throw new BadInputError(scales.file, `scale tensor ${JSON.stringify(scales.shape)} does not tile a weight of ${rows}×${cols} in power-of-two blocks`);
-  }
-  return { values, blockRows, blockCols, cols };
-}
-
-function nextPowerOfTwo(x: number): number {
-  return 2 ** Math.ceil(Math.log2(Math.max(1, x)));
+  return blockScalesFrom(bytes, scales, weight);
 }

@@ -4,6 +4,7 @@
  */
 import type { DType } from '../checkpoint/dtype.ts';
 import type { Layout } from './kernel.ts';
+import { BadInputError } from '../errors.ts';
 
 /** Block-wise dequantization scales of an FP8 weight (DeepSeek-V3 `weight_scale_inv`). */
 export interface BlockScales {
@@ -111,4 +112,34 @@ export function toFloat32(dtype: DType, raw: Uint8Array, out: Float32Array, coun
     case 'F8_E4M3': decodeE4M3(raw, out, count, firstElement, scales); return;
     default: throw new Error(`toFloat32: ${dtype} is not a comparable dtype`);
   }
+}
+
+/**
+ * FP8 block scales (DeepSeek-V3's `weight_scale_inv`) from their bytes: F32 or BF16 values, one per
+ * block of a power-of-two size (128 × 128 there; the last block of a dimension may be partial).
+ */
+export function blockScalesFrom(
+  bytes: Uint8Array, scales: { file: string; dtype: string; shape: number[] }, weight: { shape: number[] },
+): BlockScales {
+  const values = new Float32Array(bytes.byteLength / (scales.dtype === 'F32' ? 4 : 2));
+  if (scales.dtype === 'F32') values.set(new Float32Array(bytes.buffer, bytes.byteOffset, values.length));
+  else {
+    // BF16 scales: widen by placing the 16 bits in the high half of each float.
+    const bits = new Uint32Array(values.buffer);
+    const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, values.length);
+    for (let i = 0; i < halves.length; i++) bits[i] = halves[i]! << 16;
+  }
+  const rows = weight.shape.length >= 2 ? weight.shape.slice(0, -1).reduce((x, y) => x * y, 1) : 1;
+  const cols = weight.shape.at(-1) ?? 1;
+  const [scaleRows, scaleCols] = scales.shape.length === 2 ? scales.shape as [number, number] : [1, scales.shape[0] ?? 1];
+  const blockRows = nextPowerOfTwo(Math.ceil(rows / scaleRows));
+  const blockCols = nextPowerOfTwo(Math.ceil(cols / scaleCols));
+  if (Math.ceil(rows / blockRows) !== scaleRows || Math.ceil(cols / blockCols) !== scaleCols) {
+    throw new BadInputError(scales.file, `scale tensor ${JSON.stringify(scales.shape)} does not tile a weight of ${rows}×${cols} in power-of-two blocks`);
+  }
+  return { values, blockRows, blockCols, cols };
+}
+
+function nextPowerOfTwo(x: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(1, x)));
 }
