@@ -93,9 +93,10 @@ export async function startOpenAiServer(options: ServerOptions): Promise<Running
   const server = createServer((req, res) => {
     inFlight++;
     state.maxInFlight = Math.max(state.maxInFlight, inFlight);
-    handle(req, res)
-      .catch((err) => reply(res, 500, { error: { message: String(err) } }))
-      .finally(() => inFlight--);
+    // In flight until answered or abandoned by the client (a timed-out request it retries is
+    // no longer one of its concurrent requests, even while this handler is still running).
+    res.once('close', () => inFlight--);
+    handle(req, res).catch((err) => reply(res, 500, { error: { message: String(err) } }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
