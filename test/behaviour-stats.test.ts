@@ -8,6 +8,7 @@ import test from 'ava';
 import { join } from 'node:path';
 import { compareBehaviour, compareBehaviourOfPaths, LocalLlamaModel, type Answer, type BehaviourModel, type Prompt } from '../core/src/behaviour/index.ts';
 import { permutationTest } from '../core/src/behaviour/permutation.ts';
+import { candidatesOutside, jensenShannonOutside } from '../core/src/behaviour/prompt-mask.ts';
 import { binomialUpperTail, mcnemar } from '../core/src/behaviour/reference-null.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { Random } from '../core/src/synth/random.ts';
@@ -79,29 +80,29 @@ function losing(inner: BehaviourModel, lose: (i: number) => boolean): BehaviourM
 real('stories260k and its BF16 copy are related, with a small p-value, and the section is reproducible', async (t) => {
   const a = await LocalLlamaModel.open(model('stories260k'));
   const b = await LocalLlamaModel.open(model('stories260k-bf16'));
-  const s = await compareBehaviour(a, b, { probes: 200, seed: 3 });
+  const s = await compareBehaviour(a, b, { probes: 120, seed: 3 });
   t.log(s.reason);
   t.is(s.related, true);
   t.true(s.pValue! <= 0.01);
   t.true(s.agreement! > 0.8, `agreement ${s.agreement}`);
   t.true(s.statistics.agreement!.nullMean < 0.1);
   t.true(s.jensenShannon! < 0.01);
-  t.like(s.probes, { total: 200, answered: 200, missingA: 0, missingB: 0, sharedVocab: 512, textSet: null, seed: 3 });
+  t.like(s.probes, { total: 120, answered: 120, missingA: 0, missingB: 0, sharedVocab: 512, textSet: null, seed: 3 });
   t.like(s.sources.a, { kind: 'local', runner: 'lineage-forward-f32', dtypes: ['F32'] });
   t.like(s.sources.b, { kind: 'local', dtypes: ['BF16'] });
-  const again = await compareBehaviour(a, b, { probes: 200, seed: 3 });
+  const again = await compareBehaviour(a, b, { probes: 120, seed: 3 });
   t.deepEqual(JSON.parse(JSON.stringify(again)), JSON.parse(JSON.stringify(s)));
 });
 
 real('babyllama-105 and babyllama-361 (independent runs, different tokenizers) are not related', async (t) => {
   const a = await LocalLlamaModel.open(model('babyllama-105'));
   const b = await LocalLlamaModel.open(model('babyllama-361'));
-  const s = await compareBehaviour(a, b, { probes: 200, seed: 1 });
+  const s = await compareBehaviour(a, b, { probes: 100, seed: 1 });
   t.log(s.reason);
   t.is(s.related, false);
   t.true(s.pValue! > 0.01);
   t.is(s.probes.sharedVocab, 105);
-  t.is(s.probes.answered, 200);
+  t.is(s.probes.answered, 100);
 });
 
 real('an empty answer is missing, never agreement: lost answers shrink the probe count and too few leave the question open', async (t) => {
@@ -126,7 +127,7 @@ real('a derivative of stories260k is related to it; with an unrelated reference 
   const base = await LocalLlamaModel.open(model('stories260k'));
   const derived = await LocalLlamaModel.open(join(root, 'derived'));
   const reference = await LocalLlamaModel.open(join(root, 'random'), { label: 'random-stories-shape' });
-  const s = await compareBehaviour(base, derived, { probes: 150, seed: 4, references: [reference] });
+  const s = await compareBehaviour(base, derived, { probes: 100, seed: 4, references: [reference] });
   t.log(s.reason);
   t.is(s.related, true);
   t.is(s.references.length, 2);
@@ -136,10 +137,12 @@ real('a derivative of stories260k is related to it; with an unrelated reference 
     t.true(r.pValue <= 0.01);
   }
   t.is(s.pValue, Math.max(s.statistics.agreement!.pValue, ...s.references.map((r) => r.pValue)));
-  // The reference against itself: not related to the base.
-  const u = await compareBehaviour(base, reference, { probes: 150, seed: 4 });
-  t.log(u.reason);
-  t.is(u.related, false);
+  // The untrained model against the base: not related, though both copy tokens of the probe
+  // (raw agreement, tokens of the probe included, called this pair related in 3 of 10 runs).
+  for (const seed of [1, 2, 3]) {
+    const u = await compareBehaviour(base, reference, { probes: 80, seed });
+    t.is(u.related, false, `seed ${seed}: ${u.reason}`);
+  }
 });
 
 real('text probes run when both sides have a tokenizer; nothing to probe leaves related null', async (t) => {
@@ -169,4 +172,17 @@ real('compareBehaviourOfPaths: the section when both sides run, {available: fals
   t.regex((none as { reason: string }).reason, /gemma\/config\.json: model_type 'gemma' is not run by the built-in forward pass/);
   const big = await compareBehaviourOfPaths(model('stories260k'), model('babyllama-105'), { maxBytes: 2_000_000 });
   t.regex((big as { reason: string }).reason, /babyllama-105: the model needs 3\.6 MiB as float32, above the in-memory forward pass's limit/);
+});
+
+test('tokens of the probes are left out of token-probe comparisons: candidates and divergence outside a set', (t) => {
+  const logprobs = Float64Array.from([0.5, 0.3, 0.15, 0.05].map(Math.log));
+  const answer = { greedy: { id: 0, logprob: logprobs[0]! }, top: [0, 1, 2].map((id) => ({ id, logprob: logprobs[id]! })), logprobs };
+  t.deepEqual(candidatesOutside(answer, new Set([0]), 2), [1, 2]);
+  t.deepEqual(candidatesOutside(answer, new Set([1, 2]), 5), [0, 3]);
+  // Without the full distribution, the listed candidates are filtered.
+  t.deepEqual(candidatesOutside({ greedy: answer.greedy, top: answer.top }, new Set([0, 2]), 5), [1]);
+  const other = Float64Array.from([0.1, 0.3, 0.15, 0.45].map(Math.log));
+  t.true(jensenShannonOutside(logprobs, other, 4, new Set()) > 0.05);
+  // Left out where they differ, the two are the same distribution up to scale.
+  t.true(Math.abs(jensenShannonOutside(logprobs, other, 4, new Set([0, 3]))) < 1e-12);
 });

@@ -10,6 +10,7 @@
 import type { Answer, BehaviourModel, BehaviourSource, NextTokenAnswer } from './model.ts';
 import { isMissing } from './model.ts';
 import { jensenShannon, matchMode, sameGreedy, sharedDistribution, topKJensenShannon, topOverlap, type MatchBy } from './pair-metrics.ts';
+import { candidatesOutside, jensenShannonOutside, union } from './prompt-mask.ts';
 import { permutationTest, type PermutationResult } from './permutation.ts';
 import { planProbes, type Probe } from './probes.ts';
 import { mcnemar, type ReferenceComparison } from './reference-null.ts';
@@ -125,7 +126,7 @@ export async function compareBehaviour(a: BehaviourModel, b: BehaviourModel, opt
       set,
       total: all.length,
       answered: mine.length,
-      agreement: mine.length ? mine.reduce((s, p) => s + sameGreedy(p.a, p.b, p.by), 0) / mine.length : null,
+      agreement: null as number | null,
       matchedBy: modes.size === 0 ? null : modes.size === 1 ? [...modes][0]! : ('mixed' as const),
     };
   }).filter((s) => s.total > 0);
@@ -142,32 +143,53 @@ export async function compareBehaviour(a: BehaviourModel, b: BehaviourModel, opt
     return { ...permutationTest(pairs.length, strata, value, { draws: o.draws, seed: o.seed, extreme, stream }), n: pairs.length };
   };
 
-  const agreement = test('agreement', 'high', (i, j) => {
+  // On token probes matched by id, tokens of either probe are left out of the comparison (see
+  // prompt-mask.ts); text probes and byte-matched answers are compared as they are.
+  const promptIds = pairs.map((p) => (p.probe.prompt.kind === 'tokens' ? new Set(p.probe.prompt.ids) : null));
+  const exclusion = (i: number, j: number, by: MatchBy): ReadonlySet<number> | null => {
+    const x = promptIds[i];
+    const y = promptIds[j];
+    return by === 'id' && x && y ? union(x, y) : null;
+  };
+  const greedyPair = (i: number, j: number): number => {
     const by = byOf(i, j);
-    return by === null ? 0 : sameGreedy(pairs[i]!.a, pairs[j]!.b, by);
-  });
+    if (by === null) return 0;
+    const ex = exclusion(i, j, by);
+    if (!ex) return sameGreedy(pairs[i]!.a, pairs[j]!.b, by);
+    const ga = candidatesOutside(pairs[i]!.a, ex, 1)[0];
+    const gb = candidatesOutside(pairs[j]!.b, ex, 1)[0];
+    return ga !== undefined && ga === gb ? 1 : 0;
+  };
+  const agreement = test('agreement', 'high', greedyPair);
+  for (const set of sets) {
+    const mine = pairs.flatMap((p, i) => (p.probe.set === set.set ? [i] : []));
+    set.agreement = mine.length ? mine.reduce((sum, i) => sum + greedyPair(i, i), 0) / mine.length : null;
+  }
   // Answers without candidate lists (an endpoint that gives no logprobs) leave these two untested.
   const lists = pairs.length > 0 && pairs.every((p) => p.a.top.length > 0 && p.b.top.length > 0);
   if (pairs.length > 0 && !lists) notes.push('Some answers came without log-probabilities: top-k overlap and Jensen–Shannon divergence were not computed.');
   const overlap = !lists ? null : test('top-k', 'high', (i, j) => {
     const by = byOf(i, j);
-    return by === null ? 0 : topOverlap(pairs[i]!.a, pairs[j]!.b, by);
+    if (by === null) return 0;
+    const ex = exclusion(i, j, by);
+    if (!ex) return topOverlap(pairs[i]!.a, pairs[j]!.b, by);
+    const k = Math.min(pairs[i]!.a.top.length, pairs[j]!.b.top.length);
+    const ta = candidatesOutside(pairs[i]!.a, ex, k);
+    const tb = new Set(candidatesOutside(pairs[j]!.b, ex, k));
+    const n = Math.min(ta.length, tb.size);
+    return n === 0 ? 0 : ta.slice(0, n).filter((id) => tb.has(id)).length / n;
   });
   // Full distributions over the shared ids where both sides give them on token probes; the top-k
-  // stand-in everywhere else (endpoints, text probes across vocabularies).
-  const shared = new Map<string, Float64Array>();
-  const dist = (side: 'a' | 'b', i: number, n: number): Float64Array => {
-    const k = `${side}:${i}`;
-    let d = shared.get(k);
-    if (!d) shared.set(k, (d = sharedDistribution(pairs[i]![side].logprobs!, n)));
-    return d;
-  };
+  // stand-in everywhere else (endpoints, text probes across vocabularies, large vocabularies).
   const jsd = !lists ? null : test('jsd', 'low', (i, j) => {
     const by = byOf(i, j);
     if (by === null) return Math.LN2;
     const x = pairs[i]!.a;
     const y = pairs[j]!.b;
-    if (by === 'id' && x.logprobs && y.logprobs && plan.sharedVocab !== null) return jensenShannon(dist('a', i, plan.sharedVocab), dist('b', j, plan.sharedVocab));
+    const ex = exclusion(i, j, by);
+    if (by === 'id' && x.logprobs && y.logprobs && plan.sharedVocab !== null) {
+      return ex ? jensenShannonOutside(x.logprobs, y.logprobs, plan.sharedVocab, ex) : jensenShannon(sharedDistribution(x.logprobs, plan.sharedVocab), sharedDistribution(y.logprobs, plan.sharedVocab));
+    }
     return topKJensenShannon(x, y, by);
   });
 
@@ -179,7 +201,11 @@ export async function compareBehaviour(a: BehaviourModel, b: BehaviourModel, opt
     const agree = (x: Answer, y: Answer, probe: Probe): number | null => {
       if (isMissing(x) || isMissing(y)) return null;
       const by = matchMode(x, y, probe.set === 'tokens');
-      return by === null ? null : sameGreedy(x, y, by);
+      if (by === null) return null;
+      if (by !== 'id' || probe.prompt.kind !== 'tokens') return sameGreedy(x, y, by);
+      const ex = new Set(probe.prompt.ids);
+      const gx = candidatesOutside(x, ex, 1)[0];
+      return gx !== undefined && gx === candidatesOutside(y, ex, 1)[0] ? 1 : 0;
     };
     const ab = plan.probes.map((probe, i) => agree(answersA[i]!, answersB[i]!, probe));
     for (const [side, answers] of [['a', answersA], ['b', answersB]] as const) {

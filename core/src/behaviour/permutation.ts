@@ -10,6 +10,7 @@
  */
 import { Random } from '../synth/random.ts';
 
+/** A memo of count² doubles (32 MB at this size) beats a map; beyond it, values are recomputed. */
 const MEMO_MAX_PAIRS = 4_000_000;
 
 export interface PermutationResult {
@@ -31,14 +32,13 @@ export function permutationTest(
   value: (i: number, j: number) => number,
   options: { draws: number; seed: number; extreme: 'high' | 'low'; stream: string },
 ): PermutationResult {
-  // Memoized while the pairs a run can touch stay few (a pair recurs across draws); beyond that
-  // the map would outgrow the values it saves.
-  const memo = count * Math.min(count, options.draws) <= MEMO_MAX_PAIRS ? new Map<number, number>() : null;
+  // A pair recurs across draws: its value is computed once.
+  const memo = count * count <= MEMO_MAX_PAIRS ? new Float64Array(count * count).fill(NaN) : null;
   const at = (i: number, j: number): number => {
     if (!memo) return value(i, j);
     const key = i * count + j;
-    let v = memo.get(key);
-    if (v === undefined) memo.set(key, (v = value(i, j)));
+    let v = memo[key]!;
+    if (v !== v) memo[key] = v = value(i, j); // NaN: not computed yet
     return v;
   };
   let observedSum = 0;
