@@ -98,6 +98,9 @@ unless(NATS_MISSING, test.serial)('a worker refuses a signed task naming files o
   const local = await send(0, join(model, 'model.safetensors'));
   t.regex(local.error ?? '', /^refused: .*model\.safetensors is outside this worker's model roots/);
   t.deepEqual(local.results, []);
+  // A file outside the roots that does not exist is refused too (not retried elsewhere as a read failure).
+  const absent = await send(2, join(outside, 'nope', 'model.safetensors'));
+  t.regex(absent.error ?? '', /^refused: .*nope\/model\.safetensors is outside this worker's model roots/);
   const remote = await send(1, 'http://169.254.169.254/latest/meta-data.safetensors');
   t.regex(remote.error ?? '', /^refused: .*this worker does not read model URLs \(start it with --allow-urls\)/);
 });

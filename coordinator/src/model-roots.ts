@@ -81,12 +81,23 @@ export class ModelRoots {
   }
 
   /**
+   * Why a worker must not read `file` for a task, judged on the path as written (no file system
+   * access: it says nothing about files outside the roots), or null when it may try.
+   */
+  refusalAsWritten(file: string): string | null {
+    if (!isAbsolute(file)) return `${file}: not an absolute path`;
+    if (!file.endsWith('.safetensors')) return `${file}: not a .safetensors file`;
+    if (!this.contains(resolve(file))) return `${file} is outside this worker's model roots ${this.roots.join(', ')} (--model-root)`;
+    return null;
+  }
+
+  /**
    * Why a worker must not read `file` for a task, or null when it may: a local tensor file must be
    * a regular `.safetensors` file whose real path is under the roots.
    */
   refusalOf(file: string): string | null {
-    if (!isAbsolute(file)) return `${file}: not an absolute path`;
-    if (!file.endsWith('.safetensors')) return `${file}: not a .safetensors file`;
+    const asWritten = this.refusalAsWritten(file);
+    if (asWritten) return asWritten;
     let real: string;
     try {
       real = realpathSync(file);

@@ -156,6 +156,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     for (const item of envelope.task.items) {
       for (const ref of [item.a, item.b, item.scalesA, item.scalesB]) {
         if (!ref) continue;
+        // Outside the roots as written: refused before the file system is asked anything.
+        const outside = isRemoteSource(ref.file) ? null : roots.refusalAsWritten(ref.file);
+        if (outside) throw new TaskFailure(`refused: ${outside}`, true);
         // Absent here (a mount without the models): this worker's fault, not the task's, so it is
         // a read failure, retried on another worker (issue 14), not a refusal that ends the task.
         if (!isRemoteSource(ref.file) && !existsSync(ref.file)) throw new TaskFailure(`ReadFailedError: ${ref.file}: cannot open: ENOENT (not on this worker)`, false, true);
