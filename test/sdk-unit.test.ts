@@ -6,7 +6,7 @@ import { isBadInput, LineageError } from '../core/src/errors.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
 import {
   CoordinatorError, DeadlineExceededError, FailedPreconditionError, fromGrpcError, InvalidArgumentError,
-  JobNotFoundError, PermissionDeniedError, UnauthenticatedError, UnavailableError,
+  JobNotFoundError, PermissionDeniedError, TamperedDataError, UnauthenticatedError, UnavailableError,
 } from '../client/src/sdk/errors.ts';
 import { isTerminal, jobInfo, type JobInfo } from '../client/src/sdk/job.ts';
 import { backoffDelay, withRetry } from '../client/src/sdk/retry.ts';
@@ -41,7 +41,11 @@ test('gRPC status codes map to flat typed errors, all LineageErrors', (t) => {
   const internal = fromGrpcError(serviceError(status.INTERNAL, 'boom'), at);
   t.true(internal instanceof CoordinatorError);
   t.is((internal as CoordinatorError).grpcStatus, 'INTERNAL');
-  for (const err of [notFound, unauth, unavailable, internal]) t.true(err instanceof LineageError);
+  const tampered = fromGrpcError(serviceError(status.DATA_LOSS, 'refused: report of job j, chunk 0 of 1: its MAC does not verify'), { ...at, jobId: 'j' });
+  t.true(tampered instanceof TamperedDataError);
+  t.false(tampered.retryable);
+  t.is(tampered.message, 'the coordinator refused stored data that does not verify: report of job j, chunk 0 of 1: its MAC does not verify');
+  for (const err of [notFound, unauth, unavailable, internal, tampered]) t.true(err instanceof LineageError);
 });
 
 test('INVALID_ARGUMENT is bad input naming the file the coordinator named', (t) => {
