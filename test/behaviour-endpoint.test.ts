@@ -53,9 +53,10 @@ real('429s, 500s and slow answers are retried within the concurrency limit; empt
     if (index % 7 === 3 && nth < 2) return '500';
     return 'ok';
   };
-  const server = await startOpenAiServer({ model: local, name: 'baby', fault, slowMs: 1500 });
+  // The slow answer takes far longer than the timeout, and the timeout is far longer than a normal answer on a loaded machine.
+  const server = await startOpenAiServer({ model: local, name: 'baby', fault, slowMs: 12_000 });
   t.teardown(() => server.close());
-  const remote = new EndpointModel({ url: `${server.url}/v1/`, model: 'baby', concurrency: 2, timeoutMs: 600, backoffMs: 5, retries: 4 });
+  const remote = new EndpointModel({ url: `${server.url}/v1/`, model: 'baby', concurrency: 2, timeoutMs: 4000, backoffMs: 5, retries: 4 });
   const s = await compareBehaviour(remote, local, { seed: 1, minAnswered: 10 });
   t.log(s.reason, JSON.stringify(server.faults), `max in flight ${server.maxInFlight}`);
   t.true(server.faults['429'] >= 6 && server.faults['500'] >= 1 && server.faults.slow === 1);

@@ -64,7 +64,7 @@ export async function startOpenAiServer(options: ServerOptions): Promise<Running
     state.faults[fault]++;
     if (fault === '429') return reply(res, 429, { error: { message: 'rate limited' } }, { 'retry-after': '0' });
     if (fault === '500') return reply(res, 500, { error: { message: 'internal error' } });
-    if (fault === 'slow') await new Promise((r) => setTimeout(r, options.slowMs ?? 2000));
+    if (fault === 'slow') await new Promise((r) => setTimeout(r, options.slowMs ?? 2000).unref());
     const topK = route === 'chat' ? Number(body.top_logprobs ?? 0) : Number(body.logprobs ?? 0);
     const [answer] = await options.model.next([{ kind: 'text', text: prompt }], { topK: Math.max(1, topK) });
     if (!answer || 'missing' in answer) return reply(res, 500, { error: { message: 'the model could not answer' } });
