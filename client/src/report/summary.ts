@@ -17,15 +17,12 @@ export function formatSummary(report: ComparisonReport): string {
     `B: ${models.b.path}  (${models.b.tensors} tensors, ${gb(models.b.bytes)}, ${models.b.shards} shard(s))`,
     '',
   ];
-  const arch = report.architecture as { available?: boolean; reason?: string; a?: { totalParams?: number; activeParams?: number }; b?: { totalParams?: number; activeParams?: number }; diffs?: unknown[] };
-  if (arch.available === false) lines.push(`architecture: not available (${arch.reason})`);
-  else lines.push(`architecture: A ${params(arch.a?.totalParams)} total / ${params(arch.a?.activeParams)} active, B ${params(arch.b?.totalParams)} / ${params(arch.b?.activeParams)}; ${arch.diffs?.length ?? 0} field(s) differ`);
-  const tok = report.tokenizer as { available?: boolean; reason?: string; relation?: string; sharedTokens?: number | { count?: number }; vocabSizeA?: number; vocabSizeB?: number };
-  if (tok.available === false) lines.push(`tokenizer: not available (${tok.reason})`);
-  else {
-    const shared = typeof tok.sharedTokens === 'number' ? tok.sharedTokens : tok.sharedTokens?.count;
-    lines.push(`tokenizer: ${tok.relation ?? '?'} (vocab ${tok.vocabSizeA ?? '?'} vs ${tok.vocabSizeB ?? '?'}, ${shared ?? '?'} shared)${tok.reason ? ` — ${tok.reason}` : ''}`);
-  }
+  const arch = report.architecture;
+  if (!('diffs' in arch)) lines.push(`architecture: not available (${arch.reason})`);
+  else lines.push(`architecture: A ${params(arch.a.totalParams)} total / ${params(arch.a.activeParams)} active, B ${params(arch.b.totalParams)} / ${params(arch.b.activeParams)}; ${arch.diffs.length} field(s) differ`);
+  const tok = report.tokenizer;
+  if (!tok.available) lines.push(`tokenizer: not available (${tok.reason})`);
+  else lines.push(`tokenizer: ${tok.relation} (vocab ${tok.vocabSizeA} vs ${tok.vocabSizeB}, ${tok.sharedTokens.count} shared)`);
   lines.push(
     '',
     `weights: ${s.compared} pair(s) compared (${s.elementsCompared.toLocaleString('en-US')} elements), ${s.identical} byte-identical, ` +

@@ -8,7 +8,8 @@ import type { ComparisonReport } from '../../../core/src/compare/index.ts';
 import type { ArchitectureSection } from '../../../core/src/arch/index.ts';
 import type { TensorReport, WeightsSection } from '../../../core/src/report/index.ts';
 import type { TokenizerComparison } from '../../../core/src/tokenizer/index.ts';
-import { relatedThreshold, type VerdictLabel } from '../../../core/src/verdict/index.ts';
+import type { VerdictLabel } from '../../../core/src/verdict/index.ts';
+import { relatedThreshold } from '../../../core/src/policy.ts';
 
 // ---------- numbers ----------
 
@@ -146,13 +147,14 @@ function reasonOf(x: unknown, fallback: string): string {
 }
 
 export function architectureOf(report: ComparisonReport): ArchitectureView {
-  const a = report.architecture;
+  // Read defensively: a report may come from a file or a cluster of another version.
+  const a: unknown = report.architecture;
   if (isObject(a) && Array.isArray(a.diffs) && isObject(a.a) && isObject(a.b)) return { ok: true, section: a as unknown as ArchitectureSection };
   return { ok: false, reason: reasonOf(a, 'no architecture section in the report') };
 }
 
 export function tokenizerOf(report: ComparisonReport): TokenizerView {
-  const t = report.tokenizer;
+  const t: unknown = report.tokenizer;
   if (isObject(t) && t.available === true && isObject(t.sharedTokens)) return { ok: true, section: t as unknown as TokenizerComparison };
   return { ok: false, reason: reasonOf(t, 'no tokenizer section in the report') };
 }

@@ -31,10 +31,8 @@ import {
   type DimSelection, type UnitBuilder, type Units,
 } from './units.ts';
 
-/** A cell is related when its p-value is at most this (per-cell false-positive rate). */
-export const CELL_LEVEL = 0.01;
-/** A component is related when its cells' combined p-value is at most this. */
-export const COMPONENT_LEVEL = 0.001;
+import { CELL_LEVEL, COMPONENT_LEVEL } from '../policy.ts';
+export { CELL_LEVEL, COMPONENT_LEVEL };
 /** Hidden dimensions compared per unit (a seeded choice among the matched ones). */
 const MAX_DIMS = 256;
 /** Neurons of A matched per cell (each against every neuron of B). */

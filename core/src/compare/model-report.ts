@@ -12,8 +12,8 @@ import { remoteSection, type RemoteSection } from '../checkpoint/remote-section.
 import type { HttpReadOptions } from '../io/http-client.ts';
 import { readLogsIn, type ReadLog } from '../io/read-log.ts';
 import { isBadInput } from '../errors.ts';
-import { analyzeArchitecture, countParamsFromTensors, loadCheckpointIndex } from '../arch/index.ts';
-import { compareTokenizers, loadTokenizer, type Tokenizer } from '../tokenizer/index.ts';
+import { analyzeArchitecture, countParamsFromTensors, loadCheckpointIndex, type ArchitectureSection } from '../arch/index.ts';
+import { compareTokenizers, loadTokenizer, type Tokenizer, type TokenizerSection } from '../tokenizer/index.ts';
 import type { ItemResult } from '../exec/run-task.ts';
 import type { Plan } from '../plan/plan.ts';
 import { buildWeightsSection, type WeightsMeta, type WeightsSection } from '../report/weights.ts';
@@ -24,6 +24,9 @@ import { computeControls, type Controls } from '../controls/index.ts';
 import { compareBehaviour, LocalLlamaModel, type BehaviourSection } from '../behaviour/index.ts';
 
 export const SCHEMA_VERSION = 1;
+
+/** The architecture section, or why there is none (a side without config.json). */
+export type ArchitectureReport = ArchitectureSection | { available: false; reason: string };
 
 export interface ModelSummary {
   path: string;
@@ -40,8 +43,8 @@ export interface ComparisonReport {
   schemaVersion: number;
   tool: { name: 'lineage'; version: string };
   models: { a: ModelSummary; b: ModelSummary };
-  architecture: unknown;
-  tokenizer: unknown;
+  architecture: ArchitectureReport;
+  tokenizer: TokenizerSection;
   weights: WeightsSection;
   /** What unrelated weights would show (norm nulls, within-model baselines, layer alignment); null when not computed. */
   controls: Controls | null;
@@ -61,7 +64,7 @@ const version = (createRequire(import.meta.url)('../../../package.json') as { ve
 /** A broken tokenizer file costs the tokenizer section, not the weight comparison: it says why. */
 async function tokenizerSection(
   a: Checkpoint, b: Checkpoint, pathA: string, pathB: string, texts?: string[],
-): Promise<{ section: unknown; tokenizers: { a: Tokenizer | null; b: Tokenizer | null } }> {
+): Promise<{ section: TokenizerSection; tokenizers: { a: Tokenizer | null; b: Tokenizer | null } }> {
   try {
     const [tokA, tokB] = [await loadTokenizer(a.root), await loadTokenizer(b.root)];
     const section = compareTokenizers(tokA, tokB, {
@@ -97,8 +100,8 @@ export interface PreparedComparison {
   b: Checkpoint;
   matched: MatchedTensor[];
   plan: Plan;
-  architecture: unknown;
-  tokenizer: unknown;
+  architecture: ArchitectureReport;
+  tokenizer: TokenizerSection;
   /** The loaded tokenizers (for the shared-token embedding control). */
   tokenizers: { a: Tokenizer | null; b: Tokenizer | null };
 }
@@ -116,7 +119,7 @@ export async function prepareComparison(
         indexA: loadCheckpointIndex(a.root), indexB: loadCheckpointIndex(b.root),
         tensorsA: a.tensors, tensorsB: b.tensors,
       })
-    : { available: false, reason: `no config.json in ${a.config ? pathB : pathA}` };
+    : { available: false as const, reason: `no config.json in ${a.config ? pathB : pathA}` };
   const { section: tokenizer, tokenizers } = await tokenizerSection(a, b, pathA, pathB, options.texts);
   const matched = matchTensors(a.tensors, b.tensors);
   const plan = planComparison(matched, options);
@@ -135,7 +138,7 @@ export function assembleReport(
   },
 ): ComparisonReport {
   const weights = buildWeightsSection(prepared.matched, results, meta);
-  const relation = (prepared.tokenizer as { relation?: string } | null)?.relation ?? null;
+  const relation = 'relation' in prepared.tokenizer ? prepared.tokenizer.relation : null;
   return {
     schemaVersion: SCHEMA_VERSION,
     tool: { name: 'lineage', version },

@@ -4,7 +4,7 @@
  */
 import type { ItemResult } from '../exec/run-task.ts';
 import type { PreparedComparison } from '../compare/model-report.ts';
-import { relatedThreshold } from '../verdict/verdict.ts';
+import { relatedThreshold } from '../policy.ts';
 import { alignLayers, type BaselinePoint, type LayerAlignment } from './layers.ts';
 import { normControls, type NormControl } from './norms.ts';
 import { analyzeExperts, moeLayers, type ExpertLayer } from './experts.ts';
@@ -96,7 +96,7 @@ export async function computeControls(
   const embedA = prepared.a.tensors.find((t) => classifyTensor(t.name).role === 'embedding');
   const embedB = prepared.b.tensors.find((t) => classifyTensor(t.name).role === 'embedding');
   // Rows pair by id only when the vocabularies do: otherwise compare the rows of shared tokens.
-  const sameIdRate = (prepared.tokenizer as { sameIdRate?: number | null } | null)?.sameIdRate;
+  const sameIdRate = prepared.tokenizer.available ? prepared.tokenizer.sameIdRate : null;
   const vocabDiffers = !!embedA && !!embedB && (embedA.shape.join() !== embedB.shape.join() || (typeof sameIdRate === 'number' && sameIdRate < 0.99));
   const embeddings = vocabDiffers
     ? await isolated('embeddings', null, () => analyzeSharedEmbeddings(prepared.a, prepared.b, prepared.tokenizers.a, prepared.tokenizers.b, { seed: options.seed, threads: options.threads }))

@@ -18,7 +18,7 @@
 import type { AlignedComponentResult, AlignmentSection } from '../align/index.ts';
 import type { TensorReport, WeightsSection } from '../report/weights.ts';
 import type { ComponentFinding, Evidence, Verdict, VerdictLabel } from './verdict.ts';
-import { CELL_LEVEL, COMPONENT_LEVEL } from '../align/index.ts';
+import { CELL_LEVEL, COMPONENT_LEVEL } from '../policy.ts';
 
 const COMPONENT_OF_GROUP: Record<string, string> = {
   embedding: 'embedding', attention: 'attention', mlp: 'dense MLP', router: 'router',

@@ -12,6 +12,7 @@ import type { RoleGroup } from '../roles/roles.ts';
 import type { TensorReport, WeightsSection } from '../report/weights.ts';
 import type { Controls } from '../controls/index.ts';
 import { judgeAligned } from './aligned.ts';
+import { relatedThreshold } from '../policy.ts';
 
 export type VerdictLabel = 'derived' | 'partially-derived' | 'independent' | 'inconclusive';
 
@@ -51,14 +52,8 @@ export interface Verdict {
   procedure?: string;
 }
 
-/**
- * Independent matrices have centered cosine ~ N(0, 1/n) if their entries were independent; real
- * weights are not, and independently trained models still reach |ρ| ≈ 0.02. A matrix counts as
- * related above max(0.1, 10/√n): 5× the largest values seen between independent models here.
- */
-export function relatedThreshold(n: number): number {
-  return Math.max(0.1, 10 / Math.sqrt(Math.max(n, 1)));
-}
+/** Kept here too: the fallback's threshold has been part of the verdict's API. */
+export { relatedThreshold };
 
 const JUDGED: RoleGroup[] = ['embedding', 'attention', 'mlp', 'router', 'shared_expert', 'routed_expert', 'lm_head'];
 
