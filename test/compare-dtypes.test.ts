@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { compareWeights } from '../core/src/compare/weights.ts';
 import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
 import { ModelView } from '../core/src/align/model-view.ts';
+import { compareCrossPairs } from '../core/src/compare/cross-pairs.ts';
+import { finalizeMoments } from '../core/src/stats/moments.ts';
 import { toHalf } from '../core/src/synth/encode.ts';
 import { close, referenceStats } from './helpers/reference.ts';
 import { bf16Bytes, f32Bytes, writeSafetensorsFile } from './helpers/safetensors-file.ts';
@@ -103,4 +105,22 @@ test('the aligned tests read FP8 weights with their block scales, value for valu
   let worst = 0;
   decoded.forEach((x, k) => { worst = Math.max(worst, Math.abs(x - m!.data[k]!)); });
   t.true(worst < 1e-9, `largest difference ${worst}`);
+});
+
+test('the controls\' cross pairs dequantize FP8 weights with their block scales', async (t) => {
+  const dir = tempDir();
+  // One 128×128 block ten times larger than the rest: its scale differs, so raw codes would mislead.
+  const values = base.map((x, k) => (Math.floor(k / COLS) < 128 && k % COLS < 128 ? 10 * x : x));
+  model(join(dir, 'f32'), 'F32', values);
+  model(join(dir, 'fp8'), 'F8_E4M3', values);
+  const a = openCheckpoint(join(dir, 'f32')).tensors[0]!;
+  const fp8 = openCheckpoint(join(dir, 'fp8'));
+  const b = fp8.tensors.find((x) => x.dtype === 'F8_E4M3')!;
+  const scale = fp8.tensors.find((x) => x.name.endsWith('_scale_inv'))!;
+  const ref = (x: typeof a) => ({ file: x.file, offset: x.offset, byteLength: x.byteLength, dtype: x.dtype as 'F32', shape: x.shape });
+  const withScales = await compareCrossPairs([{ a: ref(a), b: ref(b), scalesB: ref(scale) }], { threads: 1 });
+  const raw = await compareCrossPairs([{ a: ref(a), b: ref(b) }], { threads: 1 });
+  const cos = (m: (typeof withScales.moments)[number]) => finalizeMoments(m!).cosine!;
+  t.true(cos(withScales.moments[0]) > 0.999, `with scales ${cos(withScales.moments[0])}`);
+  t.true(cos(raw.moments[0]) < 0.9, `raw codes ${cos(raw.moments[0])}`);
 });

@@ -17,6 +17,9 @@ import { elementCount } from '../checkpoint/dtype.ts';
 export interface CrossPair {
   a: TensorRef;
   b: TensorRef;
+  /** FP8 block scales of a and b (whole tensors only: a slice's first element would be off). */
+  scalesA?: TensorRef | null;
+  scalesB?: TensorRef | null;
 }
 
 export interface CrossOptions {
@@ -41,8 +44,8 @@ export async function compareCrossPairs(pairs: CrossPair[], options: CrossOption
       index: i + k,
       a: p.a,
       b: p.b,
-      scalesA: null,
-      scalesB: null,
+      scalesA: p.scalesA ?? null,
+      scalesB: p.scalesB ?? null,
       compare: true,
       // The same blocks of both tensors: a row of layer i is compared with the same row of layer j.
       sample: options.sample !== undefined && options.sample < 1 ? planSample(p.a.shape, options.sample, options.seed ?? 1, `cross:${i + k}`) : null,

@@ -27,6 +27,7 @@ import { toFloat32 } from '../kernels/decode.ts';
 import { tensorRef as ref, type TensorRef } from '../plan/plan.ts';
 import { isBadInput } from '../errors.ts';
 import { classifyTensor } from '../roles/roles.ts';
+import { blockScalesByWeight } from '../roles/match.ts';
 import { chooseSorted } from '../sample/blocks.ts';
 import { finalizeMoments, mergeMoments, emptyMoments, type Moments } from '../stats/moments.ts';
 import { Random } from '../synth/random.ts';
@@ -119,6 +120,8 @@ interface MoeLayer {
   router: TensorEntry | null;
   /** Expert index → role → tensor (or a slice of a fused tensor). */
   experts: Map<number, Map<string, TensorRef>>;
+  /** FP8 block scales of per-expert tensors, as `experts` (fused tensors' slices have none). */
+  scales: Map<number, Map<string, TensorRef>>;
 }
 
 /** The routers and routed experts of a checkpoint, by layer. Fused expert tensors ([E, ...]) are cut into per-expert slices. */
@@ -126,14 +129,15 @@ export function moeLayers(ck: Checkpoint): Map<number, MoeLayer> {
   const out = new Map<number, MoeLayer>();
   const layerOf = (l: number) => {
     let entry = out.get(l);
-    if (!entry) out.set(l, (entry = { router: null, experts: new Map() }));
+    if (!entry) out.set(l, (entry = { router: null, experts: new Map(), scales: new Map() }));
     return entry;
   };
-  const put = (layer: MoeLayer, expert: number, role: string, r: TensorRef) => {
-    let roles = layer.experts.get(expert);
-    if (!roles) layer.experts.set(expert, (roles = new Map()));
+  const put = (layer: MoeLayer, expert: number, role: string, r: TensorRef, into: 'experts' | 'scales' = 'experts') => {
+    let roles = layer[into].get(expert);
+    if (!roles) layer[into].set(expert, (roles = new Map()));
     roles.set(role, r);
   };
+  const scales = blockScalesByWeight(ck.tensors);
   for (const t of ck.tensors) {
     const role = classifyTensor(t.name);
     if (role.layer === null || !COMPARABLE_DTYPES.has(t.dtype as DType) || role.role.endsWith('.bias')) continue;
@@ -143,6 +147,8 @@ export function moeLayers(ck: Checkpoint): Map<number, MoeLayer> {
       const layer = layerOf(role.layer);
       if (role.expert !== null) {
         put(layer, role.expert, role.role, ref(t));
+        const scale = scales.get(t.name);
+        if (scale) put(layer, role.expert, role.role, ref(scale), 'scales');
       } else if (role.fusedExperts && t.shape.length >= 2) {
         const count = t.shape[0]!;
         const shape = t.shape.slice(1);
@@ -461,7 +467,11 @@ async function expertPairMoments(
   x: MoeLayer, y: MoeLayer, roles: string[], pairs: [number, number][], sample: number | undefined, options: ExpertOptions,
 ): Promise<(Moments | null)[]> {
   const cross: CrossPair[] = [];
-  for (const [i, j] of pairs) for (const role of roles) cross.push({ a: x.experts.get(i)!.get(role)!, b: y.experts.get(j)!.get(role)! });
+  for (const [i, j] of pairs) {
+    for (const role of roles) {
+      cross.push({ a: x.experts.get(i)!.get(role)!, b: y.experts.get(j)!.get(role)!, scalesA: x.scales.get(i)?.get(role) ?? null, scalesB: y.scales.get(j)?.get(role) ?? null });
+    }
+  }
   const { moments } = await compareCrossPairs(cross, { sample, seed: options.seed, threads: options.threads, pairsPerTask: 4 * roles.length });
   return pairs.map((_, p) => {
     let merged: Moments = emptyMoments();

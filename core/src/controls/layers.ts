@@ -11,6 +11,7 @@ import type { DType } from '../checkpoint/dtype.ts';
 import { compareCrossPairs, type CrossPair } from '../compare/cross-pairs.ts';
 import { tensorRef as ref } from '../plan/plan.ts';
 import { classifyTensor } from '../roles/roles.ts';
+import { blockScalesByWeight } from '../roles/match.ts';
 import { finalizeMoments } from '../stats/moments.ts';
 import { COMPARABLE_DTYPES } from '../checkpoint/dtype.ts';
 
@@ -58,9 +59,13 @@ export function alignmentRole(a: Checkpoint, b: Checkpoint): { role: string; lay
   return null;
 }
 
-async function matrixOf(rows: TensorEntry[], cols: TensorEntry[], options: { threads?: number; seed?: number }): Promise<(number | null)[][]> {
+async function matrixOf(
+  rows: TensorEntry[], cols: TensorEntry[], options: { threads?: number; seed?: number },
+  scales: { a: Map<string, TensorEntry>; b: Map<string, TensorEntry> } = { a: new Map(), b: new Map() },
+): Promise<(number | null)[][]> {
   const pairs: CrossPair[] = [];
-  for (const r of rows) for (const c of cols) pairs.push({ a: ref(r), b: ref(c) });
+  const scaleRef = (map: Map<string, TensorEntry>, t: TensorEntry) => { const s = map.get(t.name); return s ? ref(s) : null; };
+  for (const r of rows) for (const c of cols) pairs.push({ a: ref(r), b: ref(c), scalesA: scaleRef(scales.a, r), scalesB: scaleRef(scales.b, c) });
   const { moments } = await compareCrossPairs(pairs, { sample: CELL_SAMPLE, seed: options.seed, threads: options.threads });
   return rows.map((_, i) => cols.map((_, j) => {
     const m = moments[i * cols.length + j];
@@ -117,11 +122,13 @@ export async function alignLayers(
   const rowsA = [...chosen.layersA.entries()].sort((x, y) => x[0] - y[0]).map(([, t]) => t);
   const colsB = [...chosen.layersB.entries()].sort((x, y) => x[0] - y[0]).map(([, t]) => t);
   const n = rowsA[0]!.shape.reduce((x, y) => x * y, 1);
-  const matrix = await matrixOf(rowsA, colsB, options);
+  const scalesA = blockScalesByWeight(a.tensors);
+  const scalesB = blockScalesByWeight(b.tensors);
+  const matrix = await matrixOf(rowsA, colsB, options, { a: scalesA, b: scalesB });
   const alignment = monotoneAlignment(matrix);
   const isRelated = (v: number | null) => related(v, n);
   // Within A: layers 1.. against each other, by distance.
-  const within = await matrixOf(rowsA, rowsA, options);
+  const within = await matrixOf(rowsA, rowsA, options, { a: scalesA, b: scalesA });
   const byDistance = new Map<number, number[]>();
   for (let i = 1; i < rowsA.length; i++) for (let j = i + 1; j < rowsA.length; j++) {
     const v = within[i]![j];

@@ -41,15 +41,21 @@ interface Side {
   scales: Map<string, TensorEntry>;
 }
 
-function index(tensors: TensorEntry[]): Side {
-  const byKey = new Map<string, TensorEntry[]>();
+/** FP8 block-scale tensors (`weight_scale_inv`, `.scale`) by the name of the weight they scale. */
+export function blockScalesByWeight(tensors: TensorEntry[]): Map<string, TensorEntry> {
   const scales = new Map<string, TensorEntry>();
   for (const t of tensors) {
+    if (classifyTensor(t.name).role === 'quant.scale') scales.set(t.name.replace(/_scale_inv$|\.scale$/, (m) => (m === '.scale' ? '.weight' : '')), t);
+  }
+  return scales;
+}
+
+function index(tensors: TensorEntry[]): Side {
+  const byKey = new Map<string, TensorEntry[]>();
+  const scales = blockScalesByWeight(tensors);
+  for (const t of tensors) {
     const role = classifyTensor(t.name);
-    if (role.role === 'quant.scale') {
-      scales.set(t.name.replace(/_scale_inv$|\.scale$/, (m) => (m === '.scale' ? '.weight' : '')), t);
-      continue;
-    }
+    if (role.role === 'quant.scale') continue;
     const key = roleKey(role);
     const list = byKey.get(key);
     if (list) list.push(t);
