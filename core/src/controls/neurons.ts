@@ -10,7 +10,8 @@
 import type { Checkpoint, TensorEntry } from '../checkpoint/folder.ts';
 import { bytesPerElement, type DType } from '../checkpoint/dtype.ts';
 import { PreadReader } from '../io/pread.ts';
-import { toFloat32 } from '../kernels/decode.ts';
+import { blockScalesFrom, toFloat32, type BlockScales } from '../kernels/decode.ts';
+import { blockScalesByWeight } from '../roles/match.ts';
 import { classifyTensor } from '../roles/roles.ts';
 import { Random } from '../synth/random.ts';
 
@@ -44,12 +45,19 @@ function findTensor(ck: Checkpoint, role: string, layer: number): TensorEntry | 
 }
 
 /** Rows centred and scaled to unit length, as float32 (the dot product is then the centered cosine). */
-function unitRows(t: TensorEntry, reader: PreadReader): Float32Array {
+function unitRows(t: TensorEntry, reader: PreadReader, scale: TensorEntry | undefined): Float32Array {
   const raw = new Uint8Array(t.byteLength);
   reader.readSync(t.file, t.offset, raw);
   const [rows, cols] = [t.shape[0]!, t.shape[1]!];
   const values = new Float32Array(rows * cols);
-  toFloat32(t.dtype as DType, raw, values, rows * cols);
+  // FP8 weights dequantized with their block scales, as everywhere else.
+  let scales: BlockScales | undefined;
+  if (scale) {
+    const bytes = new Uint8Array(scale.byteLength);
+    reader.readSync(scale.file, scale.offset, bytes);
+    scales = blockScalesFrom(bytes, scale, t);
+  }
+  toFloat32(t.dtype as DType, raw, values, rows * cols, 0, scales);
   for (let r = 0; r < rows; r++) {
     const row = values.subarray(r * cols, (r + 1) * cols);
     let mean = 0;
@@ -103,8 +111,8 @@ export function neuronPermutationTest(
     if (k * countB * cols * (replicates + 1) > budget) continue;
     const reader = new PreadReader();
     try {
-      const rowsA = unitRows(ta, reader);
-      const rowsB = unitRows(tb, reader);
+      const rowsA = unitRows(ta, reader, blockScalesByWeight(a.tensors).get(ta.name));
+      const rowsB = unitRows(tb, reader, blockScalesByWeight(b.tensors).get(tb.name));
       const random = new Random(options.seed ?? 1, `neurons:${role}:${layer}`);
       const chosen = new Set<number>();
       while (chosen.size < k) chosen.add(Math.floor(random.uniform() * countA));
