@@ -6,9 +6,8 @@
  * promtool accepts the shipped Prometheus config and rules.
  */
 import test from 'ava';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { synthesize } from '../core/src/synth/synth.ts';
@@ -19,9 +18,9 @@ import { COORDINATOR, Rpc, TOKEN, waitFor, WORKER } from './helpers/cluster.ts';
 import { startNatsServer, type NatsServer } from './helpers/nats-server.ts';
 import { firstMissing, NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
+import { PROMETHEUS_MISSING, startPrometheus } from './helpers/prometheus.ts';
 
 const DEPLOY = fileURLToPath(new URL('../deploy/', import.meta.url));
-const PROMETHEUS = ['/usr/bin/prometheus', '/usr/local/bin/prometheus'].find((p) => existsSync(p)) ?? '';
 const PROMTOOL = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => existsSync(p)) ?? '';
 
 /** What Grafana would put in place of its variables (the worker variable: all workers). */
@@ -34,26 +33,6 @@ test.after.always(async () => {
   // In reverse order of starting: Prometheus, workers, coordinator, NATS.
   for (const stop of cleanups.reverse()) await Promise.resolve().then(stop).catch(() => {});
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function stopProcess(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const force = setTimeout(() => proc.kill('SIGKILL'), 5_000);
-    proc.once('exit', () => { clearTimeout(force); resolve(); });
-    proc.kill('SIGTERM');
-  });
-}
 
 interface PromResponse<T> { status: string; data: T; error?: string; errorType?: string }
 type Sample = { metric: Record<string, string>; value: [number, string] };
@@ -97,7 +76,7 @@ unless(PROMTOOL ? null : 'promtool is not installed (Debian package prometheus)'
   t.regex(rules.stdout, /SUCCESS: \d+ rules found/);
 });
 
-unless(firstMissing(NATS_MISSING, PROMETHEUS ? null : 'prometheus is not installed (Debian package prometheus)'))('every dashboard panel query returns data and every alert is loaded, healthy and inactive against a live cluster', async (t) => {
+unless(firstMissing(NATS_MISSING, PROMETHEUS_MISSING))('every dashboard panel query returns data and every alert is loaded, healthy and inactive against a live cluster', async (t) => {
   t.timeout(120_000);
   const started = Date.now();
 
@@ -119,37 +98,12 @@ unless(firstMissing(NATS_MISSING, PROMETHEUS ? null : 'prometheus is not install
   }
 
   // A Prometheus of its own: temp store, free loopback port, the shipped alert rules.
-  const promDir = tempDir('lineage-prometheus-');
-  const port = await freePort();
-  const configFile = join(promDir, 'prometheus.yml');
-  writeFileSync(configFile, [
-    'global:',
-    '  scrape_interval: 1s',
-    '  scrape_timeout: 1s',
-    '  evaluation_interval: 1s',
-    'rule_files:',
-    `  - ${JSON.stringify(join(DEPLOY, 'prometheus/alerts.yml'))}`,
-    'scrape_configs:',
-    '  - job_name: lineage-coordinator',
-    '    static_configs:',
-    `      - targets: [${JSON.stringify(coordinator.metricsAddress)}]`,
-    '  - job_name: lineage-worker',
-    '    static_configs:',
-    `      - targets: [${workers.map((w) => JSON.stringify(w.metricsAddress)).join(', ')}]`,
-    '',
-  ].join('\n'));
-  const prom = spawn(PROMETHEUS, [
-    `--config.file=${configFile}`, `--storage.tsdb.path=${join(promDir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`,
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
-  cleanups.push(() => stopProcess(prom));
-  process.once('exit', () => prom.kill('SIGKILL'));
-  let promLog = '';
-  prom.stderr!.setEncoding('utf8').on('data', (c: string) => { if (promLog.length < 100_000) promLog += c; });
-  const api = `http://127.0.0.1:${port}`;
-  await waitFor('Prometheus to be ready', async () => {
-    if (prom.exitCode !== null) throw new Error(`prometheus exited with ${prom.exitCode}:\n${promLog}`);
-    return fetch(`${api}/-/ready`).then((r) => r.ok, () => false);
-  }, 20_000);
+  const prom = await startPrometheus(
+    { 'lineage-coordinator': [coordinator.metricsAddress!], 'lineage-worker': workers.map((w) => w.metricsAddress!) },
+    [join(DEPLOY, 'prometheus/alerts.yml')],
+  );
+  cleanups.push(() => prom.stop());
+  const api = prom.api;
 
   // The job.
   const rpc = new Rpc(coordinator.address);
