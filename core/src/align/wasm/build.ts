@@ -5,16 +5,10 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dotsSource } from './source.ts';
+import { assembleWat } from '../../kernels/wasm/build.ts';
 
-export async function assembleDots(): Promise<Uint8Array> {
-  const wabt = await (await import('wabt')).default();
-  const module = wabt.parseWat('dots.wat', dotsSource(), { simd: true });
-  try {
-    module.validate();
-    return module.toBinary({}).buffer;
-  } finally {
-    module.destroy();
-  }
+export function assembleDots(): Promise<Uint8Array> {
+  return assembleWat('dots.wat', dotsSource());
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -6,15 +6,20 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { kernelSource } from './source.ts';
 
-export async function assembleKernel(): Promise<Uint8Array> {
+/** WebAssembly text (SIMD enabled) to a validated binary: the one assembler of every kernel here. */
+export async function assembleWat(name: string, source: string): Promise<Uint8Array> {
   const wabt = await (await import('wabt')).default();
-  const module = wabt.parseWat('moments.wat', kernelSource(), { simd: true });
+  const module = wabt.parseWat(name, source, { simd: true });
   try {
     module.validate();
     return module.toBinary({}).buffer;
   } finally {
     module.destroy();
   }
+}
+
+export function assembleKernel(): Promise<Uint8Array> {
+  return assembleWat('moments.wat', kernelSource());
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
