@@ -5,13 +5,22 @@ const fmt = (x: number | null | undefined, digits = 4) => (x === null || x === u
 const gb = (bytes: number) => `${(bytes / 1e9).toFixed(2)} GB`;
 const params = (n: unknown) => (typeof n === 'number' ? `${(n / 1e9).toFixed(n >= 1e9 ? 2 : 4)}B` : '?');
 
+/** One component: what judged it (aligned tests, behaviour, or by-index statistics) and its value. */
+function componentLine(c: ComparisonReport['verdict']['components'][number]): string {
+  const p = c.pValue === null || c.pValue === undefined ? '—' : c.pValue.toExponential(1);
+  const value = c.channel === 'behaviour' ? `next-token agreement ${fmt(c.medianCenteredCosine)}, p ${p}`
+    : c.channel === 'aligned' ? `median matched statistic ${fmt(c.medianCenteredCosine)} (null ${fmt(c.medianNull)}, p ${p})`
+    : `median centered cosine ${fmt(c.medianCenteredCosine)}`;
+  return `  ${c.component.padEnd(15)} ${c.finding.padEnd(12)} ${c.related}/${c.compared} related, ${c.identical} identical, ${value}`;
+}
+
 export function formatSummary(report: ComparisonReport): string {
   const { models, weights } = report;
   const s = weights.summary;
   const v = report.verdict;
   const lines = [
     `verdict: ${v.label.toUpperCase()} (confidence ${v.confidence.toFixed(2)}): ${v.summary}`,
-    ...v.components.map((c) => `  ${c.component.padEnd(15)} ${c.finding.padEnd(12)} ${c.related}/${c.compared} related, ${c.identical} identical, median ${c.channel === 'aligned' ? `matched statistic ${fmt(c.medianCenteredCosine)} (null ${fmt(c.medianNull)}, p ${c.pValue === null || c.pValue === undefined ? '—' : c.pValue.toExponential(1)})` : `centered cosine ${fmt(c.medianCenteredCosine)}`}`),
+    ...v.components.map(componentLine),
     '',
     `A: ${models.a.path}  (${models.a.tensors} tensors, ${gb(models.a.bytes)}, ${models.a.shards} shard(s))`,
     `B: ${models.b.path}  (${models.b.tensors} tensors, ${gb(models.b.bytes)}, ${models.b.shards} shard(s))`,

@@ -17,7 +17,7 @@
  */
 import type { AlignedComponentResult, AlignmentSection } from '../align/index.ts';
 import type { TensorReport, WeightsSection } from '../report/weights.ts';
-import type { ComponentFinding, Evidence, Verdict, VerdictLabel } from './verdict.ts';
+import { contextEvidence, type ComponentFinding, type Evidence, type Verdict, type VerdictLabel } from './verdict.ts';
 import { CELL_LEVEL, COMPONENT_LEVEL } from '../policy.ts';
 
 const COMPONENT_OF_GROUP: Record<string, string> = {
@@ -126,16 +126,7 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
     signal: 'matrices compared by index', value: byIndex, baseline: 'see weights.tensors', weight: 0,
     explanation: 'the tensor-by-tensor statistics are reported for every pair of equal shape; the label rests on the aligned tests above, which a permutation or rescaling cannot hide from',
   });
-  evidence.push({
-    signal: 'norm vectors', value: 'context only', baseline: 'raw cosine 0.95–0.99 even between unrelated models', weight: 0,
-    explanation: 'norm scales start at 1.0, so their raw cosine says nothing; they are folded into the matrices they scale and not weighed alone',
-  });
-  if (context.tokenizerRelation) {
-    evidence.push({
-      signal: 'tokenizer relation', value: context.tokenizerRelation, baseline: 'independent or overlapping for unrelated models', weight: 0,
-      explanation: 'a shared tokenizer is weak evidence (tokenizers are reused legitimately): reported, not weighed',
-    });
-  }
+  evidence.push(...contextEvidence(context.tokenizerRelation));
   for (const note of alignment.notes) evidence.push({ signal: 'not tested', value: note, baseline: '', weight: 0, explanation: 'a component that could not be tested does not count either way' });
 
   return {

@@ -39,7 +39,7 @@ export interface ComponentFinding {
   medianNull?: number | null;
   sameIndexShare?: number | null;
   /** Which evidence judged it: aligned tests, identical bytes, by-index statistics, or none. */
-  channel?: 'aligned' | 'bytes' | 'by index' | 'none';
+  channel?: 'aligned' | 'bytes' | 'by index' | 'behaviour' | 'none';
 }
 
 export interface Verdict {
@@ -107,6 +107,21 @@ export function judgeWeights(
   return withBehaviour({ ...fromWeights, evidence: [...fromWeights.evidence, ...unavailable] }, context.behaviour ?? null);
 }
 
+/** Context both paths report and neither weighs: norm vectors (the LayerNorm trap), the tokenizer. */
+export function contextEvidence(tokenizerRelation: string | null | undefined): Evidence[] {
+  const out: Evidence[] = [{
+    signal: 'norm vectors', value: 'context only', baseline: 'raw cosine 0.95–0.99 even between unrelated models', weight: 0,
+    explanation: 'norm scales start at 1.0, so their raw cosine says nothing; they are not weighed on their own',
+  }];
+  if (tokenizerRelation) {
+    out.push({
+      signal: 'tokenizer relation', value: tokenizerRelation, baseline: 'independent or overlapping for unrelated models', weight: 0,
+      explanation: 'a shared tokenizer is weak evidence (tokenizers are reused legitimately): reported, not weighed',
+    });
+  }
+  return out;
+}
+
 /** What the verdict reads of the behaviour section (core/src/behaviour). */
 export interface BehaviourEvidence {
   related: boolean | null;
@@ -125,7 +140,7 @@ function withBehaviour(v: Verdict, b: BehaviourEvidence | null): Verdict {
   if (!b || b.related === null) return v;
   const component: ComponentFinding = {
     component: 'behaviour', compared: 1, related: b.related ? 1 : 0, identical: 0, medianCenteredCosine: b.agreement,
-    finding: b.related ? 'related' : 'unrelated', pValue: b.pValue, medianNull: null, sameIndexShare: null, channel: 'aligned',
+    finding: b.related ? 'related' : 'unrelated', pValue: b.pValue, medianNull: null, sameIndexShare: null, channel: 'behaviour',
   };
   const evidence: Evidence = {
     signal: 'behaviour (next-token agreement on probes)', value: `${b.related ? 'related' : 'not related'}; agreement ${b.agreement?.toFixed(3) ?? '—'}, p = ${b.pValue ?? '—'}`,
@@ -210,17 +225,8 @@ function judgeByIndex(weights: WeightsSection, context: { tokenizerRelation?: st
       baseline: '≈ 0 for independent models; ≥ 0.9 for light fine-tunes', weight: 0,
       explanation: 'how far the weights moved, where they are related',
     },
-    {
-      signal: 'norm vectors', value: 'context only', baseline: 'raw cosine 0.95–0.99 even between unrelated models', weight: 0,
-      explanation: 'norm scales start at 1.0, so their raw cosine says nothing; they are not weighed',
-    },
   ];
-  if (context.tokenizerRelation) {
-    evidence.push({
-      signal: 'tokenizer relation', value: context.tokenizerRelation, baseline: 'independent or overlapping for unrelated models', weight: 0,
-      explanation: 'a shared tokenizer is weak evidence: tokenizers are reused legitimately',
-    });
-  }
+  evidence.push(...contextEvidence(context.tokenizerRelation));
   const uncompared = weights.tensors.filter((t) => isMatrix(t) && !isCompared(t)).length;
   if (uncompared > 0) {
     evidence.push({
