@@ -11,22 +11,20 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { status } from '@grpc/grpc-js';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compareModels, type ComparisonReport } from '../core/src/compare/model-report.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
-import { startCoordinator } from '../coordinator/src/index.ts';
 import { startWorker } from '../worker/src/index.ts';
 import { jobTasksFilter, TASKS_STREAM } from '../proto/jetstream.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
-import { CLUSTER_KEY, codeOf, COORDINATOR, Rpc, TOKEN, waitFor, WORKER } from './helpers/cluster.ts';
+import { CLUSTER_KEY, codeOf, TOKEN, waitFor, WORKER } from './helpers/cluster.ts';
 import { startNatsServer } from './helpers/nats-server.ts';
 import { PROMETHEUS_MISSING, startPrometheus } from './helpers/prometheus.ts';
 import { firstMissing, NATS_MISSING, unless } from './helpers/skip.ts';
+import { testCluster } from './helpers/test-cluster.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
 const WORKER_PROCESS = fileURLToPath(new URL('./helpers/worker-process.ts', import.meta.url));
@@ -47,16 +45,8 @@ function modelPair() {
   return { root, base, derived };
 }
 
-/** A nats-server and a coordinator (models under `root`, metrics on a free port), stopped at the test's end. */
-async function cluster(t: ExecutionContext, root: string, options: { maxDeliver?: number; maxRunningJobs?: number } = {}) {
-  const nats = await startNatsServer();
-  t.teardown(() => nats.stop());
-  const coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root], metricsPort: 0, ...options });
-  t.teardown(() => coordinator.close());
-  const rpc = new Rpc(coordinator.address);
-  t.teardown(() => rpc.close());
-  return { nats, coordinator, rpc };
-}
+/** A test cluster whose coordinator serves metrics on a free port. */
+const cluster = (t: ExecutionContext, root: string, options: { maxDeliver?: number; maxRunningJobs?: number } = {}) => testCluster(t, root, { metricsPort: 0, ...options });
 
 interface WorkerProcess {
   child: ChildProcess;
@@ -252,12 +242,10 @@ unless(NATS_MISSING)('a job\'s end is its last update: a cancelled job\'s update
 unless(NATS_MISSING, test.serial)('admission control: beyond --max-running-jobs, jobs wait as queued with no task on the queue; a cancelled one leaves the line; the others then run', async (t) => {
   t.timeout(120_000);
   const { root, base, derived } = modelPair();
-  const { nats, coordinator, rpc } = await cluster(t, root, { maxRunningJobs: 1 });
+  const { nats, coordinator, rpc, jsm: jsmOf } = await cluster(t, root, { maxRunningJobs: 1 });
   for (const jobId of ['first', 'second', 'third']) await rpc.submit({ jobId, modelA: base, modelB: derived, options: { hash: '', kernel: '', targetTaskBytes: TASK_BYTES } });
 
-  const nc = await connect({ servers: nats.url });
-  t.teardown(() => nc.close());
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jsmOf();
   const queuedTasks = async (jobId: string) => Object.keys((await jsm.streams.info(TASKS_STREAM, { subjects_filter: jobTasksFilter(jobId) })).state.subjects ?? {}).length;
   const total = (await rpc.list()).find((j) => j.jobId === 'first')!.tasksTotal;
   t.is(await queuedTasks('first'), total, 'the admitted job has all its tasks on the queue');

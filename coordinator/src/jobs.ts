@@ -66,9 +66,9 @@ class ActiveJob {
     return { jobId: this.record.jobId, task, hash: this.record.options.hash, kernel: this.record.options.kernel };
   }
 
-  /** KV writes of one job happen one after another, in the order they were asked for; resolves to whether this one was stored. */
-  persist(): Promise<boolean> {
-    const snapshot = { ...this.record };
+  /** KV writes of one job happen one after another, in the order they were asked for; resolves to whether this one was stored. `changes` are written over the record without changing it in memory. */
+  persist(changes: Partial<JobRecord> = {}): Promise<boolean> {
+    const snapshot = { ...this.record, ...changes };
     const write = this.writes.then(() => this.store.put(snapshot)).then(() => true, (err) => {
       this.log(`job ${this.record.jobId}: could not store its state: ${(err as Error).message}`);
       return false;
@@ -406,6 +406,7 @@ export class JobManager {
     // Every result is in: the next job's tasks may go on the queue while this report is built.
     this.admission.jobs.leave(job.record.jobId);
     const { record, prepared } = job;
+    const before = { state: record.state, error: record.error };
     // Cancel may land while the controls run or the report is stored.
     const cancelled = () => (record.state as JobStateName) === 'CANCELLED';
     const release = await this.admission.reports.acquire();
@@ -456,7 +457,7 @@ export class JobManager {
     }
     // The end is the last change: clients measure a job's duration to it, report build included.
     record.finishedAtMs = record.updatedAtMs = Date.now();
-    const stored = await job.persist();
+    if (!(await this.storeEnd(job, before))) return;
     job.stopFollowing();
     job.notify();
     this.active.delete(record.jobId);
@@ -464,8 +465,30 @@ export class JobManager {
     this.o.log(`job ${record.jobId} ${record.state.toLowerCase()}: ${record.tasksDone} tasks done, ${record.tasksFailed} failed${record.error ? ` (${record.error})` : ''}`);
     // Results are purged only once the end is on record: otherwise a restarted coordinator
     // would find the job unfinished and its results gone.
-    if (stored) await this.cleanUp(record.jobId);
-    else this.o.log(`job ${record.jobId}: its results are kept, since its end could not be stored; a restarted coordinator finishes it again`);
+    await this.cleanUp(record.jobId);
+  }
+
+  /**
+   * Stores the job's end, retrying while the store refuses it. Until it is stored the job is
+   * reported as its record stands (not ended, every task in): watchers are not told it ended and
+   * its results are kept, so a coordinator restarted meanwhile finishes it again. False when the
+   * job was cancelled or the coordinator closed meanwhile.
+   */
+  private async storeEnd(job: ActiveJob, before: Pick<JobRecord, 'state' | 'error'>): Promise<boolean> {
+    const { record } = job;
+    const end = { state: record.state, error: record.error, finishedAtMs: record.finishedAtMs };
+    Object.assign(record, before, { finishedAtMs: null });
+    for (let waitMs = 2_000; ; waitMs = Math.min(2 * waitMs, 30_000)) {
+      if (await job.persist(end)) {
+        // A cancel that landed during the write was written after it: the cancel stands.
+        if (TERMINAL_STATES.includes(record.state)) return false;
+        Object.assign(record, end);
+        return true;
+      }
+      this.o.log(`job ${record.jobId}: its results are kept, since its end could not be stored; retrying in ${waitMs / 1000} s (a restarted coordinator finishes it again)`);
+      await new Promise((resolve) => setTimeout(resolve, waitMs).unref());
+      if (this.active.get(record.jobId) !== job || TERMINAL_STATES.includes(record.state)) return false;
+    }
   }
 
   /** The job has ended: its queued tasks and its results are no longer needed. */
