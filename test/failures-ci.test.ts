@@ -22,7 +22,7 @@ test('need-tools fails, naming nats-server, on a machine without it', (t) => {
 test('need-tools passes where every tool is on the PATH', (t) => {
   const bin = join(tempDir(), 'bin');
   mkdirSync(bin);
-  for (const tool of ['nats-server', 'prometheus', 'promtool', 'chromium', 'openssl']) symlinkSync('/bin/true', join(bin, tool));
+  for (const tool of ['nats-server', 'prometheus', 'promtool', 'chromium', 'openssl', 'strace']) symlinkSync('/bin/true', join(bin, tool));
   const run = spawnSync('bash', [join(CI, 'need-tools')], { encoding: 'utf8', env: { PATH: `${bin}:/usr/bin:/bin`, LINEAGE_CI_NO_INSTALL: '1' } });
   t.is(run.status, 0, run.stderr);
   t.is(run.stderr, '');
