@@ -134,3 +134,4 @@ const { benchAdmission } = await import('./admission.ts');
 await benchAdmission(root);
 const { benchAlignment } = await import('./align.ts');
 await benchAlignment(root);
+(await import('./nulls.ts')).benchNulls();

@@ -21,9 +21,7 @@ export function maximizeAssignmentFlat(values: Float64Array, rows: number, cols:
   if (rows === 0 || cols === 0) return { rowToCol: new Array<number>(rows).fill(-1), total: 0 };
   // The solver wants rows ≤ cols: solve the transpose when there are more rows.
   if (rows > cols) {
-    const t = new Float64Array(rows * cols);
-    for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = values[i * cols + j]!;
-    const colToRow = minimizeCost(t, cols, rows, -1);
+    const colToRow = minimizeCost(transpose(values, rows, cols), cols, rows, -1);
     const rowToCol = new Array<number>(rows).fill(-1);
     colToRow.forEach((r, c) => { rowToCol[r] = c; });
     return { rowToCol, total: sumOf(values, cols, rowToCol) };
@@ -57,56 +55,169 @@ export function maximizeAssignment(matrix: (number | null)[][]): Assignment {
   return { rowToCol, total };
 }
 
+/** The transpose of a row-major rows × cols matrix. */
+export function transpose(values: Float64Array, rows: number, cols: number): Float64Array {
+  const t = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = values[i * cols + j]!;
+  return t;
+}
+
 function sumOf(values: Float64Array, cols: number, rowToCol: number[]): number {
   let total = 0;
-  rowToCol.forEach((j, i) => { if (j >= 0) total += values[i * cols + j]!; });
+  for (let i = 0; i < rowToCol.length; i++) if (rowToCol[i]! >= 0) total += values[i * cols + rowToCol[i]!]!;
   return total;
 }
 
 /**
  * Minimum-cost assignment of n rows to m ≥ n columns for cost = sign · values (sign -1 turns the
- * maximization into a minimization). Potentials u, v keep reduced costs non-negative; each row is
- * added by a Dijkstra-like search for the shortest augmenting path.
+ * maximization into a minimization), in the Jonker–Volgenant form: on a square matrix, column
+ * reduction and two rounds of augmenting row reduction (cheap moves that match most rows and
+ * tighten the potentials); then, for each row still free, a shortest augmenting path (Crouse
+ * 2016, the form of scipy's linear_sum_assignment). The search scans only the columns not yet
+ * reached (a shrinking list), stops at the first free column at the current distance, and
+ * updates the potentials u, v once per row from the distances.
  */
 function minimizeCost(values: Float64Array, n: number, m: number, sign: number): number[] {
-  const u = new Float64Array(n + 1);
-  const v = new Float64Array(m + 1);
-  // p[j]: the row (1-based) matched to column j; column 0 is the search's virtual start.
-  const p = new Int32Array(m + 1);
-  const way = new Int32Array(m + 1);
-  const minv = new Float64Array(m + 1);
-  const used = new Uint8Array(m + 1);
-  for (let i = 1; i <= n; i++) {
-    p[0] = i;
-    let j0 = 0;
-    minv.fill(Infinity);
-    used.fill(0);
-    do {
-      used[j0] = 1;
-      const i0 = p[j0]!;
-      const base = (i0 - 1) * m;
-      const ui0 = u[i0]!;
-      let delta = Infinity;
-      let j1 = -1;
-      for (let j = 1; j <= m; j++) {
-        if (used[j]) continue;
-        const cur = sign * values[base + j - 1]! - ui0 - v[j]!;
-        if (cur < minv[j]!) { minv[j] = cur; way[j] = j0; }
-        if (minv[j]! < delta) { delta = minv[j]!; j1 = j; }
-      }
-      for (let j = 0; j <= m; j++) {
-        if (used[j]) { u[p[j]!] += delta; v[j] -= delta; }
-        else minv[j] -= delta;
-      }
-      j0 = j1;
-    } while (p[j0] !== 0);
-    do {
-      const j1 = way[j0]!;
-      p[j0] = p[j1]!;
-      j0 = j1;
-    } while (j0 !== 0);
+  const cost = new Float64Array(n * m);
+  let finite = true;
+  for (let k = 0; k < cost.length; k++) {
+    const c = (cost[k] = sign * values[k]!);
+    // c − c is NaN for NaN and ±∞ (the search would never end on them).
+    finite &&= c - c === 0;
   }
-  const rowToCol = new Array<number>(n).fill(-1);
-  for (let j = 1; j <= m; j++) if (p[j]! > 0) rowToCol[p[j]! - 1] = j - 1;
-  return rowToCol;
+  if (!finite) throw new Error('linear assignment: non-finite similarity');
+  const u = new Float64Array(n);
+  const v = new Float64Array(m);
+  const colForRow = new Int32Array(n).fill(-1);
+  const rowForCol = new Int32Array(m).fill(-1);
+  let free: Int32Array;
+  if (n === m) {
+    free = reduceSquare(cost, n, v, colForRow, rowForCol);
+    // The potentials of matched rows make their edges tight; free rows start at 0 (every reduced cost is ≥ 0).
+    for (let i = 0; i < n; i++) if (colForRow[i]! >= 0) u[i] = cost[i * m + colForRow[i]!]! - v[colForRow[i]!]!;
+  } else {
+    free = Int32Array.from({ length: n }, (_, i) => i);
+  }
+  const shortest = new Float64Array(m);
+  const path = new Int32Array(m);
+  const remaining = new Int32Array(m);
+  // Rows and columns reached by the current search, listed (for the potential update).
+  const rowsReached = new Int32Array(n);
+  const colsReached = new Int32Array(m);
+  for (const row of free) {
+    for (let j = 0; j < m; j++) remaining[j] = m - 1 - j;
+    shortest.fill(Infinity);
+    let left = m;
+    let nRows = 0;
+    let nCols = 0;
+    let minVal = 0;
+    let i = row;
+    let sink = -1;
+    while (sink < 0) {
+      rowsReached[nRows++] = i;
+      const base = i * m;
+      const ui = u[i]!;
+      let lowest = Infinity;
+      let at = -1;
+      for (let it = 0; it < left; it++) {
+        const j = remaining[it]!;
+        const reduced = minVal + cost[base + j]! - ui - v[j]!;
+        let sj = shortest[j]!;
+        if (reduced < sj) { path[j] = i; shortest[j] = sj = reduced; }
+        // Ties go to a free column: the search ends there.
+        if (sj < lowest || (sj === lowest && rowForCol[j]! < 0)) { lowest = sj; at = it; }
+      }
+      minVal = lowest;
+      const j = remaining[at]!;
+      colsReached[nCols++] = j;
+      remaining[at] = remaining[--left]!;
+      if (rowForCol[j]! < 0) sink = j;
+      else i = rowForCol[j]!;
+    }
+    u[row] += minVal;
+    for (let r = 1; r < nRows; r++) { const k = rowsReached[r]!; u[k] += minVal - shortest[colForRow[k]!]!; }
+    for (let c = 0; c < nCols; c++) { const j = colsReached[c]!; v[j] -= minVal - shortest[j]!; }
+    // Augment along the path back to the new row.
+    let j = sink;
+    for (;;) {
+      const r = path[j]!;
+      rowForCol[j] = r;
+      const previous = colForRow[r]!;
+      colForRow[r] = j;
+      if (r === row) break;
+      j = previous;
+    }
+  }
+  return Array.from(colForRow);
+}
+
+/**
+ * Jonker–Volgenant's initialisation of a square problem: column reduction (v_j = min_i c_ij, each
+ * column to its cheapest row where that row is still free), reduction transfer, and two rounds
+ * of augmenting row reduction. Leaves v feasible (c_ij − v_j ≥ 0), each matched row at its
+ * cheapest reduced cost; returns the rows left free.
+ */
+function reduceSquare(cost: Float64Array, n: number, v: Float64Array, colForRow: Int32Array, rowForCol: Int32Array): Int32Array {
+  const cheapest = new Int32Array(n);
+  v.fill(Infinity);
+  for (let i = 0; i < n; i++) {
+    const base = i * n;
+    for (let j = 0; j < n; j++) if (cost[base + j]! < v[j]!) { v[j] = cost[base + j]!; cheapest[j] = i; }
+  }
+  const unique = new Uint8Array(n).fill(1);
+  for (let j = n - 1; j >= 0; j--) {
+    const i = cheapest[j]!;
+    if (colForRow[i]! < 0) { colForRow[i] = j; rowForCol[j] = i; } else unique[i] = 0;
+  }
+  let free = new Int32Array(n);
+  let nFree = 0;
+  for (let i = 0; i < n; i++) {
+    const j1 = colForRow[i]!;
+    if (j1 < 0) { free[nFree++] = i; continue; }
+    if (!unique[i]) continue;
+    // Reduction transfer: lower v of the row's column to its second best (it stays the cheapest).
+    let second = Infinity;
+    for (let j = 0; j < n; j++) if (j !== j1) second = Math.min(second, cost[i * n + j]! - v[j]!);
+    if (second < Infinity) v[j1]! -= second;
+  }
+  for (let round = 0; round < 1 && nFree > 0; round++) nFree = augmentRowReduction(cost, n, v, colForRow, rowForCol, free, nFree);
+  free = free.subarray(0, nFree);
+  return free;
+}
+
+/** One round of augmenting row reduction: each free row takes its cheapest column, lowering its v to the runner-up's level. */
+function augmentRowReduction(cost: Float64Array, n: number, v: Float64Array, colForRow: Int32Array, rowForCol: Int32Array, free: Int32Array, nFree: number): number {
+  let current = 0;
+  let stillFree = 0;
+  let steps = 0;
+  while (current < nFree) {
+    const i = free[current++]!;
+    steps++;
+    const base = i * n;
+    let best = Infinity, second = Infinity;
+    let j1 = -1, j2 = -1;
+    for (let j = 0; j < n; j++) {
+      const h = cost[base + j]! - v[j]!;
+      if (h < second) {
+        if (h < best) { second = best; j2 = j1; best = h; j1 = j; } else { second = h; j2 = j; }
+      }
+    }
+    let i0 = rowForCol[j1]!;
+    const lowered = v[j1]! - (second - best);
+    const lowers = lowered < v[j1]!;
+    if (steps < current * n) {
+      if (lowers) v[j1] = lowered;
+      else if (i0 >= 0 && j2 >= 0) { j1 = j2; i0 = rowForCol[j2]!; }
+      if (i0 >= 0) {
+        if (lowers) free[--current] = i0;
+        else free[stillFree++] = i0;
+      }
+    } else if (i0 >= 0) {
+      free[stillFree++] = i0;
+    }
+    if (i0 >= 0) colForRow[i0] = -1;
+    colForRow[i] = j1;
+    rowForCol[j1] = i;
+  }
+  return stillFree;
 }

@@ -32,6 +32,8 @@ import { chooseSorted } from '../sample/blocks.ts';
 import { finalizeMoments, mergeMoments, emptyMoments, type Moments } from '../stats/moments.ts';
 import { Random } from '../synth/random.ts';
 import { maximizeAssignment, maximizeAssignmentFlat } from './assignment.ts';
+import { fillNormals } from './null-normals.ts';
+import { NullProducts } from './null-products.ts';
 
 export interface ExpertPair {
   a: number;
@@ -250,17 +252,6 @@ export function choleskyPsd(g: Float64Array, n: number): Float64Array {
   return l;
 }
 
-/** Standard normal draws (Box–Muller: the optimal matching lives in the tails, so no cheap approximation). */
-function normals(random: Random, out: Float64Array): void {
-  for (let i = 0; i < out.length; i += 2) {
-    const u1 = 1 - random.uniform();
-    const u2 = random.uniform();
-    const r = Math.sqrt(-2 * Math.log(u1));
-    out[i] = r * Math.cos(2 * Math.PI * u2);
-    if (i + 1 < out.length) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
-  }
-}
-
 export interface AssignmentNull {
   mean: number;
   sd: number;
@@ -269,45 +260,32 @@ export interface AssignmentNull {
 
 /**
  * The optimal matching's mean similarity under the coordinate-permutation null: draws of
- * S = L_A·Z·L_Bᵀ / √df, each solved by assignment.
+ * S = L_A·Z·L_Bᵀ / √df, each solved by assignment. Pure in (Gram matrices, sizes, df, seed,
+ * stream): the same draws on any thread. The products run in WebAssembly SIMD
+ * (null-products.ts) and Z by the ziggurat (null-normals.ts).
  */
 export function assignmentNull(gramA: Float64Array, ea: number, gramB: Float64Array, eb: number, df: number, replicates: number, seed: number, stream: string): AssignmentNull {
-  const la = choleskyPsd(gramA, ea);
-  const lb = choleskyPsd(gramB, eb);
+  const products = new NullProducts(choleskyPsd(gramA, ea), ea, choleskyPsd(gramB, eb), eb);
   const random = new Random(seed, stream);
   const z = new Float64Array(ea * eb);
-  const t = new Float64Array(ea * eb);
-  const s = new Float64Array(ea * eb);
   const scale = 1 / Math.sqrt(df);
   const pairs = Math.min(ea, eb);
   const values = new Float64Array(replicates);
   for (let r = 0; r < replicates; r++) {
-    normals(random, z);
-    // t = L_A · Z (L_A lower triangular), row by row so that Z and t are read in order
-    t.fill(0);
-    for (let i = 0; i < ea; i++) {
-      const ti = i * eb;
-      for (let k = 0; k <= i; k++) {
-        const l = la[i * ea + k]!;
-        if (l === 0) continue;
-        const zk = k * eb;
-        for (let j = 0; j < eb; j++) t[ti + j] += l * z[zk + j]!;
-      }
-    }
-    // s = t · L_Bᵀ / √df
-    for (let i = 0; i < ea; i++) for (let j = 0; j < eb; j++) {
-      let acc = 0;
-      for (let k = 0; k <= j; k++) acc += t[i * eb + k]! * lb[j * eb + k]!;
-      s[i * eb + j] = acc * scale;
-    }
-    values[r] = maximizeAssignmentFlat(s, ea, eb).total / pairs;
+    fillNormals(random, z);
+    values[r] = maximizeAssignmentFlat(products.product(z, scale), ea, eb).total / pairs;
   }
+  return summarizeNull(values);
+}
+
+/** Mean and spread of the null's draws. */
+export function summarizeNull(values: Float64Array): AssignmentNull {
   let mean = 0;
   for (const v of values) mean += v;
-  mean /= replicates;
+  mean /= Math.max(1, values.length);
   let ss = 0;
   for (const v of values) ss += (v - mean) ** 2;
-  return { mean, sd: Math.sqrt(ss / Math.max(1, replicates - 1)), values };
+  return { mean, sd: Math.sqrt(ss / Math.max(1, values.length - 1)), values };
 }
 
 /**

@@ -1,0 +1,111 @@
+/**
+ * The permutation null's one hot loop: S = scale · L_A · Z · L_Bᵀ for lower-triangular Cholesky
+ * factors L_A (E_A × E_A), L_B (E_B × E_B) and a fresh standard normal Z (E_A × E_B) per draw.
+ * In WebAssembly SIMD (wasm/source.ts: blocked float64, ~10× the plain loops); the JavaScript
+ * loops stay as the reference the tests compare against and as the fallback where WebAssembly
+ * SIMD is missing. Each NullProducts owns its own instance (its own memory), so concurrent
+ * users on one thread cannot overwrite each other's matrices.
+ */
+import { readFileSync } from 'node:fs';
+import { wasmSimdAvailable } from '../kernels/wasm-kernel.ts';
+
+interface NullExports {
+  memory: WebAssembly.Memory;
+  product(x: number, y: number, out: number, n: number, p: number, m: number, flags: number, scale: number): void;
+}
+
+const LOWER_X = 1;
+const UPPER_Y = 2;
+
+let compiled: WebAssembly.Module | null | undefined;
+
+function nullModule(): WebAssembly.Module | null {
+  if (compiled === undefined) {
+    compiled = wasmSimdAvailable() ? new WebAssembly.Module(readFileSync(new URL('./wasm/null.wasm', import.meta.url))) : null;
+  }
+  return compiled;
+}
+
+/** S = scale · L_A·Z·L_Bᵀ in plain JavaScript (the reference: the products as first written). */
+export function nullProductJs(la: Float64Array, ea: number, lb: Float64Array, eb: number, z: Float64Array, scale: number): Float64Array {
+  // t = L_A · Z (L_A lower triangular), row by row so that Z and t are read in order
+  const t = new Float64Array(ea * eb);
+  for (let i = 0; i < ea; i++) {
+    const ti = i * eb;
+    for (let k = 0; k <= i; k++) {
+      const l = la[i * ea + k]!;
+      if (l === 0) continue;
+      const zk = k * eb;
+      for (let j = 0; j < eb; j++) t[ti + j] += l * z[zk + j]!;
+    }
+  }
+  // s = t · L_Bᵀ · scale
+  const s = new Float64Array(ea * eb);
+  for (let i = 0; i < ea; i++) for (let j = 0; j < eb; j++) {
+    let acc = 0;
+    for (let k = 0; k <= j; k++) acc += t[i * eb + k]! * lb[j * eb + k]!;
+    s[i * eb + j] = acc * scale;
+  }
+  return s;
+}
+
+const pad4 = (n: number) => Math.ceil(n / 4) * 4;
+
+/** The products for one pair of factors, drawn many times: the factors are laid out once. */
+export class NullProducts {
+  readonly ea: number;
+  readonly eb: number;
+  private readonly wasm: NullExports | null;
+  private readonly la: Float64Array;
+  private readonly lb: Float64Array;
+  // Padded sizes (multiples of 4) and byte offsets of L_A, L_Bᵀ, Z, T = L_A·Z and S in the module's memory.
+  private readonly pa: number;
+  private readonly pb: number;
+  private readonly at = { la: 0, ub: 0, z: 0, t: 0, s: 0 };
+  private heap: Float64Array | null = null;
+  private readonly out: Float64Array;
+
+  constructor(la: Float64Array, ea: number, lb: Float64Array, eb: number) {
+    this.ea = ea;
+    this.eb = eb;
+    this.la = la;
+    this.lb = lb;
+    this.pa = pad4(ea);
+    this.pb = pad4(eb);
+    this.out = new Float64Array(ea * eb);
+    const module = nullModule();
+    this.wasm = module ? new WebAssembly.Instance(module, {}).exports as unknown as NullExports : null;
+    if (!this.wasm) return;
+    const { pa, pb } = this;
+    const sizes = { la: pa * pa, ub: pb * pb, z: pa * pb, t: pa * pb, s: pa * pb };
+    let offset = 0;
+    for (const key of ['la', 'ub', 'z', 't', 's'] as const) { this.at[key] = offset; offset += sizes[key] * 8; }
+    const memory = this.wasm.memory;
+    if (offset > memory.buffer.byteLength) memory.grow(Math.ceil((offset - memory.buffer.byteLength) / 65536));
+    const heap = (this.heap = new Float64Array(memory.buffer));
+    // Zero padding everywhere (fresh memory is zero); L_A as is, L_B transposed (upper triangular).
+    const la0 = this.at.la / 8, ub0 = this.at.ub / 8;
+    for (let i = 0; i < ea; i++) for (let k = 0; k <= i; k++) heap[la0 + i * pa + k] = la[i * ea + k]!;
+    for (let j = 0; j < eb; j++) for (let k = 0; k <= j; k++) heap[ub0 + k * pb + j] = lb[j * eb + k]!;
+  }
+
+  /** S = scale · L_A·Z·L_Bᵀ for Z (E_A × E_B, row-major); the result is overwritten by the next call. */
+  product(z: Float64Array, scale: number): Float64Array {
+    const { ea, eb, pa, pb, wasm, heap, at } = this;
+    if (!wasm || !heap) { this.out.set(nullProductJs(this.la, ea, this.lb, eb, z, scale)); return this.out; }
+    const z0 = at.z / 8;
+    if (pb === eb) heap.set(z.subarray(0, ea * eb), z0);
+    else for (let i = 0; i < ea; i++) heap.set(z.subarray(i * eb, (i + 1) * eb), z0 + i * pb);
+    wasm.product(at.la, at.z, at.t, pa, pa, pb, LOWER_X, 1);
+    wasm.product(at.t, at.ub, at.s, pa, pb, pb, UPPER_Y, scale);
+    const s0 = at.s / 8;
+    if (pb === eb) return heap.subarray(s0, s0 + ea * eb);
+    for (let i = 0; i < ea; i++) this.out.set(heap.subarray(s0 + i * pb, s0 + i * pb + eb), i * eb);
+    return this.out;
+  }
+
+  /** Whether the products run in WebAssembly SIMD (false: the JavaScript fallback). */
+  get simd(): boolean {
+    return this.wasm !== null;
+  }
+}
