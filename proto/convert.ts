@@ -17,6 +17,8 @@ export interface TaskEnvelope {
   hash: string;
   /** A kernel name, or "auto" for the worker's own choice. */
   kernel: string;
+  /** A control task as JSON (core/src/controls/tasks.ts); absent for a task of the weights pass. */
+  control?: string;
 }
 
 export function tensorRefToProto(ref: CoreTensorRef): TensorRef {
@@ -52,7 +54,7 @@ export function taskItemFromProto(item: TaskItem): CoreTaskItem {
 
 export function taskToProto(envelope: TaskEnvelope): Task {
   const { jobId, task, hash, kernel } = envelope;
-  return { jobId, taskId: task.id, label: task.label, bytes: task.bytes, items: task.items.map(taskItemToProto), hash, kernel };
+  return { jobId, taskId: task.id, label: task.label, bytes: task.bytes, items: task.items.map(taskItemToProto), hash, kernel, control: envelope.control ?? '' };
 }
 
 export function taskFromProto(message: Task): TaskEnvelope {
@@ -61,6 +63,7 @@ export function taskFromProto(message: Task): TaskEnvelope {
     task: { id: message.taskId, label: message.label, bytes: message.bytes, items: message.items.map(taskItemFromProto) },
     hash: message.hash,
     kernel: message.kernel,
+    ...(message.control ? { control: message.control } : {}),
   };
 }
 
@@ -116,12 +119,14 @@ export interface TaskOutcome {
   seconds: number;
   kernel: string;
   attempt: number;
+  /** A control task's answer, gzip-compressed JSON (controls/wire.ts); absent for the weights pass and for a failed task. */
+  controlResult?: Uint8Array;
 }
 
 export function encodeTaskResult(o: TaskOutcome): Uint8Array {
   return TaskResult.encode({
     jobId: o.jobId, taskId: o.taskId, results: o.results.map(itemResultToProto), worker: o.worker,
-    error: o.error ?? '', seconds: o.seconds, kernel: o.kernel, attempt: o.attempt,
+    error: o.error ?? '', seconds: o.seconds, kernel: o.kernel, attempt: o.attempt, controlResult: o.controlResult ?? new Uint8Array(0),
   }).finish();
 }
 
@@ -130,5 +135,6 @@ export function decodeTaskResult(bytes: Uint8Array): TaskOutcome {
   return {
     jobId: m.jobId, taskId: m.taskId, results: m.results.map(itemResultFromProto), worker: m.worker,
     error: m.error || null, seconds: m.seconds, kernel: m.kernel, attempt: m.attempt,
+    ...(m.controlResult.length ? { controlResult: m.controlResult } : {}),
   };
 }

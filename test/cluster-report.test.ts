@@ -73,10 +73,13 @@ unless(NATS_MISSING)('3 workers give the local report; Submit is idempotent; Lis
   const value = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
   const coordinatorMetrics = await scrape(coordinator.metricsAddress!);
   t.is(value(coordinatorMetrics, 'lineage_jobs{state="done"}'), 1);
-  t.is(value(coordinatorMetrics, 'lineage_tasks_total{outcome="done"}'), last.tasksTotal);
+  // Tasks of both phases: the weights pass's, then the controls' (run by the workers too).
+  const controlTasks = report.run.controls!.tasks;
+  t.true(controlTasks > 0, 'the controls ran as tasks');
+  t.is(value(coordinatorMetrics, 'lineage_tasks_total{outcome="done"}'), last.tasksTotal + controlTasks);
   t.is(value(coordinatorMetrics, 'lineage_task_bytes_total'), last.bytesTotal);
   t.is(value(coordinatorMetrics, 'lineage_workers'), 3);
   const perWorker = await Promise.all(workers.map(async (w) => value(await scrape(w.metricsAddress!), 'lineage_worker_tasks_total{outcome="done"}')));
-  t.is(perWorker.reduce((a, b) => a + b, 0), last.tasksTotal);
+  t.is(perWorker.reduce((a, b) => a + b, 0), last.tasksTotal + controlTasks);
   t.true(perWorker.every((n) => n > 0), `each worker ran tasks (${perWorker.join(', ')})`);
 });

@@ -8,16 +8,16 @@
 import { status } from '@grpc/grpc-js';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { jetstream, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream';
-import { availableParallelism } from 'node:os';
 import { assembleReport, prepareComparison, type PreparedComparison } from '../../core/src/compare/index.ts';
-import { computeControls } from '../../core/src/controls/index.ts';
+import { computeControls, type ControlExecutor, type ControlOutcome } from '../../core/src/controls/index.ts';
+import { decodeControlValue } from '../../core/src/controls/wire.ts';
 import { isRemoteCheckpoint, isRemoteSource } from '../../core/src/checkpoint/index.ts';
 import type { HttpReadOptions } from '../../core/src/io/index.ts';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/index.ts';
 import { KERNEL_CHOICES, resolveKernel, type KernelChoice } from '../../core/src/kernels/index.ts';
 import type { Task } from '../../core/src/plan/index.ts';
 import { randomBytes } from 'node:crypto';
-import type { TaskOutcome } from '../../proto/convert.ts';
+import type { TaskEnvelope, TaskOutcome } from '../../proto/convert.ts';
 import type { ClusterKey } from '../../proto/cluster-key.ts';
 import { throttledLog } from '../../proto/log-throttle.ts';
 import { openResult, openTask, resultMessageId, signResult, signTask, taskMac, UntrustedDataError, type UntrustedReason } from '../../proto/signed.ts';
@@ -51,6 +51,12 @@ class ActiveJob {
   /** The MAC of each task as this coordinator publishes it: a result verifies only against it. */
   readonly taskMacs = new Map<number, string>();
   readonly listeners = new Set<Listener>();
+  /** Control tasks (the second phase, planned once the weights pass is in) awaiting their answer, by task id. */
+  readonly controlWaiters = new Map<number, (outcome: TaskOutcome) => void>();
+  /** Aborted when the job stops being followed (cancel, end): control tasks still awaited fail. */
+  readonly controlsAbort = new AbortController();
+  /** Control tasks take ids after the weights pass's. */
+  nextControlId: number;
   messages: ConsumerMessages | null = null;
   closed = false;
   private writes: Promise<void> = Promise.resolve();
@@ -58,6 +64,7 @@ class ActiveJob {
 
   constructor(readonly record: JobRecord, readonly prepared: PreparedComparison, private readonly store: JobStore, private readonly log: (line: string) => void, key: ClusterKey) {
     this.tasks = new Map(prepared.plan.tasks.map((t) => [t.id, t]));
+    this.nextControlId = prepared.plan.tasks.reduce((next, t) => Math.max(next, t.id + 1), 0);
     // Encoding is deterministic, so the MACs are the same on submit and on resume.
     for (const task of prepared.plan.tasks) this.taskMacs.set(task.id, taskMac(key, this.envelope(task)));
   }
@@ -109,6 +116,7 @@ class ActiveJob {
 
   stopFollowing(): void {
     this.closed = true;
+    this.controlsAbort.abort();
     this.messages?.stop();
     this.messages = null;
     if (this.notifyTimer && !TERMINAL_STATES.includes(this.record.state)) {
@@ -354,7 +362,11 @@ export class JobManager {
             if (err instanceof UntrustedDataError) this.untrusted('result', err, job.record.jobId);
             else this.o.log(`job ${job.record.jobId}: ignored a result: ${(err as Error).message}`);
           }
-          if (outcome) this.onOutcome(job, outcome);
+          if (outcome) {
+            const waiter = job.controlWaiters.get(outcome.taskId);
+            if (waiter) waiter(outcome);
+            else this.onOutcome(job, outcome);
+          }
           if (last && m.seq >= last.seq) caughtUp();
         }
       } catch (err) {
@@ -400,6 +412,59 @@ export class JobManager {
     await Promise.all(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, ordered.length) }, publishOne));
   }
 
+  /**
+   * Runs control tasks through the work queue: signed like the weights pass's tasks (a control
+   * task carries its spec as JSON), answered by whichever workers pull them, each answer checked
+   * by kind before it is used. A task that failed answers `{ok: false}`: its control is reported
+   * unavailable, the job goes on. Cancelling the job fails the tasks still awaited.
+   */
+  private controlExecutor(job: ActiveJob): ControlExecutor {
+    const { jobId } = job.record;
+    return {
+      run: async (controlTasks) => {
+        const signal = job.controlsAbort.signal;
+        const entries = controlTasks.map((control) => {
+          const id = job.nextControlId++;
+          const envelope: TaskEnvelope = { jobId, task: { id, label: `control: ${control.label}`, bytes: 0, items: [] }, hash: 'none', kernel: 'auto', control: JSON.stringify(control) };
+          const signed = signTask(this.o.key, envelope);
+          job.taskMacs.set(id, signed.mac);
+          const answer = new Promise<TaskOutcome>((resolve, reject) => {
+            if (signal.aborted) reject(new Error('the job was cancelled'));
+            signal.addEventListener('abort', () => reject(new Error('the job was cancelled')), { once: true });
+            job.controlWaiters.set(id, (outcome) => {
+              job.controlWaiters.delete(id);
+              this.o.onTask?.(outcome.error !== null, 0, outcome.attempt);
+              resolve(outcome);
+            });
+          });
+          answer.catch(() => {});
+          return { id, control, signed, answer };
+        });
+        const round = randomBytes(8).toString('hex');
+        let next = 0;
+        const publishOne = async () => {
+          while (next < entries.length && !signal.aborted) {
+            const e = entries[next++]!;
+            await retryOnTimeout(() => this.js.publish(taskSubject(jobId, e.id), e.signed.data, { msgID: `${jobId}.${e.id}.${round}`, headers: e.signed.headers }));
+            this.o.onDispatch?.(1);
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, entries.length) }, publishOne));
+        const outcomes = await Promise.all(entries.map((e) => e.answer));
+        return outcomes.map((outcome, i): ControlOutcome => {
+          if (outcome.error !== null) return { ok: false, error: outcome.error };
+          if (!outcome.controlResult) return { ok: false, error: `worker ${outcome.worker} sent no answer` };
+          try {
+            return { ok: true, value: decodeControlValue(entries[i]!.control.part.kind, outcome.controlResult), seconds: outcome.seconds };
+          } catch (err) {
+            this.o.log(`job ${jobId}: control task ${entries[i]!.id} from worker ${outcome.worker}: ${(err as Error).message}`);
+            return { ok: false, error: (err as Error).message };
+          }
+        });
+      },
+    };
+  }
+
   private async finish(job: ActiveJob): Promise<void> {
     if (job.closed) return;
     job.closed = true;
@@ -420,11 +485,17 @@ export class JobManager {
       const threads = [...workers].reduce((n, w) => n + (this.o.workers.threadsOf(w) ?? 1), 0);
       const samples = new Array(prepared.matched.length).fill(null);
       for (const task of prepared.plan.tasks) for (const item of task.items) samples[item.index] = item.sample;
-      // The controls (norm nulls, layer alignment, expert matching, shared-token embeddings) read
-      // sampled cells across the models; they run here, on the coordinator's threads, as in local mode.
-      // The controls read tensor data themselves: local models only, as in local mode.
+      // The controls (layer alignment, expert matching, shared-token rows, the aligned tests) are a
+      // second phase of tasks on the same work queue: workers read the tensors, this coordinator
+      // plans the tasks and combines their small answers. Local model folders only, as in local mode.
       const remote = isRemoteCheckpoint(prepared.a) || isRemoteCheckpoint(prepared.b);
-      const controls = remote ? null : await computeControls(prepared, results, { threads: this.o.controlThreads ?? availableParallelism(), seed: record.options.seed });
+      const phase = { tasks: 0, seconds: 0 };
+      const controlsStarted = performance.now();
+      const alignmentSeconds: Record<string, number> = {};
+      const controls = remote ? null : await computeControls(prepared, results, {
+        seed: record.options.seed, executor: this.controlExecutor(job), timings: alignmentSeconds, onStage: (_, n) => { phase.tasks += n; },
+      });
+      phase.seconds = Math.round(performance.now() - controlsStarted) / 1000;
       if (cancelled()) return;
       const report = assembleReport(prepared, results, {
         controls,
@@ -440,6 +511,8 @@ export class JobManager {
           reader: 'pread',
           startedAt: new Date(record.createdAtMs).toISOString(),
           durationSeconds: (Date.now() - record.createdAtMs) / 1000,
+          ...(Object.keys(alignmentSeconds).length ? { alignmentSeconds } : {}),
+          ...(controls ? { controls: phase } : {}),
         },
       });
       const stored = await this.o.store.putReport(record.jobId, JSON.stringify(report, null, 2) + '\n');
@@ -449,6 +522,8 @@ export class JobManager {
       record.state = 'DONE';
       this.o.onReportBuilt?.((performance.now() - buildStarted) / 1000, true);
     } catch (err) {
+      // Cancelled while its controls ran: cancel() has recorded the end already.
+      if (cancelled()) return;
       if (!(err instanceof JobFailedError)) this.o.onReportBuilt?.((performance.now() - buildStarted) / 1000, false);
       record.state = 'FAILED';
       record.error = err instanceof JobFailedError ? err.message : `could not build the report: ${(err as Error).message}`;

@@ -6,6 +6,7 @@
  * fails deterministically is published as failed and terminated, never retried.
  */
 import { existsSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { availableParallelism, hostname } from 'node:os';
 import { millis, nuid } from '@nats-io/transport-node';
 import { jetstream, type Consumer, type JsMsg } from '@nats-io/jetstream';
@@ -25,6 +26,9 @@ import { ModelRoots } from '../../coordinator/src/model-roots.ts';
 import { WorkerMetrics } from './metrics.ts';
 import { ReadBackoff, retryDelayMs } from './read-backoff.ts';
 import { TaskFailure, ThreadSlot } from './thread-slot.ts';
+import { runOnPool } from '../../core/src/exec/index.ts';
+import { parseControlTask, type ControlTask } from '../../core/src/controls/tasks.ts';
+import { encodeControlValue } from '../../core/src/controls/wire.ts';
 
 /** Kubernetes gives a pod 30 s between SIGTERM and SIGKILL by default. */
 const DEFAULT_DRAIN_GRACE_MS = 25_000;
@@ -188,6 +192,39 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     };
   };
 
+  /**
+   * A control task (core/src/controls/tasks.ts): checked field by field, its model folders held to
+   * the roots as the weights pass's files are, then run on the process's thread pool. Its answer is
+   * a small compressed JSON value; what it cannot read fails it as a read failure (retried on
+   * another worker), anything else deterministically (the same models give the same answer).
+   */
+  const runControl = async (json: string, jobId: string): Promise<Uint8Array> => {
+    let task: ControlTask;
+    try {
+      task = parseControlTask(json);
+    } catch (err) {
+      throw new TaskFailure(`refused: ${(err as Error).message}`, true);
+    }
+    for (const folder of [task.models.a, task.models.b]) {
+      if (isRemoteSource(folder) || !isAbsolute(folder)) throw new TaskFailure(`refused: ${folder}: the controls read model folders (absolute paths) on this worker's mounts only`, true);
+      // Absent here (a mount without the models): retried on another worker, as for the weights pass.
+      if (!existsSync(folder)) throw new TaskFailure(`ReadFailedError: ${folder}: cannot open: ENOENT (not on this worker)`, false, true);
+      try {
+        // The folder and every file in it (shards, index, config) must resolve under the roots.
+        roots.checkFolderFiles(roots.resolveFolder(folder, 'control task model'));
+      } catch (err) {
+        throw new TaskFailure(`refused: ${(err as Error).message}`, true);
+      }
+    }
+    try {
+      // One session per job: a thread opens the folders' headers once for all the job's control tasks.
+      return encodeControlValue(await runOnPool('control', { task, session: `controls-${jobId}` }, { threads }));
+    } catch (err) {
+      const e = err as Error;
+      throw new TaskFailure(`${e.name}: ${e.message}`, e.name !== 'ReadFailedError', e.name === 'ReadFailedError');
+    }
+  };
+
   /** Signed and bound to the task it answers (its MAC), so the coordinator takes it for that task only. */
   const publish = async (outcome: TaskOutcome, taskMac: string) => {
     const signed = signResult(key, outcome, taskMac);
@@ -246,12 +283,16 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     metrics.running.inc();
     const outcome: TaskOutcome = { jobId, taskId: task.id, results: [], worker: id, error: null, seconds: 0, kernel: '', attempt };
     try {
-      checkFiles(envelope);
-      const context = contextFor(envelope);
-      outcome.kernel = context.kernel;
-      outcome.results = await slot.run(task, context) as ItemResult[];
+      if (envelope.control !== undefined) {
+        outcome.controlResult = await runControl(envelope.control, jobId);
+      } else {
+        checkFiles(envelope);
+        const context = contextFor(envelope);
+        outcome.kernel = context.kernel;
+        outcome.results = await slot.run(task, context) as ItemResult[];
+        metrics.kernelSeconds.observe({ kernel: context.kernel }, (performance.now() - started) / 1000);
+      }
       readBackoff.succeeded();
-      metrics.kernelSeconds.observe({ kernel: context.kernel }, (performance.now() - started) / 1000);
     } catch (err) {
       const failure = err instanceof TaskFailure ? err : new TaskFailure((err as Error).message, false);
       if (handedBack.has(msg)) {

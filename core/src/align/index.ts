@@ -109,7 +109,7 @@ export interface AlignmentInput {
 }
 
 /** One cell's null draws and observed value, before its p-value. */
-interface CellDraft {
+export interface CellDraft {
   component: AlignedComponent;
   layerA: number | null;
   layerB: number | null;
@@ -119,85 +119,223 @@ interface CellDraft {
   draws: number[];
 }
 
-export function alignModels(input: AlignmentInput): AlignmentSection | null {
-  const a = new ModelView(input.a);
-  const b = new ModelView(input.b);
+/** The dimensions compared, as plain arrays (parts cross threads and the network as JSON). */
+export interface PlainSelection {
+  a: number[];
+  b: number[];
+  sign: number[];
+}
+
+/** Step 1's result: the hidden alignment, and the dimensions every cell compares under it. */
+export interface HiddenPart {
+  hidden: HiddenAlignment | null;
+  /** Null when the hidden dimensions could not be put in correspondence (no cells then). */
+  selection: PlainSelection | null;
+  unreadable: string[];
+  seconds: number;
+}
+
+/** The groups of cells step 2 is cut into; each runs on its own, over a run of layer pairs. */
+export type CellGroup = 'attention' | 'dense MLP' | 'shared experts' | 'router' | 'routed experts' | 'embedding and lm_head';
+export const CELL_GROUPS: readonly CellGroup[] = ['attention', 'dense MLP', 'shared experts', 'router', 'routed experts', 'embedding and lm_head'];
+
+export interface CellsSpec {
+  group: CellGroup;
+  /** The layer pairs whose cells this part computes. */
+  pairs: [number, number][];
+  /** Every layer pair of the comparison: null partners (other layers of B) are drawn among them. */
+  allPairs: [number, number][];
+  selection: PlainSelection;
+  /** Shared-token rows (the embedding and lm_head group only). */
+  tokenPairs: [number, number][] | null;
+  seed: number;
+  /** Names this part's random stream: parts draw independently, so any split gives one result. */
+  stream: string;
+}
+
+export interface CellsPart {
+  drafts: CellDraft[];
+  notes: string[];
+  unreadable: string[];
+  seconds: number;
+}
+
+/** Runs of at most this many layer pairs per part: small enough to spread, large enough that B's null layers are mostly read for several cells. */
+const PAIRS_PER_PART = 8;
+
+export interface AlignmentPlan {
+  pairs: [number, number][];
+  pairing: AlignmentSection['layerPairing'];
+  notes: string[];
+}
+
+/** How layers pair (no tensor is read). */
+export function planAlignment(a: Checkpoint, b: Checkpoint, layerPairsGiven: [number, number][] | null): AlignmentPlan {
+  const [va, vb] = [new ModelView(a), new ModelView(b)];
   try {
-    return run(a, b, input);
+    return { ...layerPairs(va, vb, layerPairsGiven), notes: [] };
+  } finally {
+    va.close();
+    vb.close();
+  }
+}
+
+/** The parts of step 2: each group of cells over runs of layer pairs (the token rows as one part). */
+export function cellSpecs(plan: AlignmentPlan, hidden: HiddenPart, tokenPairs: [number, number][] | null, seed: number): { specs: CellsSpec[]; notes: string[] } {
+  if (!hidden.selection) return { specs: [], notes: [] };
+  const specs: CellsSpec[] = [];
+  for (const group of CELL_GROUPS) {
+    if (group === 'embedding and lm_head') continue;
+    for (let i = 0; i < plan.pairs.length; i += PAIRS_PER_PART) {
+      specs.push({ group, pairs: plan.pairs.slice(i, i + PAIRS_PER_PART), allPairs: plan.pairs, selection: hidden.selection, tokenPairs: null, seed, stream: `alignment/${group}/${i}` });
+    }
+  }
+  const notes: string[] = [];
+  if (tokenPairs && tokenPairs.length >= 32) {
+    specs.push({ group: 'embedding and lm_head', pairs: [], allPairs: plan.pairs, selection: hidden.selection, tokenPairs, seed, stream: 'alignment/tokens' });
+  } else {
+    notes.push('embedding and lm_head not compared under the alignment: no tokens known to be shared');
+  }
+  return { specs, notes };
+}
+
+/** Everything in one thread, in order (tests, benches; the comparison runs the parts as tasks). */
+export function alignModels(input: AlignmentInput): AlignmentSection | null {
+  const seed = input.seed ?? 1;
+  const hidden = alignHiddenPart(input.a, input.b, input.tokenPairs, seed);
+  if (!hidden) return null;
+  const plan = planAlignment(input.a, input.b, input.layerPairs ?? null);
+  const { specs, notes } = cellSpecs(plan, hidden, input.tokenPairs, seed);
+  const parts = specs.map((spec) => alignedCellsPart(input.a, input.b, spec));
+  if (input.timings) addCellTimings(input.timings, specs, parts);
+  return alignmentSection(hidden, plan, parts, notes, input.timings);
+}
+
+/** Step 1: the hidden dimensions put in correspondence, and the dimensions the cells compare. Null when a side has no hidden size. */
+export function alignHiddenPart(ca: Checkpoint, cb: Checkpoint, tokenPairs: [number, number][] | null, seed: number): HiddenPart | null {
+  const started = Date.now();
+  const [a, b] = [new ModelView(ca), new ModelView(cb)];
+  try {
+    if (!a.hidden || !b.hidden) return null;
+    const found = alignHidden({ a, b, tokenPairs, seed });
+    // Any fixed correspondence is valid for the tests below (their nulls share it); the found one is
+    // used unless it is no better than chance and the widths agree, where indices are kept.
+    let map: DimMap | null = found?.map ?? null;
+    if ((!found || found.alignment.kind === 'none') && a.hidden === b.hidden) map = identityMap(a.hidden);
+    const random = new Random(seed, 'alignment');
+    const sel = map ? selectDims(map, MAX_DIMS, () => random.uniform()) : null;
+    return {
+      hidden: found?.alignment ?? null,
+      selection: sel ? { a: [...sel.a], b: [...sel.b], sign: [...sel.sign] } : null,
+      unreadable: unreadableNotes(a, b),
+      seconds: (Date.now() - started) / 1000,
+    };
   } finally {
     a.close();
     b.close();
   }
 }
 
-function run(a: ModelView, b: ModelView, input: AlignmentInput): AlignmentSection | null {
-  if (!a.hidden || !b.hidden) return null;
-  const random = new Random(input.seed ?? 1, 'alignment');
-  const uniform = () => random.uniform();
-  const notes: string[] = [];
-  const phases = input.timings ?? {};
-  let mark = Date.now();
-  const lap = (name: string) => { const now = Date.now(); phases[name] = (phases[name] ?? 0) + (now - mark) / 1000; mark = now; };
-  const found = alignHidden({ a, b, tokenPairs: input.tokenPairs, seed: input.seed });
-  lap('hidden alignment');
-  // Any fixed correspondence is valid for the tests below (their nulls share it); the found one is
-  // used unless it is no better than chance and the widths agree, where indices are kept.
-  let map: DimMap | null = found?.map ?? null;
-  if ((!found || found.alignment.kind === 'none') && a.hidden === b.hidden) map = identityMap(a.hidden);
-  if (!map) return { hidden: found?.alignment ?? null, layerPairing: 'index', components: [], level: { cell: CELL_LEVEL, component: COMPONENT_LEVEL }, nulls: NULLS, dimensionsCompared: 0, notes: ['the hidden dimensions could not be put in correspondence'] };
-  const sel = selectDims(map, MAX_DIMS, uniform);
-
-  const { pairs, pairing } = layerPairs(a, b, input.layerPairs ?? null);
-  const drafts: CellDraft[] = [];
-  const attention = a.attention();
-  const attentionB = b.attention();
-  if (attention && attentionB && attention.headDim === attentionB.headDim) {
-    drafts.push(...layerCells(pairs, sel, uniform, 'attention', (v, layer) => {
-      const u = attentionUnits({ view: v, layer }, attention.headDim);
-      return u ? [u.heads, u.groups] : null;
-    }, a, b, (x, y) => pairStatistic(x, y)));
-    lap('attention');
-  } else if (attention || attentionB) {
-    notes.push('attention not compared: head dimensions differ or the config does not state the heads');
-  }
-  const neurons = a.tensor('mlp.down', pairs[0]?.[0] ?? 0)?.shape[1] ?? 0;
-  const mlpSel = neurons > LARGE_MLP ? halfOf(sel) : sel;
-  drafts.push(...layerCells(pairs, mlpSel, uniform, 'dense MLP', (v, layer) => one(mlpUnits({ view: v, layer }, 'mlp')), a, b, neuronStatistic(uniform)));
-  lap('dense MLP');
-  drafts.push(...layerCells(pairs, sel, uniform, 'shared experts', (v, layer) => one(mlpUnits({ view: v, layer }, 'shared')), a, b, neuronStatistic(uniform)));
-  lap('shared experts');
-  drafts.push(...layerCells(pairs, sel, uniform, 'router', (v, layer) => one(routerUnits({ view: v, layer })), a, b, (x, y) => {
-    const sim = similarities(x[0]!, null, y[0]!);
-    return assigned(sim, x[0]!.count, y[0]!.count);
-  }));
-  lap('router');
-  drafts.push(...expertCells(a, b, pairs, sel, uniform));
-  drafts.push(...upcycledCells(a, b, pairs, sel, uniform));
-  lap('routed experts');
-  if (input.tokenPairs && input.tokenPairs.length >= 32) {
-    for (const role of ['embedding', 'lm_head'] as const) {
-      const cell = tokenCell(a, b, role, input.tokenPairs, sel, uniform);
-      if (cell) drafts.push(cell);
-    }
-  } else {
-    notes.push('embedding and lm_head not compared under the alignment: no tokens known to be shared');
-  }
-
-  lap('embedding and lm_head');
+function unreadableNotes(a: ModelView, b: ModelView): string[] {
+  const out: string[] = [];
   for (const [view, side] of [[a, 'A'], [b, 'B']] as const) {
-    for (const [name, reason] of view.unreadable) notes.push(`${side}'s ${name} could not be read and was left out: ${reason}`);
+    for (const [name, reason] of view.unreadable) out.push(`${side}'s ${name} could not be read and was left out: ${reason}`);
   }
-  const components = summarize(drafts);
-  for (const k of Object.keys(phases)) phases[k] = Math.round(phases[k]! * 1000) / 1000;
+  return out;
+}
+
+/** Step 2, one part: a group of cells over a run of layer pairs, with its own random stream. */
+export function alignedCellsPart(ca: Checkpoint, cb: Checkpoint, spec: CellsSpec): CellsPart {
+  const started = Date.now();
+  const [a, b] = [new ModelView(ca), new ModelView(cb)];
+  try {
+    const random = new Random(spec.seed, spec.stream);
+    const uniform = () => random.uniform();
+    const sel: DimSelection = { a: Int32Array.from(spec.selection.a), b: Int32Array.from(spec.selection.b), sign: Float32Array.from(spec.selection.sign) };
+    const { drafts, notes } = groupCells(a, b, spec, sel, uniform);
+    return { drafts, notes, unreadable: unreadableNotes(a, b), seconds: (Date.now() - started) / 1000 };
+  } finally {
+    a.close();
+    b.close();
+  }
+}
+
+function groupCells(a: ModelView, b: ModelView, spec: CellsSpec, sel: DimSelection, uniform: () => number): { drafts: CellDraft[]; notes: string[] } {
+  const { pairs, allPairs } = spec;
+  switch (spec.group) {
+    case 'attention': {
+      const attention = a.attention();
+      const attentionB = b.attention();
+      if (attention && attentionB && attention.headDim === attentionB.headDim) {
+        return {
+          drafts: layerCells(pairs, allPairs, sel, uniform, 'attention', (v, layer) => {
+            const u = attentionUnits({ view: v, layer }, attention.headDim);
+            return u ? [u.heads, u.groups] : null;
+          }, a, b, (x, y) => pairStatistic(x, y)),
+          notes: [],
+        };
+      }
+      return { drafts: [], notes: attention || attentionB ? ['attention not compared: head dimensions differ or the config does not state the heads'] : [] };
+    }
+    case 'dense MLP': {
+      const neurons = a.tensor('mlp.down', allPairs[0]?.[0] ?? 0)?.shape[1] ?? 0;
+      const mlpSel = neurons > LARGE_MLP ? halfOf(sel) : sel;
+      return { drafts: layerCells(pairs, allPairs, mlpSel, uniform, 'dense MLP', (v, layer) => one(mlpUnits({ view: v, layer }, 'mlp')), a, b, neuronStatistic(uniform)), notes: [] };
+    }
+    case 'shared experts':
+      return { drafts: layerCells(pairs, allPairs, sel, uniform, 'shared experts', (v, layer) => one(mlpUnits({ view: v, layer }, 'shared')), a, b, neuronStatistic(uniform)), notes: [] };
+    case 'router':
+      return {
+        drafts: layerCells(pairs, allPairs, sel, uniform, 'router', (v, layer) => one(routerUnits({ view: v, layer })), a, b, (x, y) => {
+          const sim = similarities(x[0]!, null, y[0]!);
+          return assigned(sim, x[0]!.count, y[0]!.count);
+        }),
+        notes: [],
+      };
+    case 'routed experts':
+      return { drafts: [...expertCells(a, b, pairs, sel, uniform), ...upcycledCells(a, b, pairs, allPairs, sel, uniform)], notes: [] };
+    case 'embedding and lm_head': {
+      const drafts: CellDraft[] = [];
+      for (const role of ['embedding', 'lm_head'] as const) {
+        const cell = spec.tokenPairs ? tokenCell(a, b, role, spec.tokenPairs, sel, uniform) : null;
+        if (cell) drafts.push(cell);
+      }
+      return { drafts, notes: [] };
+    }
+  }
+}
+
+/** The report's section from the parts (in plan order, so the result does not depend on which finished first). */
+export function alignmentSection(hidden: HiddenPart, plan: AlignmentPlan, parts: CellsPart[], planNotes: string[], timings?: Record<string, number>): AlignmentSection {
+  const level = { cell: CELL_LEVEL, component: COMPONENT_LEVEL };
+  if (timings) {
+    // Seconds of work by phase (parts may have run side by side: these add up, they are not wall time).
+    timings['hidden alignment'] = Math.round(((timings['hidden alignment'] ?? 0) + hidden.seconds) * 1000) / 1000;
+  }
+  if (!hidden.selection) {
+    return { hidden: hidden.hidden, layerPairing: 'index', components: [], level, nulls: NULLS, dimensionsCompared: 0, notes: ['the hidden dimensions could not be put in correspondence', ...hidden.unreadable] };
+  }
+  const notes = new Set<string>(hidden.unreadable);
+  for (const p of parts) for (const n of [...p.notes, ...p.unreadable]) notes.add(n);
+  for (const n of planNotes) notes.add(n);
+  const components = summarize(parts.flatMap((p) => p.drafts));
   return {
-    hidden: found?.alignment ?? null,
-    layerPairing: pairing,
+    hidden: hidden.hidden,
+    layerPairing: plan.pairing,
     components,
-    level: { cell: CELL_LEVEL, component: COMPONENT_LEVEL },
+    level,
     nulls: NULLS,
-    dimensionsCompared: sel.a.length,
-    notes,
+    dimensionsCompared: hidden.selection.a.length,
+    notes: [...notes],
   };
+}
+
+/** Adds each part's seconds to its group's timing. */
+export function addCellTimings(timings: Record<string, number>, specs: CellsSpec[], parts: (CellsPart | null)[]): void {
+  specs.forEach((spec, i) => {
+    const part = parts[i];
+    if (part) timings[spec.group] = Math.round(((timings[spec.group] ?? 0) + part.seconds) * 1000) / 1000;
+  });
 }
 
 const NULLS = `per cell: A's layer against up to ${CROSS_LAYER_NULLS} other layers of B under the same alignment, plus A's dimensions shuffled among dimensions of similar energy (at least ${MIN_NULL_DRAWS} draws in all); experts: mismatched experts; embedding and lm_head: mismatched tokens. p-value: Student's t predictive test on the draws`;
@@ -263,13 +401,13 @@ function stratifiedShuffle(energy: Float64Array, uniform: () => number, stratum 
  * every A layer that needs it (its own pair, or a null partner).
  */
 function layerCells(
-  pairs: [number, number][], sel: DimSelection, uniform: () => number, component: AlignedComponent,
+  pairs: [number, number][], allPairs: [number, number][], sel: DimSelection, uniform: () => number, component: AlignedComponent,
   load: (view: ModelView, layer: number) => UnitBuilder[] | null, a: ModelView, b: ModelView, statistic: Statistic,
 ): CellDraft[] {
-  const layersB = [...new Set(pairs.map((p) => p[1]))].sort((x, y) => x - y);
+  const layersB = [...new Set(allPairs.map((p) => p[1]))].sort((x, y) => x - y);
   const crossFor = (la: number, lb: number) => {
     // Not B's layers paired with the same layer of A (a duplicated layer is related to its twin).
-    const twins = new Set(pairs.filter((p) => p[0] === la).map((p) => p[1]));
+    const twins = new Set(allPairs.filter((p) => p[0] === la).map((p) => p[1]));
     const others = layersB.filter((m) => m !== lb && !twins.has(m)).sort((x, y) => Math.abs(x - lb) - Math.abs(y - lb));
     // Prefer layers at distance 2 or more (neighbours of one model can share a little).
     const far = others.filter((m) => Math.abs(m - lb) >= 2);
@@ -352,7 +490,7 @@ function expertCells(a: ModelView, b: ModelView, pairs: [number, number][], sel:
  * each expert's neurons matched to their nearest dense neurons, against the dense side's other
  * layers and energy-stratified dimension shuffles.
  */
-function upcycledCells(a: ModelView, b: ModelView, pairs: [number, number][], sel: DimSelection, uniform: () => number): CellDraft[] {
+function upcycledCells(a: ModelView, b: ModelView, pairs: [number, number][], allPairs: [number, number][], sel: DimSelection, uniform: () => number): CellDraft[] {
   const dense = (v: ModelView) => v.layers.some((l) => v.tensor('mlp.down', l) !== null);
   const moe = (v: ModelView) => v.layers.some((l) => v.experts('expert.down', l).length > 0);
   let side: { moe: ModelView; dense: ModelView; moeDims: Int32Array; moeSign: Float32Array | null; denseDims: Int32Array; denseSign: Float32Array | null; moeIsA: boolean };
@@ -365,7 +503,7 @@ function upcycledCells(a: ModelView, b: ModelView, pairs: [number, number][], se
     if (!denseUnits.has(layer)) { const u = mlpUnits({ view: side.dense, layer }, 'mlp'); denseUnits.set(layer, u ? [u.build(side.denseDims, side.denseSign)] : null); }
     return denseUnits.get(layer)!;
   };
-  const denseLayers = [...new Set(pairs.map(([la, lb]) => (side.moeIsA ? lb : la)))];
+  const denseLayers = [...new Set(allPairs.map(([la, lb]) => (side.moeIsA ? lb : la)))];
   const drafts: CellDraft[] = [];
   for (const [la, lb] of pairs) {
     const [lm, ld] = side.moeIsA ? [la, lb] : [lb, la];

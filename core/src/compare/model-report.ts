@@ -54,8 +54,10 @@ export interface ComparisonReport {
   /** How this run went; the only part that differs between runs of the same comparison. */
   run: {
     threads: number; reader: string; startedAt: string; durationSeconds: number;
-    /** Seconds spent in the aligned tests, by phase (local runs). */
+    /** Seconds of work in the aligned tests, by phase (summed over the tasks, which may run side by side). */
     alignmentSeconds?: Record<string, number>;
+    /** The controls phase: its tasks (both stages) and its wall-clock seconds. */
+    controls?: { tasks: number; seconds: number };
   };
 }
 
@@ -194,7 +196,10 @@ export async function compareModels(pathA: string, pathB: string, options: Weigh
   const { results, meta } = executed;
   // The controls read more tensor data (layer × layer cells): local models only, for now.
   const alignmentSeconds: Record<string, number> = {};
-  const controls = remote ? null : await computeControls(prepared, results, { threads: options.threads, seed: options.seed, timings: alignmentSeconds });
+  const phase = { tasks: 0, seconds: 0 };
+  const controlsStarted = performance.now();
+  const controls = remote ? null : await computeControls(prepared, results, { threads: options.threads, seed: options.seed, timings: alignmentSeconds, onStage: (_, n) => { phase.tasks += n; } });
+  phase.seconds = Math.round(performance.now() - controlsStarted) / 1000;
   const behaviour = await behaviourOf(prepared, options.behaviour ?? 'off', options.seed);
   return assembleReport(prepared, results, {
     ...meta,
@@ -207,6 +212,7 @@ export async function compareModels(pathA: string, pathB: string, options: Weigh
       startedAt: started.toISOString(),
       durationSeconds: (Date.now() - started.getTime()) / 1000,
       ...(Object.keys(alignmentSeconds).length ? { alignmentSeconds } : {}),
+      ...(controls ? { controls: phase } : {}),
     },
   });
 }

@@ -13,6 +13,7 @@
  * structure the rows share regardless of token (a common mean direction, anisotropy) is in both
  * and cancels. The closed form √(2 / (rows·(d − 1))) assumes isotropic rows and is reported beside it.
  */
+import { LineageError } from '../errors.ts';
 import { COMPARABLE_DTYPES, bytesPerElement, type DType } from '../checkpoint/dtype.ts';
 import type { Checkpoint, TensorEntry } from '../checkpoint/folder.ts';
 import { compareCrossPairs, type CrossPair } from '../compare/cross-pairs.ts';
@@ -154,6 +155,38 @@ function emptyControl(sharedTokens: number, sameIdShare: number | null, note: st
   };
 }
 
+/** Which shared tokens' rows to compare: decided from the tokenizers (no tensor read), then compared by compareSharedRows. */
+export interface SharedRowsPlan {
+  /** Every shared token with a row on both sides. */
+  sharedTokens: number;
+  /** Of those, how many keep their id. */
+  sameId: number;
+  /** The rows compared: (row in A, row in B), a seeded choice of at most maxRows, in A's order. */
+  chosen: [number, number][];
+}
+
+function embeddingKinds(a: Checkpoint, b: Checkpoint) {
+  return (['embedding', 'lm_head'] as const)
+    .map((kind) => ({ kind, ta: topTensor(a, kind), tb: topTensor(b, kind) }))
+    .filter((x): x is { kind: 'embedding' | 'lm_head'; ta: TensorEntry; tb: TensorEntry } => x.ta !== null && x.tb !== null);
+}
+
+/** The shared tokens and the seeded choice of rows; null (no error) when a side has no tokenizer. */
+export function planSharedRows(a: Checkpoint, b: Checkpoint, tokA: Tokenizer | null, tokB: Tokenizer | null, options: EmbeddingOptions = {}): SharedRowsPlan | null {
+  if (!tokA || !tokB) return null;
+  const kinds = embeddingKinds(a, b);
+  if (kinds.length === 0) return { sharedTokens: 0, sameId: 0, chosen: [] };
+  const rowsA = Math.min(...kinds.map((k) => k.ta.shape[0]!));
+  const rowsB = Math.min(...kinds.map((k) => k.tb.shape[0]!));
+  const { pairs, sameId } = sharedTokenIds(tokA, tokB, rowsA, rowsB);
+  const random = new Random(options.seed ?? 1, 'shared-embeddings');
+  const maxRows = Math.max(2, options.maxRows ?? DEFAULT_MAX_ROWS);
+  let count = Math.min(pairs.length, maxRows);
+  if (options.sample !== undefined && options.sample < 1) count = Math.min(count, Math.max(Math.min(pairs.length, MIN_SAMPLED_ROWS), Math.ceil(options.sample * pairs.length)));
+  const chosen = count < pairs.length ? chooseSorted(pairs.length, count, random).map((i) => pairs[i]!) : pairs;
+  return { sharedTokens: pairs.length, sameId, chosen };
+}
+
 /**
  * Compares the rows of the tokens both vocabularies share. Null (no error) when a side has no
  * tokenizer; a control with null statistics and a note when there is nothing to compare.
@@ -161,28 +194,30 @@ function emptyControl(sharedTokens: number, sameIdShare: number | null, note: st
 export async function analyzeSharedEmbeddings(
   a: Checkpoint, b: Checkpoint, tokA: Tokenizer | null, tokB: Tokenizer | null, options: EmbeddingOptions = {},
 ): Promise<EmbeddingControl | null> {
-  if (!tokA || !tokB) return null;
-  const kinds = (['embedding', 'lm_head'] as const)
-    .map((kind) => ({ kind, ta: topTensor(a, kind), tb: topTensor(b, kind) }))
-    .filter((x): x is { kind: 'embedding' | 'lm_head'; ta: TensorEntry; tb: TensorEntry } => x.ta !== null && x.tb !== null);
+  const plan = planSharedRows(a, b, tokA, tokB, options);
+  return plan ? compareSharedRows(a, b, plan, options) : null;
+}
+
+/** The rows a plan chose, matched and mismatched (the null), through the comparison kernels. */
+export async function compareSharedRows(a: Checkpoint, b: Checkpoint, plan: SharedRowsPlan, options: EmbeddingOptions = {}): Promise<EmbeddingControl> {
+  const kinds = embeddingKinds(a, b);
   const embedding = kinds.find((k) => k.kind === 'embedding') ?? kinds[0];
   if (!embedding) return emptyControl(0, null, 'no embedding or lm_head tensor on both sides');
   const usable = kinds.filter((k) => k.ta.shape[1] === k.tb.shape[1]);
-  const rowsA = Math.min(...kinds.map((k) => k.ta.shape[0]!));
-  const rowsB = Math.min(...kinds.map((k) => k.tb.shape[0]!));
-  const { pairs, sameId } = sharedTokenIds(tokA, tokB, rowsA, rowsB);
-  const sameIdShare = pairs.length ? sameId / pairs.length : null;
+  const sharedTokens = plan.sharedTokens;
+  const sameIdShare = sharedTokens ? plan.sameId / sharedTokens : null;
   if (usable.length === 0) {
-    return emptyControl(pairs.length, sameIdShare, `hidden sizes differ (${embedding.ta.shape[1]} vs ${embedding.tb.shape[1]}): rows cannot be compared`);
+    return emptyControl(sharedTokens, sameIdShare, `hidden sizes differ (${embedding.ta.shape[1]} vs ${embedding.tb.shape[1]}): rows cannot be compared`);
   }
-  if (pairs.length < 2) return emptyControl(pairs.length, sameIdShare, `${pairs.length} shared token(s): too few to compare against a null`);
-
-  const random = new Random(options.seed ?? 1, 'shared-embeddings');
-  const maxRows = Math.max(2, options.maxRows ?? DEFAULT_MAX_ROWS);
-  let count = Math.min(pairs.length, maxRows);
-  if (options.sample !== undefined && options.sample < 1) count = Math.min(count, Math.max(Math.min(pairs.length, MIN_SAMPLED_ROWS), Math.ceil(options.sample * pairs.length)));
-  const chosen = count < pairs.length ? chooseSorted(pairs.length, count, random).map((i) => pairs[i]!) : pairs;
-  const other = derangement(chosen.length, random);
+  if (sharedTokens < 2 || plan.chosen.length < 2) return emptyControl(sharedTokens, sameIdShare, `${sharedTokens} shared token(s): too few to compare against a null`);
+  const chosen = plan.chosen;
+  // A plan may come over the network: every row must lie inside both tensors.
+  for (const { ta, tb } of usable) {
+    const bad = chosen.find(([ia, ib]) => !Number.isInteger(ia) || !Number.isInteger(ib) || ia < 0 || ib < 0 || ia >= ta.shape[0]! || ib >= tb.shape[0]!);
+    if (bad) throw new LineageError('BAD_INPUT', `shared-row plan names rows (${bad.join(', ')}) outside ${ta.name} / ${tb.name}`);
+  }
+  // The null's partners: a derangement drawn after the choice of rows, from its own stream.
+  const other = derangement(chosen.length, new Random(options.seed ?? 1, 'shared-embeddings/null'));
 
   // Per tensor: matched rows, then mismatched rows, in token order.
   const cross: CrossPair[] = [];
@@ -192,7 +227,7 @@ export async function analyzeSharedEmbeddings(
   }
   const { moments, errors } = await compareCrossPairs(cross, { threads: options.threads, pairsPerTask: 512 });
   const failed = errors.find((e) => e !== null);
-  if (failed) return emptyControl(pairs.length, sameIdShare, `rows could not be read: ${failed}`);
+  if (failed) return emptyControl(sharedTokens, sameIdShare, `rows could not be read: ${failed}`);
 
   const all: RowStats = { pooled: emptyMoments(), matched: [], mismatched: [] };
   const tensors: EmbeddingTensorControl[] = [];
@@ -214,12 +249,12 @@ export async function analyzeSharedEmbeddings(
   });
   const d = usable[0]!.ta.shape[1]!;
   const notes = [
-    `${n} of ${pairs.length} shared tokens${n < pairs.length ? ' (seeded sample)' : ''}, rows of ${usable.map((u) => u.kind).join(' and ')}`,
+    `${n} of ${sharedTokens} shared tokens${n < sharedTokens ? ' (seeded sample)' : ''}, rows of ${usable.map((u) => u.kind).join(' and ')}`,
     ...kinds.filter((k) => !usable.includes(k)).map((k) => `${k.kind} not compared: hidden sizes differ (${k.ta.shape[1]} vs ${k.tb.shape[1]})`),
     sameIdShare === 1 ? 'every shared token keeps its id: the tensor-by-tensor comparison already pairs these rows when shapes match' : null,
   ];
   return {
-    sharedTokens: pairs.length,
+    sharedTokens,
     sameIdShare,
     rowsCompared: n,
     ...summarize(all),

@@ -105,6 +105,8 @@ export interface ExpertOptions {
   checkPairs?: number;
   /** Without router rows, the whole expert × expert matrix is compared: at most this many pairs per layer (default 4096, 64 × 64). */
   maxWeightPairs?: number;
+  /** Only these layers (a part of the control run as its own task); default every MoE layer both models have. */
+  layers?: number[];
 }
 
 export interface ExpertAnalysis {
@@ -298,6 +300,12 @@ export function defaultReplicates(ea: number, eb: number): number {
   return Math.max(19, Math.min(999, Math.floor(5e8 / Math.max(1, perDraw))));
 }
 
+/** The MoE layers both models have, in order (what the expert control's tasks are cut from). */
+export function sharedMoeLayers(a: Checkpoint, b: Checkpoint): number[] {
+  const layersB = moeLayers(b);
+  return [...moeLayers(a).keys()].filter((l) => layersB.has(l)).sort((x, y) => x - y);
+}
+
 /** The expert matching of every MoE layer both models have (layers that cannot be analysed are left out; see analyzeExpertLayers). */
 export async function analyzeExperts(a: Checkpoint, b: Checkpoint, options: ExpertOptions = {}): Promise<ExpertLayer[]> {
   return (await analyzeExpertLayers(a, b, options)).layers;
@@ -307,7 +315,8 @@ export async function analyzeExperts(a: Checkpoint, b: Checkpoint, options: Expe
 export async function analyzeExpertLayers(a: Checkpoint, b: Checkpoint, options: ExpertOptions = {}): Promise<ExpertAnalysis> {
   const layersA = moeLayers(a);
   const layersB = moeLayers(b);
-  const shared = [...layersA.keys()].filter((l) => layersB.has(l)).sort((x, y) => x - y);
+  const only = options.layers ? new Set(options.layers) : null;
+  const shared = [...layersA.keys()].filter((l) => layersB.has(l) && (!only || only.has(l))).sort((x, y) => x - y);
   const reader = new PreadReader();
   const out: ExpertAnalysis = { layers: [], skipped: [] };
   try {

@@ -5,16 +5,21 @@
 import type { ItemResult } from '../exec/run-task.ts';
 import type { PreparedComparison } from '../compare/model-report.ts';
 import { relatedThreshold } from '../policy.ts';
-import { alignLayers, type BaselinePoint, type LayerAlignment } from './layers.ts';
+import type { BaselinePoint, LayerAlignment } from './layers.ts';
 import { normControls, type NormControl } from './norms.ts';
-import { analyzeExperts, moeLayers, type ExpertLayer } from './experts.ts';
-import { analyzeSharedEmbeddings, type EmbeddingControl } from './embeddings.ts';
+import { sharedMoeLayers, type ExpertLayer } from './experts.ts';
+import { planSharedRows, sharedTokenIds, type EmbeddingControl } from './embeddings.ts';
 import { classifyTensor } from '../roles/roles.ts';
-import { LineageError } from '../errors.ts';
 import { finalizeMoments } from '../stats/moments.ts';
-import { neuronPermutationTest, type NeuronPermutationTest } from './neurons.ts';
-import { sharedTokenIds } from './embeddings.ts';
-import { alignModels, type AlignmentSection } from '../align/index.ts';
+import type { NeuronPermutationTest } from './neurons.ts';
+import { addCellTimings, alignmentSection, cellSpecs, planAlignment, type AlignmentSection, type CellsPart } from '../align/index.ts';
+import { chooseSorted } from '../sample/blocks.ts';
+import { Random } from '../synth/random.ts';
+import type { ControlExecutor, ControlKind, ControlPart, ControlTask, ControlValues } from './tasks.ts';
+import { localControlExecutor } from './executor.ts';
+
+export type { ControlExecutor, ControlOutcome, ControlTask } from './tasks.ts';
+export { localControlExecutor } from './executor.ts';
 import type { PreparedComparison as Prepared } from '../compare/model-report.ts';
 
 export interface Controls {
@@ -74,38 +79,88 @@ function mlpRelatedByIndex(prepared: PreparedComparison, results: ItemResult[]):
   return values.length > 0 && values[Math.floor(values.length / 2)]! > 0;
 }
 
-export async function computeControls(
-  prepared: PreparedComparison, results: ItemResult[],
-  options: { threads?: number; seed?: number; /** Filled with the aligned tests' seconds by phase. */ timings?: Record<string, number> } = {},
-): Promise<Controls> {
-  // Each control on its own: one that cannot read its tensors (a shard cut short, a mount gone)
-  // is reported unavailable with the reason; the comparison and the other controls go on.
+export interface ControlsOptions {
+  /** Threads of the in-process executor (when no executor is given). */
+  threads?: number;
+  seed?: number;
+  /** Filled with the aligned tests' seconds by phase. */
+  timings?: Record<string, number>;
+  /** Runs the control tasks (default: this process's thread pool; the coordinator passes its work queue). */
+  executor?: ControlExecutor;
+  /** Called with each stage's task count before it runs, and with each answer (progress). */
+  onStage?: (stage: number, tasks: number) => void;
+}
+
+/**
+ * The controls, planned as tasks in two stages and combined here (tasks.ts): stage 1 the layer
+ * alignment, the expert matching (a few MoE layers per task), the shared-token rows, the neuron
+ * test and the hidden alignment; stage 2 the aligned cells, which need the hidden alignment and
+ * the layer pairing. Each control on its own: one whose task fails (a shard cut short, a mount
+ * gone) is reported unavailable with the reason; the comparison and the other controls go on.
+ */
+export async function computeControls(prepared: PreparedComparison, results: ItemResult[], options: ControlsOptions = {}): Promise<Controls> {
+  const seed = options.seed ?? 1;
+  const executor = options.executor ?? localControlExecutor({ threads: options.threads ?? 1, models: { a: prepared.a, b: prepared.b } });
+  const models = { a: prepared.a.root, b: prepared.b.root };
   const unavailable: UnavailableControl[] = [];
-  const isolated = async <T>(control: string, fallback: T, run: () => Promise<T> | T): Promise<T> => {
-    try {
-      return await run();
-    } catch (err) {
-      if (!(err instanceof LineageError)) throw err;
-      unavailable.push({ control, available: false, reason: err.message });
-      return fallback;
-    }
-  };
-  const layers = await isolated('layers', null, () => alignLayers(prepared.a, prepared.b, (v, n) => v !== null && v > relatedThreshold(n), options));
-  const moe = moeLayers(prepared.a).size > 0 && moeLayers(prepared.b).size > 0;
-  const experts = moe ? await isolated('experts', [], () => analyzeExperts(prepared.a, prepared.b, { sample: 0.05, seed: options.seed, threads: options.threads })) : [];
+  const tasks: ControlTask[] = [];
+  const add = (label: string, part: ControlPart) => { tasks.push({ id: tasks.length, label, models, seed, part }); return tasks.length - 1; };
+
+  // Stage 1. The hidden alignment first: stage 2 waits on it.
+  const tokenPairs = cappedTokenPairs(tokenPairsOf(prepared), seed);
+  const hiddenAt = add('alignment: hidden dimensions', { kind: 'alignment.hidden', tokenPairs });
+  const layersAt = add('layer alignment', { kind: 'layers' });
+  const moe = sharedMoeLayers(prepared.a, prepared.b);
+  const expertsAt: number[] = [];
+  for (let i = 0; i < moe.length; i += EXPERT_LAYERS_PER_TASK) {
+    const layers = moe.slice(i, i + EXPERT_LAYERS_PER_TASK);
+    expertsAt.push(add(`experts: layers ${layers[0]}-${layers[layers.length - 1]}`, { kind: 'experts', layers }));
+  }
   const embedA = prepared.a.tensors.find((t) => classifyTensor(t.name).role === 'embedding');
   const embedB = prepared.b.tensors.find((t) => classifyTensor(t.name).role === 'embedding');
   // Rows pair by id only when the vocabularies do: otherwise compare the rows of shared tokens.
   const sameIdRate = prepared.tokenizer.available ? prepared.tokenizer.sameIdRate : null;
   const vocabDiffers = !!embedA && !!embedB && (embedA.shape.join() !== embedB.shape.join() || (typeof sameIdRate === 'number' && sameIdRate < 0.99));
-  const embeddings = vocabDiffers
-    ? await isolated('embeddings', null, () => analyzeSharedEmbeddings(prepared.a, prepared.b, prepared.tokenizers.a, prepared.tokenizers.b, { seed: options.seed, threads: options.threads }))
-    : null;
-  // Depth changed: pair B's layers with A's through the layer alignment.
-  const layerPairs = layers ? layers.alignment.alignment.map((x) => [x.a, x.b] as [number, number]) : null;
-  const alignment = await isolated('alignment', null, () => alignModels({ a: prepared.a, b: prepared.b, tokenPairs: tokenPairsOf(prepared), layerPairs, seed: options.seed, timings: options.timings }));
+  const rowsPlan = vocabDiffers ? planSharedRows(prepared.a, prepared.b, prepared.tokenizers.a, prepared.tokenizers.b, { seed }) : null;
+  const embeddingsAt = rowsPlan ? add('shared-token rows', { kind: 'embeddings', plan: rowsPlan }) : null;
   // Only where it can change the reading: the MLP looks unrelated when compared by index.
-  const neurons = mlpRelatedByIndex(prepared, results) ? null : await isolated('neurons', null, () => neuronPermutationTest(prepared.a, prepared.b, { seed: options.seed, rows: 32 }));
+  const neuronsAt = mlpRelatedByIndex(prepared, results) ? null : add('neurons', { kind: 'neurons' });
+
+  options.onStage?.(1, tasks.length);
+  const first = await executor.run(tasks);
+  const value = <K extends ControlKind>(at: number | null, control: string, _kind: K): ControlValues[K] | undefined => {
+    if (at === null) return undefined;
+    const o = first[at]!;
+    if (o.ok) return o.value as ControlValues[K];
+    unavailable.push({ control, available: false, reason: o.error });
+    return undefined;
+  };
+  const layers = value(layersAt, 'layers', 'layers') ?? null;
+  const experts: ExpertLayer[] = [];
+  for (const at of expertsAt) experts.push(...(value(at, 'experts', 'experts')?.layers ?? []));
+  experts.sort((x, y) => x.layer - y.layer);
+  const embeddings = value(embeddingsAt, 'embeddings', 'embeddings') ?? null;
+  const neurons = value(neuronsAt, 'neurons', 'neurons') ?? null;
+  const hidden = value(hiddenAt, 'alignment', 'alignment.hidden');
+
+  // Stage 2: the aligned cells, under the hidden alignment, with layers paired (depth changed:
+  // B's layers with A's through the layer alignment).
+  let alignment: AlignmentSection | null = null;
+  if (hidden) {
+    const layerPairs = layers ? layers.alignment.alignment.map((x) => [x.a, x.b] as [number, number]) : null;
+    const plan = planAlignment(prepared.a, prepared.b, layerPairs);
+    const { specs, notes } = cellSpecs(plan, hidden, tokenPairs, seed);
+    const cellTasks = specs.map((spec, id): ControlTask => ({ id, label: `alignment: ${spec.group} ${spec.pairs.length ? `layers ${spec.pairs[0]![0]}-${spec.pairs[spec.pairs.length - 1]![0]}` : 'rows'}`, models, seed, part: { kind: 'alignment.cells', spec } }));
+    options.onStage?.(2, cellTasks.length);
+    const second = cellTasks.length ? await executor.run(cellTasks) : [];
+    const parts: (CellsPart | null)[] = second.map((o, i) => {
+      if (o.ok) return o.value as CellsPart;
+      unavailable.push({ control: 'alignment', available: false, reason: `${cellTasks[i]!.label}: ${o.error}` });
+      return null;
+    });
+    if (options.timings) addCellTimings(options.timings, specs, parts);
+    alignment = alignmentSection(hidden, plan, parts.filter((p): p is CellsPart => p !== null), notes, options.timings);
+  }
   return {
     alignment,
     norms: { tensors: normControls(prepared.matched, results) },
@@ -116,4 +171,15 @@ export async function computeControls(
     neurons,
     unavailable,
   };
+}
+
+/** MoE layers per expert-control task (each layer's null is its main cost). */
+const EXPERT_LAYERS_PER_TASK = 4;
+/** Token pairs a task carries at most (a seeded choice): the aligned tests use a few hundred to a thousand. */
+const MAX_TOKEN_PAIRS = 4096;
+
+function cappedTokenPairs(pairs: [number, number][] | null, seed: number): [number, number][] | null {
+  if (!pairs || pairs.length <= MAX_TOKEN_PAIRS) return pairs;
+  const random = new Random(seed, 'token pairs');
+  return chooseSorted(pairs.length, MAX_TOKEN_PAIRS, random).map((i) => pairs[i]!);
 }

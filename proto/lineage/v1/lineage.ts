@@ -209,6 +209,11 @@ export interface Task {
   items: TaskItem[];
   hash: string;
   kernel: string;
+  /**
+   * A control task (core/src/controls/tasks.ts) as JSON; empty for a task of the weights pass.
+   * It names model folders, never tensors: the worker opens their headers under its model roots.
+   */
+  control: string;
 }
 
 export interface Moments {
@@ -251,6 +256,8 @@ export interface TaskResult {
   kernel: string;
   /** Which delivery of the task this result comes from (1: the first; more after a redelivery). */
   attempt: number;
+  /** A control task's answer: gzip-compressed JSON (empty for the weights pass, or when `error` is set). */
+  controlResult: Uint8Array;
 }
 
 /** Workers announce themselves (and their capacity) periodically. */
@@ -2042,7 +2049,7 @@ export const TaskItem: MessageFns<TaskItem> = {
 };
 
 function createBaseTask(): Task {
-  return { jobId: "", taskId: 0, label: "", bytes: 0, items: [], hash: "", kernel: "" };
+  return { jobId: "", taskId: 0, label: "", bytes: 0, items: [], hash: "", kernel: "", control: "" };
 }
 
 export const Task: MessageFns<Task> = {
@@ -2067,6 +2074,9 @@ export const Task: MessageFns<Task> = {
     }
     if (message.kernel !== "") {
       writer.uint32(58).string(message.kernel);
+    }
+    if (message.control !== "") {
+      writer.uint32(66).string(message.control);
     }
     return writer;
   },
@@ -2140,6 +2150,14 @@ export const Task: MessageFns<Task> = {
             message.kernel = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.control = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2169,6 +2187,7 @@ export const Task: MessageFns<Task> = {
       items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => TaskItem.fromJSON(e)) : [],
       hash: isSet(object.hash) ? globalThis.String(object.hash) : "",
       kernel: isSet(object.kernel) ? globalThis.String(object.kernel) : "",
+      control: isSet(object.control) ? globalThis.String(object.control) : "",
     };
   },
 
@@ -2195,6 +2214,9 @@ export const Task: MessageFns<Task> = {
     if (message.kernel !== "") {
       obj.kernel = message.kernel;
     }
+    if (message.control !== "") {
+      obj.control = message.control;
+    }
     return obj;
   },
 
@@ -2210,6 +2232,7 @@ export const Task: MessageFns<Task> = {
     message.items = object.items?.map((e) => TaskItem.fromPartial(e)) || [];
     message.hash = object.hash ?? "";
     message.kernel = object.kernel ?? "";
+    message.control = object.control ?? "";
     return message;
   },
 };
@@ -2677,7 +2700,17 @@ export const ItemResult: MessageFns<ItemResult> = {
 };
 
 function createBaseTaskResult(): TaskResult {
-  return { jobId: "", taskId: 0, results: [], worker: "", error: "", seconds: 0, kernel: "", attempt: 0 };
+  return {
+    jobId: "",
+    taskId: 0,
+    results: [],
+    worker: "",
+    error: "",
+    seconds: 0,
+    kernel: "",
+    attempt: 0,
+    controlResult: new Uint8Array(0),
+  };
 }
 
 export const TaskResult: MessageFns<TaskResult> = {
@@ -2705,6 +2738,9 @@ export const TaskResult: MessageFns<TaskResult> = {
     }
     if (message.attempt !== 0) {
       writer.uint32(64).uint32(message.attempt);
+    }
+    if (message.controlResult.length !== 0) {
+      writer.uint32(74).bytes(message.controlResult);
     }
     return writer;
   },
@@ -2786,6 +2822,14 @@ export const TaskResult: MessageFns<TaskResult> = {
             message.attempt = reader.uint32();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.controlResult = reader.bytes();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2816,6 +2860,11 @@ export const TaskResult: MessageFns<TaskResult> = {
       seconds: isSet(object.seconds) ? globalThis.Number(object.seconds) : 0,
       kernel: isSet(object.kernel) ? globalThis.String(object.kernel) : "",
       attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      controlResult: isSet(object.controlResult)
+        ? bytesFromBase64(object.controlResult)
+        : isSet(object.control_result)
+        ? bytesFromBase64(object.control_result)
+        : new Uint8Array(0),
     };
   },
 
@@ -2845,6 +2894,9 @@ export const TaskResult: MessageFns<TaskResult> = {
     if (message.attempt !== 0) {
       obj.attempt = Math.round(message.attempt);
     }
+    if (message.controlResult.length !== 0) {
+      obj.controlResult = base64FromBytes(message.controlResult);
+    }
     return obj;
   },
 
@@ -2861,6 +2913,7 @@ export const TaskResult: MessageFns<TaskResult> = {
     message.seconds = object.seconds ?? 0;
     message.kernel = object.kernel ?? "";
     message.attempt = object.attempt ?? 0;
+    message.controlResult = object.controlResult ?? new Uint8Array(0);
     return message;
   },
 };
@@ -3186,6 +3239,31 @@ export const JobsClient = makeGenericClientConstructor(JobsService, "lineage.v1.
   service: typeof JobsService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  if ((globalThis as any).Buffer) {
+    return Uint8Array.from((globalThis as any).Buffer.from(b64, "base64"));
+  } else {
+    const bin = globalThis.atob(b64);
+    const arr = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; ++i) {
+      arr[i] = bin.charCodeAt(i);
+    }
+    return arr;
+  }
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  if ((globalThis as any).Buffer) {
+    return (globalThis as any).Buffer.from(arr).toString("base64");
+  } else {
+    const bin: string[] = [];
+    arr.forEach((byte) => {
+      bin.push(globalThis.String.fromCharCode(byte));
+    });
+    return globalThis.btoa(bin.join(""));
+  }
+}
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;

@@ -1,0 +1,51 @@
+/**
+ * The in-process control executor: control tasks on the process's thread pool (the same threads
+ * as the weights pass), or in this thread when one thread is asked for. Answers come back in the
+ * order the tasks were given, whatever finished first.
+ */
+import type { Checkpoint } from '../checkpoint/folder.ts';
+import { LineageError } from '../errors.ts';
+import { getThreadPool, newSession } from '../exec/thread-pool.ts';
+import { runControlTask, type ControlExecutor, type ControlOutcome, type ControlTask } from './tasks.ts';
+import { asWire } from './wire.ts';
+
+export function localControlExecutor(options: { threads: number; models: { a: Checkpoint; b: Checkpoint }; signal?: AbortSignal }): ControlExecutor {
+  return {
+    async run(tasks: ControlTask[]): Promise<ControlOutcome[]> {
+      const out: ControlOutcome[] = new Array(tasks.length);
+      const threads = Math.max(1, Math.min(options.threads, tasks.length));
+      const answer = async (task: ControlTask, run: () => Promise<unknown>) => {
+        const started = performance.now();
+        try {
+          out[task.id] = { ok: true, value: asWire(await run()), seconds: (performance.now() - started) / 1000 };
+        } catch (err) {
+          // Tensors that cannot be read make the control unavailable; anything else is a bug, and says so.
+          if (!(err instanceof LineageError)) throw err;
+          out[task.id] = { ok: false, error: err.message };
+        }
+      };
+      if (threads === 1) {
+        for (const task of tasks) {
+          options.signal?.throwIfAborted();
+          await answer(task, () => runControlTask(task, options.models));
+        }
+        return out;
+      }
+      const pool = getThreadPool(threads);
+      const session = newSession('controls');
+      const queue = [...tasks];
+      const lane = async () => {
+        for (let task = queue.shift(); task; task = queue.shift()) {
+          const t = task;
+          await answer(t, () => pool.run('control', { task: t, session }, { signal: options.signal }));
+        }
+      };
+      try {
+        await Promise.all(Array.from({ length: threads }, lane));
+      } finally {
+        await pool.release(session);
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * The controls as tasks (issue 12): plain-data units of work that any executor runs (a thread of
+ * the process's pool, or a cluster worker pulling from the same JetStream queue as the weights
+ * pass), each reading its own tensors and answering with a small result. The caller plans them
+ * in two stages (stage 2 needs the hidden alignment and the layer pairing of stage 1) and
+ * combines the answers (index.ts); it reads no tensor data itself.
+ *
+ * A task names its models by folder, never by tensor list, so a task stays a few kilobytes on a
+ * 100B MoE: the executor opens the folders' headers (a worker only under its model roots).
+ */
+import type { Checkpoint } from '../checkpoint/folder.ts';
+import { LineageError } from '../errors.ts';
+import { relatedThreshold } from '../policy.ts';
+import { alignedCellsPart, alignHiddenPart, type CellsPart, type CellsSpec, type HiddenPart } from '../align/index.ts';
+import { alignLayers, type BaselinePoint, type LayerAlignment } from './layers.ts';
+import { analyzeExpertLayers, type ExpertAnalysis } from './experts.ts';
+import { compareSharedRows, type EmbeddingControl, type SharedRowsPlan } from './embeddings.ts';
+import { neuronPermutationTest, type NeuronPermutationTest } from './neurons.ts';
+
+/** What one control task computes. */
+export type ControlPart =
+  /** Layers of A against layers of B, and A's layers against each other (the baseline). */
+  | { kind: 'layers' }
+  /** The expert matching of these MoE layers, with its permutation null. */
+  | { kind: 'experts'; layers: number[] }
+  /** The rows of shared tokens the plan chose, matched and mismatched. */
+  | { kind: 'embeddings'; plan: SharedRowsPlan }
+  /** One layer's MLP neurons matched whatever their order. */
+  | { kind: 'neurons' }
+  /** Step 1 of the aligned tests: the hidden dimensions put in correspondence. */
+  | { kind: 'alignment.hidden'; tokenPairs: [number, number][] | null }
+  /** Step 2: one group of aligned cells over a run of layer pairs. */
+  | { kind: 'alignment.cells'; spec: CellsSpec };
+
+export type ControlKind = ControlPart['kind'];
+
+export interface ControlTask {
+  /** Position in its stage (answers are combined by it, never by arrival). */
+  id: number;
+  label: string;
+  /** The model folders (as the comparison opened them). */
+  models: { a: string; b: string };
+  seed: number;
+  part: ControlPart;
+}
+
+/** What each kind answers (plain data: it crosses threads by structured clone and the network as JSON). */
+export interface ControlValues {
+  layers: { alignment: LayerAlignment; baseline: BaselinePoint[] } | null;
+  experts: ExpertAnalysis;
+  embeddings: EmbeddingControl;
+  neurons: NeuronPermutationTest | null;
+  'alignment.hidden': HiddenPart | null;
+  'alignment.cells': CellsPart;
+}
+
+export type ControlOutcome = { ok: true; value: unknown; seconds: number } | { ok: false; error: string };
+
+/** Runs control tasks and answers each, in the order given; a task that fails answers `{ok: false}` (the control is then unavailable, the job goes on). */
+export interface ControlExecutor {
+  run(tasks: ControlTask[]): Promise<ControlOutcome[]>;
+}
+
+/** Runs one control task on checkpoints the caller opened from `task.models`. */
+export async function runControlTask(task: ControlTask, models: { a: Checkpoint; b: Checkpoint }): Promise<ControlValues[ControlKind]> {
+  const { a, b } = models;
+  const { part, seed } = task;
+  // Inside a task, comparisons run on the calling thread: the task itself is the unit of parallelism.
+  const threads = 1;
+  switch (part.kind) {
+    case 'layers':
+      return alignLayers(a, b, (v, n) => v !== null && v > relatedThreshold(n), { threads, seed });
+    case 'experts':
+      return analyzeExpertLayers(a, b, { sample: 0.05, seed, threads, layers: part.layers });
+    case 'embeddings':
+      return compareSharedRows(a, b, part.plan, { seed, threads });
+    case 'neurons':
+      return neuronPermutationTest(a, b, { seed, rows: 32 });
+    case 'alignment.hidden':
+      return alignHiddenPart(a, b, part.tokenPairs, seed);
+    case 'alignment.cells':
+      return alignedCellsPart(a, b, part.spec);
+  }
+}
+
+/**
+ * A task as it arrives from elsewhere (a NATS message): checked field by field before anything
+ * is opened, so a malformed or hostile one fails as bad input instead of reading at random.
+ */
+export function parseControlTask(json: string): ControlTask {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (err) {
+    throw new LineageError('BAD_INPUT', `control task: not JSON (${(err as Error).message})`);
+  }
+  const bad = (why: string): never => { throw new LineageError('BAD_INPUT', `control task: ${why}`); };
+  if (!isObject(raw)) return bad('not an object');
+  const { id, label, models, seed, part } = raw as Record<string, unknown>;
+  if (!isCount(id)) bad('id');
+  if (typeof label !== 'string' || label.length > 200) bad('label');
+  if (!isObject(models) || typeof models.a !== 'string' || typeof models.b !== 'string' || !models.a || !models.b) bad('models');
+  if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) bad('seed');
+  if (!isObject(part) || typeof part.kind !== 'string') return bad('part');
+  const pairsOk = (x: unknown, max: number) => Array.isArray(x) && x.length <= max && x.every((p) => Array.isArray(p) && p.length === 2 && isCount(p[0]) && isCount(p[1]));
+  switch (part.kind) {
+    case 'layers':
+    case 'neurons':
+      break;
+    case 'experts':
+      if (!Array.isArray(part.layers) || part.layers.length > 4096 || !part.layers.every(isCount)) bad('experts: layers');
+      break;
+    case 'embeddings': {
+      const plan = part.plan as Record<string, unknown> | undefined;
+      if (!isObject(plan) || !isCount(plan.sharedTokens) || !isCount(plan.sameId) || !pairsOk(plan.chosen, 1 << 16)) bad('embeddings: plan');
+      break;
+    }
+    case 'alignment.hidden':
+      if (part.tokenPairs !== null && !pairsOk(part.tokenPairs, 1 << 16)) bad('alignment.hidden: tokenPairs');
+      break;
+    case 'alignment.cells': {
+      const spec = part.spec as Record<string, unknown> | undefined;
+      if (!isObject(spec)) return bad('alignment.cells: spec');
+      if (typeof spec.group !== 'string' || !['attention', 'dense MLP', 'shared experts', 'router', 'routed experts', 'embedding and lm_head'].includes(spec.group)) bad('alignment.cells: group');
+      if (!pairsOk(spec.pairs, 4096) || !pairsOk(spec.allPairs, 4096)) bad('alignment.cells: layer pairs');
+      if (spec.tokenPairs !== null && !pairsOk(spec.tokenPairs, 1 << 16)) bad('alignment.cells: tokenPairs');
+      if (typeof spec.seed !== 'number' || typeof spec.stream !== 'string' || spec.stream.length > 200) bad('alignment.cells: seed or stream');
+      const sel = spec.selection as Record<string, unknown> | undefined;
+      const ints = (x: unknown) => Array.isArray(x) && x.length <= 4096 && x.every(isCount);
+      if (!isObject(sel) || !ints(sel.a) || !ints(sel.b) || !Array.isArray(sel.sign) || !sel.sign.every((v) => v === 1 || v === -1)
+        || (sel.a as number[]).length !== (sel.b as number[]).length || (sel.b as number[]).length !== sel.sign.length) bad('alignment.cells: selection');
+      break;
+    }
+    default:
+      bad(`unknown kind '${String(part.kind)}'`);
+  }
+  return raw as unknown as ControlTask;
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+function isCount(x: unknown): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+}

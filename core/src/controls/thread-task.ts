@@ -1,0 +1,22 @@
+/**
+ * A control task on a pool thread (exec/thread-tasks.ts kind 'control'): the thread opens the
+ * model folders' headers once per session (a 100B MoE lists ~19k tensors: opened per session,
+ * not per task) and runs the task.
+ */
+import { openCheckpoint, type Checkpoint } from '../checkpoint/folder.ts';
+import type { ThreadEnv } from '../exec/thread-protocol.ts';
+import { runControlTask, type ControlTask } from './tasks.ts';
+
+let opened: { session: string; byRoot: Map<string, Checkpoint> } | null = null;
+
+function open(session: string, root: string): Checkpoint {
+  if (opened?.session !== session) opened = { session, byRoot: new Map() };
+  let ck = opened.byRoot.get(root);
+  if (!ck) opened.byRoot.set(root, (ck = openCheckpoint(root)));
+  return ck;
+}
+
+export async function run(input: { task: ControlTask; session: string }, _env: ThreadEnv): Promise<unknown> {
+  const { task, session } = input;
+  return runControlTask(task, { a: open(session, task.models.a), b: open(session, task.models.b) });
+}
