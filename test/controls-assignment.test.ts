@@ -1,7 +1,7 @@
 /**
  * The fast permutation null (issue 12 item 3) against its references: the WebAssembly products
- * against the JavaScript loops, the Jonker–Volgenant assignment against brute force and against
- * the plain Hungarian method it replaced, the ziggurat against the normal distribution, and the
+ * against the JavaScript loops, the Jonker–Volgenant assignment (WebAssembly and JavaScript)
+ * against brute force, against the plain Hungarian method it replaced and against each other, the ziggurat against the normal distribution, and the
  * null's draws as a pure function of their inputs.
  */
 import test from 'ava';
@@ -80,10 +80,12 @@ test('linear assignment: the brute-force optimum on small square and rectangular
     const cols = 1 + (Math.floor(trial / 7) % 7);
     // A third of the matrices hold small integers: many ties, which the reductions must get right.
     const v = Float64Array.from({ length: rows * cols }, () => (trial % 3 === 0 ? Math.floor(random.uniform() * 4) : random.normal()));
-    const { rowToCol, total } = maximizeAssignmentFlat(v, rows, cols);
-    checkMatching(t, rowToCol, rows, cols, `${rows}×${cols}`);
     const best = bruteForce(v, rows, cols);
-    t.true(Math.abs(total - best) < 1e-9, `${rows}×${cols}: ${total} vs brute force ${best}`);
+    for (const engine of ['auto', 'js'] as const) {
+      const { rowToCol, total } = maximizeAssignmentFlat(v, rows, cols, engine);
+      checkMatching(t, rowToCol, rows, cols, `${rows}×${cols} (${engine})`);
+      t.true(Math.abs(total - best) < 1e-9, `${rows}×${cols} (${engine}): ${total} vs brute force ${best}`);
+    }
   }
 });
 
@@ -96,6 +98,7 @@ test('linear assignment: the same optimum as the Hungarian method it replaced, u
     const v = Float64Array.from({ length: rows * cols }, () => (kind === 0 ? Math.floor(random.uniform() * 5) : kind === 1 ? random.normal() * 0.06 : random.uniform()));
     const { rowToCol, total } = maximizeAssignmentFlat(v, rows, cols);
     checkMatching(t, rowToCol, rows, cols, `${rows}×${cols}`);
+    t.deepEqual(maximizeAssignmentFlat(v, rows, cols, 'js').rowToCol, rowToCol, 'WebAssembly and JavaScript: the same matching');
     let recomputed = 0;
     rowToCol.forEach((j, i) => { if (j >= 0) recomputed += v[i * cols + j]!; });
     t.true(Math.abs(recomputed - total) < 1e-9, 'the total is the matching\'s');
@@ -105,9 +108,27 @@ test('linear assignment: the same optimum as the Hungarian method it replaced, u
   }
 });
 
+test('linear assignment: WebAssembly and JavaScript find the same matching on null-sized matrices (128 × 128, 256 × 256, 100 × 128, 128 × 100)', (t) => {
+  const random = new Random(29, 'large');
+  for (const [rows, cols] of [[128, 128], [256, 256], [100, 128], [128, 100]] as const) {
+    for (let trial = 0; trial < 3; trial++) {
+      // Rows and columns with their own offsets (as correlated router rows give), then noise.
+      const rowShift = Array.from({ length: rows }, () => random.normal() * 0.05);
+      const colShift = Array.from({ length: cols }, () => random.normal() * 0.05);
+      const v = Float64Array.from({ length: rows * cols }, (_, k) => rowShift[Math.floor(k / cols)]! + colShift[k % cols]! + random.normal() * 0.03);
+      const fast = maximizeAssignmentFlat(v, rows, cols);
+      const js = maximizeAssignmentFlat(v, rows, cols, 'js');
+      checkMatching(t, fast.rowToCol, rows, cols, `${rows}×${cols}`);
+      t.deepEqual(fast.rowToCol, js.rowToCol, `${rows}×${cols}: the same matching`);
+      t.is(fast.total, js.total);
+    }
+  }
+});
+
 test('linear assignment: a non-finite similarity is an error, not an endless search', (t) => {
   t.throws(() => maximizeAssignmentFlat(Float64Array.of(1, NaN, 0, 1), 2, 2), { message: /non-finite/ });
   t.throws(() => maximizeAssignmentFlat(Float64Array.of(1, Infinity, 0), 1, 3), { message: /non-finite/ });
+  t.throws(() => maximizeAssignmentFlat(Float64Array.of(1, NaN, 0, 1), 2, 2, 'js'), { message: /non-finite/ });
 });
 
 /** Standard normal upper tail P(Z > x), x ≥ 0: erf's Taylor series below z = 2, erfc's continued fraction above (both to ~1e-13). */

@@ -3,8 +3,11 @@
  * augmenting path form): the one-to-one matching of rows to columns with the greatest total
  * similarity. O(n²·m) for n ≤ m, so a 512 × 512 expert matrix is a fraction of a second. A
  * rectangular matrix matches every row of the smaller side; missing similarities (null) are
- * used only where no complete matching avoids them.
+ * used only where no complete matching avoids them. Runs in WebAssembly (wasm/assignment-source.ts,
+ * a port of minimizeCostJs below that returns the same matching) where available.
  */
+import { workLayout } from './wasm/assignment-source.ts';
+import { ensureMemory, nullInstance, type NullExports } from './null-wasm.ts';
 
 export interface Assignment {
   /** Column matched to each row; -1 for rows left over when there are more rows than columns. */
@@ -17,16 +20,16 @@ export interface Assignment {
  * Maximizes Σ values[i·cols + rowToCol[i]] over one-to-one matchings. `values` is row-major and
  * finite; this is the fast path used for the permutation null.
  */
-export function maximizeAssignmentFlat(values: Float64Array, rows: number, cols: number): Assignment {
+export function maximizeAssignmentFlat(values: Float64Array, rows: number, cols: number, engine: 'auto' | 'js' = 'auto'): Assignment {
   if (rows === 0 || cols === 0) return { rowToCol: new Array<number>(rows).fill(-1), total: 0 };
   // The solver wants rows ≤ cols: solve the transpose when there are more rows.
   if (rows > cols) {
-    const colToRow = minimizeCost(transpose(values, rows, cols), cols, rows, -1);
+    const colToRow = minimizeCost(transpose(values, rows, cols), cols, rows, -1, engine);
     const rowToCol = new Array<number>(rows).fill(-1);
     colToRow.forEach((r, c) => { rowToCol[r] = c; });
     return { rowToCol, total: sumOf(values, cols, rowToCol) };
   }
-  const rowToCol = minimizeCost(values, rows, cols, -1);
+  const rowToCol = minimizeCost(values, rows, cols, -1, engine);
   return { rowToCol, total: sumOf(values, cols, rowToCol) };
 }
 
@@ -71,14 +74,20 @@ function sumOf(values: Float64Array, cols: number, rowToCol: number[]): number {
 /**
  * Minimum-cost assignment of n rows to m ≥ n columns for cost = sign · values (sign -1 turns the
  * maximization into a minimization), in the Jonker–Volgenant form: on a square matrix, column
- * reduction and two rounds of augmenting row reduction (cheap moves that match most rows and
- * tighten the potentials); then, for each row still free, a shortest augmenting path (Crouse
- * 2016, the form of scipy's linear_sum_assignment). The search scans only the columns not yet
+ * reduction and reduction transfer (a partial matching and tight potentials for the cost of two
+ * passes); then, for each row still free, a shortest augmenting path (Crouse 2016, the form of
+ * scipy's linear_sum_assignment). JV's augmenting row reduction is left out: on the null's
+ * matrices it scanned 3-4× the entries that the paths it saves would (measured at 128 and 256). The search scans only the columns not yet
  * reached (a shrinking list), stops at the first free column at the current distance, and
  * updates the potentials u, v once per row from the distances.
  */
-function minimizeCost(values: Float64Array, n: number, m: number, sign: number): number[] {
-  const cost = new Float64Array(n * m);
+function minimizeCost(values: Float64Array, n: number, m: number, sign: number, engine: 'auto' | 'js'): number[] {
+  const layout = workLayout(n, m);
+  const bytes = n * m * 8 + layout.bytes;
+  const wasm = engine === 'js' || bytes > MAX_WASM_BYTES ? null : bytes <= KEPT_BYTES ? assignmentKernel() : nullInstance();
+  if (wasm) ensureMemory(wasm, bytes);
+  // The signed costs go straight into the module's memory when it runs the search.
+  const cost = wasm ? new Float64Array(wasm.memory.buffer, 0, n * m) : new Float64Array(n * m);
   let finite = true;
   for (let k = 0; k < cost.length; k++) {
     const c = (cost[k] = sign * values[k]!);
@@ -86,6 +95,25 @@ function minimizeCost(values: Float64Array, n: number, m: number, sign: number):
     finite &&= c - c === 0;
   }
   if (!finite) throw new Error('linear assignment: non-finite similarity');
+  if (!wasm) return minimizeCostJs(cost, n, m);
+  wasm.assign(n, m, 0, n * m * 8);
+  return Array.from(new Int32Array(wasm.memory.buffer, n * m * 8 + layout.colForRow, n));
+}
+
+let kernel: NullExports | null | undefined;
+/** The thread's instance keeps its memory (it never shrinks): larger problems get an instance of their own, collected after. */
+const KEPT_BYTES = 16 << 20;
+/** Beyond this the JavaScript search runs (a 32-bit memory, and no point copying that much). */
+const MAX_WASM_BYTES = 1 << 30;
+
+/** One instance per thread for the assignment: a search runs to its end before the next starts. */
+function assignmentKernel(): NullExports | null {
+  if (kernel === undefined) kernel = nullInstance();
+  return kernel;
+}
+
+/** minimizeCost on signed, finite costs, in JavaScript. */
+function minimizeCostJs(cost: Float64Array, n: number, m: number): number[] {
   const u = new Float64Array(n);
   const v = new Float64Array(m);
   const colForRow = new Int32Array(n).fill(-1);
@@ -153,9 +181,9 @@ function minimizeCost(values: Float64Array, n: number, m: number, sign: number):
 
 /**
  * Jonker–Volgenant's initialisation of a square problem: column reduction (v_j = min_i c_ij, each
- * column to its cheapest row where that row is still free), reduction transfer, and two rounds
- * of augmenting row reduction. Leaves v feasible (c_ij − v_j ≥ 0), each matched row at its
- * cheapest reduced cost; returns the rows left free.
+ * column to its cheapest row where that row is still free) and reduction transfer. Leaves v
+ * feasible (c_ij − v_j ≥ 0), each matched row at its cheapest reduced cost; returns the rows
+ * left free.
  */
 function reduceSquare(cost: Float64Array, n: number, v: Float64Array, colForRow: Int32Array, rowForCol: Int32Array): Int32Array {
   const cheapest = new Int32Array(n);
@@ -169,7 +197,7 @@ function reduceSquare(cost: Float64Array, n: number, v: Float64Array, colForRow:
     const i = cheapest[j]!;
     if (colForRow[i]! < 0) { colForRow[i] = j; rowForCol[j] = i; } else unique[i] = 0;
   }
-  let free = new Int32Array(n);
+  const free = new Int32Array(n);
   let nFree = 0;
   for (let i = 0; i < n; i++) {
     const j1 = colForRow[i]!;
@@ -178,46 +206,7 @@ function reduceSquare(cost: Float64Array, n: number, v: Float64Array, colForRow:
     // Reduction transfer: lower v of the row's column to its second best (it stays the cheapest).
     let second = Infinity;
     for (let j = 0; j < n; j++) if (j !== j1) second = Math.min(second, cost[i * n + j]! - v[j]!);
-    if (second < Infinity) v[j1]! -= second;
+    if (second < Infinity) v[j1] -= second;
   }
-  for (let round = 0; round < 1 && nFree > 0; round++) nFree = augmentRowReduction(cost, n, v, colForRow, rowForCol, free, nFree);
-  free = free.subarray(0, nFree);
-  return free;
-}
-
-/** One round of augmenting row reduction: each free row takes its cheapest column, lowering its v to the runner-up's level. */
-function augmentRowReduction(cost: Float64Array, n: number, v: Float64Array, colForRow: Int32Array, rowForCol: Int32Array, free: Int32Array, nFree: number): number {
-  let current = 0;
-  let stillFree = 0;
-  let steps = 0;
-  while (current < nFree) {
-    const i = free[current++]!;
-    steps++;
-    const base = i * n;
-    let best = Infinity, second = Infinity;
-    let j1 = -1, j2 = -1;
-    for (let j = 0; j < n; j++) {
-      const h = cost[base + j]! - v[j]!;
-      if (h < second) {
-        if (h < best) { second = best; j2 = j1; best = h; j1 = j; } else { second = h; j2 = j; }
-      }
-    }
-    let i0 = rowForCol[j1]!;
-    const lowered = v[j1]! - (second - best);
-    const lowers = lowered < v[j1]!;
-    if (steps < current * n) {
-      if (lowers) v[j1] = lowered;
-      else if (i0 >= 0 && j2 >= 0) { j1 = j2; i0 = rowForCol[j2]!; }
-      if (i0 >= 0) {
-        if (lowers) free[--current] = i0;
-        else free[stillFree++] = i0;
-      }
-    } else if (i0 >= 0) {
-      free[stillFree++] = i0;
-    }
-    if (i0 >= 0) colForRow[i0] = -1;
-    colForRow[i] = j1;
-    rowForCol[j1] = i;
-  }
-  return stillFree;
+  return free.subarray(0, nFree);
 }

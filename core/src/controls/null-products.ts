@@ -6,25 +6,10 @@
  * SIMD is missing. Each NullProducts owns its own instance (its own memory), so concurrent
  * users on one thread cannot overwrite each other's matrices.
  */
-import { readFileSync } from 'node:fs';
-import { wasmSimdAvailable } from '../kernels/wasm-kernel.ts';
-
-interface NullExports {
-  memory: WebAssembly.Memory;
-  product(x: number, y: number, out: number, n: number, p: number, m: number, flags: number, scale: number): void;
-}
+import { ensureMemory, nullInstance, type NullExports } from './null-wasm.ts';
 
 const LOWER_X = 1;
 const UPPER_Y = 2;
-
-let compiled: WebAssembly.Module | null | undefined;
-
-function nullModule(): WebAssembly.Module | null {
-  if (compiled === undefined) {
-    compiled = wasmSimdAvailable() ? new WebAssembly.Module(readFileSync(new URL('./wasm/null.wasm', import.meta.url))) : null;
-  }
-  return compiled;
-}
 
 /** S = scale · L_A·Z·L_Bᵀ in plain JavaScript (the reference: the products as first written). */
 export function nullProductJs(la: Float64Array, ea: number, lb: Float64Array, eb: number, z: Float64Array, scale: number): Float64Array {
@@ -73,16 +58,14 @@ export class NullProducts {
     this.pa = pad4(ea);
     this.pb = pad4(eb);
     this.out = new Float64Array(ea * eb);
-    const module = nullModule();
-    this.wasm = module ? new WebAssembly.Instance(module, {}).exports as unknown as NullExports : null;
+    this.wasm = nullInstance();
     if (!this.wasm) return;
     const { pa, pb } = this;
     const sizes = { la: pa * pa, ub: pb * pb, z: pa * pb, t: pa * pb, s: pa * pb };
     let offset = 0;
     for (const key of ['la', 'ub', 'z', 't', 's'] as const) { this.at[key] = offset; offset += sizes[key] * 8; }
-    const memory = this.wasm.memory;
-    if (offset > memory.buffer.byteLength) memory.grow(Math.ceil((offset - memory.buffer.byteLength) / 65536));
-    const heap = (this.heap = new Float64Array(memory.buffer));
+    ensureMemory(this.wasm, offset);
+    const heap = (this.heap = new Float64Array(this.wasm.memory.buffer));
     // Zero padding everywhere (fresh memory is zero); L_A as is, L_B transposed (upper triangular).
     const la0 = this.at.la / 8, ub0 = this.at.ub / 8;
     for (let i = 0; i < ea; i++) for (let k = 0; k <= i; k++) heap[la0 + i * pa + k] = la[i * ea + k]!;

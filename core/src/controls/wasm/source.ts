@@ -1,5 +1,8 @@
+import { assignmentSource } from './assignment-source.ts';
+
 /**
- * WebAssembly text of the permutation null's products (null.wasm): OUT = scale · X·Y for
+ * WebAssembly text of the permutation null (null.wasm): the linear assignment
+ * (assignment-source.ts) and the products, OUT = scale · X·Y for
  * row-major float64 matrices X (n × p), Y (p × m), OUT (n × m), with n and m multiples of 4
  * (callers pad with zero rows and columns). Either factor may be triangular, and the k loop then
  * stops where its zeros begin: X lower (X[i][k] = 0 for k > i), Y upper (Y[k][j] = 0 for k > j).
@@ -59,6 +62,7 @@ export function nullSource(): string {
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $rows)))
       (local.set $j (i32.add (local.get $j) (i32.const 4)))
-      (br $columns)))))
+      (br $columns))))
+${assignmentSource()})
 `;
 }
