@@ -166,14 +166,24 @@ const PAIRS_PER_PART = 8;
 export interface AlignmentPlan {
   pairs: [number, number][];
   pairing: AlignmentSection['layerPairing'];
-  notes: string[];
+  /** The groups of layer cells that have tensors to compare (no task is planned for the others). */
+  groups: CellGroup[];
 }
 
-/** How layers pair (no tensor is read). */
+/** How layers pair, and which groups of cells have tensors on the sides they need (no tensor is read). */
 export function planAlignment(a: Checkpoint, b: Checkpoint, layerPairsGiven: [number, number][] | null): AlignmentPlan {
   const [va, vb] = [new ModelView(a), new ModelView(b)];
   try {
-    return { ...layerPairs(va, vb, layerPairsGiven), notes: [] };
+    const has = (v: ModelView, role: string) => v.layers.some((l) => v.tensor(role, l) !== null);
+    const moe = (v: ModelView) => v.layers.some((l) => v.experts('expert.down', l).length > 0);
+    const groups: CellGroup[] = [];
+    if (has(va, 'attn.q') && has(vb, 'attn.q')) groups.push('attention');
+    if (has(va, 'mlp.down') && has(vb, 'mlp.down')) groups.push('dense MLP');
+    if (has(va, 'shared.down') && has(vb, 'shared.down')) groups.push('shared experts');
+    if (has(va, 'router.weight') && has(vb, 'router.weight')) groups.push('router');
+    // Experts on both sides, or on one (upcycling: its experts against the other's dense MLP).
+    if (moe(va) || moe(vb)) groups.push('routed experts');
+    return { ...layerPairs(va, vb, layerPairsGiven), groups };
   } finally {
     va.close();
     vb.close();
@@ -184,8 +194,7 @@ export function planAlignment(a: Checkpoint, b: Checkpoint, layerPairsGiven: [nu
 export function cellSpecs(plan: AlignmentPlan, hidden: HiddenPart, tokenPairs: [number, number][] | null, seed: number): { specs: CellsSpec[]; notes: string[] } {
   if (!hidden.selection) return { specs: [], notes: [] };
   const specs: CellsSpec[] = [];
-  for (const group of CELL_GROUPS) {
-    if (group === 'embedding and lm_head') continue;
+  for (const group of plan.groups) {
     for (let i = 0; i < plan.pairs.length; i += PAIRS_PER_PART) {
       specs.push({ group, pairs: plan.pairs.slice(i, i + PAIRS_PER_PART), allPairs: plan.pairs, selection: hidden.selection, tokenPairs: null, seed, stream: `alignment/${group}/${i}` });
     }

@@ -37,7 +37,7 @@ export function localControlExecutor(options: { threads: number; models: { a: Ch
       const lane = async () => {
         for (let task = queue.shift(); task; task = queue.shift()) {
           const t = task;
-          await answer(t, () => pool.run('control', { task: t, session }, { signal: options.signal }));
+          await answer(t, () => pool.run('control', { task: t, session, models: options.models }, { signal: options.signal }));
         }
       };
       try {

@@ -389,7 +389,9 @@ async function analyzeLayer(layer: number, la: MoeLayer, lb: MoeLayer, reader: P
     expertsA: ea,
     expertsB: eb,
     basis: `${basis.description}; null: optimal matching of ${replicates} draws under a random permutation of coordinates (Gaussian approximation with both models' within-layer Gram matrices)`,
-    matrix,
+    // Four decimals: the matrix is shown, not computed on (the statistics above use full precision),
+    // and a 384 × 384 layer then travels in one result message.
+    matrix: matrix.map((row) => row.map((v) => (v === null ? null : Math.round(v * 1e4) / 1e4))),
     assignment,
     identityShare: assignment.filter((p) => p.a === p.b).length / Math.max(1, assignment.length),
     meanMatched,

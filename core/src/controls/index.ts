@@ -7,7 +7,7 @@ import type { PreparedComparison } from '../compare/model-report.ts';
 import { relatedThreshold } from '../policy.ts';
 import type { BaselinePoint, LayerAlignment } from './layers.ts';
 import { normControls, type NormControl } from './norms.ts';
-import { sharedMoeLayers, type ExpertLayer } from './experts.ts';
+import { moeLayers, sharedMoeLayers, type ExpertLayer } from './experts.ts';
 import { planSharedRows, sharedTokenIds, type EmbeddingControl } from './embeddings.ts';
 import { classifyTensor } from '../roles/roles.ts';
 import { finalizeMoments } from '../stats/moments.ts';
@@ -110,12 +110,7 @@ export async function computeControls(prepared: PreparedComparison, results: Ite
   const tokenPairs = cappedTokenPairs(tokenPairsOf(prepared), seed);
   const hiddenAt = add('alignment: hidden dimensions', { kind: 'alignment.hidden', tokenPairs });
   const layersAt = add('layer alignment', { kind: 'layers' });
-  const moe = sharedMoeLayers(prepared.a, prepared.b);
-  const expertsAt: number[] = [];
-  for (let i = 0; i < moe.length; i += EXPERT_LAYERS_PER_TASK) {
-    const layers = moe.slice(i, i + EXPERT_LAYERS_PER_TASK);
-    expertsAt.push(add(`experts: layers ${layers[0]}-${layers[layers.length - 1]}`, { kind: 'experts', layers }));
-  }
+  const expertsAt = expertLayerRuns(prepared).map((layers) => add(`experts: layers ${layers[0]}-${layers[layers.length - 1]}`, { kind: 'experts', layers }));
   const embedA = prepared.a.tensors.find((t) => classifyTensor(t.name).role === 'embedding');
   const embedB = prepared.b.tensors.find((t) => classifyTensor(t.name).role === 'embedding');
   // Rows pair by id only when the vocabularies do: otherwise compare the rows of shared tokens.
@@ -173,8 +168,30 @@ export async function computeControls(prepared: PreparedComparison, results: Ite
   };
 }
 
-/** MoE layers per expert-control task (each layer's null is its main cost). */
+/** MoE layers per expert-control task at most (each layer's null is its main cost)... */
 const EXPERT_LAYERS_PER_TASK = 4;
+/** ...and E_A·E_B cells over its layers at most, so that the answer (the layers' matrices) fits one result message. */
+const EXPERT_CELLS_PER_TASK = 65_536;
+
+/** The MoE layers both models have, cut into runs that make one expert-control task each. */
+function expertLayerRuns(prepared: PreparedComparison): number[][] {
+  const [ma, mb] = [moeLayers(prepared.a), moeLayers(prepared.b)];
+  const runs: number[][] = [];
+  let run: number[] = [];
+  let cells = 0;
+  for (const layer of sharedMoeLayers(prepared.a, prepared.b)) {
+    const size = Math.max(1, ma.get(layer)!.experts.size * mb.get(layer)!.experts.size);
+    if (run.length && (run.length >= EXPERT_LAYERS_PER_TASK || cells + size > EXPERT_CELLS_PER_TASK)) {
+      runs.push(run);
+      run = [];
+      cells = 0;
+    }
+    run.push(layer);
+    cells += size;
+  }
+  if (run.length) runs.push(run);
+  return runs;
+}
 /** Token pairs a task carries at most (a seeded choice): the aligned tests use a few hundred to a thousand. */
 const MAX_TOKEN_PAIRS = 4096;
 

@@ -11,7 +11,7 @@
 import type { Checkpoint } from '../checkpoint/folder.ts';
 import { LineageError } from '../errors.ts';
 import { relatedThreshold } from '../policy.ts';
-import { alignedCellsPart, alignHiddenPart, type CellsPart, type CellsSpec, type HiddenPart } from '../align/index.ts';
+import { alignedCellsPart, alignHiddenPart, CELL_GROUPS, type CellsPart, type CellsSpec, type HiddenPart } from '../align/index.ts';
 import { alignLayers, type BaselinePoint, type LayerAlignment } from './layers.ts';
 import { analyzeExpertLayers, type ExpertAnalysis } from './experts.ts';
 import { compareSharedRows, type EmbeddingControl, type SharedRowsPlan } from './embeddings.ts';
@@ -121,7 +121,7 @@ export function parseControlTask(json: string): ControlTask {
     case 'alignment.cells': {
       const spec = part.spec as Record<string, unknown> | undefined;
       if (!isObject(spec)) return bad('alignment.cells: spec');
-      if (typeof spec.group !== 'string' || !['attention', 'dense MLP', 'shared experts', 'router', 'routed experts', 'embedding and lm_head'].includes(spec.group)) bad('alignment.cells: group');
+      if (typeof spec.group !== 'string' || !(CELL_GROUPS as readonly string[]).includes(spec.group)) bad('alignment.cells: group');
       if (!pairsOk(spec.pairs, 4096) || !pairsOk(spec.allPairs, 4096)) bad('alignment.cells: layer pairs');
       if (spec.tokenPairs !== null && !pairsOk(spec.tokenPairs, 1 << 16)) bad('alignment.cells: tokenPairs');
       if (typeof spec.seed !== 'number' || typeof spec.stream !== 'string' || spec.stream.length > 200) bad('alignment.cells: seed or stream');

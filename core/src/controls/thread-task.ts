@@ -16,7 +16,12 @@ function open(session: string, root: string): Checkpoint {
   return ck;
 }
 
-export async function run(input: { task: ControlTask; session: string }, _env: ThreadEnv): Promise<unknown> {
+/**
+ * `models`: the checkpoints as the caller opened them (in process: the tensors planned are the
+ * tensors read, and a shard cut short since costs only its own tensors); absent on a cluster
+ * worker, which opens the folders itself.
+ */
+export async function run(input: { task: ControlTask; session: string; models?: { a: Checkpoint; b: Checkpoint } }, _env: ThreadEnv): Promise<unknown> {
   const { task, session } = input;
-  return runControlTask(task, { a: open(session, task.models.a), b: open(session, task.models.b) });
+  return runControlTask(task, input.models ?? { a: open(session, task.models.a), b: open(session, task.models.b) });
 }
