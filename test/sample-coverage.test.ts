@@ -8,17 +8,10 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { compareWeights } from '../core/src/compare/weights.ts';
 import { bf16Bytes, writeSafetensorsFile } from './helpers/safetensors-file.ts';
+import { generator } from './helpers/draws.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
 const ROWS = 4096, COLS = 1024;
-
-function generator(seed: number) {
-  let s = seed >>> 0;
-  const u = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296;
-  const normal = () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-  const studentT3 = () => normal() / Math.sqrt((normal() ** 2 + normal() ** 2 + normal() ** 2) / 3);
-  return { u, normal, studentT3 };
-}
 
 /** Four pairs whose blocks differ from each other in the ways real weights do. */
 function pairs(): { name: string; a: number[]; b: number[] }[] {

@@ -8,6 +8,7 @@ import type { DType } from '../checkpoint/dtype.ts';
 import type { TensorEntry } from '../checkpoint/folder.ts';
 import type { MatchedTensor } from '../roles/match.ts';
 import { blockRange, planSample, type SamplePlan } from '../sample/blocks.ts';
+import { planExpertStrata } from '../sample/experts.ts';
 
 export interface TensorRef {
   file: string;
@@ -47,7 +48,11 @@ export interface Plan {
 export interface PlanOptions {
   /** Tasks are packed up to this many bytes (a larger tensor is a task of its own). */
   targetTaskBytes?: number;
-  /** Sampled mode: read this fraction of each large tensor, blocks drawn with this seed. */
+  /**
+   * Sampled mode: read this fraction of each large tensor, blocks drawn with this seed; routed
+   * experts of one layer and role are sampled as one stratum (sample/experts.ts), and the experts
+   * not drawn are not planned at all.
+   */
   sample?: { fraction: number; seed: number };
 }
 
@@ -79,7 +84,16 @@ export function planTasks(matched: MatchedTensor[], options: PlanOptions = {}): 
   const target = options.targetTaskBytes ?? DEFAULT_TASK_BYTES;
   const units: { label: string; layer: number | null; items: TaskItem[]; bytes: number }[] = [];
   const byKey = new Map<string, (typeof units)[number]>();
+  // Sampled experts: one with blocks drawn reads those; one with none is not read.
+  const strata = options.sample ? planExpertStrata(matched, options.sample.fraction, options.sample.seed) : [];
+  const stratumPlan = new Map<number, SamplePlan>();
+  const notDrawn = new Set<number>();
+  for (const s of strata) {
+    for (const i of s.members) if (!s.within.has(i)) notDrawn.add(i);
+    for (const [i, plan] of s.within) stratumPlan.set(i, plan);
+  }
   matched.forEach((m, index) => {
+    if (notDrawn.has(index)) return;
     const key = unitKey(m);
     let unit = byKey.get(key);
     if (!unit) {
@@ -87,7 +101,8 @@ export function planTasks(matched: MatchedTensor[], options: PlanOptions = {}): 
       byKey.set(key, unit);
       units.push(unit);
     }
-    const sample = options.sample && m.comparable && m.a ? planSample(m.a.shape, options.sample.fraction, options.sample.seed, m.name!) : null;
+    const sample = stratumPlan.has(index) ? stratumPlan.get(index)!
+      : options.sample && m.comparable && m.a ? planSample(m.a.shape, options.sample.fraction, options.sample.seed, m.name!) : null;
     unit.items.push({ index, a: ref(m.a), b: ref(m.b), scalesA: ref(m.scalesA), scalesB: ref(m.scalesB), compare: m.comparable, sample });
     unit.bytes += itemBytes(m, sample);
   });

@@ -11,6 +11,7 @@ import { elementCount } from '../checkpoint/dtype.ts';
 import { sampledElements } from '../plan/plan.ts';
 import type { SamplePlan } from '../sample/blocks.ts';
 import { around, INTERVAL_STATS, stratifiedInterval, sumsOf, type StatName, type Stratum } from '../sample/estimate.ts';
+import { expertsRead, expertStratumOf, planExpertStrata, type ExpertStratum } from '../sample/experts.ts';
 import { emptyMoments, finalizeMoments, mergeMoments, type Moments } from '../stats/moments.ts';
 
 export interface TensorReport {
@@ -41,8 +42,31 @@ export interface TensorReport {
   note: string | null;
   /** Confidence intervals [low, high]; zero-width when the tensor was read whole. Null when the value is. */
   ci: Record<StatName, [number, number] | null>;
-  /** Sampled mode: what was read of this tensor; null when it was read whole. */
+  /** Sampled mode: what was read of this tensor; null when it was read whole (or not at all). */
   sampled: { blocks: number; totalBlocks: number; rowsPerBlock: number; fraction: number } | null;
+  /**
+   * Sampled mode, routed experts sampled as one stratum per layer and role: which, and whether this
+   * expert was read. One not read has no values of its own (n null): it is estimated through its
+   * stratum (weights.expertStrata and the layer's and role's pooled figures), never counted as compared.
+   */
+  stratum: { layer: number; role: string; read: boolean } | null;
+}
+
+/** One stratum of sampled experts: its estimate and interval stand for all of its experts. */
+export interface ExpertStratumReport {
+  layer: number;
+  role: string;
+  experts: number;
+  expertsRead: number;
+  /** Row blocks (the stratum's units) drawn, of all of its experts' blocks. */
+  blocks: number;
+  totalBlocks: number;
+  /** Share of the stratum's elements read. */
+  fraction: number;
+  cosine: number | null;
+  centeredCosine: number | null;
+  relL2: number | null;
+  ci: Record<StatName, [number, number] | null>;
 }
 
 export interface PooledReport {
@@ -86,10 +110,14 @@ export interface WeightsSection {
     onlyB: number;
     failed: number;
     elementsCompared: number;
+    /** Sampled experts not read, estimated through their stratum. */
+    estimated: number;
   };
   tensors: TensorReport[];
   layers: (PooledReport & { layer: number })[];
   roles: (PooledReport & { role: string; group: RoleGroup })[];
+  /** Sampled mode: the strata of sampled experts (empty otherwise). */
+  expertStrata: ExpertStratumReport[];
 }
 
 export interface WeightsMeta {
@@ -106,14 +134,32 @@ export function buildWeightsSection(matched: MatchedTensor[], results: ItemResul
   const confidence = meta.sampling?.confidence ?? meta.confidence ?? 0.95;
   const moments: (Moments | null)[] = [];
   const strata: (Stratum | null)[] = [];
+  // The same expert strata the plan drew (sample/experts.ts), from the run's fraction and seed.
+  const experts = meta.sampling ? planExpertStrata(matched, meta.sampling.fraction, meta.sampling.seed) : [];
+  const samples = meta.samples ?? [];
+  const expertOf = new Map<number, { plan: ExpertStratum; stratum: Stratum; how: string }>();
+  for (const plan of experts) {
+    const stratum = expertStratumOf(plan, results);
+    const how = `${expertsRead(plan, results)} of ${plan.members.length} experts of layer ${plan.layer} ${plan.role} read, in ${plan.drawn} row blocks drawn across them`;
+    for (const i of plan.members) expertOf.set(i, { plan, stratum, how });
+  }
   const tensors = matched.map((m, i) => {
     const r = results[i];
     moments.push(r?.moments ?? null);
-    const stratum = stratumOf(r, meta.samples?.[i] ?? null);
+    const stratum = stratumOf(r, samples[i] ?? null);
     strata.push(stratum);
-    return tensorReport(m, r, meta.samples?.[i] ?? null, stratum, confidence);
+    const report = tensorReport(m, r, samples[i] ?? null, stratum, confidence);
+    const e = expertOf.get(i);
+    if (!e) return report;
+    const read = e.plan.within.has(i);
+    return {
+      ...report,
+      stratum: { layer: e.plan.layer, role: e.plan.role, read },
+      note: [read ? report.note : m.note, `${read ? 'drawn' : 'not read: estimated'} through its stratum (${e.how}; see weights.expertStrata)`].filter(Boolean).join('; '),
+    };
   });
-  const elementsTotal = matched.reduce((s, m, i) => s + (results[i]?.moments ? elementCount(m.a!.shape) : 0), 0);
+  const estimated = tensors.filter((t) => t.stratum && !t.stratum.read).length;
+  const elementsTotal = matched.reduce((s, m, i) => s + (results[i]?.moments || (expertOf.has(i) && !results[i]) ? elementCount(m.a!.shape) : 0), 0);
   const elementsRead = results.reduce((s, r) => s + (r?.moments ? r.moments.n + r.moments.excluded : 0), 0);
   const summary = {
     tensorsA: matched.filter((m) => m.a).length,
@@ -125,7 +171,9 @@ export function buildWeightsSection(matched: MatchedTensor[], results: ItemResul
     onlyB: matched.filter((m) => !m.a && m.b).length,
     failed: results.filter((r) => r?.error).length,
     elementsCompared: tensors.reduce((s, t) => s + (t.n ?? 0), 0),
+    estimated,
   };
+  const stratumOfTensor = (i: number): Stratum | null => expertOf.get(i)?.stratum ?? strata[i] ?? null;
   return {
     mode: meta.sampling ? 'sampled' : 'exact',
     sampling: meta.sampling ? { ...meta.sampling, elementsRead, elementsTotal, fractionRead: elementsTotal ? elementsRead / elementsTotal : 0 } : null,
@@ -134,8 +182,26 @@ export function buildWeightsSection(matched: MatchedTensor[], results: ItemResul
     hashAlgorithm: meta.hashAlgorithm,
     summary,
     tensors,
-    layers: pool(tensors, moments, strata, confidence, (t) => (t.layer === null ? null : String(t.layer))).map(([k, p]) => ({ layer: Number(k), ...p })),
-    roles: pool(tensors, moments, strata, confidence, (t) => t.role).map(([k, p]) => ({ role: k, group: tensors.find((t) => t.role === k)!.group, ...p })),
+    layers: pool(tensors, moments, stratumOfTensor, confidence, (t) => (t.layer === null ? null : String(t.layer))).map(([k, p]) => ({ layer: Number(k), ...p })),
+    roles: pool(tensors, moments, stratumOfTensor, confidence, (t) => t.role).map(([k, p]) => ({ role: k, group: tensors.find((t) => t.role === k)!.group, ...p })),
+    expertStrata: experts.map((plan) => expertStratumReport(plan, expertOf.get(plan.members[0]!)!.stratum, results, confidence)),
+  };
+}
+
+function expertStratumReport(plan: ExpertStratum, stratum: Stratum, results: ItemResult[], confidence: number): ExpertStratumReport {
+  const pass = Object.fromEntries(INTERVAL_STATS.map((stat) => [stat, stratifiedInterval([stratum], stat, confidence)])) as Record<StatName, ReturnType<typeof stratifiedInterval>>;
+  return {
+    layer: plan.layer,
+    role: plan.role,
+    experts: plan.members.length,
+    expertsRead: expertsRead(plan, results),
+    blocks: stratum.blocks.length,
+    totalBlocks: stratum.totalBlocks,
+    fraction: plan.fraction,
+    cosine: pass.cosine.estimate,
+    centeredCosine: pass.centeredCosine.estimate,
+    relL2: pass.relL2.estimate,
+    ci: Object.fromEntries(INTERVAL_STATS.map((stat) => [stat, around(pass[stat].estimate, pass[stat].halfwidth, stat)])) as Record<StatName, [number, number] | null>,
   };
 }
 
@@ -201,38 +267,49 @@ function tensorReport(m: MatchedTensor, r: ItemResult | undefined, sample: Sampl
     note: notes.length ? notes.join('; ') : null,
     ci: stratum ? intervals(point, [stratum], confidence) : { cosine: null, centeredCosine: null, relL2: null },
     sampled,
+    stratum: null,
   };
 }
 
+/**
+ * Pooled figures per key (layer or role). A sampled expert stands in the pool through its stratum,
+ * which enters once and stands for every expert of it, those not read included.
+ */
 function pool(
-  tensors: TensorReport[], moments: (Moments | null)[], strata: (Stratum | null)[], confidence: number, keyOf: (t: TensorReport) => string | null,
+  tensors: TensorReport[], moments: (Moments | null)[], stratumOf: (i: number) => Stratum | null, confidence: number, keyOf: (t: TensorReport) => string | null,
 ): [string, PooledReport][] {
   const groups = new Map<string, number[]>();
   tensors.forEach((t, i) => {
     const key = keyOf(t);
-    if (key === null || !moments[i]) return;
+    const estimated = !!t.stratum && !t.stratum.read;
+    if (key === null || (!moments[i] && !estimated)) return;
     const list = groups.get(key);
     if (list) list.push(i);
     else groups.set(key, [i]);
   });
   return [...groups].map(([key, indices]) => {
-    let merged = emptyMoments();
-    for (const i of indices) merged = mergeMoments(merged, moments[i]!);
-    const groupStrata = indices.map((i) => strata[i]!);
+    const groupStrata = [...new Set(indices.map(stratumOf).filter((h): h is Stratum => h !== null))];
     const allExact = groupStrata.every((h) => h.exact);
-    // Sampled tensors weigh by their whole size (expansion estimate), not by what was read: each
-    // statistic's estimate and interval come from one stratified pass.
-    const exactPooled = finalizeMoments(merged);
-    let values: Record<StatName, number | null> = { cosine: exactPooled.cosine, centeredCosine: exactPooled.centeredCosine, relL2: exactPooled.relL2 };
+    let n: number;
+    let values: Record<StatName, number | null>;
     let ci: Record<StatName, [number, number] | null>;
     if (allExact) {
+      let merged = emptyMoments();
+      for (const i of indices) merged = mergeMoments(merged, moments[i]!);
+      const exactPooled = finalizeMoments(merged);
+      n = exactPooled.n;
+      values = { cosine: exactPooled.cosine, centeredCosine: exactPooled.centeredCosine, relL2: exactPooled.relL2 };
       ci = intervals(values, groupStrata, confidence);
     } else {
+      // Sampled tensors weigh by their whole size (expansion estimate), not by what was read: each
+      // statistic's estimate and interval come from one stratified pass (of what was read, only the
+      // count is needed: merging thousands of experts' moments would cost more than the pass).
+      n = indices.reduce((s, i) => s + (moments[i]?.n ?? 0), 0);
       const pass = Object.fromEntries(INTERVAL_STATS.map((stat) => [stat, stratifiedInterval(groupStrata, stat, confidence)])) as Record<StatName, ReturnType<typeof stratifiedInterval>>;
       values = { cosine: pass.cosine.estimate, centeredCosine: pass.centeredCosine.estimate, relL2: pass.relL2.estimate };
       ci = Object.fromEntries(INTERVAL_STATS.map((stat) => [stat, around(pass[stat].estimate, pass[stat].halfwidth, stat)])) as Record<StatName, [number, number] | null>;
     }
-    const pooled = { n: exactPooled.n, ...values };
+    const pooled = { n, ...values };
     const cos = indices.map((i) => tensors[i]!.cosine).filter((x): x is number => x !== null);
     const ccos = indices.map((i) => tensors[i]!.centeredCosine).filter((x): x is number => x !== null);
     return [key, {

@@ -15,6 +15,11 @@ export interface SamplePlan {
   totalBlocks: number;
   /** Chosen block indices, ascending: the order results are merged in. */
   blocks: number[];
+  /**
+   * Set when the blocks were drawn across a stratum of experts (sample/experts.ts), not from this
+   * tensor's own seeded order: `layer role`. Not carried to workers (they need the blocks only).
+   */
+  stratum?: string;
 }
 
 /** At least this many blocks are drawn, so the jackknife has enough units. */

@@ -3,7 +3,8 @@
  * finite-population correction (blocks are drawn without replacement), and a Student t quantile.
  * Tensors are strata: a per-tensor interval has one stratum; a per-layer or per-role interval
  * combines its tensors' expanded totals (M/m · sampled sums), deleting one block of one stratum at
- * a time (the stratified jackknife). Additive sums make each deletion O(1).
+ * a time (the stratified jackknife). Additive sums make each deletion O(1). The routed experts of
+ * one layer and role form one stratum whose units are row blocks of all of them (sample/experts.ts).
  */
 import type { Moments } from '../stats/moments.ts';
 import { studentQuantile } from './quantile.ts';
@@ -64,15 +65,23 @@ export interface Interval {
 export function stratifiedInterval(strata: Stratum[], stat: StatName, confidence: number): Interval {
   const totals = strata.map((h) => total(h.blocks));
   const weight = (h: Stratum) => (h.exact ? 1 : h.totalBlocks / h.blocks.length);
+  // A sampled stratum with no block read (its experts' items all failed) leaves nothing to expand.
+  if (strata.some((h) => !h.exact && h.blocks.length === 0)) return { estimate: null, low: null, high: null, halfwidth: null };
   const grand: Sums = [0, 0, 0, 0, 0, 0, 0];
   strata.forEach((h, i) => add(grand, totals[i]!, weight(h)));
   const estimate = statFromSums(grand, stat);
   if (estimate === null) return { estimate, low: null, high: null, halfwidth: null };
   let variance = 0;
   let df = 0;
+  let unknown = false;
   strata.forEach((h, i) => {
     const m = h.blocks.length;
-    if (h.exact || m < 2) return;
+    if (h.exact) return;
+    // A sampled stratum of one unit has no variance estimate: the interval is unknown, not zero.
+    if (m < 2) {
+      unknown = true;
+      return;
+    }
     const rest: Sums = [...grand];
     add(rest, totals[i]!, -weight(h));
     const w = h.totalBlocks / (m - 1);
@@ -91,6 +100,7 @@ export function stratifiedInterval(strata: Stratum[], stat: StatName, confidence
     variance += (fpc * (m - 1) * ss) / m;
     df += m - 1;
   });
+  if (unknown) return { estimate, low: null, high: null, halfwidth: null };
   if (df === 0) return { estimate, low: estimate, high: estimate, halfwidth: 0 };
   const halfwidth = studentQuantile(0.5 + confidence / 2, df) * Math.sqrt(variance);
   return { estimate, low: estimate - halfwidth, high: estimate + halfwidth, halfwidth };

@@ -1,7 +1,8 @@
 /**
  * `--target-halfwidth W`: after a sampled pass, every tensor whose interval is still wider than W
  * draws more blocks (twice as many, continuing the same seeded order, so the blocks it has are
- * kept) until the interval is narrow enough or the tensor has been read whole.
+ * kept) until the interval is narrow enough or the tensor has been read whole. Sampled experts
+ * (sample/experts.ts) are left as drawn: their blocks come from one draw across their stratum.
  */
 import type { ItemResult } from '../exec/run-task.ts';
 import type { Plan, Task, TaskItem } from '../plan/plan.ts';
@@ -30,7 +31,8 @@ export async function refineToHalfwidth(
     const grown = new Map<number, SamplePlan | null>();
     for (const [index, item] of items) {
       const result = results[index];
-      if (!item.sample || !result?.blocks || result.error) continue;
+      // Blocks drawn across a stratum of experts do not grow tensor by tensor (their stratum would no longer be one draw).
+      if (!item.sample || item.sample.stratum || !result?.blocks || result.error) continue;
       if (widest(item, result, options.confidence) <= options.halfwidth) continue;
       const sample = item.sample;
       const count = Math.min(sample.totalBlocks, 2 * sample.blocks.length);
