@@ -1,0 +1,115 @@
+/**
+ * The controls on the cluster (issue 12): a second phase of tasks on the same work queue, run by
+ * the workers. A worker killed while it holds a control task changes nothing (the task is
+ * redelivered, the report equals the local one); a job cancelled during its controls ends
+ * cancelled at once, and the control tasks left on the queue are dropped.
+ */
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect } from '@nats-io/transport-node';
+import { compareModels, type ComparisonReport } from '../core/src/compare/model-report.ts';
+import { synthesize } from '../core/src/synth/synth.ts';
+import { startCoordinator } from '../coordinator/src/index.ts';
+import { startWorker } from '../worker/src/index.ts';
+import { decodeTaskResult, type TaskOutcome } from '../proto/convert.ts';
+import { JobState } from '../proto/lineage/v1/lineage.ts';
+import { CLUSTER_KEY, COORDINATOR, Rpc, TOKEN, waitFor, WORKER } from './helpers/cluster.ts';
+import { startNatsServer } from './helpers/nats-server.ts';
+import { NATS_MISSING, unless } from './helpers/skip.ts';
+import { tempDir } from './helpers/tmpdir.ts';
+
+const WORKER_PROCESS = fileURLToPath(new URL('./helpers/worker-process.ts', import.meta.url));
+const TASK_BYTES = 400_000;
+
+function modelPair() {
+  const root = tempDir();
+  const base = join(root, 'base');
+  const derived = join(root, 'derived');
+  synthesize('base', { out: base, shape: { layout: 'moe', layers: 4, experts: 6 } });
+  synthesize('derivative', { out: derived, like: base, drift: 0.02 });
+  return { root, base, derived };
+}
+
+unless(NATS_MISSING, test.serial)('a worker killed while it holds a control task: the task is redelivered and the report equals the local one', async (t) => {
+  t.timeout(180_000);
+  const { root, base, derived } = modelPair();
+  const nats = await startNatsServer();
+  t.teardown(() => nats.stop());
+  // A short lease, so the dead worker's control task comes back within the test.
+  const coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root], ackWaitMs: 1_500 });
+  t.teardown(() => coordinator.close());
+  const rpc = new Rpc(coordinator.address);
+  t.teardown(() => rpc.close());
+  const nc = await connect({ servers: nats.url });
+  t.teardown(() => nc.close());
+  const outcomes: TaskOutcome[] = [];
+  nc.subscribe('lineage.results.>', { callback: (_e, m) => { outcomes.push(decodeTaskResult(m.data)); } });
+
+  // Alone at first, so that it runs the weights pass and then takes a control task.
+  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_PROCESS, '--nats', nats.url, '--threads', '1', '--id', 'doomed', '--model-root', root], {
+    stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LINEAGE_CLUSTER_KEY: CLUSTER_KEY },
+  });
+  t.teardown(() => { child.kill('SIGKILL'); });
+  let log = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => { log += chunk; });
+  await waitFor('the worker process to be ready', () => /worker doomed ready/.test(log), 60_000);
+
+  const submitted = await rpc.submit({ jobId: 'ctl-kill', modelA: base, modelB: derived, options: { hash: '', kernel: '', targetTaskBytes: TASK_BYTES } });
+  const total = submitted.job!.tasksTotal;
+  const held = Number(await waitFor('the worker to take a control task', () => /started task ctl-kill\/(\d+) \(control:/.exec(log)?.[1], 120_000));
+  child.kill('SIGKILL');
+  await new Promise((resolve) => child.once('exit', resolve));
+  t.true(held >= total, `task ${held} is a control task (the weights pass has ${total})`);
+  t.false(outcomes.some((o) => o.taskId === held), 'the killed worker did not answer it');
+
+  const workers = await Promise.all([1, 2].map(() => startWorker({ ...WORKER, nats: nats.url, threads: 1 })));
+  t.teardown(() => Promise.all(workers.map((w) => w.stop())));
+  const last = (await rpc.watch('ctl-kill')).at(-1)!;
+  t.is(last.state, JobState.JOB_STATE_DONE);
+  const again = outcomes.find((o) => o.taskId === held);
+  t.truthy(again, 'the control task was answered after all');
+  t.true(again!.attempt >= 2, `delivered again (attempt ${again!.attempt})`);
+
+  const report = await rpc.report('ctl-kill') as ComparisonReport;
+  const local = await compareModels(base, derived, { targetTaskBytes: TASK_BYTES });
+  const { run: _clusterRun, ...cluster } = report;
+  const { run: _localRun, ...inProcess } = local;
+  t.deepEqual(cluster, inProcess);
+  t.deepEqual(report.controls!.unavailable, []);
+  t.is(report.run.controls!.tasks, local.run.controls!.tasks);
+});
+
+unless(NATS_MISSING, test.serial)('a job cancelled during its controls ends cancelled at once; its control tasks are dropped', async (t) => {
+  t.timeout(180_000);
+  const { root, base, derived } = modelPair();
+  const nats = await startNatsServer();
+  t.teardown(() => nats.stop());
+  const coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root] });
+  t.teardown(() => coordinator.close());
+  const rpc = new Rpc(coordinator.address);
+  t.teardown(() => rpc.close());
+  const nc = await connect({ servers: nats.url });
+  t.teardown(() => nc.close());
+  const outcomes: TaskOutcome[] = [];
+  nc.subscribe('lineage.results.>', { callback: (_e, m) => { outcomes.push(decodeTaskResult(m.data)); } });
+
+  const submitted = await rpc.submit({ jobId: 'ctl-cancel', modelA: base, modelB: derived, options: { hash: '', kernel: '', targetTaskBytes: TASK_BYTES } });
+  const total = submitted.job!.tasksTotal;
+  const lines: string[] = [];
+  const worker = await startWorker({ ...WORKER, nats: nats.url, threads: 1, log: (line) => lines.push(line) });
+  t.teardown(() => worker.stop());
+  // The first control answer is in: the controls phase is under way.
+  await waitFor('a control task answered', () => outcomes.some((o) => o.taskId >= total), 120_000);
+  const cancelled = await rpc.cancel('ctl-cancel');
+  t.is(cancelled.state, JobState.JOB_STATE_CANCELLED);
+  const last = (await rpc.watch('ctl-cancel')).at(-1)!;
+  t.is(last.state, JobState.JOB_STATE_CANCELLED, 'it stays cancelled (the controls did not turn it into failed or done)');
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  const answered = new Set(outcomes.filter((o) => o.taskId >= total).map((o) => o.taskId)).size;
+  t.true(lines.filter((l) => /started task ctl-cancel\/\d+ \(control:/.test(l)).length <= answered + 1, 'no control task started after the cancel but the one running');
+  const listed = await rpc.list();
+  t.is(listed.find((j) => j.jobId === 'ctl-cancel')!.state, JobState.JOB_STATE_CANCELLED);
+});
