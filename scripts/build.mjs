@@ -23,7 +23,7 @@ const dist = join(root, 'dist');
 const require = createRequire(import.meta.url);
 
 /** The folders tsc compiles (tsconfig.build.json's include), and the files beside the sources that are needed at run time. */
-const ROOTS = ['core/src', 'client/src', 'coordinator/src', 'worker/src', 'proto'];
+const ROOTS = ['core/src', 'client/src', 'coordinator/src', 'worker/src', 'service/src', 'proto'];
 const ASSET_EXTENSIONS = new Set(['.mjs', '.cjs', '.wasm', '.json']);
 
 function assetsUnder(dir) {

@@ -1,8 +1,12 @@
 /**
- * The other packages (client, coordinator, worker, proto) use core only through its entries: a
- * file at the top of core/src (errors.ts, mod.ts) or a folder's index.ts / mod.ts, never a file
- * inside a folder; core itself imports none of them. Entries per folder (rather than one for all
- * of core) keep the command line's lazy loading: `lineage arch` does not load the weight kernels.
+ * Packages use each other only through their entries (one public entry per folder, as nats.js's
+ * mod.ts): core through a file at the top of core/src (errors.ts, mod.ts) or a folder's index.ts /
+ * mod.ts, never a file inside a folder; the coordinator, the worker and service/ (what those two
+ * share) through their src/index.ts; proto/ through its top-level files and the generated API.
+ * Dependencies point one way: core imports none of the others; proto and service import only
+ * core; the coordinator and the worker do not import each other or the client. Entries per folder
+ * (rather than one for all of core) keep the command line's lazy loading: `lineage arch` does not
+ * load the weight kernels.
  */
 import test from 'ava';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -11,8 +15,17 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CORE = join(ROOT, 'core', 'src');
-const OTHERS = ['client', 'coordinator', 'worker', 'proto'];
+const OTHERS = ['client', 'coordinator', 'worker', 'service', 'proto'];
 const ENTRY_NAMES = new Set(['index.ts', 'mod.ts']);
+
+/** The packages each package may import (core always, through its entries). */
+const MAY_IMPORT: Record<string, string[]> = {
+  client: ['coordinator', 'worker', 'service', 'proto'],
+  coordinator: ['service', 'proto'],
+  worker: ['service', 'proto'],
+  service: [],
+  proto: [],
+};
 
 function sourcesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -40,7 +53,55 @@ function entryViolation(target: string): string | null {
   return `imports ${relative(ROOT, target)}, inside core/src/${inside[0]}: import core/src/${inside[0]}/index.ts (add the name there) instead`;
 }
 
-test('client, coordinator, worker and proto import core only through its entries', (t) => {
+/** Why an import of `target` (an absolute path in package `pkg`, not core) is not allowed, or null. */
+function packageEntryViolation(pkg: string, target: string): string | null {
+  const path = relative(ROOT, target).split(sep).join('/');
+  if (pkg === 'proto') {
+    // Its top-level modules, and the generated gRPC and message types.
+    if (path.split('/').length === 2 || path === 'proto/lineage/v1/lineage.ts') return null;
+    return `imports ${path}, inside proto/: import a module at the top of proto/ (or the generated proto/lineage/v1/lineage.ts)`;
+  }
+  const entry = `${pkg}/src/index.ts`;
+  return path === entry ? null : `imports ${path}: import ${entry} (add the name there) instead`;
+}
+
+/** Every import from one package into another (core left out), checked against the direction and entry rules. */
+function crossPackageViolations(): { violations: string[]; checked: number } {
+  const violations: string[] = [];
+  let checked = 0;
+  for (const pkg of OTHERS) {
+    for (const file of sourcesUnder(join(ROOT, pkg))) {
+      for (const { specifier, line } of importsOf(file)) {
+        const target = resolve(dirname(file), specifier);
+        const into = relative(ROOT, target).split(sep)[0]!;
+        if (into === pkg || !OTHERS.includes(into)) continue;
+        checked++;
+        const why = MAY_IMPORT[pkg]!.includes(into) ? packageEntryViolation(into, target) : `imports ${relative(ROOT, target)}: ${pkg} may not depend on ${into}`;
+        if (why) violations.push(`${relative(ROOT, file)}:${line} ${why}`);
+      }
+    }
+  }
+  return { violations, checked };
+}
+
+test('client, coordinator, worker, service and proto import each other only through their entries, in one direction', (t) => {
+  const { violations, checked } = crossPackageViolations();
+  t.true(checked > 20, `the scan found the packages' imports of each other (${checked})`);
+  t.deepEqual(violations, []);
+});
+
+test('the package rule itself: entries pass; a file beside an entry, or an import against the direction, is refused', (t) => {
+  t.is(packageEntryViolation('service', join(ROOT, 'service', 'src', 'index.ts')), null);
+  t.is(packageEntryViolation('proto', join(ROOT, 'proto', 'signed.ts')), null);
+  t.is(packageEntryViolation('proto', join(ROOT, 'proto', 'lineage', 'v1', 'lineage.ts')), null);
+  t.regex(packageEntryViolation('coordinator', join(ROOT, 'coordinator', 'src', 'metrics.ts')) ?? '', /import coordinator\/src\/index\.ts/);
+  t.regex(packageEntryViolation('service', join(ROOT, 'service', 'src', 'model-roots.ts')) ?? '', /import service\/src\/index\.ts/);
+  t.regex(packageEntryViolation('proto', join(ROOT, 'proto', 'lineage', 'v1', 'other.ts')) ?? '', /inside proto\//);
+  t.false(MAY_IMPORT.worker!.includes('coordinator'));
+  t.false(MAY_IMPORT.service!.includes('coordinator'));
+});
+
+test('client, coordinator, worker, service and proto import core only through its entries', (t) => {
   const violations: string[] = [];
   let checked = 0;
   for (const pkg of OTHERS) {

@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { startCoordinator } from '../coordinator/src/index.ts';
-import { ModelRoots } from '../coordinator/src/model-roots.ts';
+import { ModelRoots } from '../service/src/index.ts';
 import { startWorker } from '../worker/src/index.ts';
 import { ClusterKey } from '../proto/cluster-key.ts';
 import { decodeTaskResult, type TaskOutcome } from '../proto/convert.ts';

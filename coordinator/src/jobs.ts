@@ -28,7 +28,7 @@ import {
 import { JobState, type JobStatus, type SubmitRequest } from '../../proto/lineage/v1/lineage.ts';
 import { sameRequest, toJobStatus, type JobOptions, type JobRecord } from './job-record.ts';
 import { kernelOf, mergeOutcomes, preferOutcome } from './merge.ts';
-import type { ModelRoots } from './model-roots.ts';
+import type { ModelRoots } from '../../service/src/index.ts';
 import { RpcError } from './rpc-error.ts';
 import { JobFailedError, mostlyUncompared } from './job-failure.ts';
 import { Gate, JobAdmission, type AdmissionState } from './admission.ts';

@@ -1,50 +1,19 @@
 /**
- * Prometheus metrics of the coordinator, and the small HTTP endpoint that serves a registry (the
- * worker uses it too). Each process part has its own registry, so several coordinators or
- * workers can share a process (tests).
+ * Prometheus metrics of the coordinator (served by service/src/metrics-endpoint.ts, as the
+ * workers' are). Each process part has its own registry, so several coordinators or workers can
+ * share a process (tests).
  *
  * Conventions: counters end in `_total`, durations are `_seconds`, sizes `_bytes`; labels have a
  * small fixed set of values (job state, task outcome, stream and consumer), never job ids, tensor
  * names or worker ids (Prometheus' own `instance` label tells scraped processes apart). Label
  * values are created at zero up front, so a rate over them exists before the first event.
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { ConsumerInfo, JetStreamManager } from '@nats-io/jetstream';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { TASKS_STREAM, WORKERS_CONSUMER, type JobStateName } from '../../proto/jetstream.ts';
 import type { UntrustedReason } from '../../proto/signed.ts';
 import type { JobRecord } from './job-record.ts';
 import type { WorkerRegistry } from './workers.ts';
-
-export interface MetricsEndpoint {
-  /** HOST:PORT of the endpoint (GET /metrics). */
-  address: string;
-  close(): Promise<void>;
-}
-
-export async function serveMetrics(registry: Registry, port: number, host = '0.0.0.0'): Promise<MetricsEndpoint> {
-  const bindHost = host.replace(/^\[(.*)\]$/, '$1');
-  const server = createServer((req, res) => {
-    if (req.method !== 'GET' || (req.url ?? '/').split('?')[0] !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: metrics are at /metrics\n');
-      return;
-    }
-    registry.metrics().then(
-      (body) => res.writeHead(200, { 'content-type': registry.contentType }).end(body),
-      (err) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`),
-    );
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, bindHost, () => resolve());
-  });
-  const bound = server.address() as AddressInfo;
-  return {
-    address: `${host}:${bound.port}`,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
-  };
-}
 
 const JOB_STATES: JobStateName[] = ['QUEUED', 'RUNNING', 'DONE', 'FAILED', 'CANCELLED'];
 const UNTRUSTED_KINDS = ['result', 'heartbeat', 'job-record', 'report', 'advisory', 'other'];

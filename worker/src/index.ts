@@ -21,8 +21,7 @@ import {
 } from '../../proto/jetstream.ts';
 import { throttledLog } from '../../proto/log-throttle.ts';
 import { openTask, resultMessageId, signHeartbeat, signResult, UntrustedDataError } from '../../proto/signed.ts';
-import { serveMetrics, type MetricsEndpoint } from '../../coordinator/src/metrics.ts';
-import { ModelRoots } from '../../coordinator/src/model-roots.ts';
+import { ModelRoots, serveMetrics, type MetricsEndpoint } from '../../service/src/index.ts';
 import { WorkerMetrics } from './metrics.ts';
 import { ReadBackoff, retryDelayMs } from './read-backoff.ts';
 import { TaskFailure, ThreadSlot } from './thread-slot.ts';

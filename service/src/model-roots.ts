@@ -7,9 +7,18 @@
  */
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { status } from '@grpc/grpc-js';
 import { UsageError } from '../../core/src/errors.ts';
-import { RpcError } from './rpc-error.ts';
+
+/**
+ * A path refused: `outside` the model roots (the coordinator answers PERMISSION_DENIED), or
+ * `invalid` as a model folder (empty, missing: INVALID_ARGUMENT).
+ */
+export class PathRefusedError extends Error {
+  constructor(readonly kind: 'outside' | 'invalid', message: string) {
+    super(message);
+    this.name = 'PathRefusedError';
+  }
+}
 
 export class ModelRoots {
   readonly roots: string[];
@@ -30,16 +39,16 @@ export class ModelRoots {
     });
   }
 
-  private refuse(path: string, detail: string): RpcError {
-    return new RpcError(status.PERMISSION_DENIED, `${path}: ${detail}; this coordinator only reads models under ${this.roots.join(', ')} (--model-root)`);
+  private refuse(path: string, detail: string): PathRefusedError {
+    return new PathRefusedError('outside', `${path}: ${detail}; only models under ${this.roots.join(', ')} are read here (--model-root)`);
   }
 
-  /** The real path of a submitted model folder, or a PERMISSION_DENIED / INVALID_ARGUMENT error. */
+  /** The real path of a submitted model folder; a PathRefusedError when it is not one under the roots. */
   resolveFolder(path: string, field: string): string {
-    if (!path) throw new RpcError(status.INVALID_ARGUMENT, `${field} is empty: give the path of a model folder`);
+    if (!path) throw new PathRefusedError('invalid', `${field} is empty: give the path of a model folder`);
     const abs = resolve(path);
     if (!this.contains(abs)) throw this.refuse(path, 'outside the model roots');
-    if (!existsSync(abs)) throw new RpcError(status.INVALID_ARGUMENT, `${path}: no such folder`);
+    if (!existsSync(abs)) throw new PathRefusedError('invalid', `${path}: no such folder`);
     const real = realpathSync(abs);
     if (!this.contains(real)) throw this.refuse(path, `resolves to ${real}, outside the model roots`);
     return real;
