@@ -37,6 +37,9 @@ test('quantiles', (t) => {
   t.true(Math.abs(normalQuantile(0.975) - 1.959964) < 1e-5);
   t.true(Math.abs(studentQuantile(0.975, 30) - 2.042272) < 1e-3);
   t.true(Math.abs(studentQuantile(0.975, 10) - 2.228139) < 2e-3);
+  // Few degrees of freedom (a sampled expert read in two to five blocks): exact to 1e-6.
+  const table: [number, number, number][] = [[0.975, 1, 12.706205], [0.975, 2, 4.302653], [0.975, 3, 3.182446], [0.975, 4, 2.776445], [0.95, 3, 2.353363], [0.025, 2, -4.302653]];
+  for (const [p, df, q] of table) t.true(Math.abs(studentQuantile(p, df) - q) < 1e-6, `t(${p}, ${df}) = ${studentQuantile(p, df)}`);
 });
 
 test('exact mode: zero-width intervals of the same shape, mode exact', async (t) => {
