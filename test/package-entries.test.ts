@@ -65,24 +65,32 @@ function packageEntryViolation(pkg: string, target: string): string | null {
   return path === entry ? null : `imports ${path}: import ${entry} (add the name there) instead`;
 }
 
-/** Every import from one package into another (core left out), checked against the direction and entry rules. */
-function crossPackageViolations(): { violations: string[]; checked: number } {
+/**
+ * Checks every relative import of the packages (client, coordinator, ...) whose target `judge`
+ * looks at: it returns undefined for a target it ignores, else why it is refused or null.
+ */
+function scanPackages(judge: (pkg: string, target: string) => string | null | undefined): { violations: string[]; checked: number } {
   const violations: string[] = [];
   let checked = 0;
   for (const pkg of OTHERS) {
     for (const file of sourcesUnder(join(ROOT, pkg))) {
       for (const { specifier, line } of importsOf(file)) {
-        const target = resolve(dirname(file), specifier);
-        const into = relative(ROOT, target).split(sep)[0]!;
-        if (into === pkg || !OTHERS.includes(into)) continue;
+        const why = judge(pkg, resolve(dirname(file), specifier));
+        if (why === undefined) continue;
         checked++;
-        const why = MAY_IMPORT[pkg]!.includes(into) ? packageEntryViolation(into, target) : `imports ${relative(ROOT, target)}: ${pkg} may not depend on ${into}`;
         if (why) violations.push(`${relative(ROOT, file)}:${line} ${why}`);
       }
     }
   }
   return { violations, checked };
 }
+
+/** Imports from one package into another (core left out), against the direction and entry rules. */
+const crossPackageViolations = () => scanPackages((pkg, target) => {
+  const into = relative(ROOT, target).split(sep)[0]!;
+  if (into === pkg || !OTHERS.includes(into)) return undefined;
+  return MAY_IMPORT[pkg]!.includes(into) ? packageEntryViolation(into, target) : `imports ${relative(ROOT, target)}: ${pkg} may not depend on ${into}`;
+});
 
 test('client, coordinator, worker, service and proto import each other only through their entries, in one direction', (t) => {
   const { violations, checked } = crossPackageViolations();
@@ -102,19 +110,7 @@ test('the package rule itself: entries pass; a file beside an entry, or an impor
 });
 
 test('client, coordinator, worker, service and proto import core only through its entries', (t) => {
-  const violations: string[] = [];
-  let checked = 0;
-  for (const pkg of OTHERS) {
-    for (const file of sourcesUnder(join(ROOT, pkg))) {
-      for (const { specifier, line } of importsOf(file)) {
-        const target = resolve(dirname(file), specifier);
-        if (!target.startsWith(CORE + sep)) continue;
-        checked++;
-        const why = entryViolation(target);
-        if (why) violations.push(`${relative(ROOT, file)}:${line} ${why}`);
-      }
-    }
-  }
+  const { violations, checked } = scanPackages((_, target) => (target.startsWith(CORE + sep) ? entryViolation(target) : undefined));
   t.true(checked > 20, `the scan found the packages' imports of core (${checked})`);
   t.deepEqual(violations, []);
 });
