@@ -67,8 +67,13 @@ unless(NATS_MISSING, test.serial)('a worker killed while it holds a control task
 
   const workers = await Promise.all([1, 2].map(() => startWorker({ ...WORKER, nats: nats.url, threads: 1 })));
   t.teardown(() => Promise.all(workers.map((w) => w.stop())));
-  const last = (await rpc.watch('ctl-kill')).at(-1)!;
+  const statuses = await rpc.watch('ctl-kill');
+  const last = statuses.at(-1)!;
   t.is(last.state, JobState.JOB_STATE_DONE);
+  // Watch shows the phase: the controls' tasks counted as they are answered.
+  const inControls = statuses.filter((s) => s.phase === 'controls');
+  t.true(inControls.length > 0 && inControls.every((s) => s.controlsTotal > 0 && s.controlsDone <= s.controlsTotal), 'statuses in the controls phase');
+  t.is(last.phase, '', 'an ended job has no phase');
   const again = outcomes.find((o) => o.taskId === held);
   t.truthy(again, 'the control task was answered after all');
   t.true(again!.attempt >= 2, `delivered again (attempt ${again!.attempt})`);

@@ -90,6 +90,7 @@ test('withRetry stops at the attempt limit and on errors it must not retry', asy
 const status0 = {
   jobId: 'j1', state: JobState.JOB_STATE_RUNNING, modelA: '/m/a', modelB: '/m/b', tasksTotal: 8, tasksDone: 2, tasksFailed: 0,
   bytesTotal: 4e9, bytesDone: 1e9, error: '', createdAtMs: 1_700_000_000_000, updatedAtMs: 1_700_000_012_500,
+  phase: 'weights', controlsTotal: 0, controlsDone: 0,
 };
 
 test('job statuses become plain typed values; terminal states are done, failed, cancelled', (t) => {
@@ -106,6 +107,11 @@ test('progress and final lines show tasks, bytes, rate, ETA and the outcome', (t
   const info = jobInfo(status0);
   t.is(formatProgressLine(info, 0.5e9), `[${'#'.repeat(8)}${'.'.repeat(22)}] 2/8 tasks  1.00/4.00 GB  0.50 GB/s  ETA 6.0 s`);
   t.regex(formatProgressLine(info, null), /ETA —$/);
+  // The weights pass is in and the workers run the controls: the bar says so.
+  const controls = jobInfo({ ...status0, tasksDone: 8, bytesDone: 4e9, phase: 'controls', controlsTotal: 12, controlsDone: 5 });
+  t.is(controls.phase, 'controls');
+  t.regex(formatProgressLine(controls, 0.5e9), /8\/8 tasks {2}4\.00\/4\.00 GB {2}controls 5\/12 tasks$/);
+  t.is(jobInfo({ ...status0, phase: 'reboot' }).phase, null);
   const failed = jobInfo({ ...status0, state: JobState.JOB_STATE_FAILED, tasksDone: 7, tasksFailed: 1, error: 'worker lost' });
   t.is(formatFinalLine(failed), 'job j1: failed: worker lost (7/8 task(s), 1 failed, 1.00/4.00 GB in 13 s)');
 });

@@ -21,7 +21,7 @@ const watchOpens = new Map<string, number>();
 
 const jobStatus = (jobId: string, state: JobState, tasksDone: number): JobStatus => ({
   jobId, state, modelA: '/m/a', modelB: '/m/b', tasksTotal: 4, tasksDone, tasksFailed: 0,
-  bytesTotal: 4000, bytesDone: tasksDone * 1000, error: '', createdAtMs: 1, updatedAtMs: 2,
+  bytesTotal: 4000, bytesDone: tasksDone * 1000, error: '', createdAtMs: 1, updatedAtMs: 2, phase: '', controlsTotal: 0, controlsDone: 0,
 });
 
 function authorized(metadata: Metadata): boolean {

@@ -57,6 +57,8 @@ export function toJobStatus(r: JobRecord): JobStatus {
     tasksTotal: r.tasksTotal, tasksDone: r.tasksDone, tasksFailed: r.tasksFailed,
     bytesTotal: r.bytesTotal, bytesDone: r.bytesDone, error: r.error,
     createdAtMs: r.createdAtMs, updatedAtMs: r.updatedAtMs,
+    // Only a running job has these (jobs.ts ActiveJob.status).
+    phase: '', controlsTotal: 0, controlsDone: 0,
   };
 }
 

@@ -57,6 +57,10 @@ class ActiveJob {
   readonly controlsAbort = new AbortController();
   /** Control tasks take ids after the weights pass's. */
   nextControlId: number;
+  /** What the job is doing while it runs (JobStatus.phase), and its control tasks so far. */
+  phase: 'weights' | 'controls' | 'report' = 'weights';
+  controlsTotal = 0;
+  controlsDone = 0;
   messages: ConsumerMessages | null = null;
   closed = false;
   private writes: Promise<void> = Promise.resolve();
@@ -106,12 +110,19 @@ class ActiveJob {
     if (this.notifyTimer) clearTimeout(this.notifyTimer);
     const send = () => {
       this.notifyTimer = null;
-      const s = toJobStatus(this.record);
+      const s = this.status();
       for (const listener of this.listeners) listener(s, terminal);
       if (terminal) this.listeners.clear();
     };
     if (terminal) send();
     else this.notifyTimer = setTimeout(send, NOTIFY_MS);
+  }
+
+  /** The status with what only a running job has: its phase and control tasks. */
+  status(): JobStatus {
+    const s = toJobStatus(this.record);
+    if (TERMINAL_STATES.includes(this.record.state)) return s;
+    return { ...s, phase: this.record.state === 'RUNNING' ? this.phase : '', controlsTotal: this.controlsTotal, controlsDone: this.controlsDone };
   }
 
   stopFollowing(): void {
@@ -260,14 +271,14 @@ export class JobManager {
     this.o.log(`job ${jobId}: ${record.tasksTotal} tasks, ${record.bytesTotal} bytes (${pathA} vs ${pathB})`);
     this.o.onChange?.(record);
     await this.activate(record, prepared);
-    return { job: toJobStatus(this.active.get(jobId)?.record ?? record), created: true };
+    return { job: this.active.get(jobId)?.status() ?? toJobStatus(record), created: true };
   }
 
   private existing(record: JobRecord, modelA: string, modelB: string, options: JobOptions): { job: JobStatus; created: boolean } {
     if (!sameRequest(record, modelA, modelB, options)) {
       throw new RpcError(status.ALREADY_EXISTS, `job ${record.jobId} exists with other models or options (${record.modelA} vs ${record.modelB}); choose a new job id`);
     }
-    return { job: toJobStatus(this.active.get(record.jobId)?.record ?? record), created: false };
+    return { job: this.active.get(record.jobId)?.status() ?? toJobStatus(record), created: false };
   }
 
   // ---- Running a job ----
@@ -433,6 +444,8 @@ export class JobManager {
             signal.addEventListener('abort', () => reject(new Error('the job was cancelled')), { once: true });
             job.controlWaiters.set(id, (outcome) => {
               job.controlWaiters.delete(id);
+              job.controlsDone++;
+              job.notify();
               this.o.onTask?.(outcome.error !== null, 0, outcome.attempt);
               resolve(outcome);
             });
@@ -440,6 +453,9 @@ export class JobManager {
           answer.catch(() => {});
           return { id, control, signed, answer };
         });
+        job.phase = 'controls';
+        job.controlsTotal += entries.length;
+        job.notify();
         const round = randomBytes(8).toString('hex');
         let next = 0;
         const publishOne = async () => {
@@ -497,6 +513,8 @@ export class JobManager {
       });
       phase.seconds = Math.round(performance.now() - controlsStarted) / 1000;
       if (cancelled()) return;
+      job.phase = 'report';
+      job.notify();
       const report = assembleReport(prepared, results, {
         controls,
         kernel,
@@ -753,7 +771,7 @@ export class JobManager {
       if (terminal) end();
     };
     job.listeners.add(listener);
-    send(toJobStatus(job.record));
+    send(job.status());
     return () => job.listeners.delete(listener);
   }
 
@@ -773,7 +791,7 @@ export class JobManager {
 function rejectedStatus(jobId: string, error: UntrustedDataError): JobStatus {
   return {
     jobId, state: JobState.JOB_STATE_FAILED, modelA: '', modelB: '', tasksTotal: 0, tasksDone: 0, tasksFailed: 0,
-    bytesTotal: 0, bytesDone: 0, createdAtMs: 0, updatedAtMs: 0,
+    bytesTotal: 0, bytesDone: 0, createdAtMs: 0, updatedAtMs: 0, phase: '', controlsTotal: 0, controlsDone: 0,
     error: `its stored record was rejected (${error.reason}): ${error.message}`,
   };
 }

@@ -25,7 +25,8 @@ export function formatProgressLine(job: JobInfo, rate: number | null): string {
   const eta = rate && rate > 0 ? duration(Math.max(0, job.bytesTotal - job.bytesDone) / rate) : '—';
   const failed = job.tasksFailed ? `  ${job.tasksFailed} failed` : '';
   const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${job.tasksDone}/${job.tasksTotal} tasks  ${gb(job.bytesDone)}/${gb(job.bytesTotal)} GB`;
-  // Every result is in, but the job is not over: the coordinator merges and builds the report (controls, verdict).
+  // The weights pass is in; the workers run the controls, then the coordinator builds the report.
+  if (job.phase === 'controls') return `${bar}  controls ${job.controlsDone}/${job.controlsTotal} tasks${failed}`;
   if (job.tasksTotal > 0 && job.tasksDone + job.tasksFailed >= job.tasksTotal && !isTerminal(job.state)) return `${bar}  building the report${failed}`;
   return `${bar}  ${rate === null ? '—' : `${(rate / 1e9).toFixed(2)} GB/s`}  ETA ${eta}${failed}`;
 }

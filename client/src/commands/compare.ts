@@ -96,6 +96,7 @@ export async function run(argv: string[]): Promise<number> {
     remote: { token: values['hub-token'] ?? process.env.HF_TOKEN },
     onStart: (total, tasks) => progress?.start(total, tasks),
     onProgress: (bytes) => progress?.advance(bytes),
+    onControls: (event) => progress?.controlsEvent(event),
   });
   progress?.finish();
   writeReport(report, { json: values.json, md: values.md, html: values.html, quiet: values.quiet });

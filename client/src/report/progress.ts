@@ -33,5 +33,22 @@ export class Progress {
 
   finish(): void {
     if (this.tty && this.lastDraw > 0) this.out.write('\n');
+    this.lastDraw = 0;
+  }
+
+  private controls = { total: 0, done: 0 };
+
+  /** The controls phase (after the weights pass): its tasks, as stages are planned and tasks answered. */
+  controlsEvent(event: { stage: number; tasks: number } | { answered: number }): void {
+    if ('stage' in event) {
+      if (event.stage === 1) this.finish();
+      this.controls.total += event.tasks;
+    } else {
+      this.controls.done += event.answered;
+    }
+    const now = Date.now();
+    if (!this.tty || ('answered' in event && now - this.lastDraw < 200 && this.controls.done < this.controls.total)) return;
+    this.lastDraw = now;
+    this.out.write(`\rcontrols: ${this.controls.done}/${this.controls.total} tasks `);
   }
 }

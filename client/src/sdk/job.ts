@@ -17,7 +17,14 @@ export interface JobInfo {
   error: string | null;
   createdAt: Date | null;
   updatedAt: Date | null;
+  /** While it runs: the weights pass, the controls (a second phase of tasks), or building the report; null otherwise. */
+  phase: 'weights' | 'controls' | 'report' | null;
+  /** The controls phase's tasks so far (the total grows when its second stage is planned). */
+  controlsTotal: number;
+  controlsDone: number;
 }
+
+const PHASES = ['weights', 'controls', 'report'] as const;
 
 const STATE_NAMES: Record<JobState, JobStateName> = {
   [JobState.JOB_STATE_UNSPECIFIED]: 'unknown',
@@ -52,5 +59,8 @@ export function jobInfo(status: JobStatus): JobInfo {
     error: status.error ? status.error : null,
     createdAt: status.createdAtMs ? new Date(status.createdAtMs) : null,
     updatedAt: status.updatedAtMs ? new Date(status.updatedAtMs) : null,
+    phase: (PHASES as readonly string[]).includes(status.phase) ? status.phase as JobInfo['phase'] : null,
+    controlsTotal: status.controlsTotal,
+    controlsDone: status.controlsDone,
   };
 }

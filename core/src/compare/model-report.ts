@@ -177,7 +177,14 @@ async function behaviourOf(prepared: PreparedComparison, mode: 'on' | 'off' | 'a
 }
 
 /** `lineage compare` in process: prepare, execute on local threads, assemble. */
-export async function compareModels(pathA: string, pathB: string, options: WeightsOptions & { texts?: string[]; behaviour?: 'on' | 'off' | 'auto' } = {}): Promise<ComparisonReport> {
+export async function compareModels(
+  pathA: string, pathB: string,
+  options: WeightsOptions & {
+    texts?: string[]; behaviour?: 'on' | 'off' | 'auto';
+    /** The controls phase: called as each of its two stages of tasks starts, and as each task is answered. */
+    onControls?: (event: { stage: number; tasks: number } | { answered: number }) => void;
+  } = {},
+): Promise<ComparisonReport> {
   const started = new Date();
   const prepared = await prepareComparison(pathA, pathB, options);
   // Remote models: the executor threads' HTTP readers leave their read logs in a folder as they close.
@@ -198,7 +205,10 @@ export async function compareModels(pathA: string, pathB: string, options: Weigh
   const alignmentSeconds: Record<string, number> = {};
   const phase = { tasks: 0, seconds: 0 };
   const controlsStarted = performance.now();
-  const controls = remote ? null : await computeControls(prepared, results, { threads: options.threads, seed: options.seed, timings: alignmentSeconds, onStage: (_, n) => { phase.tasks += n; } });
+  const controls = remote ? null : await computeControls(prepared, results, { threads: options.threads, seed: options.seed, timings: alignmentSeconds,
+    onStage: (stage, n) => { phase.tasks += n; options.onControls?.({ stage, tasks: n }); },
+    onAnswer: () => options.onControls?.({ answered: 1 }),
+  });
   phase.seconds = Math.round(performance.now() - controlsStarted) / 1000;
   const behaviour = await behaviourOf(prepared, options.behaviour ?? 'off', options.seed);
   return assembleReport(prepared, results, {

@@ -9,7 +9,7 @@ import { getThreadPool, newSession } from '../exec/thread-pool.ts';
 import { runControlTask, type ControlExecutor, type ControlOutcome, type ControlTask } from './tasks.ts';
 import { asWire } from './wire.ts';
 
-export function localControlExecutor(options: { threads: number; models: { a: Checkpoint; b: Checkpoint }; signal?: AbortSignal }): ControlExecutor {
+export function localControlExecutor(options: { threads: number; models: { a: Checkpoint; b: Checkpoint }; signal?: AbortSignal; onAnswer?: () => void }): ControlExecutor {
   return {
     async run(tasks: ControlTask[]): Promise<ControlOutcome[]> {
       const out: ControlOutcome[] = new Array(tasks.length);
@@ -23,6 +23,7 @@ export function localControlExecutor(options: { threads: number; models: { a: Ch
           if (!(err instanceof LineageError)) throw err;
           out[task.id] = { ok: false, error: err.message };
         }
+        options.onAnswer?.();
       };
       if (threads === 1) {
         for (const task of tasks) {

@@ -87,8 +87,10 @@ export interface ControlsOptions {
   timings?: Record<string, number>;
   /** Runs the control tasks (default: this process's thread pool; the coordinator passes its work queue). */
   executor?: ControlExecutor;
-  /** Called with each stage's task count before it runs, and with each answer (progress). */
+  /** Called with each stage's task count before it runs (progress). */
   onStage?: (stage: number, tasks: number) => void;
+  /** Called as each task of the in-process executor is answered (progress). */
+  onAnswer?: () => void;
 }
 
 /**
@@ -100,7 +102,7 @@ export interface ControlsOptions {
  */
 export async function computeControls(prepared: PreparedComparison, results: ItemResult[], options: ControlsOptions = {}): Promise<Controls> {
   const seed = options.seed ?? 1;
-  const executor = options.executor ?? localControlExecutor({ threads: options.threads ?? 1, models: { a: prepared.a, b: prepared.b } });
+  const executor = options.executor ?? localControlExecutor({ threads: options.threads ?? 1, models: { a: prepared.a, b: prepared.b }, onAnswer: options.onAnswer });
   const models = { a: prepared.a.root, b: prepared.b.root };
   const unavailable: UnavailableControl[] = [];
   const tasks: ControlTask[] = [];

@@ -133,6 +133,15 @@ export interface JobStatus {
   error: string;
   createdAtMs: number;
   updatedAtMs: number;
+  /**
+   * While the job runs: "weights" (the weights pass's tasks on the queue), "controls" (the second
+   * phase of tasks: layer alignment, expert matching, the aligned tests), "report" (being built).
+   * Empty once it ended, or before it started.
+   */
+  phase: string;
+  /** The controls phase's tasks, planned in two stages (the total grows when stage 2 is planned). */
+  controlsTotal: number;
+  controlsDone: number;
 }
 
 export interface WatchRequest {
@@ -653,6 +662,9 @@ function createBaseJobStatus(): JobStatus {
     error: "",
     createdAtMs: 0,
     updatedAtMs: 0,
+    phase: "",
+    controlsTotal: 0,
+    controlsDone: 0,
   };
 }
 
@@ -693,6 +705,15 @@ export const JobStatus: MessageFns<JobStatus> = {
     }
     if (message.updatedAtMs !== 0) {
       writer.uint32(96).int64(message.updatedAtMs);
+    }
+    if (message.phase !== "") {
+      writer.uint32(106).string(message.phase);
+    }
+    if (message.controlsTotal !== 0) {
+      writer.uint32(112).uint32(message.controlsTotal);
+    }
+    if (message.controlsDone !== 0) {
+      writer.uint32(120).uint32(message.controlsDone);
     }
     return writer;
   },
@@ -806,6 +827,30 @@ export const JobStatus: MessageFns<JobStatus> = {
             message.updatedAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.phase = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.controlsTotal = reader.uint32();
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.controlsDone = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -872,6 +917,17 @@ export const JobStatus: MessageFns<JobStatus> = {
         : isSet(object.updated_at_ms)
         ? globalThis.Number(object.updated_at_ms)
         : 0,
+      phase: isSet(object.phase) ? globalThis.String(object.phase) : "",
+      controlsTotal: isSet(object.controlsTotal)
+        ? globalThis.Number(object.controlsTotal)
+        : isSet(object.controls_total)
+        ? globalThis.Number(object.controls_total)
+        : 0,
+      controlsDone: isSet(object.controlsDone)
+        ? globalThis.Number(object.controlsDone)
+        : isSet(object.controls_done)
+        ? globalThis.Number(object.controls_done)
+        : 0,
     };
   },
 
@@ -913,6 +969,15 @@ export const JobStatus: MessageFns<JobStatus> = {
     if (message.updatedAtMs !== 0) {
       obj.updatedAtMs = Math.round(message.updatedAtMs);
     }
+    if (message.phase !== "") {
+      obj.phase = message.phase;
+    }
+    if (message.controlsTotal !== 0) {
+      obj.controlsTotal = Math.round(message.controlsTotal);
+    }
+    if (message.controlsDone !== 0) {
+      obj.controlsDone = Math.round(message.controlsDone);
+    }
     return obj;
   },
 
@@ -933,6 +998,9 @@ export const JobStatus: MessageFns<JobStatus> = {
     message.error = object.error ?? "";
     message.createdAtMs = object.createdAtMs ?? 0;
     message.updatedAtMs = object.updatedAtMs ?? 0;
+    message.phase = object.phase ?? "";
+    message.controlsTotal = object.controlsTotal ?? 0;
+    message.controlsDone = object.controlsDone ?? 0;
     return message;
   },
 };
