@@ -1,11 +1,13 @@
 /**
- * One execution slot of a worker: a worker_thread running the same thread entry as the
- * in-process executor (core/src/exec/thread-worker.mjs), so a task runs exactly as it does
- * locally. The thread keeps its context (kernel, reader, hashers) between tasks and is rebuilt
- * only when a task asks for another kernel or hash.
+ * One execution slot of a worker: runs a task on the process's thread pool (core/src/exec/thread-pool.ts),
+ * the same threads and the same code as the in-process executor, so a task runs exactly as it does
+ * locally and the worker's control tasks share those threads. Slots with the same context options
+ * (kernel, reader, hash) share one pool session, so each thread keeps one context (readers,
+ * hashers) between tasks; a slot moving to other options releases the old session once no slot
+ * uses it.
  */
-import { Worker } from 'node:worker_threads';
-import { EXECUTOR_THREAD_ENTRY as THREAD_ENTRY, type ContextOptions, type ItemResult } from '../../core/src/exec/index.ts';
+import { isBadInput, LineageError } from '../../core/src/errors.ts';
+import { getThreadPool, newSession, type ContextOptions, type ItemResult } from '../../core/src/exec/index.ts';
 import type { Task } from '../../core/src/plan/index.ts';
 
 /**
@@ -19,102 +21,75 @@ export class TaskFailure extends Error {
   }
 }
 
-/** Errors the user's input causes (a bad file, an unusable option) fail the same way every time. */
-function deterministicName(name: string | undefined): boolean {
-  return name === 'BadInputError' || name === 'UsageError';
+/**
+ * A task's error as a TaskFailure: bad input and usage errors fail the same way every time; a read
+ * failure (READ_FAILED: a ReadFailedError, rebuilt from a thread as a LineageError of that code)
+ * may go otherwise on another worker.
+ */
+export function taskFailureOf(err: unknown): TaskFailure {
+  if (err instanceof TaskFailure) return err;
+  const e = err as Error;
+  const readFailure = err instanceof LineageError && err.code === 'READ_FAILED';
+  return new TaskFailure(`${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`, isBadInput(err), readFailure);
 }
 
-type ThreadMessage = { ready?: true; progress?: number; taskId?: number; results?: ItemResult[]; error?: string };
+/** Pool sessions by context options, with the slots using each. */
+const sessions = new Map<string, { id: string; users: number }>();
+/** Slots in this process: the pool is grown to one thread per slot (several workers may share a process). */
+let slotsMade = 0;
 
 export class ThreadSlot {
-  private thread: Worker | null = null;
-  private key = '';
-  private ready: Promise<void> | null = null;
-  private current: { resolve(r: ItemResult[]): void; reject(e: Error): void; onProgress?: (bytes: number) => void } | null = null;
-
+  private key: string | null = null;
+  private running: AbortController | null = null;
   private shutDown = false;
 
-  /** Runs a task on this slot's thread; rejects with a TaskFailure. */
+  constructor() {
+    getThreadPool(++slotsMade);
+  }
+
+  /** Runs a task on the pool, in the session of its context; rejects with a TaskFailure. */
   async run(task: Task, context: ContextOptions, onProgress?: (bytes: number) => void): Promise<ItemResult[]> {
     if (this.shutDown) throw new TaskFailure('the worker is stopping', false);
-    const key = JSON.stringify(context);
-    if (!this.thread || key !== this.key) {
-      await this.close();
-      this.start(context, key);
+    const session = this.enter(JSON.stringify(context));
+    const abort = new AbortController();
+    this.running = abort;
+    try {
+      return await getThreadPool().run('weights', { task }, { session, context, onProgress, signal: abort.signal });
+    } catch (err) {
+      if (abort.signal.aborted) throw new TaskFailure('the worker is stopping: the task was abandoned', false);
+      throw taskFailureOf(err);
+    } finally {
+      this.running = null;
     }
-    await this.ready;
-    return new Promise<ItemResult[]>((resolve, reject) => {
-      this.current = { resolve, reject, onProgress };
-      this.thread!.postMessage({ task });
-    });
   }
 
-  private start(context: ContextOptions, key: string): void {
-    const thread = new Worker(THREAD_ENTRY, { workerData: context });
-    this.thread = thread;
-    this.key = key;
-    let markReady!: () => void;
-    let failStart!: (e: Error) => void;
-    let started = false;
-    this.ready = new Promise<void>((resolve, reject) => { markReady = resolve; failStart = reject; });
-    // Nobody may be awaiting `ready` when the thread dies between tasks.
-    this.ready.catch(() => {});
-    const fail = (err: TaskFailure) => {
-      if (this.thread === thread) this.thread = null;
-      if (!started) failStart(err);
-      const current = this.current;
-      this.current = null;
-      current?.reject(err);
-    };
-    thread.on('message', (m: ThreadMessage) => {
-      if (m.ready) {
-        started = true;
-        markReady();
-      } else if (m.progress !== undefined) {
-        this.current?.onProgress?.(m.progress);
-      } else {
-        const current = this.current;
-        this.current = null;
-        if (m.error !== undefined) {
-          // The thread sends the stack; its first line starts with the error's class name.
-          const name = /^(\w+)/.exec(m.error)?.[1];
-          current?.reject(new TaskFailure(m.error.split('\n')[0]!, deterministicName(name), name === 'ReadFailedError'));
-        } else {
-          current?.resolve(m.results!);
-        }
-      }
-    });
-    thread.on('error', (err) => {
-      // A context that cannot be built (unknown kernel, gpu.js missing) fails every task alike.
-      fail(new TaskFailure(`${started ? 'executor thread failed' : 'executor thread could not start'}: ${err.message}`, !started && deterministicName(err.name)));
-    });
-    thread.on('exit', (code) => fail(new TaskFailure(`executor thread exited with code ${code}`, false)));
+  /** The session of these options, leaving (and releasing, when unused) the one this slot was in. */
+  private enter(key: string): string {
+    if (this.key !== key) {
+      this.leave();
+      const entry = sessions.get(key) ?? { id: newSession('worker'), users: 0 };
+      entry.users++;
+      sessions.set(key, entry);
+      this.key = key;
+    }
+    return sessions.get(key)!.id;
   }
 
-  /** Stops an idle thread the way the local executor does, letting it release its files. */
-  async close(): Promise<void> {
-    const thread = this.thread;
-    if (!thread || this.current) return this.terminate();
-    this.thread = null;
-    this.ready = null;
-    const exited = new Promise<void>((resolve) => thread.once('exit', () => resolve()));
-    thread.postMessage({ stop: true });
-    const timer = setTimeout(() => void thread.terminate(), 5_000);
-    await exited;
-    clearTimeout(timer);
+  private leave(): void {
+    const key = this.key;
+    if (key === null) return;
+    this.key = null;
+    const entry = sessions.get(key)!;
+    if (--entry.users > 0) return;
+    sessions.delete(key);
+    // The threads dispose of its contexts (readers closed) once their running task of it is done.
+    void getThreadPool().release(entry.id);
   }
 
-  /** Stops the thread for good: a running task is abandoned (its caller sees a TaskFailure), later ones are refused. */
+  /** Stops for good: a running task is abandoned (its caller sees a TaskFailure; its thread is replaced), later ones are refused. */
   async shutdown(): Promise<void> {
     this.shutDown = true;
-    await this.terminate();
-  }
-
-  /** Stops the thread at once; a task running on it is abandoned (its caller sees a TaskFailure). */
-  async terminate(): Promise<void> {
-    const thread = this.thread;
-    this.thread = null;
-    this.ready = null;
-    if (thread) await thread.terminate();
+    this.running?.abort();
+    this.leave();
   }
 }
