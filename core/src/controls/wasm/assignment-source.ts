@@ -114,9 +114,11 @@ export function assignmentSource(): string {
           ${st('path', g('j'), g('i'))}
           (local.set $sj (local.get $reduced))
           ${st('shortest', g('j'), '(local.get $sj)')}))
-        (if (i32.or (f64.lt (local.get $sj) (local.get $lowest))
-                    (i32.and (f64.eq (local.get $sj) (local.get $lowest)) (i32.lt_s ${ld('rowForCol', g('j'))} ${k(0)})))
-          (then (local.set $lowest (local.get $sj)) ${set('at', g('it'))}))`)}
+        ;; as JavaScript's ||: the column's owner is read only on a tie
+        (if (f64.lt (local.get $sj) (local.get $lowest))
+          (then (local.set $lowest (local.get $sj)) ${set('at', g('it'))})
+          (else (if (f64.eq (local.get $sj) (local.get $lowest)) (then
+            (if (i32.lt_s ${ld('rowForCol', g('j'))} ${k(0)}) (then (local.set $lowest (local.get $sj)) ${set('at', g('it'))}))))))`)}
       (local.set $minVal (local.get $lowest))
       ${set('j', ld('remaining', g('at')))}
       ${st('colsReached', g('nCols'), g('j'))} ${set('nCols', add(g('nCols'), k(1)))}
