@@ -135,3 +135,4 @@ await benchAdmission(root);
 const { benchAlignment } = await import('./align.ts');
 await benchAlignment(root);
 (await import('./nulls.ts')).benchNulls();
+await (await import('./sample-moe.ts')).benchSampleMoe(root);
