@@ -46,6 +46,24 @@ for (const [ea, eb, d] of [[1, 1, 8], [3, 5, 16], [4, 4, 32], [7, 9, 40], [13, 6
   });
 }
 
+test('null products: two sets of factors used in turn on one thread each get their own products', (t) => {
+  const random = new Random(31, 'interleaved');
+  const sizes = [[20, 24], [9, 7]] as const;
+  const factors = sizes.map(([ea, eb]) => ({ ea, eb, la: choleskyPsd(randomGram(random, ea, 48), ea), lb: choleskyPsd(randomGram(random, eb, 48), eb) }));
+  const products = factors.map((f) => new NullProducts(f.la, f.ea, f.lb, f.eb));
+  for (let round = 0; round < 4; round++) {
+    const which = round % 2;
+    const f = factors[which]!;
+    const z = new Float64Array(f.ea * f.eb);
+    fillNormals(random, z);
+    const fast = Float64Array.from(products[which]!.product(z, 0.5));
+    const slow = nullProductJs(f.la, f.ea, f.lb, f.eb, z, 0.5);
+    let worst = 0;
+    fast.forEach((v, i) => { worst = Math.max(worst, Math.abs(v - slow[i]!)); });
+    t.true(worst <= 1e-12, `round ${round} (${f.ea} × ${f.eb}): largest difference ${worst}`);
+  }
+});
+
 /** The best total over every matching, by enumeration (rows ≤ 7). */
 function bruteForce(values: Float64Array, rows: number, cols: number): number {
   const n = Math.min(rows, cols);

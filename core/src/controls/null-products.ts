@@ -3,8 +3,7 @@
  * factors L_A (E_A × E_A), L_B (E_B × E_B) and a fresh standard normal Z (E_A × E_B) per draw.
  * In WebAssembly SIMD (wasm/source.ts: blocked float64, ~10× the plain loops); the JavaScript
  * loops stay as the reference the tests compare against and as the fallback where WebAssembly
- * SIMD is missing. Each NullProducts owns its own instance (its own memory), so concurrent
- * users on one thread cannot overwrite each other's matrices.
+ * SIMD is missing.
  */
 import { ensureMemory, nullInstance, type NullExports } from './null-wasm.ts';
 
@@ -37,17 +36,31 @@ export function nullProductJs(la: Float64Array, ea: number, lb: Float64Array, eb
 const pad4 = (n: number) => Math.ceil(n / 4) * 4;
 
 /** The products for one pair of factors, drawn many times: the factors are laid out once. */
+/**
+ * One instance per thread, shared by every NullProducts (a fresh WebAssembly memory per layer
+ * would leave the collector many to reclaim): the factors of the last one used stay laid out,
+ * and another one lays its own out again before its first product.
+ */
+let shared: { exports: NullExports; owner: NullProducts | null; heap: Float64Array } | null | undefined;
+
+function sharedInstance(): NonNullable<typeof shared> | null {
+  if (shared === undefined) {
+    const exports = nullInstance();
+    shared = exports ? { exports, owner: null, heap: new Float64Array(exports.memory.buffer) } : null;
+  }
+  return shared;
+}
+
+/** The products for one pair of factors, drawn many times: the factors are laid out once. */
 export class NullProducts {
   readonly ea: number;
   readonly eb: number;
-  private readonly wasm: NullExports | null;
   private readonly la: Float64Array;
   private readonly lb: Float64Array;
   // Padded sizes (multiples of 4) and byte offsets of L_A, L_Bᵀ, Z, T = L_A·Z and S in the module's memory.
   private readonly pa: number;
   private readonly pb: number;
-  private readonly at = { la: 0, ub: 0, z: 0, t: 0, s: 0 };
-  private heap: Float64Array | null = null;
+  private readonly at = { la: 0, ub: 0, z: 0, t: 0, s: 0, end: 0 };
   private readonly out: Float64Array;
 
   constructor(la: Float64Array, ea: number, lb: Float64Array, eb: number) {
@@ -58,29 +71,38 @@ export class NullProducts {
     this.pa = pad4(ea);
     this.pb = pad4(eb);
     this.out = new Float64Array(ea * eb);
-    this.wasm = nullInstance();
-    if (!this.wasm) return;
     const { pa, pb } = this;
     const sizes = { la: pa * pa, ub: pb * pb, z: pa * pb, t: pa * pb, s: pa * pb };
     let offset = 0;
     for (const key of ['la', 'ub', 'z', 't', 's'] as const) { this.at[key] = offset; offset += sizes[key] * 8; }
-    ensureMemory(this.wasm, offset);
-    const heap = (this.heap = new Float64Array(this.wasm.memory.buffer));
-    // Zero padding everywhere (fresh memory is zero); L_A as is, L_B transposed (upper triangular).
-    const la0 = this.at.la / 8, ub0 = this.at.ub / 8;
-    for (let i = 0; i < ea; i++) for (let k = 0; k <= i; k++) heap[la0 + i * pa + k] = la[i * ea + k]!;
-    for (let j = 0; j < eb; j++) for (let k = 0; k <= j; k++) heap[ub0 + k * pb + j] = lb[j * eb + k]!;
+    this.at.end = offset;
   }
 
-  /** S = scale · L_A·Z·L_Bᵀ for Z (E_A × E_B, row-major); the result is overwritten by the next call. */
+  /** Lays the factors out in the shared memory: L_A as is, L_B transposed (upper triangular), zero padding, Z zeroed. */
+  private place(instance: NonNullable<typeof shared>): Float64Array {
+    const { ea, eb, pa, pb, la, lb, at } = this;
+    ensureMemory(instance.exports, at.end);
+    if (instance.heap.buffer !== instance.exports.memory.buffer) instance.heap = new Float64Array(instance.exports.memory.buffer);
+    const heap = instance.heap;
+    heap.fill(0, 0, at.t / 8);
+    const la0 = at.la / 8, ub0 = at.ub / 8;
+    for (let i = 0; i < ea; i++) for (let k = 0; k <= i; k++) heap[la0 + i * pa + k] = la[i * ea + k]!;
+    for (let j = 0; j < eb; j++) for (let k = 0; k <= j; k++) heap[ub0 + k * pb + j] = lb[j * eb + k]!;
+    instance.owner = this;
+    return heap;
+  }
+
+  /** S = scale · L_A·Z·L_Bᵀ for Z (E_A × E_B, row-major); the result is overwritten by the next call of any NullProducts on this thread. */
   product(z: Float64Array, scale: number): Float64Array {
-    const { ea, eb, pa, pb, wasm, heap, at } = this;
-    if (!wasm || !heap) { this.out.set(nullProductJs(this.la, ea, this.lb, eb, z, scale)); return this.out; }
+    const { ea, eb, pa, pb, at } = this;
+    const instance = sharedInstance();
+    if (!instance) { this.out.set(nullProductJs(this.la, ea, this.lb, eb, z, scale)); return this.out; }
+    const heap = instance.owner === this ? instance.heap : this.place(instance);
     const z0 = at.z / 8;
     if (pb === eb) heap.set(z.subarray(0, ea * eb), z0);
     else for (let i = 0; i < ea; i++) heap.set(z.subarray(i * eb, (i + 1) * eb), z0 + i * pb);
-    wasm.product(at.la, at.z, at.t, pa, pa, pb, LOWER_X, 1);
-    wasm.product(at.t, at.ub, at.s, pa, pb, pb, UPPER_Y, scale);
+    instance.exports.product(at.la, at.z, at.t, pa, pa, pb, LOWER_X, 1);
+    instance.exports.product(at.t, at.ub, at.s, pa, pb, pb, UPPER_Y, scale);
     const s0 = at.s / 8;
     if (pb === eb) return heap.subarray(s0, s0 + ea * eb);
     for (let i = 0; i < ea; i++) this.out.set(heap.subarray(s0 + i * pb, s0 + i * pb + eb), i * eb);
@@ -89,6 +111,6 @@ export class NullProducts {
 
   /** Whether the products run in WebAssembly SIMD (false: the JavaScript fallback). */
   get simd(): boolean {
-    return this.wasm !== null;
+    return sharedInstance() !== null;
   }
 }
