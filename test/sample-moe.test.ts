@@ -8,7 +8,7 @@
  * as exact mode's.
  */
 import test from 'ava';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DType } from '../core/src/checkpoint/dtype.ts';
 import { openCheckpoint, type TensorEntry } from '../core/src/checkpoint/folder.ts';
@@ -26,6 +26,8 @@ import { judgeWeights } from '../core/src/verdict/verdict.ts';
 import { decodeTask, encodeTask } from '../proto/convert.ts';
 import { bf16Bytes, writeSafetensorsFile } from './helpers/safetensors-file.ts';
 import { generator } from './helpers/draws.ts';
+import { SKIP_REASON, sharedDataPresent, sharedPath } from './helpers/shared-data.ts';
+import { unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
 const STATS = ['cosine', 'centeredCosine', 'relL2'] as const;
@@ -132,6 +134,22 @@ test('--sample 0.1 reads 8–14% of the routed experts\' bytes: layers of 64, 12
     t.is(stratum.within.size, stratum.members.length);
     t.true([...stratum.within.values()].every((p) => p.blocks.length >= 2));
   }
+});
+
+unless(sharedDataPresent ? null : SKIP_REASON)('the Solar-Open-100B layout (plan only): --sample 0.1 plans about 10% of the expert bytes', (t) => {
+  const layout = JSON.parse(readFileSync(sharedPath('layouts/solar-open-100b.json'), 'utf8')) as { tensors: { name: string; shape: number[]; dtype: string; shard: string }[] };
+  const offsets = new Map<string, number>();
+  const entries: TensorEntry[] = layout.tensors.map((x) => {
+    const byteLength = x.shape.reduce((a, b) => a * b, 1) * (x.dtype === 'F32' ? 4 : 2);
+    const offset = offsets.get(x.shard) ?? 0;
+    offsets.set(x.shard, offset + byteLength);
+    return { name: x.name, dtype: x.dtype as DType, shape: x.shape, offset, byteLength, file: `/layout/${x.shard}` };
+  });
+  const matched = matchTensors(entries, entries);
+  const plan = planComparison(matched, { sample: 0.1, seed: 1 });
+  const share = expertShare(matched, plan);
+  t.log(`${matched.filter((m) => m.group === 'routed_expert').length} experts of 1280 × 4096: ${(100 * share).toFixed(1)}% of the expert bytes; plan ${(plan.totalBytes / 1e9).toFixed(1)} GB of ${(entries.reduce((s, e) => s + e.byteLength, 0) * 2 / 1e9).toFixed(1)}`);
+  t.true(share >= 0.08 && share <= 0.14, `share ${share}`);
 });
 
 test('experts not read are estimated through their stratum, not compared; the plan survives the wire; threads do not change the report', async (t) => {
