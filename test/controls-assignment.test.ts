@@ -12,6 +12,7 @@ import { fillNormals, zigguratNormal } from '../core/src/controls/null-normals.t
 import { NullProducts, nullProductJs } from '../core/src/controls/null-products.ts';
 import { assignmentNullReference, hungarianTotal } from '../core/src/controls/null-reference.ts';
 import { assembleNull } from '../core/src/controls/wasm/build.ts';
+import { LineageError } from '../core/src/errors.ts';
 import { Random } from '../core/src/synth/random.ts';
 
 test('null.wasm is the assembled source', async (t) => {
@@ -144,7 +145,7 @@ test('linear assignment: WebAssembly and JavaScript find the same matching on nu
 });
 
 test('linear assignment: a non-finite similarity is an error, not an endless search', (t) => {
-  t.throws(() => maximizeAssignmentFlat(Float64Array.of(1, NaN, 0, 1), 2, 2), { message: /non-finite/ });
+  t.throws(() => maximizeAssignmentFlat(Float64Array.of(1, NaN, 0, 1), 2, 2), { instanceOf: LineageError, message: /non-finite/ });
   t.throws(() => maximizeAssignmentFlat(Float64Array.of(1, Infinity, 0), 1, 3), { message: /non-finite/ });
   t.throws(() => maximizeAssignmentFlat(Float64Array.of(1, NaN, 0, 1), 2, 2, 'js'), { message: /non-finite/ });
 });

@@ -6,6 +6,7 @@
  * used only where no complete matching avoids them. Runs in WebAssembly (wasm/assignment-source.ts,
  * a port of minimizeCostJs below that returns the same matching) where available.
  */
+import { LineageError } from '../errors.ts';
 import { workLayout } from './wasm/assignment-source.ts';
 import { ensureMemory, nullInstance, type NullExports } from './null-wasm.ts';
 
@@ -94,7 +95,8 @@ function minimizeCost(values: Float64Array, n: number, m: number, sign: number, 
     // c − c is NaN for NaN and ±∞ (the search would never end on them).
     finite &&= c - c === 0;
   }
-  if (!finite) throw new Error('linear assignment: non-finite similarity');
+  // The callers compute similarities from weights: one that is not finite is their fault, never the user's input as such.
+  if (!finite) throw new LineageError('INTERNAL', 'linear assignment: a non-finite similarity (NaN or infinite); the matching is undefined');
   if (!wasm) return minimizeCostJs(cost, n, m);
   wasm.assign(n, m, 0, n * m * 8);
   return Array.from(new Int32Array(wasm.memory.buffer, n * m * 8 + layout.colForRow, n));
