@@ -108,12 +108,13 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   let jobs: JobManager | null = null;
   let workers: WorkerRegistry | null = null;
   let metricsEndpoint: MetricsEndpoint | null = null;
+  let ownMetrics: CoordinatorMetrics | null = null;
   const server = new Server();
   try {
     const topology = await ensureTopology(nc, { ackWaitMs: options.ackWaitMs, maxDeliver: options.maxDeliver }, options.storage ?? {});
     let metrics: CoordinatorMetrics | null = null;
     workers = new WorkerRegistry(nc, key, () => metrics?.heartbeat(), (reason) => metrics?.untrusted('heartbeat', reason));
-    metrics = new CoordinatorMetrics(workers);
+    metrics = ownMetrics = new CoordinatorMetrics(workers);
     metrics.watchQueue(topology.jsm);
     jobs = new JobManager({
       nc, key, topology, store: new JobStore(topology.jobs, topology.reports, key), roots, workers, log, controlThreads: options.controlThreads,
@@ -148,6 +149,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
             server.tryShutdown(() => { clearTimeout(timer); resolve(); });
           });
           await metricsEndpoint?.close();
+          ownMetrics!.close();
           await jobs!.close();
           workers!.close();
           await nc.drain().catch(() => nc.close());
@@ -158,6 +160,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
   } catch (err) {
     server.forceShutdown();
     await metricsEndpoint?.close();
+    ownMetrics?.close();
     await jobs?.close();
     workers?.close();
     await nc.close();

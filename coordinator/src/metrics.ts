@@ -12,6 +12,7 @@ import type { ConsumerInfo, JetStreamManager } from '@nats-io/jetstream';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { TASKS_STREAM, WORKERS_CONSUMER, type JobStateName } from '../../proto/jetstream.ts';
 import type { UntrustedReason } from '../../proto/signed.ts';
+import { registerEventLoopDelay, type EventLoopDelay } from '../../service/src/index.ts';
 import type { JobRecord } from './job-record.ts';
 import type { WorkerRegistry } from './workers.ts';
 
@@ -49,10 +50,14 @@ export class CoordinatorMetrics {
   private jsm: JetStreamManager | null = null;
   private queueRead: { at: number; info: Promise<ConsumerInfo | null> } | null = null;
   private lastAlive = new Set<string>();
+  private readonly eventLoop: EventLoopDelay;
 
   constructor(private readonly workers: WorkerRegistry) {
     collectDefaultMetrics({ register: this.registry, prefix: 'lineage_coordinator_' });
     const registers = [this.registry];
+    // Planning, merging and report building share the main thread with Watch, heartbeats and scrapes.
+    this.eventLoop = registerEventLoopDelay(this.registry, 'lineage_coordinator_event_loop_delay_seconds',
+      'How late the coordinator\'s event loop ran, sampled every 10 ms (work on the main thread delays Watch streams, heartbeats and scrapes)');
     const records = this.records;
 
     // ---- Jobs ----
@@ -161,6 +166,11 @@ export class CoordinatorMetrics {
     });
     this.queueRead = { at: now, info };
     return info;
+  }
+
+  /** Stops what samples on its own (the event loop), for a coordinator closed in a process that goes on. */
+  close(): void {
+    this.eventLoop.close();
   }
 
   /** Reads the work-queue consumer on every scrape. */
