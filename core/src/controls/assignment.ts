@@ -90,10 +90,20 @@ function minimizeCost(values: Float64Array, n: number, m: number, sign: number, 
   // The signed costs go straight into the module's memory when it runs the search.
   const cost = wasm ? new Float64Array(wasm.memory.buffer, 0, n * m) : new Float64Array(n * m);
   let finite = true;
-  for (let k = 0; k < cost.length; k++) {
-    const c = (cost[k] = sign * values[k]!);
-    // c − c is NaN for NaN and ±∞ (the search would never end on them).
-    finite &&= c - c === 0;
+  for (let i = 0; i < n; i++) {
+    const base = i * m;
+    let least = Infinity;
+    for (let j = 0; j < m; j++) {
+      const c = (cost[base + j] = sign * values[base + j]!);
+      // c − c is NaN for NaN and ±∞ (the search would never end on them).
+      finite &&= c - c === 0;
+      if (c < least) least = c;
+    }
+    // Row reduction: every row is matched exactly once, so subtracting its least cost leaves the
+    // optimal matching as it is, and takes out the rows' own levels (correlated router rows give
+    // large ones) that would crowd the column reduction's choices onto a few rows: a third
+    // fewer rows left to search for.
+    if (finite) for (let j = 0; j < m; j++) cost[base + j] -= least;
   }
   // The callers compute similarities from weights: one that is not finite is their fault, never the user's input as such.
   if (!finite) throw new LineageError('INTERNAL', 'linear assignment: a non-finite similarity (NaN or infinite); the matching is undefined');
