@@ -27,7 +27,7 @@ unless(NATS_MISSING)('a sampled MoE job on 2 workers gives the local report: exp
 
   await rpc.submit({ jobId: 'sampled-moe', modelA: base, modelB: derived, options: { sample: 0.1, seed: 3, targetTaskBytes: 200_000 } });
   const last = (await rpc.watch('sampled-moe')).at(-1)!;
-  t.is(last.state, JobState.JOB_STATE_DONE);
+  t.is(last.state, JobState.JOB_STATE_DONE, JSON.stringify(last));
   const report = await rpc.report('sampled-moe') as Awaited<ReturnType<typeof compareModels>>;
   const local = await compareModels(base, derived, { sample: 0.1, seed: 3, threads: 1, targetTaskBytes: 200_000 });
   t.true(report.weights.summary.estimated > 0);
