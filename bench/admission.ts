@@ -1,8 +1,9 @@
 /**
  * Admission control under load, for `npm run bench` (or `node --import tsx bench/admission.ts`):
  * 20 jobs submitted at once to a coordinator process with 2 worker processes, each job's end
- * against its solo time × its place in line, and the coordinator's peak memory and threads
- * (from /proc). Run with the default admission (--max-running-jobs 2) and with none (20 at once),
+ * against its solo time × its place in line, the coordinator's peak memory and threads (from
+ * /proc), and its event-loop delay p99 (from its metrics) with one job at a time and under the
+ * load. Run with the default admission (--max-running-jobs 2) and with none (20 at once),
  * which is how every job came to end at the same time (issue 14).
  */
 import { randomBytes } from 'node:crypto';
@@ -13,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { connect, type LineageClient } from '../client/src/sdk/index.ts';
 import { NATS_SERVER_BINARY, startNatsServer } from '../test/helpers/nats-server.ts';
+import { formatDelay, scrapeDelay } from './event-loop-delay.ts';
 
 const BIN = fileURLToPath(new URL('../client/bin/lineage.js', import.meta.url));
 const TOKEN = 'bench-token';
@@ -60,11 +62,12 @@ async function until<T>(what: string, probe: () => T | null | undefined, timeout
 
 async function run(root: string, models: { a: string; b: string }, maxRunningJobs: number): Promise<void> {
   const nats = await startNatsServer();
-  const coordinator = service(['coordinator', '--nats', nats.url, '--listen', '127.0.0.1:0', '--model-root', root, '--max-running-jobs', String(maxRunningJobs)]);
+  const coordinator = service(['coordinator', '--nats', nats.url, '--listen', '127.0.0.1:0', '--model-root', root, '--max-running-jobs', String(maxRunningJobs), '--metrics-port', '0']);
   const workers = [1, 2].map(() => service(['worker', '--nats', nats.url, '--threads', '1', '--model-root', root]));
   let client: LineageClient | null = null;
   try {
     const address = await until('the coordinator', () => /listening on (\S+?);/.exec(coordinator.log())?.[1]);
+    const metricsAddress = /metrics on http:\/\/(\S+?)\/metrics/.exec(coordinator.log())![1]!;
     await until('the workers', () => workers.every((w) => / ready: /.test(w.log())));
     client = await connect({ address, token: TOKEN });
     const c = client;
@@ -76,13 +79,16 @@ async function run(root: string, models: { a: string; b: string }, maxRunningJob
     // median of three warm runs, so that one run slowed by the machine does not set every ratio.
     await job(`warm-${maxRunningJobs}`);
     const solos: number[] = [];
+    const soloStart = await scrapeDelay(metricsAddress);
     for (let k = 0; k < 3; k++) {
       const start = performance.now();
       await job(`solo-${maxRunningJobs}-${k}`);
       solos.push((performance.now() - start) / 1000);
     }
     const solo = solos.sort((x, y) => x - y)[1]!;
+    const soloDelay = formatDelay(soloStart, await scrapeDelay(metricsAddress));
     if (process.env.LINEAGE_BENCH_VERBOSE) console.log(`solo jobs: ${solos.map((s) => s.toFixed(2)).join(', ')} s`);
+    const loadStart = await scrapeDelay(metricsAddress);
     const t0 = performance.now();
     const ends = await Promise.all(Array.from({ length: JOBS }, async (_, k) => {
       // Submitted in order, a millisecond apart, so the place in line is k + 1.
@@ -90,6 +96,7 @@ async function run(root: string, models: { a: string; b: string }, maxRunningJob
       await job(`load-${maxRunningJobs}-${k}`);
       return (performance.now() - t0) / 1000;
     }));
+    const loadDelay = formatDelay(loadStart, await scrapeDelay(metricsAddress));
     const ratios = ends.map((end, k) => end / (solo * (k + 1)));
     const worst = Math.max(...ratios);
     const worstPlace = ratios.indexOf(worst) + 1;
@@ -98,6 +105,7 @@ async function run(root: string, models: { a: string; b: string }, maxRunningJob
     const label = maxRunningJobs >= JOBS ? 'no admission limit' : `--max-running-jobs ${maxRunningJobs}`;
     console.log(`${`${JOBS} jobs at once, 2 workers, ${label}`.padEnd(44)} solo ${solo.toFixed(2)} s; ends ${ends[0]!.toFixed(1)}…${ends.at(-1)!.toFixed(1)} s (first…last submitted); ` +
       `worst end / (solo × place) ${worst.toFixed(2)} at place ${worstPlace} (target ≤ 1.5); coordinator peak RSS ${peakRssMb.toFixed(0)} MB, ${threads} threads`);
+    console.log(`${''.padEnd(44)} one job at a time: ${soloDelay}; ${JOBS} at once: ${loadDelay}`);
   } catch (err) {
     // A bench reports what happened and goes on.
     console.log(`admission bench (limit ${maxRunningJobs}) failed: ${(err as Error).message}`);
