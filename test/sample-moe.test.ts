@@ -114,7 +114,7 @@ test('--sample 0.1 reads 8–14% of the routed experts\' bytes: layers of 64, 12
     }
   }
   // Tensors as `lineage synth base --layout moe --layers 48 --experts 128 --moe-intermediate 64 --hidden 256`
-  // lay them out; experts of Qwen3-30B-A3B's size (768 × 2048); a few large experts as in Mixtral.
+  // lay them out; experts of Qwen3-30B-A3B's size (768 × 2048); a few large experts (8 of 4096 × 1024).
   const layouts: [string, Partial<SynthShape>][] = [
     ['48 × 128 experts of 64 × 256', { layout: 'moe', layers: 48, experts: 128, hidden: 256, moeIntermediate: 64, heads: 4, kvHeads: 2, vocab: 16000 }],
     ['2 × 128 experts of 768 × 2048', { layout: 'moe', layers: 2, experts: 128, hidden: 2048, moeIntermediate: 768, heads: 32, kvHeads: 4, vocab: 1000 }],
@@ -127,7 +127,7 @@ test('--sample 0.1 reads 8–14% of the routed experts\' bytes: layers of 64, 12
     t.log(`${label}: ${(100 * share).toFixed(1)}% of the expert bytes`);
     t.true(share >= 0.08 && share <= 0.14, `${label}: ${share}`);
   }
-  // Experts of Mixtral's size alone: each would be sampled at 40 blocks of 16 Ki elements (15.6%);
+  // 8 experts of 4096 × 1024 alone: each would be sampled at 40 blocks of 16 Ki elements (15.6%);
   // blocks drawn across the layer's 8 read 10%, and every expert keeps an interval of its own.
   const few = matchTensors(layoutOf(layouts[2]![1]), layoutOf(layouts[2]![1]));
   for (const stratum of planExpertStrata(few, 0.1, 1)) {

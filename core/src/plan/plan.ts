@@ -7,7 +7,7 @@
 import type { DType } from '../checkpoint/dtype.ts';
 import type { TensorEntry } from '../checkpoint/folder.ts';
 import type { MatchedTensor } from '../roles/match.ts';
-import { blockRange, planSample, type SamplePlan } from '../sample/blocks.ts';
+import { planSample, sampledShare, type SamplePlan } from '../sample/blocks.ts';
 import { planExpertStrata } from '../sample/experts.ts';
 
 export interface TensorRef {
@@ -66,13 +66,11 @@ export function tensorRef(t: TensorEntry): TensorRef {
 const ref = (t: TensorEntry | null): TensorRef | null => t && tensorRef(t);
 
 function itemBytes(m: MatchedTensor, sample: SamplePlan | null): number {
-  const share = sample ? sampledElements(sample) / (sample.rows * sample.cols) : 1;
+  const share = sampledShare(sample);
   return Math.round(share * ((m.a?.byteLength ?? 0) + (m.b?.byteLength ?? 0))) + (m.scalesA?.byteLength ?? 0) + (m.scalesB?.byteLength ?? 0);
 }
 
-export function sampledElements(sample: SamplePlan): number {
-  return sample.blocks.reduce((s, b) => s + blockRange(sample, b).count, 0);
-}
+export { sampledElements } from '../sample/blocks.ts';
 
 /** The unit tasks are cut along: one layer's dense part, one expert of one layer, or one top-level tensor. */
 function unitKey(m: MatchedTensor): string {

@@ -71,6 +71,16 @@ export function chooseSorted(total: number, count: number, random: Random): numb
   return out.sort((x, y) => x - y);
 }
 
+/** Elements a sample plan reads. */
+export function sampledElements(sample: SamplePlan): number {
+  return sample.blocks.reduce((s, b) => s + blockRange(sample, b).count, 0);
+}
+
+/** The share of a tensor's elements a plan reads (1 when it is read whole). */
+export function sampledShare(sample: SamplePlan | null): number {
+  return sample ? sampledElements(sample) / (sample.rows * sample.cols) : 1;
+}
+
 /** Element range [first, first + count) of block `b`. */
 export function blockRange(plan: Pick<SamplePlan, 'rows' | 'cols' | 'rowsPerBlock'>, b: number): { first: number; count: number } {
   const r0 = b * plan.rowsPerBlock;
