@@ -56,8 +56,8 @@ export interface ComparisonReport {
     threads: number; reader: string; startedAt: string; durationSeconds: number;
     /** Seconds of work in the aligned tests, by phase (summed over the tasks, which may run side by side). */
     alignmentSeconds?: Record<string, number>;
-    /** The controls phase: its tasks (both stages) and its wall-clock seconds. */
-    controls?: { tasks: number; seconds: number };
+    /** The controls phase: its tasks (both stages), its wall-clock seconds, and (in process) the tensor bytes its tasks read. */
+    controls?: { tasks: number; seconds: number; bytes?: number };
   };
 }
 
@@ -203,11 +203,12 @@ export async function compareModels(
   const { results, meta } = executed;
   // The controls read more tensor data (layer × layer cells): local models only, for now.
   const alignmentSeconds: Record<string, number> = {};
-  const phase = { tasks: 0, seconds: 0 };
+  const phase = { tasks: 0, seconds: 0, bytes: 0 };
   const controlsStarted = performance.now();
   const controls = remote ? null : await computeControls(prepared, results, { threads: options.threads, seed: options.seed, timings: alignmentSeconds,
     onStage: (stage, n) => { phase.tasks += n; options.onControls?.({ stage, tasks: n }); },
     onAnswer: () => options.onControls?.({ answered: 1 }),
+    stats: phase,
   });
   phase.seconds = Math.round(performance.now() - controlsStarted) / 1000;
   const behaviour = await behaviourOf(prepared, options.behaviour ?? 'off', options.seed);

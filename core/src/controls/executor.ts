@@ -6,6 +6,7 @@
 import type { Checkpoint } from '../checkpoint/folder.ts';
 import { LineageError } from '../errors.ts';
 import { getThreadPool, newSession } from '../exec/thread-pool.ts';
+import { preadBytesRead } from '../io/pread.ts';
 import { runControlTask, type ControlExecutor, type ControlOutcome, type ControlTask } from './tasks.ts';
 import { asWire } from './wire.ts';
 
@@ -14,10 +15,11 @@ export function localControlExecutor(options: { threads: number; models: { a: Ch
     async run(tasks: ControlTask[]): Promise<ControlOutcome[]> {
       const out: ControlOutcome[] = new Array(tasks.length);
       const threads = Math.max(1, Math.min(options.threads, tasks.length));
-      const answer = async (task: ControlTask, run: () => Promise<unknown>) => {
+      const answer = async (task: ControlTask, run: () => Promise<{ value: unknown; bytes: number }>) => {
         const started = performance.now();
         try {
-          out[task.id] = { ok: true, value: asWire(await run()), seconds: (performance.now() - started) / 1000 };
+          const { value, bytes } = await run();
+          out[task.id] = { ok: true, value: asWire(value), seconds: (performance.now() - started) / 1000, bytes };
         } catch (err) {
           // Tensors that cannot be read make the control unavailable; anything else is a bug, and says so.
           if (!(err instanceof LineageError)) throw err;
@@ -28,7 +30,11 @@ export function localControlExecutor(options: { threads: number; models: { a: Ch
       if (threads === 1) {
         for (const task of tasks) {
           options.signal?.throwIfAborted();
-          await answer(task, () => runControlTask(task, options.models));
+          await answer(task, async () => {
+            const before = preadBytesRead();
+            const value = await runControlTask(task, options.models);
+            return { value, bytes: preadBytesRead() - before };
+          });
         }
         return out;
       }

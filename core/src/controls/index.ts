@@ -15,7 +15,7 @@ import type { NeuronPermutationTest } from './neurons.ts';
 import { addCellTimings, alignmentSection, cellSpecs, planAlignment, type AlignmentSection, type CellsPart } from '../align/index.ts';
 import { chooseSorted } from '../sample/blocks.ts';
 import { Random } from '../synth/random.ts';
-import type { ControlExecutor, ControlKind, ControlPart, ControlTask, ControlValues } from './tasks.ts';
+import type { ControlExecutor, ControlKind, ControlOutcome, ControlPart, ControlTask, ControlValues } from './tasks.ts';
 import { localControlExecutor } from './executor.ts';
 
 export type { ControlExecutor, ControlOutcome, ControlTask } from './tasks.ts';
@@ -91,6 +91,8 @@ export interface ControlsOptions {
   onStage?: (stage: number, tasks: number) => void;
   /** Called as each task of the in-process executor is answered (progress). */
   onAnswer?: () => void;
+  /** Filled with the tensor bytes the control tasks read, where the executor can tell. */
+  stats?: { bytes: number };
 }
 
 /**
@@ -124,7 +126,9 @@ export async function computeControls(prepared: PreparedComparison, results: Ite
   const neuronsAt = mlpRelatedByIndex(prepared, results) ? null : add('neurons', { kind: 'neurons' });
 
   options.onStage?.(1, tasks.length);
+  const count = (outcomes: ControlOutcome[]) => { for (const o of outcomes) if (o.ok && o.bytes !== undefined && options.stats) options.stats.bytes += o.bytes; };
   const first = await executor.run(tasks);
+  count(first);
   const value = <K extends ControlKind>(at: number | null, control: string, _kind: K): ControlValues[K] | undefined => {
     if (at === null) return undefined;
     const o = first[at]!;
@@ -150,6 +154,7 @@ export async function computeControls(prepared: PreparedComparison, results: Ite
     const cellTasks = specs.map((spec, id): ControlTask => ({ id, label: `alignment: ${spec.group} ${spec.pairs.length ? `layers ${spec.pairs[0]![0]}-${spec.pairs[spec.pairs.length - 1]![0]}` : 'rows'}`, models, seed, part: { kind: 'alignment.cells', spec } }));
     options.onStage?.(2, cellTasks.length);
     const second = cellTasks.length ? await executor.run(cellTasks) : [];
+    count(second);
     const parts: (CellsPart | null)[] = second.map((o, i) => {
       if (o.ok) return o.value as CellsPart;
       unavailable.push({ control: 'alignment', available: false, reason: `${cellTasks[i]!.label}: ${o.error}` });

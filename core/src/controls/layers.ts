@@ -8,12 +8,14 @@
  */
 import type { Checkpoint, TensorEntry } from '../checkpoint/folder.ts';
 import type { DType } from '../checkpoint/dtype.ts';
-import { compareCrossPairs, type CrossPair } from '../compare/cross-pairs.ts';
-import { tensorRef as ref } from '../plan/plan.ts';
+import { bytesPerElement, COMPARABLE_DTYPES, elementCount } from '../checkpoint/dtype.ts';
+import { LineageError } from '../errors.ts';
+import { PreadReader } from '../io/pread.ts';
+import { blockScalesFrom, toFloat32, type BlockScales } from '../kernels/decode.ts';
 import { classifyTensor } from '../roles/roles.ts';
 import { blockScalesByWeight } from '../roles/match.ts';
-import { finalizeMoments } from '../stats/moments.ts';
-import { COMPARABLE_DTYPES } from '../checkpoint/dtype.ts';
+import { chooseSorted } from '../sample/blocks.ts';
+import { Random } from '../synth/random.ts';
 
 export interface LayerAlignment {
   role: string;
@@ -59,17 +61,77 @@ export function alignmentRole(a: Checkpoint, b: Checkpoint): { role: string; lay
   return null;
 }
 
-async function matrixOf(
-  rows: TensorEntry[], cols: TensorEntry[], options: { threads?: number; seed?: number },
-  scales: { a: Map<string, TensorEntry>; b: Map<string, TensorEntry> } = { a: new Map(), b: new Map() },
-): Promise<(number | null)[][]> {
-  const pairs: CrossPair[] = [];
-  const scaleRef = (map: Map<string, TensorEntry>, t: TensorEntry) => { const s = map.get(t.name); return s ? ref(s) : null; };
-  for (const r of rows) for (const c of cols) pairs.push({ a: ref(r), b: ref(c), scalesA: scaleRef(scales.a, r), scalesB: scaleRef(scales.b, c) });
-  const { moments } = await compareCrossPairs(pairs, { sample: CELL_SAMPLE, seed: options.seed, threads: options.threads });
-  return rows.map((_, i) => cols.map((_, j) => {
-    const m = moments[i * cols.length + j];
-    return m ? finalizeMoments(m).centeredCosine : null;
+/** Elements drawn per layer tensor: enough for a cosine to ±0.002, whatever the model's size. */
+const MAX_VECTOR_ELEMENTS = 256 * 1024;
+const MIN_VECTOR_ELEMENTS = 32 * 1024;
+
+/** Rows of a [rows, cols] tensor that every layer's vector is cut from: the same rows in every layer, so cells compare like with like. */
+function vectorRows(shape: readonly number[], seed: number, role: string): number[] | null {
+  const cols = shape.length >= 2 ? shape[shape.length - 1]! : 1;
+  const rows = shape.reduce((x, y) => x * y, 1) / Math.max(1, cols);
+  const wanted = Math.min(MAX_VECTOR_ELEMENTS, Math.max(MIN_VECTOR_ELEMENTS, CELL_SAMPLE * rows * cols));
+  const count = Math.max(1, Math.ceil(wanted / Math.max(1, cols)));
+  if (count >= rows / 2) return null;
+  return chooseSorted(rows, count, new Random(seed, `layers:${role}`));
+}
+
+/**
+ * Each layer's tensor read once: the chosen rows (all of it when small), decoded (FP8 block
+ * scales applied), centred and scaled to unit length. A cell is then one dot product, so the
+ * L_A × L_B matrix and A's L × L baseline cost reads that grow with L, not L². Null for a tensor
+ * that cannot be read (its cells stay empty) or that is constant.
+ */
+function layerVectors(tensors: TensorEntry[], scales: Map<string, TensorEntry>, rows: number[] | null, reader: PreadReader): (Float64Array | null)[] {
+  return tensors.map((t) => {
+    try {
+      const cols = t.shape.length >= 2 ? t.shape[t.shape.length - 1]! : 1;
+      const bpe = bytesPerElement(t.dtype as DType);
+      const scaleEntry = scales.get(t.name);
+      let blockScales: BlockScales | undefined;
+      if (scaleEntry) {
+        const raw = new Uint8Array(scaleEntry.byteLength);
+        reader.readSync(scaleEntry.file, scaleEntry.offset, raw);
+        blockScales = blockScalesFrom(raw, scaleEntry, t);
+      }
+      const ranges = rows ? rows.map((r) => ({ first: r * cols, count: cols })) : [{ first: 0, count: elementCount(t.shape) }];
+      const total = ranges.reduce((n, x) => n + x.count, 0);
+      const values = new Float32Array(total);
+      let at = 0;
+      for (const { first, count } of ranges) {
+        const raw = new Uint8Array(count * bpe);
+        reader.readSync(t.file, t.offset + first * bpe, raw);
+        toFloat32(t.dtype as DType, raw, values.subarray(at, at + count), count, first, blockScales);
+        at += count;
+      }
+      return unitCentered(values);
+    } catch (err) {
+      if (err instanceof LineageError) return null;
+      throw err;
+    }
+  });
+}
+
+function unitCentered(values: Float32Array): Float64Array | null {
+  let mean = 0;
+  let n = 0;
+  for (const v of values) if (Number.isFinite(v)) { mean += v; n++; }
+  if (n < 2) return null;
+  mean /= n;
+  const out = new Float64Array(values.length);
+  let ss = 0;
+  values.forEach((v, i) => { if (Number.isFinite(v)) { const x = v - mean; out[i] = x; ss += x * x; } });
+  if (!(ss > 0)) return null;
+  const scale = 1 / Math.sqrt(ss);
+  for (let i = 0; i < out.length; i++) out[i]! *= scale;
+  return out;
+}
+
+function cosineMatrix(rows: (Float64Array | null)[], cols: (Float64Array | null)[]): (number | null)[][] {
+  return rows.map((x) => cols.map((y) => {
+    if (!x || !y || x.length !== y.length) return null;
+    let s = 0;
+    for (let k = 0; k < x.length; k++) s += x[k]! * y[k]!;
+    return s;
   }));
 }
 
@@ -115,20 +177,28 @@ function patternOf(alignment: { a: number; b: number; value: number | null }[], 
 }
 
 export async function alignLayers(
-  a: Checkpoint, b: Checkpoint, related: (value: number | null, n: number) => boolean, options: { threads?: number; seed?: number } = {},
+  a: Checkpoint, b: Checkpoint, related: (value: number | null, n: number) => boolean, options: { seed?: number } = {},
 ): Promise<{ alignment: LayerAlignment; baseline: BaselinePoint[] } | null> {
   const chosen = alignmentRole(a, b);
   if (!chosen) return null;
   const rowsA = [...chosen.layersA.entries()].sort((x, y) => x[0] - y[0]).map(([, t]) => t);
   const colsB = [...chosen.layersB.entries()].sort((x, y) => x[0] - y[0]).map(([, t]) => t);
-  const n = rowsA[0]!.shape.reduce((x, y) => x * y, 1);
-  const scalesA = blockScalesByWeight(a.tensors);
-  const scalesB = blockScalesByWeight(b.tensors);
-  const matrix = await matrixOf(rowsA, colsB, options, { a: scalesA, b: scalesB });
+  const rows = vectorRows(rowsA[0]!.shape, options.seed ?? 1, chosen.role);
+  const reader = new PreadReader();
+  let vectorsA: (Float64Array | null)[];
+  let vectorsB: (Float64Array | null)[];
+  try {
+    vectorsA = layerVectors(rowsA, blockScalesByWeight(a.tensors), rows, reader);
+    vectorsB = layerVectors(colsB, blockScalesByWeight(b.tensors), rows, reader);
+  } finally {
+    reader.close();
+  }
+  const n = vectorsA.find((v) => v)?.length ?? 0;
+  const matrix = cosineMatrix(vectorsA, vectorsB);
   const alignment = monotoneAlignment(matrix);
   const isRelated = (v: number | null) => related(v, n);
   // Within A: layers 1.. against each other, by distance.
-  const within = await matrixOf(rowsA, rowsA, options, { a: scalesA, b: scalesA });
+  const within = cosineMatrix(vectorsA, vectorsA);
   const byDistance = new Map<number, number[]>();
   for (let i = 1; i < rowsA.length; i++) for (let j = i + 1; j < rowsA.length; j++) {
     const v = within[i]![j];

@@ -54,7 +54,10 @@ export interface ControlValues {
   'alignment.cells': CellsPart;
 }
 
-export type ControlOutcome = { ok: true; value: unknown; seconds: number } | { ok: false; error: string };
+export type ControlOutcome =
+  /** `bytes`: tensor bytes the task read, where the executor can tell (in process). */
+  | { ok: true; value: unknown; seconds: number; bytes?: number }
+  | { ok: false; error: string };
 
 /** Runs control tasks and answers each, in the order given; a task that fails answers `{ok: false}` (the control is then unavailable, the job goes on). */
 export interface ControlExecutor {
@@ -69,7 +72,7 @@ export async function runControlTask(task: ControlTask, models: { a: Checkpoint;
   const threads = 1;
   switch (part.kind) {
     case 'layers':
-      return alignLayers(a, b, (v, n) => v !== null && v > relatedThreshold(n), { threads, seed });
+      return alignLayers(a, b, (v, n) => v !== null && v > relatedThreshold(n), { seed });
     case 'experts':
       return analyzeExpertLayers(a, b, { sample: 0.05, seed, threads, layers: part.layers });
     case 'embeddings':

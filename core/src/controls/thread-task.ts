@@ -5,6 +5,7 @@
  */
 import { openCheckpoint, type Checkpoint } from '../checkpoint/folder.ts';
 import type { ThreadEnv } from '../exec/thread-protocol.ts';
+import { preadBytesRead } from '../io/pread.ts';
 import { runControlTask, type ControlTask } from './tasks.ts';
 
 let opened: { session: string; byRoot: Map<string, Checkpoint> } | null = null;
@@ -21,7 +22,10 @@ function open(session: string, root: string): Checkpoint {
  * tensors read, and a shard cut short since costs only its own tensors); absent on a cluster
  * worker, which opens the folders itself.
  */
-export async function run(input: { task: ControlTask; session: string; models?: { a: Checkpoint; b: Checkpoint } }, _env: ThreadEnv): Promise<unknown> {
+export async function run(input: { task: ControlTask; session: string; models?: { a: Checkpoint; b: Checkpoint } }, _env: ThreadEnv): Promise<{ value: unknown; bytes: number }> {
   const { task, session } = input;
-  return runControlTask(task, input.models ?? { a: open(session, task.models.a), b: open(session, task.models.b) });
+  // A thread runs one task at a time: what its readers read meanwhile is this task's.
+  const before = preadBytesRead();
+  const value = await runControlTask(task, input.models ?? { a: open(session, task.models.a), b: open(session, task.models.b) });
+  return { value, bytes: preadBytesRead() - before };
 }

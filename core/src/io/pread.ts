@@ -17,6 +17,12 @@ import type { RangeReader } from './reader.ts';
 /** Open descriptors kept per reader; tasks touch a few shards at a time. */
 const MAX_OPEN = 16;
 
+let bytesRead = 0;
+/** Bytes this thread's pread readers have read so far (what a piece of work cost is the difference). */
+export function preadBytesRead(): number {
+  return bytesRead;
+}
+
 export class PreadReader implements RangeReader {
   readonly kind = 'pread';
   private readonly fds = new Map<string, number>();
@@ -34,6 +40,7 @@ export class PreadReader implements RangeReader {
       }
       done += got;
     }
+    bytesRead += done;
   }
 
   readSync(file: string, offset: number, target: Uint8Array): void {
@@ -51,6 +58,7 @@ export class PreadReader implements RangeReader {
       }
       done += got;
     }
+    bytesRead += done;
   }
 
   private open(file: string): number {
