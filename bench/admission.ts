@@ -6,19 +6,14 @@
  * load. Run with the default admission (--max-running-jobs 2) and with none (20 at once),
  * which is how every job came to end at the same time (issue 14).
  */
-import { randomBytes } from 'node:crypto';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { synthesize } from '../core/src/synth/synth.ts';
-import { connect, type LineageClient } from '../client/src/sdk/index.ts';
-import { NATS_SERVER_BINARY, startNatsServer } from '../test/helpers/nats-server.ts';
+import { NATS_SERVER_BINARY } from '../test/helpers/nats-server.ts';
 import { formatDelay, scrapeDelay } from './event-loop-delay.ts';
+import { startProcessCluster, type ProcessCluster } from './process-cluster.ts';
 
-const BIN = fileURLToPath(new URL('../client/bin/lineage.js', import.meta.url));
-const TOKEN = 'bench-token';
-const CLUSTER_KEY = randomBytes(32).toString('hex');
 /** LINEAGE_BENCH_JOBS changes the number (default 20, as in the issue that found the problem). */
 const JOBS = Number(process.env.LINEAGE_BENCH_JOBS ?? 20);
 
@@ -41,36 +36,11 @@ function procStatus(pid: number): { peakRssMb: number; threads: number } {
   return { peakRssMb: field('VmHWM') / 1024, threads: field('Threads') };
 }
 
-function service(args: string[]): { child: ChildProcess; log: () => string } {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LINEAGE_TOKEN: TOKEN, LINEAGE_CLUSTER_KEY: CLUSTER_KEY },
-  });
-  let log = '';
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => { log += s; });
-  return { child, log: () => log };
-}
-
-async function until<T>(what: string, probe: () => T | null | undefined, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 async function run(root: string, models: { a: string; b: string }, maxRunningJobs: number): Promise<void> {
-  const nats = await startNatsServer();
-  const coordinator = service(['coordinator', '--nats', nats.url, '--listen', '127.0.0.1:0', '--model-root', root, '--max-running-jobs', String(maxRunningJobs), '--metrics-port', '0']);
-  const workers = [1, 2].map(() => service(['worker', '--nats', nats.url, '--threads', '1', '--model-root', root]));
-  let client: LineageClient | null = null;
+  let cluster: ProcessCluster | null = null;
   try {
-    const address = await until('the coordinator', () => /listening on (\S+?);/.exec(coordinator.log())?.[1]);
-    const metricsAddress = /metrics on http:\/\/(\S+?)\/metrics/.exec(coordinator.log())![1]!;
-    await until('the workers', () => workers.every((w) => / ready: /.test(w.log())));
-    client = await connect({ address, token: TOKEN });
-    const c = client;
+    cluster = await startProcessCluster(root, 2, ['--max-running-jobs', String(maxRunningJobs)]);
+    const { client: c, coordinator, metricsAddress } = cluster;
     const job = async (jobId: string) => {
       await c.submit({ jobId, modelA: models.a, modelB: models.b });
       await c.result(jobId);
@@ -109,12 +79,9 @@ async function run(root: string, models: { a: string; b: string }, maxRunningJob
   } catch (err) {
     // A bench reports what happened and goes on.
     console.log(`admission bench (limit ${maxRunningJobs}) failed: ${(err as Error).message}`);
-    if (process.env.LINEAGE_BENCH_VERBOSE) console.log(`coordinator log (end):\n${coordinator.log().slice(-4000)}`);
+    if (process.env.LINEAGE_BENCH_VERBOSE && cluster) console.log(`coordinator log (end):\n${cluster.coordinator.log().slice(-4000)}`);
   } finally {
-    await client?.close();
-    for (const p of [coordinator, ...workers]) p.child.kill('SIGTERM');
-    await Promise.all([coordinator, ...workers].map((p) => new Promise((r) => (p.child.exitCode !== null ? r(null) : p.child.once('exit', r)))));
-    await nats.stop();
+    await cluster?.stop();
   }
 }
 

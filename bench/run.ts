@@ -130,6 +130,8 @@ console.log('');
 const { benchClusterOverhead, benchSolarPlanning } = await import('./cluster.ts');
 await benchClusterOverhead(dirA, dirB, root);
 await benchSolarPlanning(root);
+const { benchClusterMoe } = await import('./cluster-moe.ts');
+await benchClusterMoe(root);
 const { benchAdmission } = await import('./admission.ts');
 await benchAdmission(root);
 const { benchAlignment } = await import('./align.ts');

@@ -41,7 +41,8 @@ function expertShare(w: WeightsSection): { read: number; total: number; experts:
   return { read, total, experts };
 }
 
-function prepare(root: string): { base: string; derived: string; independent: string } {
+/** The pair (and an independent model) in `root`, generated when missing; bench/cluster-moe.ts runs it on a cluster. */
+export function prepare(root: string): { base: string; derived: string; independent: string } {
   const base = join(root, 'moe-48x128-base');
   const derived = join(root, 'moe-48x128-derived');
   const independent = join(root, 'moe-48x128-independent');
