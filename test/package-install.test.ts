@@ -69,7 +69,8 @@ test('the packed tarball installs into an empty folder and works there: npx line
   }
   t.deepEqual(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')), [], 'no TypeScript sources are shipped');
   // Every asset beside the sources (thread entries, WASM kernels) is shipped where the code looks for it.
-  const assets = ['core/src', 'client/src', 'coordinator/src', 'worker/src', 'service/src', 'proto'].flatMap((dir) => assetsUnder(join(ROOT, dir)));
+  const compiled = (JSON.parse(readFileSync(join(ROOT, 'tsconfig.build.json'), 'utf8')) as { include: string[] }).include;
+  const assets = compiled.flatMap((dir) => assetsUnder(join(ROOT, dir)));
   t.true(assets.length >= 3, `assets found: ${assets.join(', ')}`);
   for (const asset of assets) t.true(files.includes(`dist/${asset}`), `dist/${asset} is in the tarball`);
   t.false(files.some((f) => f.startsWith('test/') || f.startsWith('bench/')), 'no tests or benches are shipped');
