@@ -3,11 +3,11 @@
  * (Box–Muller, products in plain JavaScript, the plain Hungarian method) against the fast one
  * (ziggurat, products in WebAssembly SIMD, Jonker–Volgenant), on the same Gram matrices in the
  * same process, at the draws the control runs per layer (defaultReplicates), with each part of a
- * fast draw timed alone. Run alone: `node --import tsx bench/nulls.ts`; `npm run bench` calls it.
+ * fast draw timed alone, and the layer's router Gram products at a real hidden size. Run alone: `node --import tsx bench/nulls.ts`; `npm run bench` calls it.
  */
 import { fileURLToPath } from 'node:url';
 import { maximizeAssignmentFlat } from '../core/src/controls/assignment.ts';
-import { assignmentNull, centerRows, choleskyPsd, defaultReplicates, gram } from '../core/src/controls/experts.ts';
+import { assignmentNull, centerRows, choleskyPsd, defaultReplicates, gram, gramJs } from '../core/src/controls/experts.ts';
 import { fillNormals } from '../core/src/controls/null-normals.ts';
 import { NullProducts } from '../core/src/controls/null-products.ts';
 import { PREDICTIVE_NULL_REPLICATES } from '../core/src/controls/null-pvalue.ts';
@@ -58,6 +58,12 @@ export function benchNulls(): void {
     const product = best(3, () => { for (let r = 0; r < reps; r++) products.product(z, 1 / Math.sqrt(d - 1)); }) / reps;
     const s = Float64Array.from(products.product(z, 1 / Math.sqrt(d - 1)));
     const assignment = best(3, () => { for (let r = 0; r < reps; r++) maximizeAssignmentFlat(s, experts, experts); }) / reps;
+    // The layer's three router Gram products (A·Bᵀ, A·Aᵀ, B·Bᵀ) at a real hidden size.
+    const hidden = 4096;
+    const rows = Float64Array.from({ length: experts * hidden }, () => random.normal());
+    const gramsJs = best(3, () => { for (let r = 0; r < 3; r++) gramJs(rows, experts, rows, experts, hidden); });
+    const gramsFast = best(3, () => { for (let r = 0; r < 3; r++) gram(rows, experts, rows, experts, hidden); });
+    console.log(`${''.padEnd(32)} router Gram matrices (d = ${hidden}): JavaScript ${gramsJs.toFixed(0)} ms/layer, WebAssembly ${gramsFast.toFixed(0)} ms/layer: ${(gramsJs / gramsFast).toFixed(1)}×`);
     console.log(`${''.padEnd(32)} one fast draw: normals ${normals.toFixed(2)} ms, products ${product.toFixed(2)} ms (${products.simd ? 'WebAssembly SIMD' : 'JavaScript fallback'}), assignment ${assignment.toFixed(2)} ms`);
   }
 }

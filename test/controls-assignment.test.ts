@@ -7,9 +7,9 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { maximizeAssignmentFlat, transpose } from '../core/src/controls/assignment.ts';
-import { assignmentNull, centerRows, choleskyPsd, gram } from '../core/src/controls/experts.ts';
+import { assignmentNull, centerRows, choleskyPsd, gram, gramJs } from '../core/src/controls/experts.ts';
 import { fillNormals, zigguratNormal } from '../core/src/controls/null-normals.ts';
-import { NullProducts, nullProductJs } from '../core/src/controls/null-products.ts';
+import { gramWasm, NullProducts, nullProductJs } from '../core/src/controls/null-products.ts';
 import { assignmentNullReference, hungarianTotal } from '../core/src/controls/null-reference.ts';
 import { assembleNull } from '../core/src/controls/wasm/build.ts';
 import { LineageError } from '../core/src/errors.ts';
@@ -64,6 +64,18 @@ test('null products: two sets of factors used in turn on one thread each get the
     t.true(worst <= 1e-12, `round ${round} (${f.ea} × ${f.eb}): largest difference ${worst}`);
   }
 });
+
+for (const [n, m, d] of [[1, 1, 1], [3, 5, 7], [16, 16, 256], [13, 6, 33], [128, 100, 64]] as const) {
+  test(`router Gram products: WebAssembly equals the JavaScript loop, ${n} × ${m} rows of ${d}`, (t) => {
+    const random = new Random(n * 31 + m, 'gram');
+    const x = Float64Array.from({ length: n * d }, () => random.normal());
+    const y = Float64Array.from({ length: m * d }, () => random.normal());
+    const fast = gramWasm(x, n, y, m, d);
+    t.truthy(fast, 'WebAssembly SIMD runs here (Node 20)');
+    t.deepEqual(Array.from(fast!), Array.from(gramJs(x, n, y, m, d)), 'the same sums in the same order');
+    t.deepEqual(Array.from(gram(x, n, y, m, d)), Array.from(fast!));
+  });
+}
 
 /** The best total over every matching, by enumeration (rows ≤ 7). */
 function bruteForce(values: Float64Array, rows: number, cols: number): number {

@@ -33,7 +33,7 @@ import { finalizeMoments, mergeMoments, emptyMoments, type Moments } from '../st
 import { Random } from '../synth/random.ts';
 import { maximizeAssignment, maximizeAssignmentFlat } from './assignment.ts';
 import { fillNormals } from './null-normals.ts';
-import { NullProducts } from './null-products.ts';
+import { gramWasm, NullProducts } from './null-products.ts';
 
 export interface ExpertPair {
   a: number;
@@ -196,8 +196,13 @@ export function centerRows(values: ArrayLike<number>, count: number, dim: number
   return { rows, count, dim, constant };
 }
 
-/** X·Yᵀ for row-major X (n×d) and Y (m×d); four rows of X per pass over Y, so Y streams from memory n/4 times. */
+/** X·Yᵀ for row-major X (n×d) and Y (m×d): in WebAssembly SIMD (null-products.ts gramWasm) where it runs, else gramJs; the same sums either way. */
 export function gram(x: Float64Array, n: number, y: Float64Array, m: number, d: number): Float64Array {
+  return gramWasm(x, n, y, m, d) ?? gramJs(x, n, y, m, d);
+}
+
+/** X·Yᵀ in JavaScript: four rows of X per pass over Y, so Y streams from memory n/4 times. */
+export function gramJs(x: Float64Array, n: number, y: Float64Array, m: number, d: number): Float64Array {
   const out = new Float64Array(n * m);
   let i = 0;
   for (; i + 4 <= n; i += 4) {

@@ -114,3 +114,44 @@ export class NullProducts {
     return sharedInstance() !== null;
   }
 }
+
+/** Beyond this a Gram product gets an instance of its own (collected after) rather than growing the thread's for good. */
+const KEPT_GRAM_BYTES = 32 << 20;
+/** Beyond this the JavaScript loop runs (a 32-bit memory). */
+const MAX_GRAM_BYTES = 1 << 30;
+
+/**
+ * X·Yᵀ for row-major X (n × d) and Y (m × d), float64, in the products' kernel: Yᵀ laid out
+ * (d × m, padded), each sum taken over k in ascending order as in gramJs, so the results are the
+ * same. Null where WebAssembly SIMD is missing or the matrices are too large for its memory.
+ */
+export function gramWasm(x: Float64Array, n: number, y: Float64Array, m: number, d: number): Float64Array | null {
+  const n4 = pad4(n), m4 = pad4(m);
+  const ytAt = n4 * d, outAt = ytAt + d * m4;
+  const bytes = 8 * (outAt + n4 * m4);
+  if (bytes > MAX_GRAM_BYTES || n === 0 || m === 0) return null;
+  let exports: NullExports | null;
+  if (bytes <= KEPT_GRAM_BYTES) {
+    const instance = sharedInstance();
+    if (!instance) return null;
+    // The factors laid out there are about to be overwritten.
+    instance.owner = null;
+    exports = instance.exports;
+  } else {
+    exports = nullInstance();
+  }
+  if (!exports) return null;
+  ensureMemory(exports, bytes);
+  const heap = new Float64Array(exports.memory.buffer);
+  heap.set(x.subarray(0, n * d), 0);
+  heap.fill(0, n * d, outAt);
+  for (let j = 0; j < m; j++) {
+    const row = j * d;
+    for (let k = 0; k < d; k++) heap[ytAt + k * m4 + j] = y[row + k]!;
+  }
+  exports.product(0, ytAt * 8, outAt * 8, n4, d, m4, 0, 1);
+  const out = new Float64Array(n * m);
+  for (let i = 0; i < n; i++) out.set(heap.subarray(outAt + i * m4, outAt + i * m4 + m), i * m);
+  if (bytes <= KEPT_GRAM_BYTES) sharedInstance()!.heap = heap;
+  return out;
+}
