@@ -110,7 +110,7 @@ unless(firstMissing(NATS_MISSING, PROMETHEUS_MISSING))('every dashboard panel qu
   cleanups.push(() => rpc.close());
   await rpc.submit({ jobId: 'monitored-job', modelA: base, modelB: derived, options: CompareOptions.fromPartial({ targetTaskBytes: 100_000 }) });
   const last = (await rpc.watch('monitored-job')).at(-1)!;
-  t.is(last.state, JobState.JOB_STATE_DONE);
+  t.is(last.state, JobState.JOB_STATE_DONE, last.error);
   t.true(last.tasksTotal >= 4, `several tasks (${last.tasksTotal})`);
 
   // The weights pass's tasks and the controls phase's, all run by the workers and merged.
