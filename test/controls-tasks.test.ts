@@ -105,6 +105,9 @@ test('a malformed, mis-shaped or oversized answer is refused', (t) => {
   };
   refused('layers', new Uint8Array([1, 2, 3]), /does not decode/);
   refused('experts', gzipSync('{"layers": 3, "skipped": []}'), /not an expert analysis/);
+  // Another kind's answer, or one wrapped in something else, is not taken for this one.
+  refused('neurons', gzipSync(JSON.stringify({ value: { role: 'mlp.up' }, bytes: 10 })), /not a neuron test/);
+  refused('embeddings', gzipSync(JSON.stringify({ tensors: [], sharedTokens: 5, rowsCompared: 2, cosine: 'x' })), /not a shared-row control/);
   refused('alignment.cells', gzipSync(JSON.stringify({ drafts: [{ component: 'attention', layerA: 0, layerB: 0, observed: { statistic: 'high' }, draws: [] }], notes: [], unreadable: [], seconds: 1 })), /not aligned cells/);
   refused('alignment.hidden', gzipSync(JSON.stringify({ hidden: null, selection: { a: [0], b: [0, 1], sign: [1] }, unreadable: [], seconds: 0 })), /selection/);
   // A zip bomb: 100 MB of zeros in ~100 KB stops at the limit instead of filling memory.

@@ -217,7 +217,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     }
     try {
       // One session per job: a thread opens the folders' headers once for all the job's control tasks.
-      return encodeControlValue(await runOnPool('control', { task, session: `controls-${jobId}` }, { threads }));
+      const { value } = await runOnPool('control', { task, session: `controls-${jobId}` }, { threads });
+      return encodeControlValue(value);
     } catch (err) {
       const e = err as Error;
       throw new TaskFailure(`${e.name}: ${e.message}`, e.name !== 'ReadFailedError', e.name === 'ReadFailedError');

@@ -49,9 +49,11 @@ function checkValue(kind: ControlKind, v: unknown): string | null {
     case 'experts':
       return obj(v) && Array.isArray(v.layers) && v.layers.every((l) => obj(l) && num(l.layer) && Array.isArray(l.assignment)) && Array.isArray(v.skipped) ? null : 'not an expert analysis';
     case 'embeddings':
-      return obj(v) && Array.isArray(v.tensors) && numOrNull(v.sharedTokens) ? null : 'not a shared-row control';
+      return obj(v) && Array.isArray(v.tensors) && num(v.sharedTokens) && num(v.rowsCompared)
+        && ['cosine', 'centeredCosine', 'rowMean', 'nullMean', 'nullSd', 'z', 'sameIdShare'].every((k) => numOrNull(v[k])) ? null : 'not a shared-row control';
     case 'neurons':
-      return v === null || obj(v) ? null : 'not a neuron test';
+      return v === null || (obj(v) && typeof v.role === 'string' && ['layer', 'rows', 'candidates', 'statistic', 'nullMean', 'nullSd', 'pValue', 'replicates', 'sameIndexShare'].every((k) => num(v[k])))
+        ? null : 'not a neuron test';
     case 'alignment.hidden': {
       if (v === null) return null;
       if (!obj(v) || !strings(v.unreadable) || !num(v.seconds) || (v.hidden !== null && !obj(v.hidden))) return 'not a hidden alignment';
