@@ -21,7 +21,7 @@
 import { maximizeAssignmentFlat } from '../controls/assignment.ts';
 import { Random } from '../synth/random.ts';
 import type { ModelView, Matrix } from './model-view.ts';
-import { predictivePValue, shuffled } from './stats.ts';
+import { evenlySpaced, predictivePValue, shuffled } from './stats.ts';
 import { dots } from './dots.ts';
 
 export type HiddenAlignmentKind = 'identity' | 'permuted' | 'partial' | 'none';
@@ -63,6 +63,8 @@ const NULL_DRAWS = 10;
 /** Linear assignment is O(n³): beyond this width the match is greedy (best pairs first). */
 const EXACT_ASSIGNMENT_WIDTH = 1024;
 const MAX_EMBEDDING_ROWS = 1024;
+/** Layers whose tensors give the profile features (evenly spaced over the depth). */
+const PROFILE_LAYERS = 12;
 const MIN_EFFECT = 0.1;
 const EMBEDDING_MATCH_BUDGET = 2.5e8;
 
@@ -97,14 +99,10 @@ function profileFeatures(view: ModelView, width: number, layerIndex: number[], e
       if (g) put(`${role}@${i}`, Float64Array.from(g, (x) => Math.log(Math.abs(x) + 1e-30)));
     }
   });
-  const embed = view.matrix('embedding', null);
-  if (embed && embed.cols === width) {
-    const rows = embedRows ?? Array.from({ length: embed.rows }, (_, r) => r);
-    const sub: Matrix = { rows: rows.length, cols: width, data: new Float32Array(rows.length * width) };
-    rows.forEach((r, k) => sub.data.set(embed.data.subarray(r * width, (r + 1) * width), k * width));
-    put('embedding', logNorms(sub, false));
-  }
-  const head = view.matrix('lm_head', null);
+  // Over the shared tokens' rows where they are known (only those rows are read), else every row.
+  const embed = embedRows ? view.rows('embedding', null, embedRows) : view.matrix('embedding', null);
+  if (embed && embed.cols === width) put('embedding', logNorms(embed, false));
+  const head = embedRows ? view.rows('lm_head', null, embedRows) : view.matrix('lm_head', null);
   const finalNorm = view.precedingNorm('lm_head', null);
   if (head) {
     const norms = logNorms(head, false);
@@ -149,15 +147,16 @@ function crossProducts(x: Float64Array, n: number, y: Float64Array, m: number, d
 }
 
 /** Columns of the embedding over paired rows, standardized: correlation = dot product / rows. */
-function standardizedColumns(m: Matrix, rows: number[]): Float64Array {
-  const n = rows.length;
+function standardizedColumns(m: Matrix, rows: number[] | null): Float64Array {
+  const n = rows ? rows.length : m.rows;
+  const row = (k: number) => (rows ? rows[k]! : k);
   const out = new Float64Array(m.cols * n);
   for (let c = 0; c < m.cols; c++) {
     let mean = 0;
-    for (let k = 0; k < n; k++) mean += m.data[rows[k]! * m.cols + c]!;
+    for (let k = 0; k < n; k++) mean += m.data[row(k) * m.cols + c]!;
     mean /= n;
     let ss = 0;
-    for (let k = 0; k < n; k++) { const v = m.data[rows[k]! * m.cols + c]! - mean; out[c * n + k] = v; ss += v * v; }
+    for (let k = 0; k < n; k++) { const v = m.data[row(k) * m.cols + c]! - mean; out[c * n + k] = v; ss += v * v; }
     const s = ss > 0 ? 1 / Math.sqrt(ss) : 0;
     for (let k = 0; k < n; k++) out[c * n + k] = out[c * n + k]! * s;
   }
@@ -215,15 +214,18 @@ export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAli
   const wb = b.hidden;
   if (!wa || !wb) return null;
   const random = new Random(input.seed ?? 1, 'hidden alignment');
-  // Layers paired by index up to the shallower depth (a profile of per-layer features).
-  const depth = Math.min(a.layers.length, b.layers.length);
+  // Layers paired by index up to the shallower depth (a profile of per-layer features), at most
+  // PROFILE_LAYERS of them evenly spaced: the correspondence is one for the whole residual stream,
+  // and a 61-layer model need not be read whole to find it.
+  const profiled = evenlySpaced(Math.min(a.layers.length, b.layers.length), PROFILE_LAYERS);
+  const depth = profiled.length;
   let pairs = input.tokenPairs;
   if (pairs && pairs.length > MAX_EMBEDDING_ROWS) {
     const pick = shuffled(pairs.length, () => random.uniform()).slice(0, MAX_EMBEDDING_ROWS);
     pairs = [...pick].sort((x, y) => x - y).map((k) => pairs![k]!);
   }
-  const featA = profileFeatures(a, wa, a.layers.slice(0, depth), pairs ? pairs.map((p) => p[0]) : null);
-  const featB = profileFeatures(b, wb, b.layers.slice(0, depth), pairs ? pairs.map((p) => p[1]) : null);
+  const featA = profileFeatures(a, wa, profiled.map((i) => a.layers[i]!), pairs ? pairs.map((p) => p[0]) : null);
+  const featB = profileFeatures(b, wb, profiled.map((i) => b.layers[i]!), pairs ? pairs.map((p) => p[1]) : null);
   const keys = [...featA.keys()].filter((k) => featB.has(k));
   const zA = zScored(keys.map((k) => featA.get(k)!), wa);
   const zB = zScored(keys.map((k) => featB.get(k)!), wb);
@@ -234,10 +236,10 @@ export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAli
   const f = fa.length;
 
   // Embedding columns over the rows of shared tokens (sign and scale per dimension drop out).
-  const embA = pairs && pairs.length >= 64 ? a.matrix('embedding', null) : null;
-  const embB = pairs && pairs.length >= 64 ? b.matrix('embedding', null) : null;
-  const colsA = embA && embA.cols === wa ? standardizedColumns(embA, pairs!.map((p) => p[0])) : null;
-  const colsB = embB && embB.cols === wb ? standardizedColumns(embB, pairs!.map((p) => p[1])) : null;
+  const embA = pairs && pairs.length >= 64 ? a.rows('embedding', null, pairs.map((p) => p[0])) : null;
+  const embB = pairs && pairs.length >= 64 ? b.rows('embedding', null, pairs.map((p) => p[1])) : null;
+  const colsA = embA && embA.cols === wa ? standardizedColumns(embA, null) : null;
+  const colsB = embB && embB.cols === wb ? standardizedColumns(embB, null) : null;
   // The full width × width correlation over the rows costs wa·wb·rows per draw: used to match only
   // where that stays small; at larger widths the profiles match and the embedding gives the signs.
   const useEmbedding = !!colsA && !!colsB && (f < 3 || wa * wb * pairs!.length <= EMBEDDING_MATCH_BUDGET);

@@ -25,7 +25,7 @@ import { maximizeAssignmentFlat } from '../controls/assignment.ts';
 import { Random } from '../synth/random.ts';
 import { alignHidden, identityMap, type DimMap, type HiddenAlignment } from './hidden.ts';
 import { ModelView } from './model-view.ts';
-import { fisherCombine, median, predictivePValue, shuffled } from './stats.ts';
+import { evenlySpaced, fisherCombine, median, predictivePValue, shuffled } from './stats.ts';
 import {
   assigned, attentionUnits, mlpUnits, nearestNeighbour, routerUnits, selectDims, similarities, tokenUnits,
   type DimSelection, type UnitBuilder, type Units,
@@ -160,6 +160,8 @@ export interface CellsPart {
   seconds: number;
 }
 
+/** Layer pairs given cells (evenly spaced over the depth). */
+const ALIGNED_LAYERS = 12;
 /** Runs of at most this many layer pairs per part: small enough to spread, large enough that B's null layers are mostly read for several cells. */
 const PAIRS_PER_PART = 8;
 
@@ -183,7 +185,11 @@ export function planAlignment(a: Checkpoint, b: Checkpoint, layerPairsGiven: [nu
     if (has(va, 'router.weight') && has(vb, 'router.weight')) groups.push('router');
     // Experts on both sides, or on one (upcycling: its experts against the other's dense MLP).
     if (moe(va) || moe(vb)) groups.push('routed experts');
-    return { ...layerPairs(va, vb, layerPairsGiven), groups };
+    const { pairs, pairing } = layerPairs(va, vb, layerPairsGiven);
+    // At most ALIGNED_LAYERS pairs, evenly spaced: null partners are drawn among them too, so the
+    // cells read ~2·ALIGNED_LAYERS layers whatever the depth (any reused run longer than
+    // depth/(ALIGNED_LAYERS−1) layers still has a cell in it).
+    return { pairs: evenlySpaced(pairs.length, ALIGNED_LAYERS).map((i) => pairs[i]!), pairing, groups };
   } finally {
     va.close();
     vb.close();
@@ -478,13 +484,20 @@ function expertCells(a: ModelView, b: ModelView, pairs: [number, number][], sel:
       toB = expertsA.map((e) => (e < expertsB.length ? e : -1));
     }
     const picked = [...shuffled(expertsA.length, uniform)].filter((e) => toB[e]! >= 0).slice(0, EXPERTS_PER_LAYER);
+    // One set of mismatched experts of B serves the layer's cells (each leaves out its own match):
+    // B's experts are read once per layer, not once per cell.
+    const candidates = [...shuffled(expertsB.length, uniform)].slice(0, MIN_NULL_DRAWS + EXPERTS_PER_LAYER);
+    const builtB = new Map<number, Units[] | null>();
+    const unitsOf = (e: number) => {
+      if (!builtB.has(e)) { const u = mlpUnits({ view: b, layer: lb, expert: e }, 'expert'); builtB.set(e, u ? [u.build(sel.b, sel.sign)] : null); }
+      return builtB.get(e)!;
+    };
     for (const ea of picked) {
       const ua = mlpUnits({ view: a, layer: la, expert: ea }, 'expert');
       if (!ua) continue;
       const x = [ua.build(sel.a, null)];
       const eb = toB[ea]!;
-      const others = [...shuffled(expertsB.length, uniform)].filter((e) => e !== eb).slice(0, MIN_NULL_DRAWS);
-      const unitsOf = (e: number) => { const u = mlpUnits({ view: b, layer: lb, expert: e }, 'expert'); return u ? [u.build(sel.b, sel.sign)] : null; };
+      const others = candidates.filter((e) => e !== eb).slice(0, MIN_NULL_DRAWS);
       const yb = unitsOf(eb);
       if (!yb || yb[0]!.width !== x[0]!.width) continue;
       const draws = others.map(unitsOf).filter((y): y is Units[] => !!y).map((y) => stat(x, y).statistic);

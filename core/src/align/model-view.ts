@@ -9,7 +9,7 @@
  * left out with a note rather than held in memory.
  */
 import type { Checkpoint, TensorEntry } from '../checkpoint/folder.ts';
-import { COMPARABLE_DTYPES, type DType } from '../checkpoint/dtype.ts';
+import { bytesPerElement, COMPARABLE_DTYPES, type DType } from '../checkpoint/dtype.ts';
 import { PreadReader } from '../io/pread.ts';
 import { blockScalesFrom, toFloat32, type BlockScales } from '../kernels/decode.ts';
 import { classifyTensor } from '../roles/roles.ts';
@@ -105,6 +105,42 @@ export class ModelView {
     if (t.shape[0]! * t.shape[1]! > this.maxElements) return null;
     const data = this.decode(t);
     return data ? { rows: t.shape[0]!, cols: t.shape[1]!, data } : null;
+  }
+
+  /**
+   * Only the given rows of a 2-D tensor (token rows of an embedding or lm_head: a few thousand of
+   * a vocabulary of hundreds of thousands), read row by row; `effective` folds the preceding norm
+   * in as `effective()` does. Null when absent, unreadable or a row is out of range.
+   */
+  rows(role: string, layer: number | null, rows: readonly number[], effective = false): Matrix | null {
+    const t = this.tensor(role, layer);
+    if (!t || t.shape.length !== 2 || this.unreadable.has(t.name)) return null;
+    const [count, cols] = [t.shape[0]!, t.shape[1]!];
+    if (rows.some((r) => !Number.isInteger(r) || r < 0 || r >= count)) return null;
+    // FP8 rows need their block scales: read whole (embeddings are rarely FP8).
+    if (t.dtype === 'F8_E4M3') {
+      const m = effective ? this.effective(role, layer) : this.matrix(role, layer);
+      if (!m) return null;
+      const sub: Matrix = { rows: rows.length, cols, data: new Float32Array(rows.length * cols) };
+      rows.forEach((r, k) => sub.data.set(m.data.subarray(r * cols, (r + 1) * cols), k * cols));
+      return sub;
+    }
+    const bpe = bytesPerElement(t.dtype as DType);
+    const data = new Float32Array(rows.length * cols);
+    const raw = new Uint8Array(cols * bpe);
+    try {
+      rows.forEach((r, k) => {
+        this.reader.readSync(t.file, t.offset + r * cols * bpe, raw);
+        toFloat32(t.dtype as DType, raw, data.subarray(k * cols, (k + 1) * cols), cols);
+      });
+    } catch (err) {
+      if (!(err instanceof LineageError)) throw err;
+      this.unreadable.set(t.name, err.message);
+      return null;
+    }
+    const gamma = effective ? this.precedingNorm(role, layer) : null;
+    if (gamma && gamma.length === cols) for (let k = 0; k < rows.length; k++) for (let j = 0; j < cols; j++) data[k * cols + j] = data[k * cols + j]! * gamma[j]!;
+    return { rows: rows.length, cols, data };
   }
 
   /** The norm vector γ folded into an input-side matrix (null for other roles, or when absent). */

@@ -107,3 +107,13 @@ export function shuffled(n: number, uniform: () => number): Int32Array {
   }
   return p;
 }
+
+/**
+ * At most `k` of the positions 0..n-1, evenly spaced and including both ends (all of them when
+ * n ≤ k): any run of more than (n-1)/(k-1) consecutive positions contains one.
+ */
+export function evenlySpaced(n: number, k: number): number[] {
+  if (n <= k) return Array.from({ length: n }, (_, i) => i);
+  if (k <= 1) return [0];
+  return [...new Set(Array.from({ length: k }, (_, j) => Math.round((j * (n - 1)) / (k - 1))))];
+}
