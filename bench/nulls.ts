@@ -2,12 +2,12 @@
  * The expert permutation null per MoE layer (issue 12 item 3): the null as first written
  * (Box–Muller, products in plain JavaScript, the plain Hungarian method) against the fast one
  * (ziggurat, products in WebAssembly SIMD, Jonker–Volgenant), on the same Gram matrices in the
- * same process, at the draws the control runs per layer (defaultReplicates), with each part of a
+ * same process, at the draws the control runs per layer (PREDICTIVE_NULL_REPLICATES), with each part of a
  * fast draw timed alone, and the layer's router Gram products at a real hidden size. Run alone: `node --import tsx bench/nulls.ts`; `npm run bench` calls it.
  */
 import { fileURLToPath } from 'node:url';
 import { maximizeAssignmentFlat } from '../core/src/controls/assignment.ts';
-import { assignmentNull, centerRows, choleskyPsd, defaultReplicates, gram, gramJs } from '../core/src/controls/experts.ts';
+import { assignmentNull, centerRows, choleskyPsd, gram, gramJs } from '../core/src/controls/experts.ts';
 import { fillNormals } from '../core/src/controls/null-normals.ts';
 import { NullProducts } from '../core/src/controls/null-products.ts';
 import { PREDICTIVE_NULL_REPLICATES } from '../core/src/controls/null-pvalue.ts';
@@ -39,7 +39,7 @@ export function benchNulls(): void {
     const random = new Random(experts, 'bench-nulls');
     const ga = routerGram(random, experts, d);
     const gb = routerGram(random, experts, d);
-    const draws = defaultReplicates(experts, experts);
+    const draws = PREDICTIVE_NULL_REPLICATES;
     // Warm both paths (JIT) before timing.
     assignmentNull(ga, experts, gb, experts, d - 1, 3, 1, 'warm');
     assignmentNullReference(ga, experts, gb, experts, d - 1, 2, 1, 'warm');

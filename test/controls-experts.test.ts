@@ -156,7 +156,7 @@ function checkFound(t: import('ava').ExecutionContext, layers: ExpertLayer[], ex
     t.true(layer.permuted, `${label}: a non-identity matching`);
     t.true(layer.meanMatched > 0.99, `${label}: matched similarity ${layer.meanMatched}`);
     t.true(layer.z! > 20, `${label}: z = ${layer.z}`);
-    t.is(layer.pValue, 1 / (1 + layer.nullReplicates), `${label}: no null draw reaches the observed match`);
+    t.true(layer.pValue < 1e-6, `${label}: far above its null (p = ${layer.pValue})`);
     t.true(layer.meanMatched > layer.nullMean + 20 * layer.nullSd);
   }
 }

@@ -32,6 +32,7 @@ import { chooseSorted } from '../sample/blocks.ts';
 import { finalizeMoments, mergeMoments, emptyMoments, type Moments } from '../stats/moments.ts';
 import { Random } from '../synth/random.ts';
 import { maximizeAssignment, maximizeAssignmentFlat } from './assignment.ts';
+import { expertNullPValue, PREDICTIVE_NULL_REPLICATES } from './null-pvalue.ts';
 import { fillNormals } from './null-normals.ts';
 import { gramWasm, NullProducts } from './null-products.ts';
 
@@ -81,7 +82,7 @@ export interface ExpertLayer {
   nullSd: number;
   /** (meanMatched − nullMean) / nullSd; null when the null has no spread. */
   z: number | null;
-  /** (1 + draws ≥ observed) / (1 + draws): one-sided, never below 1/(1 + nullReplicates). */
+  /** One-sided: the observed matched mean as one more draw of the null (Student's t on the draws' mean and spread). */
   pValue: number;
   nullReplicates: number;
   /**
@@ -99,7 +100,7 @@ export interface ExpertOptions {
   sample?: number;
   seed?: number;
   threads?: number;
-  /** Draws of the permutation null per layer (default: as many as ~5·10⁸ operations allow, 19 to 999). */
+  /** Draws of the permutation null per layer (default 39, read by Student's t: null-pvalue.ts). */
   nullReplicates?: number;
   /** Matched pairs whose expert weights are compared per layer, a seeded spread of the matching (default 16). */
   checkPairs?: number;
@@ -295,16 +296,6 @@ export function summarizeNull(values: Float64Array): AssignmentNull {
   return { mean, sd: Math.sqrt(ss / Math.max(1, values.length - 1)), values };
 }
 
-/**
- * Draws affordable in ~5·10⁸ operations (two triangular products and one assignment each), within
- * [19, 999]: 999 for a few experts, ~119 for 128, the floor of 19 (p ≥ 0.05, read z then) from
- * ~220 experts up, where one draw costs more than the whole comparison of the router rows.
- */
-export function defaultReplicates(ea: number, eb: number): number {
-  const perDraw = ea * eb * (ea + eb) / 2 + Math.min(ea, eb) ** 2 * Math.max(ea, eb);
-  return Math.max(19, Math.min(999, Math.floor(5e8 / Math.max(1, perDraw))));
-}
-
 /** The MoE layers both models have, in order (what the expert control's tasks are cut from). */
 export function sharedMoeLayers(a: Checkpoint, b: Checkpoint): number[] {
   const layersB = moeLayers(b);
@@ -381,10 +372,11 @@ async function analyzeLayer(layer: number, la: MoeLayer, lb: MoeLayer, reader: P
   const defined = assignment.filter((p) => p.value !== null);
   if (defined.length === 0) return 'no defined similarity between any matched pair (constant rows)';
   const meanMatched = defined.reduce((s, p) => s + p.value!, 0) / Math.max(1, defined.length);
-  const replicates = Math.max(1, Math.round(options.nullReplicates ?? defaultReplicates(ea, eb)));
+  // 39 draws read as a Student t predictive p-value (null-pvalue.ts; its rejection rate on
+  // independent models is tested): an empirical p-value would need ≥ 99 draws to reach 0.01 at all,
+  // which at 256 experts costs more than the whole comparison of the router rows.
+  const replicates = Math.max(2, Math.round(options.nullReplicates ?? PREDICTIVE_NULL_REPLICATES));
   const nul = assignmentNull(basis.gramA, ea, basis.gramB, eb, basis.df, replicates, options.seed ?? 1, `experts:${layer}`);
-  let atLeast = 0;
-  for (const v of nul.values) if (v >= meanMatched - 1e-12) atLeast++;
   const notes = [basis.note, defined.length < pairs ? `${pairs - defined.length} matched pair(s) without a defined similarity (constant rows)` : null];
   const experts = basis.description.startsWith('router') && roles
     ? await weightCheck(la, lb, roles, assignment, options, layer)
@@ -393,7 +385,7 @@ async function analyzeLayer(layer: number, la: MoeLayer, lb: MoeLayer, reader: P
     layer,
     expertsA: ea,
     expertsB: eb,
-    basis: `${basis.description}; null: optimal matching of ${replicates} draws under a random permutation of coordinates (Gaussian approximation with both models' within-layer Gram matrices)`,
+    basis: `${basis.description}; null: optimal matching of ${replicates} draws under a random permutation of coordinates (Gaussian approximation with both models' within-layer Gram matrices), p-value by Student's t on the draws`,
     // Four decimals: the matrix is shown, not computed on (the statistics above use full precision),
     // and a 384 × 384 layer then travels in one result message.
     matrix: matrix.map((row) => row.map((v) => (v === null ? null : Math.round(v * 1e4) / 1e4))),
@@ -403,7 +395,7 @@ async function analyzeLayer(layer: number, la: MoeLayer, lb: MoeLayer, reader: P
     nullMean: nul.mean,
     nullSd: nul.sd,
     z: nul.sd > 0 ? (meanMatched - nul.mean) / nul.sd : null,
-    pValue: (1 + atLeast) / (1 + replicates),
+    pValue: expertNullPValue(meanMatched, nul.values),
     nullReplicates: replicates,
     permuted: assignment.some((p) => p.a !== p.b),
     experts,
