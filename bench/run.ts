@@ -138,3 +138,4 @@ const { benchAlignment } = await import('./align.ts');
 await benchAlignment(root);
 (await import('./nulls.ts')).benchNulls();
 await (await import('./sample-moe.ts')).benchSampleMoe(root);
+await (await import('./controls.ts')).benchControls(root);

@@ -16,6 +16,7 @@ import { classifyTensor } from '../roles/roles.ts';
 import { blockScalesByWeight } from '../roles/match.ts';
 import { chooseSorted } from '../sample/blocks.ts';
 import { Random } from '../synth/random.ts';
+import { dots } from '../align/dots.ts';
 
 export interface LayerAlignment {
   role: string;
@@ -126,13 +127,16 @@ function unitCentered(values: Float32Array): Float64Array | null {
   return out;
 }
 
+/** Every row vector against every column vector, by the aligned tests' WebAssembly SIMD dot products (float32, sums over 16 lanes: cosines to ~1e-5). */
 function cosineMatrix(rows: (Float64Array | null)[], cols: (Float64Array | null)[]): (number | null)[][] {
-  return rows.map((x) => cols.map((y) => {
-    if (!x || !y || x.length !== y.length) return null;
-    let s = 0;
-    for (let k = 0; k < x.length; k++) s += x[k]! * y[k]!;
-    return s;
-  }));
+  const width = rows.find((v) => v)?.length ?? cols.find((v) => v)?.length ?? 0;
+  const pack = (vs: (Float64Array | null)[]) => {
+    const out = new Float32Array(vs.length * width);
+    vs.forEach((v, i) => { if (v && v.length === width) out.set(v, i * width); });
+    return out;
+  };
+  const products = width ? dots(pack(rows), rows.length, pack(cols), cols.length, width) : null;
+  return rows.map((x, i) => cols.map((y, j) => (products && x && y && x.length === width && y.length === width ? products[i * cols.length + j]! : null)));
 }
 
 /** Best non-decreasing map from B's layers to A's layers (dynamic programming, O(L_A·L_B)). */
