@@ -36,7 +36,10 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
   const byComponent = new Map<string, TensorReport[]>();
   for (const t of matrices) {
     const c = COMPONENT_OF_GROUP[t.group]!;
-    byComponent.set(c, [...(byComponent.get(c) ?? []), t]);
+    // Appended in place: a 128-expert model has ~18k routed-expert matrices (copying the list each time was quadratic).
+    let list = byComponent.get(c);
+    if (!list) byComponent.set(c, (list = []));
+    list.push(t);
   }
   const tested = new Map(alignment.components.map((c) => [c.component as string, c]));
   const components: ComponentFinding[] = [];
