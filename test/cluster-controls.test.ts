@@ -2,10 +2,12 @@
  * The controls on the cluster (issue 12): a second phase of tasks on the same work queue, run by
  * the workers. A worker killed while it holds a control task changes nothing (the task is
  * redelivered, the report equals the local one); a job cancelled during its controls ends
- * cancelled at once, and the control tasks left on the queue are dropped.
+ * cancelled at once, and the control tasks left on the queue are dropped; control tasks a worker
+ * refuses leave the job done, each control unavailable with the reason.
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
@@ -117,4 +119,34 @@ unless(NATS_MISSING, test.serial)('a job cancelled during its controls ends canc
   t.true(lines.filter((l) => /started task ctl-cancel\/\d+ \(control:/.test(l)).length <= answered + 1, 'no control task started after the cancel but the one running');
   const listed = await rpc.list();
   t.is(listed.find((j) => j.jobId === 'ctl-cancel')!.state, JobState.JOB_STATE_CANCELLED);
+});
+
+unless(NATS_MISSING, test.serial)('control tasks the workers refuse: the job is done, each control unavailable with the reason', async (t) => {
+  t.timeout(180_000);
+  const { root, base, derived } = modelPair();
+  // A file of B's folder leads outside the workers' root (but inside the coordinator's): the
+  // weights pass reads only shards and runs; a control task names the folder, which workers refuse.
+  const elsewhere = tempDir();
+  writeFileSync(join(elsewhere, 'NOTES.md'), 'kept elsewhere\n');
+  symlinkSync(join(elsewhere, 'NOTES.md'), join(derived, 'NOTES.md'));
+  mkdirSync(join(root, 'unused'), { recursive: true });
+  const nats = await startNatsServer();
+  t.teardown(() => nats.stop());
+  const coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root, elsewhere] });
+  t.teardown(() => coordinator.close());
+  const rpc = new Rpc(coordinator.address);
+  t.teardown(() => rpc.close());
+  const workers = await Promise.all([1, 2].map(() => startWorker({ ...WORKER, modelRoots: [root], nats: nats.url, threads: 1 })));
+  t.teardown(() => Promise.all(workers.map((w) => w.stop())));
+  await rpc.submit({ jobId: 'ctl-refused', modelA: base, modelB: derived, options: { hash: '', kernel: '', targetTaskBytes: TASK_BYTES } });
+  const last = (await rpc.watch('ctl-refused')).at(-1)!;
+  t.is(last.state, JobState.JOB_STATE_DONE, 'the job is done: a control is evidence, not the job');
+  const report = await rpc.report('ctl-refused') as ComparisonReport;
+  const local = await compareModels(base, derived, { targetTaskBytes: TASK_BYTES });
+  t.deepEqual(report.weights, local.weights, 'the weights pass is whole');
+  const unavailable = report.controls!.unavailable;
+  t.deepEqual([...new Set(unavailable.map((u) => u.control))].sort(), ['alignment', 'experts', 'layers', 'neurons'], 'every control planned is unavailable');
+  t.true(unavailable.every((u) => /refused: .*NOTES\.md.*outside the model roots/.test(u.reason)), unavailable[0]?.reason);
+  t.is(report.controls!.alignment, null);
+  t.true(report.verdict.evidence.some((e) => /control unavailable/.test(e.signal)), 'the verdict says which controls it lacked');
 });

@@ -9,8 +9,7 @@ import { status } from '@grpc/grpc-js';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { jetstream, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream';
 import { assembleReport, prepareComparison, type PreparedComparison } from '../../core/src/compare/index.ts';
-import { computeControls, type ControlExecutor, type ControlOutcome } from '../../core/src/controls/index.ts';
-import { decodeControlValue } from '../../core/src/controls/wire.ts';
+import { computeControls, decodeControlValue, type ControlExecutor, type ControlOutcome } from '../../core/src/controls/index.ts';
 import { isRemoteCheckpoint, isRemoteSource } from '../../core/src/checkpoint/index.ts';
 import type { HttpReadOptions } from '../../core/src/io/index.ts';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/index.ts';
@@ -484,8 +483,6 @@ export class JobManager {
   private async finish(job: ActiveJob): Promise<void> {
     if (job.closed) return;
     job.closed = true;
-    // Every result is in: the next job's tasks may go on the queue while this report is built.
-    this.admission.jobs.leave(job.record.jobId);
     const { record, prepared } = job;
     const before = { state: record.state, error: record.error };
     // Cancel may land while the controls run or the report is stored.
@@ -512,6 +509,9 @@ export class JobManager {
         seed: record.options.seed, executor: this.controlExecutor(job), timings: alignmentSeconds, onStage: (_, n) => { phase.tasks += n; },
       });
       phase.seconds = Math.round(performance.now() - controlsStarted) / 1000;
+      // Every task of both phases is in: the next job's tasks may go on the queue while this report
+      // is built (leaving earlier would queue them ahead of this job's control tasks).
+      this.admission.jobs.leave(record.jobId);
       if (cancelled()) return;
       job.phase = 'report';
       job.notify();
@@ -546,6 +546,7 @@ export class JobManager {
       record.state = 'FAILED';
       record.error = err instanceof JobFailedError ? err.message : `could not build the report: ${(err as Error).message}`;
     } finally {
+      this.admission.jobs.leave(record.jobId);
       release();
     }
     // The end is the last change: clients measure a job's duration to it, report build included.

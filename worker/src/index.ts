@@ -24,10 +24,9 @@ import { openTask, resultMessageId, signHeartbeat, signResult, UntrustedDataErro
 import { ModelRoots, serveMetrics, type MetricsEndpoint } from '../../service/src/index.ts';
 import { WorkerMetrics } from './metrics.ts';
 import { ReadBackoff, retryDelayMs } from './read-backoff.ts';
-import { TaskFailure, ThreadSlot } from './thread-slot.ts';
+import { TaskFailure, taskFailureOf, ThreadSlot } from './thread-slot.ts';
 import { runOnPool } from '../../core/src/exec/index.ts';
-import { parseControlTask, type ControlTask } from '../../core/src/controls/tasks.ts';
-import { encodeControlValue } from '../../core/src/controls/wire.ts';
+import { encodeControlValue, parseControlTask, type ControlTask } from '../../core/src/controls/index.ts';
 
 /** Kubernetes gives a pod 30 s between SIGTERM and SIGKILL by default. */
 const DEFAULT_DRAIN_GRACE_MS = 25_000;
@@ -220,8 +219,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       const { value } = await runOnPool('control', { task, session: `controls-${jobId}` }, { threads });
       return encodeControlValue(value);
     } catch (err) {
-      const e = err as Error;
-      throw new TaskFailure(`${e.name}: ${e.message}`, e.name !== 'ReadFailedError', e.name === 'ReadFailedError');
+      // Bad input fails it for good; a read failure goes to another worker; anything else is retried.
+      throw taskFailureOf(err);
     }
   };
 

@@ -19,6 +19,8 @@ import type { ControlExecutor, ControlKind, ControlOutcome, ControlPart, Control
 import { localControlExecutor } from './executor.ts';
 
 export type { ControlExecutor, ControlOutcome, ControlTask } from './tasks.ts';
+export { parseControlTask } from './tasks.ts';
+export { decodeControlValue, encodeControlValue } from './wire.ts';
 export { localControlExecutor } from './executor.ts';
 import type { PreparedComparison as Prepared } from '../compare/model-report.ts';
 
