@@ -39,8 +39,8 @@ export function reorderToMatch(reference: string, independent: string, out: stri
     const shape = a.attention();
     for (const layer of a.layers) {
       if (shape) {
-        const ua = attentionUnits({ view: a, layer }, shape.headDim);
-        const ub = attentionUnits({ view: b, layer }, shape.headDim);
+        const ua = attentionUnits({ view: a, layer, dims }, shape.headDim);
+        const ub = attentionUnits({ view: b, layer, dims }, shape.headDim);
         if (ua && ub) {
           const ga = ua.groups.build(dims, null);
           const gb = ub.groups.build(dims, null);
@@ -62,8 +62,8 @@ export function reorderToMatch(reference: string, independent: string, out: stri
           perms.heads.set(layer, { q, kv });
         }
       }
-      const na = mlpUnits({ view: a, layer }, 'mlp');
-      const nb = mlpUnits({ view: b, layer }, 'mlp');
+      const na = mlpUnits({ view: a, layer, dims }, 'mlp');
+      const nb = mlpUnits({ view: b, layer, dims }, 'mlp');
       if (na && nb && na.count === nb.count) {
         const x = na.build(dims, null);
         const y = nb.build(dims, null);

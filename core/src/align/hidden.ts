@@ -75,8 +75,13 @@ function logNorms(m: Matrix, byRow: boolean): Float64Array {
     const v = m.data[r * m.cols + c]!;
     out[byRow ? r : c] += v * v;
   }
-  for (let i = 0; i < out.length; i++) out[i] = 0.5 * Math.log(out[i]! + 1e-30);
-  return out;
+  return logOfSquares(out)!;
+}
+
+function logOfSquares(squares: Float64Array | null): Float64Array | null {
+  if (!squares) return null;
+  for (let i = 0; i < squares.length; i++) squares[i] = 0.5 * Math.log(squares[i]! + 1e-30);
+  return squares;
 }
 
 /** Features of one side keyed by where they come from; each a vector over hidden dimensions. */
@@ -84,12 +89,11 @@ function profileFeatures(view: ModelView, width: number, layerIndex: number[], e
   const out = new Map<string, Float64Array>();
   const put = (k: string, v: Float64Array | null) => { if (v && v.length === width) out.set(k, v); };
   layerIndex.forEach((layer, i) => {
-    for (const role of OUTPUT_SIDE) { const m = view.matrix(role, layer); if (m) put(`${role}@${i}`, logNorms(m, true)); }
+    for (const role of OUTPUT_SIDE) put(`${role}@${i}`, logOfSquares(view.lineSquares(role, layer, true)));
     for (const role of INPUT_SIDE) {
       // Column norms of the effective matrix W·diag(γ) are |γ| times W's: no need to form it.
-      const m = view.matrix(role, layer);
-      if (!m) continue;
-      const norms = logNorms(m, false);
+      const norms = logOfSquares(view.lineSquares(role, layer, false));
+      if (!norms) continue;
       const gamma = view.precedingNorm(role, layer);
       if (gamma && gamma.length === norms.length) for (let j = 0; j < norms.length; j++) norms[j] = norms[j]! + Math.log(Math.abs(gamma[j]!) + 1e-30);
       put(`${role}@${i}`, norms);

@@ -284,7 +284,7 @@ function groupCells(a: ModelView, b: ModelView, spec: CellsSpec, sel: DimSelecti
       if (attention && attentionB && attention.headDim === attentionB.headDim) {
         return {
           drafts: layerCells(pairs, allPairs, sel, uniform, 'attention', (v, layer) => {
-            const u = attentionUnits({ view: v, layer }, attention.headDim);
+            const u = attentionUnits({ view: v, layer, dims: v === a ? sel.a : sel.b }, attention.headDim);
             return u ? [u.heads, u.groups] : null;
           }, a, b, (x, y) => pairStatistic(x, y)),
           notes: [],
@@ -295,13 +295,13 @@ function groupCells(a: ModelView, b: ModelView, spec: CellsSpec, sel: DimSelecti
     case 'dense MLP': {
       const neurons = a.tensor('mlp.down', allPairs[0]?.[0] ?? 0)?.shape[1] ?? 0;
       const mlpSel = neurons > LARGE_MLP ? halfOf(sel) : sel;
-      return { drafts: layerCells(pairs, allPairs, mlpSel, uniform, 'dense MLP', (v, layer) => one(mlpUnits({ view: v, layer }, 'mlp')), a, b, neuronStatistic(uniform)), notes: [] };
+      return { drafts: layerCells(pairs, allPairs, mlpSel, uniform, 'dense MLP', (v, layer) => one(mlpUnits({ view: v, layer, dims: v === a ? mlpSel.a : mlpSel.b }, 'mlp')), a, b, neuronStatistic(uniform)), notes: [] };
     }
     case 'shared experts':
-      return { drafts: layerCells(pairs, allPairs, sel, uniform, 'shared experts', (v, layer) => one(mlpUnits({ view: v, layer }, 'shared')), a, b, neuronStatistic(uniform)), notes: [] };
+      return { drafts: layerCells(pairs, allPairs, sel, uniform, 'shared experts', (v, layer) => one(mlpUnits({ view: v, layer, dims: v === a ? sel.a : sel.b }, 'shared')), a, b, neuronStatistic(uniform)), notes: [] };
     case 'router':
       return {
-        drafts: layerCells(pairs, allPairs, sel, uniform, 'router', (v, layer) => one(routerUnits({ view: v, layer })), a, b, (x, y) => {
+        drafts: layerCells(pairs, allPairs, sel, uniform, 'router', (v, layer) => one(routerUnits({ view: v, layer, dims: v === a ? sel.a : sel.b })), a, b, (x, y) => {
           const sim = similarities(x[0]!, null, y[0]!);
           return assigned(sim, x[0]!.count, y[0]!.count);
         }),
@@ -472,8 +472,8 @@ function expertCells(a: ModelView, b: ModelView, pairs: [number, number][], sel:
     const expertsA = a.experts('expert.down', la);
     const expertsB = b.experts('expert.down', lb);
     if (expertsA.length < 2 || expertsB.length < 2) continue;
-    const ra = routerUnits({ view: a, layer: la });
-    const rb = routerUnits({ view: b, layer: lb });
+    const ra = routerUnits({ view: a, layer: la, dims: sel.a });
+    const rb = routerUnits({ view: b, layer: lb, dims: sel.b });
     let toB: number[];
     if (ra && rb && ra.count === expertsA.length && rb.count === expertsB.length) {
       const x = ra.build(sel.a, null);
@@ -489,11 +489,11 @@ function expertCells(a: ModelView, b: ModelView, pairs: [number, number][], sel:
     const candidates = [...shuffled(expertsB.length, uniform)].slice(0, MIN_NULL_DRAWS + EXPERTS_PER_LAYER);
     const builtB = new Map<number, Units[] | null>();
     const unitsOf = (e: number) => {
-      if (!builtB.has(e)) { const u = mlpUnits({ view: b, layer: lb, expert: e }, 'expert'); builtB.set(e, u ? [u.build(sel.b, sel.sign)] : null); }
+      if (!builtB.has(e)) { const u = mlpUnits({ view: b, layer: lb, expert: e, dims: sel.b }, 'expert'); builtB.set(e, u ? [u.build(sel.b, sel.sign)] : null); }
       return builtB.get(e)!;
     };
     for (const ea of picked) {
-      const ua = mlpUnits({ view: a, layer: la, expert: ea }, 'expert');
+      const ua = mlpUnits({ view: a, layer: la, expert: ea, dims: sel.a }, 'expert');
       if (!ua) continue;
       const x = [ua.build(sel.a, null)];
       const eb = toB[ea]!;
@@ -522,7 +522,7 @@ function upcycledCells(a: ModelView, b: ModelView, pairs: [number, number][], al
   const stat = neuronStatistic(uniform);
   const denseUnits = new Map<number, Units[] | null>();
   const unitsAt = (layer: number) => {
-    if (!denseUnits.has(layer)) { const u = mlpUnits({ view: side.dense, layer }, 'mlp'); denseUnits.set(layer, u ? [u.build(side.denseDims, side.denseSign)] : null); }
+    if (!denseUnits.has(layer)) { const u = mlpUnits({ view: side.dense, layer, dims: side.denseDims }, 'mlp'); denseUnits.set(layer, u ? [u.build(side.denseDims, side.denseSign)] : null); }
     return denseUnits.get(layer)!;
   };
   const denseLayers = [...new Set(allPairs.map(([la, lb]) => (side.moeIsA ? lb : la)))];
@@ -532,7 +532,7 @@ function upcycledCells(a: ModelView, b: ModelView, pairs: [number, number][], al
     const base = unitsAt(ld);
     if (!base) continue;
     for (const e of [...shuffled(side.moe.experts('expert.down', lm).length, uniform)].slice(0, EXPERTS_PER_LAYER)) {
-      const builder = mlpUnits({ view: side.moe, layer: lm, expert: e }, 'expert');
+      const builder = mlpUnits({ view: side.moe, layer: lm, expert: e, dims: side.moeDims }, 'expert');
       if (!builder) continue;
       const x = [builder.build(side.moeDims, side.moeSign)];
       if (x[0]!.width !== base[0]!.width) continue;

@@ -112,24 +112,25 @@ export class ModelView {
    * a vocabulary of hundreds of thousands), read row by row; `effective` folds the preceding norm
    * in as `effective()` does. Null when absent, unreadable or a row is out of range.
    */
-  rows(role: string, layer: number | null, rows: readonly number[], effective = false): Matrix | null {
-    const t = this.tensor(role, layer);
+  rows(role: string, layer: number | null, rows: ArrayLike<number>, effective = false, expert: number | null = null): Matrix | null {
+    const t = this.tensor(role, layer, expert);
     if (!t || t.shape.length !== 2 || this.unreadable.has(t.name)) return null;
     const [count, cols] = [t.shape[0]!, t.shape[1]!];
-    if (rows.some((r) => !Number.isInteger(r) || r < 0 || r >= count)) return null;
+    const list = Array.from(rows);
+    if (list.some((r) => !Number.isInteger(r) || r < 0 || r >= count)) return null;
     // FP8 rows need their block scales: read whole (embeddings are rarely FP8).
     if (t.dtype === 'F8_E4M3') {
-      const m = effective ? this.effective(role, layer) : this.matrix(role, layer);
+      const m = effective ? this.effective(role, layer, expert) : this.matrix(role, layer, expert);
       if (!m) return null;
-      const sub: Matrix = { rows: rows.length, cols, data: new Float32Array(rows.length * cols) };
-      rows.forEach((r, k) => sub.data.set(m.data.subarray(r * cols, (r + 1) * cols), k * cols));
+      const sub: Matrix = { rows: list.length, cols, data: new Float32Array(list.length * cols) };
+      list.forEach((r, k) => sub.data.set(m.data.subarray(r * cols, (r + 1) * cols), k * cols));
       return sub;
     }
     const bpe = bytesPerElement(t.dtype as DType);
-    const data = new Float32Array(rows.length * cols);
+    const data = new Float32Array(list.length * cols);
     const raw = new Uint8Array(cols * bpe);
     try {
-      rows.forEach((r, k) => {
+      list.forEach((r, k) => {
         this.reader.readSync(t.file, t.offset + r * cols * bpe, raw);
         toFloat32(t.dtype as DType, raw, data.subarray(k * cols, (k + 1) * cols), cols);
       });
@@ -139,8 +140,99 @@ export class ModelView {
       return null;
     }
     const gamma = effective ? this.precedingNorm(role, layer) : null;
-    if (gamma && gamma.length === cols) for (let k = 0; k < rows.length; k++) for (let j = 0; j < cols; j++) data[k * cols + j] = data[k * cols + j]! * gamma[j]!;
-    return { rows: rows.length, cols, data };
+    if (gamma && gamma.length === cols) for (let k = 0; k < list.length; k++) for (let j = 0; j < cols; j++) data[k * cols + j] = data[k * cols + j]! * gamma[j]!;
+    return { rows: list.length, cols, data };
+  }
+
+  /**
+   * Σv² of each row (byRow) or column of a 2-D tensor, streamed in bands of rows: the profile
+   * features need norms, not the matrix (a 4096 × 14336 matrix is 235 MB as float32).
+   */
+  lineSquares(role: string, layer: number | null, byRow: boolean): Float64Array | null {
+    const t = this.tensor(role, layer);
+    if (!t || t.shape.length !== 2 || this.unreadable.has(t.name)) return null;
+    const [rows, width] = [t.shape[0]!, t.shape[1]!];
+    const out = new Float64Array(byRow ? rows : width);
+    if (t.dtype !== 'BF16' && t.dtype !== 'F32') {
+      const m = this.matrix(role, layer);
+      if (!m) return null;
+      for (let r = 0; r < rows; r++) for (let c = 0; c < width; c++) { const v = m.data[r * width + c]!; out[byRow ? r : c] += v * v; }
+      return out;
+    }
+    const bpe = t.dtype === 'BF16' ? 2 : 4;
+    const band = Math.max(1, Math.floor((8 << 20) / (width * bpe)));
+    const raw = new Uint8Array(Math.min(rows, band) * width * bpe);
+    const values = new Float32Array(Math.min(rows, band) * width);
+    try {
+      for (let r0 = 0; r0 < rows; r0 += band) {
+        const n = Math.min(band, rows - r0);
+        const chunk = raw.subarray(0, n * width * bpe);
+        this.reader.readSync(t.file, t.offset + r0 * width * bpe, chunk);
+        toFloat32(t.dtype as DType, chunk, values, n * width);
+        for (let r = 0; r < n; r++) {
+          if (byRow) {
+            let s = 0;
+            for (let c = 0; c < width; c++) { const v = values[r * width + c]!; s += v * v; }
+            out[r0 + r] = s;
+          } else {
+            for (let c = 0; c < width; c++) { const v = values[r * width + c]!; out[c] += v * v; }
+          }
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof LineageError)) throw err;
+      this.unreadable.set(t.name, err.message);
+      return null;
+    }
+    return out;
+  }
+
+  /**
+   * Only the given columns of a 2-D tensor (the hidden dimensions a matching compares: 128-256 of
+   * thousands), for every row; `effective` folds the preceding norm in. The bytes are read whole
+   * (rows are contiguous), but only the chosen columns are decoded and kept: 1/16 of the memory
+   * and decoding at hidden 4096.
+   */
+  columns(role: string, layer: number | null, cols: Int32Array, effective = false, expert: number | null = null): Matrix | null {
+    const t = this.tensor(role, layer, expert);
+    if (!t || t.shape.length !== 2 || this.unreadable.has(t.name)) return null;
+    const [rows, width] = [t.shape[0]!, t.shape[1]!];
+    if (cols.some((c) => c < 0 || c >= width)) return null;
+    const gamma = effective ? this.precedingNorm(role, layer) : null;
+    const g = gamma && gamma.length === width ? gamma : null;
+    const data = new Float32Array(rows * cols.length);
+    if (t.dtype === 'BF16' || t.dtype === 'F32') {
+      const bpe = t.dtype === 'BF16' ? 2 : 4;
+      // A band of rows at a time: bounded memory whatever the matrix.
+      const band = Math.max(1, Math.floor((8 << 20) / (width * bpe)));
+      const raw = new Uint8Array(Math.min(rows, band) * width * bpe);
+      const bits = new Uint32Array(data.buffer);
+      try {
+        for (let r0 = 0; r0 < rows; r0 += band) {
+          const n = Math.min(band, rows - r0);
+          const chunk = raw.subarray(0, n * width * bpe);
+          this.reader.readSync(t.file, t.offset + r0 * width * bpe, chunk);
+          if (bpe === 2) {
+            const halves = new Uint16Array(chunk.buffer, chunk.byteOffset, n * width);
+            for (let r = 0; r < n; r++) for (let k = 0; k < cols.length; k++) bits[(r0 + r) * cols.length + k] = halves[r * width + cols[k]!]! << 16;
+          } else {
+            const floats = new Float32Array(chunk.buffer, chunk.byteOffset, n * width);
+            for (let r = 0; r < n; r++) for (let k = 0; k < cols.length; k++) data[(r0 + r) * cols.length + k] = floats[r * width + cols[k]!]!;
+          }
+        }
+      } catch (err) {
+        if (!(err instanceof LineageError)) throw err;
+        this.unreadable.set(t.name, err.message);
+        return null;
+      }
+    } else {
+      // Other dtypes (F16, FP8 with block scales): decoded whole, then cut.
+      const m = this.matrix(role, layer, expert);
+      if (!m) return null;
+      for (let r = 0; r < rows; r++) for (let k = 0; k < cols.length; k++) data[r * cols.length + k] = m.data[r * width + cols[k]!]!;
+    }
+    if (g) for (let r = 0; r < rows; r++) for (let k = 0; k < cols.length; k++) data[r * cols.length + k] = data[r * cols.length + k]! * g[cols[k]!]!;
+    return { rows, cols: cols.length, data };
   }
 
   /** The norm vector γ folded into an input-side matrix (null for other roles, or when absent). */

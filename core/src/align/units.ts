@@ -73,11 +73,25 @@ export interface UnitBuilder {
   energy(dims: Int32Array): Float64Array;
 }
 
-/** Unit u takes rows (or columns) u·span..(u+1)·span of each matrix. */
-function builder(specs: BlockSpec[], count: number): UnitBuilder {
+/**
+ * Unit u takes rows (or columns) u·span..(u+1)·span of each matrix. `kept`: the matrices hold only
+ * these hidden dimensions (columns of a 'rows' block, rows of a 'cols' block), in this order;
+ * `build` and `energy` name dimensions, which are found among them. Null: the matrices are whole.
+ */
+function builder(specs: BlockSpec[], count: number, kept: Int32Array | null = null): UnitBuilder {
+  const position = kept ? new Map(Array.from(kept, (d, i) => [d, i])) : null;
+  const at = (dims: Int32Array) => {
+    if (!position) return dims;
+    return Int32Array.from(dims, (d) => {
+      const p = position.get(d);
+      if (p === undefined) throw new Error(`unit builder: dimension ${d} was not loaded`);
+      return p;
+    });
+  };
   return {
     count,
-    build(dims, sign) {
+    build(wanted, sign) {
+      const dims = at(wanted);
       const sizes = specs.map((s) => s.span * dims.length);
       const width = sizes.reduce((x, y) => x + y, 0);
       const data = new Float32Array(count * width);
@@ -95,7 +109,8 @@ function builder(specs: BlockSpec[], count: number): UnitBuilder {
       }
       return { count, width, data };
     },
-    energy(dims) {
+    energy(wanted) {
+      const dims = at(wanted);
       const out = new Float64Array(dims.length);
       for (const s of specs) {
         for (let k = 0; k < dims.length; k++) {
@@ -115,6 +130,8 @@ export interface UnitSource {
   view: ModelView;
   layer: number;
   expert?: number | null;
+  /** The hidden dimensions the units will be cut on: only these are loaded. */
+  dims: Int32Array;
 }
 
 const MLP_ROLES: Record<string, [string, string, string]> = {
@@ -128,9 +145,9 @@ export type MlpKind = keyof typeof MLP_ROLES;
 export function mlpUnits(src: UnitSource, kind: MlpKind): UnitBuilder | null {
   const [g, u, d] = MLP_ROLES[kind]!;
   const expert = src.expert ?? null;
-  const gate = src.view.effective(g, src.layer, expert);
-  const up = src.view.effective(u, src.layer, expert);
-  const down = src.view.matrix(d, src.layer, expert);
+  const gate = src.view.columns(g, src.layer, src.dims, true, expert);
+  const up = src.view.columns(u, src.layer, src.dims, true, expert);
+  const down = src.view.rows(d, src.layer, src.dims, false, expert);
   const specs: BlockSpec[] = [];
   let count = 0;
   for (const [m, side] of [[gate, 'rows'], [up, 'rows'], [down, 'cols']] as const) {
@@ -140,30 +157,30 @@ export function mlpUnits(src: UnitSource, kind: MlpKind): UnitBuilder | null {
     count = n;
     specs.push({ m, side, span: 1 });
   }
-  return specs.length ? builder(specs, count) : null;
+  return specs.length ? builder(specs, count, src.dims) : null;
 }
 
 /** Query heads as units ([q rows of the head, o columns of the head]) and KV groups ([k rows, v rows]). */
 export function attentionUnits(src: UnitSource, headDim: number): { heads: UnitBuilder; groups: UnitBuilder } | null {
-  const q = src.view.effective('attn.q', src.layer);
-  const k = src.view.effective('attn.k', src.layer);
-  const v = src.view.effective('attn.v', src.layer);
-  const o = src.view.matrix('attn.o', src.layer);
+  const q = src.view.columns('attn.q', src.layer, src.dims, true);
+  const k = src.view.columns('attn.k', src.layer, src.dims, true);
+  const v = src.view.columns('attn.v', src.layer, src.dims, true);
+  const o = src.view.rows('attn.o', src.layer, src.dims);
   if (!q || !k || !v || !o) return null;
   const heads = q.rows / headDim;
   const groups = k.rows / headDim;
   if (!Number.isInteger(heads) || !Number.isInteger(groups) || o.cols !== q.rows || v.rows !== k.rows) return null;
   return {
-    heads: builder([{ m: q, side: 'rows', span: headDim }, { m: o, side: 'cols', span: headDim }], heads),
-    groups: builder([{ m: k, side: 'rows', span: headDim }, { m: v, side: 'rows', span: headDim }], groups),
+    heads: builder([{ m: q, side: 'rows', span: headDim }, { m: o, side: 'cols', span: headDim }], heads, src.dims),
+    groups: builder([{ m: k, side: 'rows', span: headDim }, { m: v, side: 'rows', span: headDim }], groups, src.dims),
   };
 }
 
 /** Router rows (one per expert) as units. */
 export function routerUnits(src: UnitSource): UnitBuilder | null {
-  const r = src.view.effective('router.weight', src.layer);
+  const r = src.view.columns('router.weight', src.layer, src.dims, true);
   if (!r || r.rows < 2) return null;
-  return builder([{ m: r, side: 'rows', span: 1 }], r.rows);
+  return builder([{ m: r, side: 'rows', span: 1 }], r.rows, src.dims);
 }
 
 /** Token rows of the embedding (or the effective lm_head) as units, for the given token rows. */
