@@ -1,13 +1,17 @@
 /**
  * What the aligned tests read stays bounded as models grow: at most 12 evenly spaced layer pairs
  * get cells (their null partners drawn among them), the hidden alignment profiles at most 12
- * layers, and token rows are read row by row, not as whole embeddings.
+ * layers, and token rows are read row by row, not as whole embeddings. And the magnitude channel
+ * of the neuron cells: invariant where it must be, weighed in each cell's p-value.
  */
 import test from 'ava';
 import { join } from 'node:path';
 import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
 import { alignedCellsPart, alignHiddenPart, alignModels, cellSpecs, planAlignment } from '../core/src/align/index.ts';
 import { evenlySpaced } from '../core/src/align/stats.ts';
+import { ModelView } from '../core/src/align/model-view.ts';
+import { magnitudeCorrelation, mlpUnits } from '../core/src/align/units.ts';
+import { rescale } from '../core/src/synth/transforms.ts';
 import { preadBytesRead } from '../core/src/io/pread.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { tempDir } from './helpers/tmpdir.ts';
@@ -59,4 +63,31 @@ test('token rows are read row by row: the embedding cells read a small share of 
   t.is(part.drafts.length, 2, 'embedding and lm_head cells');
   t.true(part.drafts.every((c) => c.observed!.statistic > 0.99), 'a model against itself');
   t.true(read < whole / 10, `read ${read} bytes of ${whole}`);
+});
+
+test('the magnitude channel: invariant under function-preserving rescaling, related for a derivative, at its null for an independent model', (t) => {
+  t.timeout(300_000);
+  const root = tempDir();
+  const shape = { layers: 3, hidden: 64, intermediate: 256, heads: 4, kvHeads: 2, vocab: 512 };
+  synthesize('base', { out: join(root, 'a'), shape });
+  synthesize('derivative', { out: join(root, 'd'), like: join(root, 'a'), drift: 0.02 });
+  synthesize('independent', { out: join(root, 'i'), like: join(root, 'a') });
+  // up×s with down÷s per neuron, norms folded into the next matrices: the same function, other weights.
+  rescale(join(root, 'a'), join(root, 'r'), 7);
+  const [a, d, i, r] = ['a', 'd', 'i', 'r'].map((x) => new ModelView(openCheckpoint(join(root, x))));
+  const dims = Int32Array.from({ length: 64 }, (_, k) => k);
+  const ma = mlpUnits({ view: a!, layer: 1, dims }, 'mlp')!.build(dims, null).magnitude!;
+  const mr = mlpUnits({ view: r!, layer: 1, dims }, 'mlp')!.build(dims, null).magnitude!;
+  const order = Array.from(ma.keys());
+  t.true(magnitudeCorrelation(ma, order, mr, order)! > 0.99, 'rescaled neurons keep their magnitudes');
+  for (const v of [a, d, i, r]) v!.close();
+  const tokens = Array.from({ length: 512 }, (_, k) => [k, k] as [number, number]);
+  const [ca, cd, ci] = ['a', 'd', 'i'].map((x) => openCheckpoint(join(root, x)));
+  const mlp = (b: typeof ca) => alignModels({ a: ca!, b: b!, tokenPairs: tokens, seed: 4 })!.components.find((c) => c.component === 'dense MLP')!;
+  const derived = mlp(cd);
+  const independent = mlp(ci);
+  t.true(derived.cells.every((c) => c.magnitude !== null && c.magnitude > 0.9 && c.magnitudePValue! < 0.01), JSON.stringify(derived.cells.map((c) => [c.magnitude, c.magnitudePValue])));
+  t.true(derived.cells.every((c) => c.pValue <= c.directionPValue * 100), 'the cell weighs both channels');
+  t.true(independent.cells.every((c) => c.magnitudePValue === null || c.magnitudePValue > 0.001), JSON.stringify(independent.cells.map((c) => [c.magnitude, c.magnitudePValue])));
+  t.is(independent.finding, 'unrelated');
 });

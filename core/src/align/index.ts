@@ -27,7 +27,7 @@ import { alignHidden, identityMap, type DimMap, type HiddenAlignment } from './h
 import { ModelView } from './model-view.ts';
 import { evenlySpaced, fisherCombine, median, predictivePValue, shuffled } from './stats.ts';
 import {
-  assigned, attentionUnits, mlpUnits, nearestNeighbour, routerUnits, selectDims, similarities, tokenUnits,
+  assigned, attentionUnits, magnitudeCorrelation, mlpUnits, nearestNeighbour, routerUnits, selectDims, similarities, tokenUnits,
   type DimSelection, type UnitBuilder, type Units,
 } from './units.ts';
 
@@ -49,6 +49,9 @@ const MIN_NULL_DRAWS = 10;
 const TOKEN_ROWS = 512;
 const EXPERTS_PER_LAYER = 3;
 const SD_FLOOR = 0.005;
+/** A magnitude correlation over 32-64 matched neurons spreads ~0.15 under the null: a floor well below that. */
+const MAGNITUDE_SD_FLOOR = 0.02;
+const MIN_MAGNITUDE_DRAWS = 5;
 
 export type AlignedComponent = 'embedding' | 'attention' | 'dense MLP' | 'router' | 'shared experts' | 'routed experts' | 'lm_head';
 
@@ -66,6 +69,17 @@ export interface AlignedCell {
   related: boolean;
   /** Share of units matched at their own index (1 when nothing was reordered). */
   sameIndexShare: number;
+  /**
+   * Neuron cells: the correlation of matched neurons' invariant magnitudes (log‖gate‖ + log‖up‖ +
+   * log‖down‖: a fine-tune keeps them, unrelated weights give ~0), its null mean and its p-value
+   * against the same null draws; `pValue` is then Fisher's combination of the direction's
+   * (`directionPValue`) and this one. Null where the cell has no magnitudes (other components, or
+   * magnitudes without spread).
+   */
+  magnitude: number | null;
+  magnitudeNullMean: number | null;
+  magnitudePValue: number | null;
+  directionPValue: number;
 }
 
 export interface AlignedComponentResult {
@@ -115,8 +129,16 @@ export interface CellDraft {
   layerB: number | null;
   expertA?: number;
   expertB?: number;
-  observed: { statistic: number; sameIndexShare: number } | null;
+  observed: Observed | null;
   draws: number[];
+  /** The magnitude correlation under each null draw that had one (neuron cells). */
+  magnitudeDraws?: number[];
+}
+
+interface Observed {
+  statistic: number;
+  sameIndexShare: number;
+  magnitude?: number | null;
 }
 
 /** The dimensions compared, as plain arrays (parts cross threads and the network as JSON). */
@@ -378,7 +400,7 @@ function layerPairs(a: ModelView, b: ModelView, given: [number, number][] | null
   };
 }
 
-type Statistic = (x: Units[], y: Units[]) => { statistic: number; sameIndexShare: number };
+type Statistic = (x: Units[], y: Units[]) => Observed;
 
 /** Heads and KV groups: the mean of their assigned similarities. */
 function pairStatistic(x: Units[], y: Units[]): { statistic: number; sameIndexShare: number } {
@@ -394,7 +416,10 @@ function neuronStatistic(uniform: () => number): Statistic {
     const k = ux.count > LARGE_MLP ? NEURONS_PER_CELL / 2 : NEURONS_PER_CELL;
     if (!chosenFor.has(ux.count)) chosenFor.set(ux.count, Int32Array.from(shuffled(ux.count, uniform).slice(0, Math.min(k, ux.count))).sort());
     const chosen = chosenFor.get(ux.count)!;
-    return nearestNeighbour(similarities(ux, chosen, y[0]!), chosen.length, y[0]!.count, chosen);
+    const uy = y[0]!;
+    const { statistic, sameIndexShare, matches } = nearestNeighbour(similarities(ux, chosen, uy), chosen.length, uy.count, chosen);
+    const magnitude = ux.magnitude && uy.magnitude ? magnitudeCorrelation(ux.magnitude, chosen, uy.magnitude, matches) : null;
+    return { statistic, sameIndexShare, magnitude };
   };
 }
 
@@ -456,12 +481,18 @@ function layerCells(
       if (unitsB.some((u, i) => u.width !== p.observed[i]!.width)) continue;
       if (p.draft.layerB === m) {
         p.draft.observed = statistic(p.observed, unitsB);
-        for (const draw of p.shuffledDraws) p.draft.draws.push(statistic(draw, unitsB).statistic);
+        for (const draw of p.shuffledDraws) addDraw(p.draft, statistic(draw, unitsB));
       }
-      if (p.cross.includes(m)) p.draft.draws.push(statistic(p.observed, unitsB).statistic);
+      if (p.cross.includes(m)) addDraw(p.draft, statistic(p.observed, unitsB));
     }
   }
   return drafts.filter((d) => d.observed !== null);
+}
+
+/** A null draw into its cell: the direction statistic, and the magnitude correlation where there is one. */
+function addDraw(draft: CellDraft, drawn: Observed): void {
+  draft.draws.push(drawn.statistic);
+  if (typeof drawn.magnitude === 'number') (draft.magnitudeDraws ??= []).push(drawn.magnitude);
 }
 
 /** Routed experts: pairs found by the router under the alignment, each against mismatched experts. */
@@ -500,8 +531,9 @@ function expertCells(a: ModelView, b: ModelView, pairs: [number, number][], sel:
       const others = candidates.filter((e) => e !== eb).slice(0, MIN_NULL_DRAWS);
       const yb = unitsOf(eb);
       if (!yb || yb[0]!.width !== x[0]!.width) continue;
-      const draws = others.map(unitsOf).filter((y): y is Units[] => !!y).map((y) => stat(x, y).statistic);
-      drafts.push({ component: 'routed experts', layerA: la, layerB: lb, expertA: ea, expertB: eb, observed: stat(x, yb), draws });
+      const draft: CellDraft = { component: 'routed experts', layerA: la, layerB: lb, expertA: ea, expertB: eb, observed: stat(x, yb), draws: [] };
+      for (const y of others.map(unitsOf)) if (y) addDraw(draft, stat(x, y));
+      drafts.push(draft);
     }
   }
   return drafts;
@@ -536,13 +568,14 @@ function upcycledCells(a: ModelView, b: ModelView, pairs: [number, number][], al
       if (!builder) continue;
       const x = [builder.build(side.moeDims, side.moeSign)];
       if (x[0]!.width !== base[0]!.width) continue;
-      const draws = denseLayers.filter((m) => m !== ld).slice(0, CROSS_LAYER_NULLS).map(unitsAt).filter((u): u is Units[] => !!u).map((u) => stat(x, u).statistic);
+      const draft: CellDraft = { component: 'routed experts', layerA: la, layerB: lb, ...(side.moeIsA ? { expertA: e } : { expertB: e }), observed: stat(x, base), draws: [] };
+      for (const u of denseLayers.filter((m) => m !== ld).slice(0, CROSS_LAYER_NULLS).map(unitsAt)) if (u) addDraw(draft, stat(x, u));
       const energy = builder.energy(side.moeDims);
-      while (draws.length < MIN_NULL_DRAWS) {
+      while (draft.draws.length < MIN_NULL_DRAWS) {
         const p = stratifiedShuffle(energy, uniform);
-        draws.push(stat([builder.build(Int32Array.from(p, (k) => side.moeDims[k]!), side.moeSign)], base).statistic);
+        addDraw(draft, stat([builder.build(Int32Array.from(p, (k) => side.moeDims[k]!), side.moeSign)], base));
       }
-      drafts.push({ component: 'routed experts', layerA: la, layerB: lb, ...(side.moeIsA ? { expertA: e } : { expertB: e }), observed: stat(x, base), draws });
+      drafts.push(draft);
     }
   }
   return drafts;
@@ -579,20 +612,27 @@ function summarize(drafts: CellDraft[]): AlignedComponentResult[] {
   const statistics: Record<AlignedComponent, string> = {
     embedding: 'mean centered cosine of the rows of shared tokens, under the hidden alignment',
     attention: 'mean centered cosine of query heads (q rows with o columns) and KV groups (k and v rows) under the best one-to-one assignment',
-    'dense MLP': `mean over ${NEURONS_PER_CELL} neurons of A of the best centered cosine with any neuron of B (gate and up rows with the down column)`,
+    'dense MLP': `mean over ${NEURONS_PER_CELL} neurons of A of the best centered cosine with any neuron of B (gate and up rows with the down column); with it, the correlation of the matched neurons' magnitudes (log‖gate‖ + log‖up‖ + log‖down‖), each against the same nulls, combined by Fisher's method`,
     router: 'mean centered cosine of router rows under the best one-to-one assignment of experts',
-    'shared experts': `mean over ${NEURONS_PER_CELL} neurons of A of the best centered cosine with any neuron of B`,
-    'routed experts': 'neurons of an expert of A against the expert of B its router row is assigned to (upcycling: an expert\'s neurons against the other model\'s dense MLP)',
+    'shared experts': `mean over ${NEURONS_PER_CELL} neurons of A of the best centered cosine with any neuron of B, and the matched neurons' magnitude correlation, combined`,
+    'routed experts': 'neurons of an expert of A against the expert of B its router row is assigned to (upcycling: an expert\'s neurons against the other model\'s dense MLP), directions and magnitudes combined',
     lm_head: 'mean centered cosine of the rows of shared tokens (effective lm_head), under the hidden alignment',
   };
   const out: AlignedComponentResult[] = [];
   for (const component of order) {
     const cells: AlignedCell[] = drafts.filter((d) => d.component === component && d.observed).map((d) => {
       const test = predictivePValue(d.observed!.statistic, d.draws, SD_FLOOR);
+      // The magnitude channel where the cell has one, read against the same null draws.
+      const mag = d.observed!.magnitude;
+      const magDraws = d.magnitudeDraws ?? [];
+      const magTest = typeof mag === 'number' && magDraws.length >= MIN_MAGNITUDE_DRAWS ? predictivePValue(mag, magDraws, MAGNITUDE_SD_FLOOR) : null;
+      const pValue = magTest ? fisherCombine([test.pValue, magTest.pValue]) : test.pValue;
       return {
         layerA: d.layerA, layerB: d.layerB, ...(d.expertA !== undefined ? { expertA: d.expertA } : {}), ...(d.expertB !== undefined ? { expertB: d.expertB } : {}),
         statistic: round(d.observed!.statistic), nullMean: round(test.mean), nullSd: round(test.sd), nullDraws: d.draws.length,
-        pValue: test.pValue, related: test.pValue <= CELL_LEVEL, sameIndexShare: round(d.observed!.sameIndexShare),
+        pValue, related: pValue <= CELL_LEVEL, sameIndexShare: round(d.observed!.sameIndexShare),
+        magnitude: magTest ? round(mag!) : null, magnitudeNullMean: magTest ? round(magTest.mean) : null, magnitudePValue: magTest ? magTest.pValue : null,
+        directionPValue: test.pValue,
       };
     });
     if (cells.length === 0) continue;

@@ -46,6 +46,12 @@ export interface Units {
   count: number;
   width: number;
   data: Float32Array;
+  /**
+   * Per unit, Σ over its blocks of log ‖block‖ before centring (MLP neurons: log‖gate_r‖ +
+   * log‖up_r‖ + log‖down_r‖ on the compared dimensions, the norm folded in): unchanged by
+   * up×s with down÷s, so a magnitude a function-preserving edit cannot move. Absent for other units.
+   */
+  magnitude?: Float64Array;
 }
 
 /** Rows `rowFrom..rowTo` of m restricted to columns `cols` (signs applied), as one block. */
@@ -78,7 +84,7 @@ export interface UnitBuilder {
  * these hidden dimensions (columns of a 'rows' block, rows of a 'cols' block), in this order;
  * `build` and `energy` name dimensions, which are found among them. Null: the matrices are whole.
  */
-function builder(specs: BlockSpec[], count: number, kept: Int32Array | null = null): UnitBuilder {
+function builder(specs: BlockSpec[], count: number, kept: Int32Array | null = null, withMagnitude = false): UnitBuilder {
   const position = kept ? new Map(Array.from(kept, (d, i) => [d, i])) : null;
   const at = (dims: Int32Array) => {
     if (!position) return dims;
@@ -95,6 +101,7 @@ function builder(specs: BlockSpec[], count: number, kept: Int32Array | null = nu
       const sizes = specs.map((s) => s.span * dims.length);
       const width = sizes.reduce((x, y) => x + y, 0);
       const data = new Float32Array(count * width);
+      const magnitude = withMagnitude ? new Float64Array(count) : undefined;
       const scale = 1 / Math.sqrt(specs.length);
       for (let u = 0; u < count; u++) {
         let offset = u * width;
@@ -102,12 +109,17 @@ function builder(specs: BlockSpec[], count: number, kept: Int32Array | null = nu
           const block = data.subarray(offset, offset + sizes[i]!);
           if (s.side === 'rows') rowBlock(s.m, u * s.span, (u + 1) * s.span, dims, sign, block);
           else colBlock(s.m, u * s.span, (u + 1) * s.span, dims, sign, block);
+          if (magnitude) {
+            let ss = 0;
+            for (let k = 0; k < block.length; k++) ss += block[k]! * block[k]!;
+            magnitude[u] += 0.5 * Math.log(ss + 1e-30);
+          }
           centerUnit(block);
           for (let k = 0; k < block.length; k++) block[k] = block[k]! * scale;
           offset += sizes[i]!;
         });
       }
-      return { count, width, data };
+      return magnitude ? { count, width, data, magnitude } : { count, width, data };
     },
     energy(wanted) {
       const dims = at(wanted);
@@ -157,7 +169,7 @@ export function mlpUnits(src: UnitSource, kind: MlpKind): UnitBuilder | null {
     count = n;
     specs.push({ m, side, span: 1 });
   }
-  return specs.length ? builder(specs, count, src.dims) : null;
+  return specs.length ? builder(specs, count, src.dims, true) : null;
 }
 
 /** Query heads as units ([q rows of the head, o columns of the head]) and KV groups ([k rows, v rows]). */
@@ -199,18 +211,44 @@ export function similarities(x: Units, chosen: Int32Array | null, y: Units): Flo
   return dots(rows, chosen.length, y.data, y.count, w);
 }
 
-/** Mean over rows of the best similarity in the row, and the share whose best sits at the same index. */
-export function nearestNeighbour(sim: Float64Array, rows: number, cols: number, chosen: Int32Array | null): { statistic: number; sameIndexShare: number } {
+/** Mean over rows of the best similarity in the row, the share whose best sits at the same index, and each row's best column. */
+export function nearestNeighbour(sim: Float64Array, rows: number, cols: number, chosen: Int32Array | null): { statistic: number; sameIndexShare: number; matches: Int32Array } {
   let total = 0;
   let same = 0;
+  const matches = new Int32Array(rows);
   for (let i = 0; i < rows; i++) {
     let best = -Infinity;
     let at = -1;
     for (let j = 0; j < cols; j++) if (sim[i * cols + j]! > best) { best = sim[i * cols + j]!; at = j; }
     total += best;
+    matches[i] = at;
     if (at === (chosen ? chosen[i]! : i)) same++;
   }
-  return { statistic: rows ? total / rows : 0, sameIndexShare: rows ? same / rows : 0 };
+  return { statistic: rows ? total / rows : 0, sameIndexShare: rows ? same / rows : 0, matches };
+}
+
+/** Pearson correlation of the magnitudes of matched units (x's unit xs[i] with y's ys[i]); null when either side has no spread. */
+export function magnitudeCorrelation(x: Float64Array, xs: ArrayLike<number>, y: Float64Array, ys: ArrayLike<number>): number | null {
+  const n = xs.length;
+  if (n < 3) return null;
+  let ma = 0;
+  let mb = 0;
+  for (let i = 0; i < n; i++) { ma += x[xs[i]!]!; mb += y[ys[i]!]!; }
+  ma /= n;
+  mb /= n;
+  let sab = 0;
+  let saa = 0;
+  let sbb = 0;
+  for (let i = 0; i < n; i++) {
+    const da = x[xs[i]!]! - ma;
+    const db = y[ys[i]!]! - mb;
+    sab += da * db;
+    saa += da * da;
+    sbb += db * db;
+  }
+  // Magnitudes equal to rounding on a side (a synthetic init, a constant layer): nothing to correlate.
+  if (!(saa > 1e-12 * n) || !(sbb > 1e-12 * n)) return null;
+  return sab / Math.sqrt(saa * sbb);
 }
 
 /** Mean similarity under the best one-to-one assignment, and the share assigned to the same index. */

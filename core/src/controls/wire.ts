@@ -66,6 +66,8 @@ function checkValue(kind: ControlKind, v: unknown): string | null {
     case 'alignment.cells':
       return obj(v) && strings(v.notes) && strings(v.unreadable) && num(v.seconds) && Array.isArray(v.drafts) && v.drafts.every((d) => obj(d)
         && typeof d.component === 'string' && numOrNull(d.layerA) && numOrNull(d.layerB) && Array.isArray(d.draws) && d.draws.every(num)
-        && (d.observed === null || (obj(d.observed) && num(d.observed.statistic) && num(d.observed.sameIndexShare)))) ? null : 'not aligned cells';
+        && (d.magnitudeDraws === undefined || (Array.isArray(d.magnitudeDraws) && d.magnitudeDraws.every(num)))
+        && (d.observed === null || (obj(d.observed) && num(d.observed.statistic) && num(d.observed.sameIndexShare)
+          && (d.observed.magnitude === undefined || numOrNull(d.observed.magnitude))))) ? null : 'not aligned cells';
   }
 }
