@@ -16,6 +16,15 @@ import { preadBytesRead } from '../core/src/io/pread.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
+/** A base model (a), a light fine-tune of it (d) and an independent model of its shape (i), in a new folder. */
+function trio(shape: { layers: number; hidden: number; intermediate: number; heads: number; kvHeads: number; vocab: number }): string {
+  const root = tempDir();
+  synthesize('base', { out: join(root, 'a'), shape });
+  synthesize('derivative', { out: join(root, 'd'), like: join(root, 'a'), drift: 0.02 });
+  synthesize('independent', { out: join(root, 'i'), like: join(root, 'a') });
+  return root;
+}
+
 test('evenly spaced positions: both ends, no repeats, every long run hit', (t) => {
   t.deepEqual(evenlySpaced(5, 12), [0, 1, 2, 3, 4]);
   t.deepEqual(evenlySpaced(48, 12), [0, 4, 9, 13, 17, 21, 26, 30, 34, 38, 43, 47]);
@@ -27,11 +36,7 @@ test('evenly spaced positions: both ends, no repeats, every long run hit', (t) =
 
 test('a 20-layer pair: cells on 12 evenly spaced layers, still related for a derivative and at the null for an independent model', (t) => {
   t.timeout(300_000);
-  const root = tempDir();
-  const shape = { layers: 20, hidden: 64, intermediate: 128, heads: 4, kvHeads: 2, vocab: 512 };
-  synthesize('base', { out: join(root, 'a'), shape });
-  synthesize('derivative', { out: join(root, 'd'), like: join(root, 'a'), drift: 0.02 });
-  synthesize('independent', { out: join(root, 'i'), like: join(root, 'a') });
+  const root = trio({ layers: 20, hidden: 64, intermediate: 128, heads: 4, kvHeads: 2, vocab: 512 });
   const [a, d, i] = ['a', 'd', 'i'].map((x) => openCheckpoint(join(root, x)));
   const plan = planAlignment(a!, d!, null);
   t.deepEqual(plan.pairs.map((p) => p[0]), evenlySpaced(20, 12));
@@ -67,11 +72,7 @@ test('token rows are read row by row: the embedding cells read a small share of 
 
 test('the magnitude channel: invariant under function-preserving rescaling, related for a derivative, at its null for an independent model', (t) => {
   t.timeout(300_000);
-  const root = tempDir();
-  const shape = { layers: 3, hidden: 64, intermediate: 256, heads: 4, kvHeads: 2, vocab: 512 };
-  synthesize('base', { out: join(root, 'a'), shape });
-  synthesize('derivative', { out: join(root, 'd'), like: join(root, 'a'), drift: 0.02 });
-  synthesize('independent', { out: join(root, 'i'), like: join(root, 'a') });
+  const root = trio({ layers: 3, hidden: 64, intermediate: 256, heads: 4, kvHeads: 2, vocab: 512 });
   // up×s with down÷s per neuron, norms folded into the next matrices: the same function, other weights.
   rescale(join(root, 'a'), join(root, 'r'), 7);
   const [a, d, i, r] = ['a', 'd', 'i', 'r'].map((x) => new ModelView(openCheckpoint(join(root, x))));
