@@ -3,8 +3,8 @@
  * 20 jobs submitted at once to a coordinator process with 2 worker processes, each job's end
  * against its solo time × its place in line, the coordinator's peak memory and threads (from
  * /proc), and its event-loop delay p99 (from its metrics) with one job at a time and under the
- * load. Run with the default admission (--max-running-jobs 2) and with none (20 at once),
- * which is how every job came to end at the same time (issue 14).
+ * load. Run with the default admission (--max-running-jobs 1), with 2, and with none (20 at once),
+ * which is how every job came to end at the same time (issue 14); LINEAGE_BENCH_LIMITS=1,2 picks.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -91,8 +91,7 @@ export async function benchAdmission(root: string): Promise<void> {
     return;
   }
   const models = pair(root);
-  await run(root, models, 2);
-  await run(root, models, JOBS);
+  for (const limit of (process.env.LINEAGE_BENCH_LIMITS ?? `1,2,${JOBS}`).split(',').map(Number)) await run(root, models, limit);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

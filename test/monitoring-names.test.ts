@@ -49,7 +49,7 @@ unless(NATS_MISSING)('coordinator and worker metrics follow the Prometheus namin
   synthesize('derivative', { out: derived, like: base, drift: 0.02 });
   const nats = await startNatsServer();
   t.teardown(() => nats.stop());
-  const coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root], metricsPort: 0, controlThreads: 1 });
+  const coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root], metricsPort: 0 });
   t.teardown(() => coordinator.close());
   const worker = await startWorker({ ...WORKER, nats: nats.url, threads: 1, metricsPort: 0, metricsHost: '127.0.0.1', id: 'naming-worker-7d2' });
   t.teardown(() => worker.stop());

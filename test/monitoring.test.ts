@@ -88,7 +88,7 @@ unless(firstMissing(NATS_MISSING, PROMETHEUS_MISSING))('every dashboard panel qu
 
   const nats: NatsServer = await startNatsServer();
   cleanups.push(() => nats.stop());
-  const coordinator: RunningCoordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root], metricsPort: 0, controlThreads: 1 });
+  const coordinator: RunningCoordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root], metricsPort: 0 });
   cleanups.push(() => coordinator.close());
   const workers: RunningWorker[] = [];
   for (let i = 0; i < 2; i++) {

@@ -55,9 +55,7 @@ export interface CoordinatorOptions {
   /** Work-queue lease: ack wait of a delivered task (default 30 s) and deliveries before giving up (default 5). */
   ackWaitMs?: number;
   maxDeliver?: number;
-  /** Threads for the controls computed on the coordinator when a job's tasks are in (default: all cores). */
-  controlThreads?: number;
-  /** Admission control: jobs with tasks on the work queue at once (default 2; the others wait as queued), plannings at once (default 2), report builds at once (default 1). */
+  /** Admission control: jobs with tasks on the work queue at once (default 1; the others wait as queued), plannings at once (default 2), report builds at once (default 1). */
   maxRunningJobs?: number;
   maxPlanning?: number;
   maxReportBuilds?: number;
@@ -117,7 +115,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
     metrics = ownMetrics = new CoordinatorMetrics(workers);
     metrics.watchQueue(topology.jsm);
     jobs = new JobManager({
-      nc, key, topology, store: new JobStore(topology.jobs, topology.reports, key), roots, workers, log, controlThreads: options.controlThreads,
+      nc, key, topology, store: new JobStore(topology.jobs, topology.reports, key), roots, workers, log,
       maxRunningJobs: options.maxRunningJobs, maxPlanning: options.maxPlanning, maxReportBuilds: options.maxReportBuilds,
       onUntrusted: (kind, reason) => metrics.untrusted(kind, reason),
       remote: options.allowUrls ? { token: options.hubToken ?? process.env.HF_TOKEN } : null,

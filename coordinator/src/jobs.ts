@@ -151,9 +151,7 @@ export interface JobManagerOptions {
   log: (line: string) => void;
   /** Called on every state change, and for every job found at start (metrics). */
   onChange?: (record: JobRecord) => void;
-  /** Threads for the controls computed when a job's tasks are all in (default: all cores). */
-  controlThreads?: number;
-  /** Admission control (coordinator/src/admission.ts): jobs with tasks on the queue at once (default 2), plannings at once (default 2), report builds at once (default 1). */
+  /** Admission control (coordinator/src/admission.ts): jobs with tasks on the queue at once (default 1: a job's control tasks would otherwise queue behind the next job's weights), plannings at once (default 2), report builds at once (default 1). */
   maxRunningJobs?: number;
   maxPlanning?: number;
   maxReportBuilds?: number;
@@ -181,7 +179,7 @@ export class JobManager {
     this.js = jetstream(o.nc);
     this.refusalLog = throttledLog(o.log);
     this.admission = {
-      jobs: new JobAdmission(o.maxRunningJobs ?? 2),
+      jobs: new JobAdmission(o.maxRunningJobs ?? 1),
       planning: new Gate(o.maxPlanning ?? 2),
       reports: new Gate(o.maxReportBuilds ?? 1),
     };

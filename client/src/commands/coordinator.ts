@@ -18,7 +18,7 @@ options:
   --tls-key FILE        ... and this PEM private key
   --ack-wait SECONDS    a task held this long without a heartbeat is redelivered (default 30)
   --max-deliver N       deliveries of one task before it is given up as failed (default 5)
-  --max-running-jobs N  jobs with tasks on the work queue at once (default 2); later ones wait,
+  --max-running-jobs N  jobs with tasks on the work queue at once (default 1); later ones wait,
                         queued, in submission order, so each takes about its own time
   --metrics-port N      serve Prometheus metrics at http://HOST:N/metrics (HOST of --listen)
   --allow-urls          accept http(s) model URLs (read with Range requests; off by default)
