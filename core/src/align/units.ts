@@ -74,7 +74,8 @@ type BlockSpec = { m: Matrix; side: 'rows' | 'cols'; span: number };
  */
 export interface UnitBuilder {
   count: number;
-  build(dims: Int32Array, sign: Float32Array | null): Units;
+  /** `only`: build just these units (the others stay zero): a null draw needs only the units its statistic reads. */
+  build(dims: Int32Array, sign: Float32Array | null, only?: Int32Array | null): Units;
   /** Energy (sum of squares) of each chosen dimension over the blocks: used to stratify nulls. */
   energy(dims: Int32Array): Float64Array;
 }
@@ -96,14 +97,15 @@ function builder(specs: BlockSpec[], count: number, kept: Int32Array | null = nu
   };
   return {
     count,
-    build(wanted, sign) {
+    build(wanted, sign, only = null) {
       const dims = at(wanted);
       const sizes = specs.map((s) => s.span * dims.length);
       const width = sizes.reduce((x, y) => x + y, 0);
       const data = new Float32Array(count * width);
       const magnitude = withMagnitude ? new Float64Array(count) : undefined;
       const scale = 1 / Math.sqrt(specs.length);
-      for (let u = 0; u < count; u++) {
+      for (let n = 0; n < (only ? only.length : count); n++) {
+        const u = only ? only[n]! : n;
         let offset = u * width;
         specs.forEach((s, i) => {
           const block = data.subarray(offset, offset + sizes[i]!);
