@@ -1,15 +1,13 @@
 /**
- * The loop of an executor thread. Two ways in:
- * - a pool thread (thread-pool.ts, `workerData.protocol === 'pool'`): runs tasks of any kind in
- *   THREAD_TASKS, one at a time, each with a session whose context (kernel, reader, hashers) is
- *   built on first use and disposed when the pool releases the session and no task still uses it;
- * - a slot thread (worker/src/thread-slot.ts: `workerData` is the context options): builds its
- *   context once and runs plan tasks until told to stop. Kept until the worker runs on the pool.
+ * The loop of an executor thread of the process's pool (thread-pool.ts starts them with
+ * `workerData.protocol === 'pool'`; the cluster worker's slots run on the same pool): runs tasks
+ * of any kind in THREAD_TASKS, one at a time, each with a session whose context (kernel, reader,
+ * hashers) is built on first use and disposed when the pool releases the session and no task
+ * still uses it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Task } from '../plan/plan.ts';
-import { runTask, type TaskContext } from './run-task.ts';
-import { createTaskContext, disposeTaskContext, type ContextOptions } from './task-context.ts';
+import type { TaskContext } from './run-task.ts';
+import { createTaskContext, disposeTaskContext } from './task-context.ts';
 import { errorToMessage, type FromThread, type ThreadEnv, type ToThread } from './thread-protocol.ts';
 import { isThreadTaskKind, THREAD_TASKS } from './thread-tasks.ts';
 
@@ -84,26 +82,5 @@ function servePool(): void {
   send({ type: 'ready' });
 }
 
-async function serveSlot(options: ContextOptions): Promise<void> {
-  const ctx = await createTaskContext(options);
-  port.on('message', async (message: { task?: Task; stop?: true }) => {
-    if (message.stop) {
-      disposeTaskContext(ctx);
-      port.close();
-      return;
-    }
-    const task = message.task!;
-    try {
-      const results = await runTask(task, ctx, (bytes) => port.postMessage({ progress: bytes }));
-      port.postMessage({ taskId: task.id, results });
-    } catch (err) {
-      // `error` (the stack) is what worker/src/thread-slot.ts reads today; the typed fields
-      // (name, code, retryable, …) are the pool's protocol, there for it to move to.
-      port.postMessage({ ...errorToMessage(task.id, err), taskId: task.id, error: (err as Error).stack ?? String(err) });
-    }
-  });
-  port.postMessage({ ready: true });
-}
-
-if ((workerData as { protocol?: string } | null)?.protocol === 'pool') servePool();
-else await serveSlot(workerData as ContextOptions);
+if ((workerData as { protocol?: string } | null)?.protocol !== 'pool') throw new Error('executor thread started without the pool protocol (core/src/exec/thread-pool.ts starts them)');
+servePool();
