@@ -64,7 +64,7 @@ export async function benchClusterOverhead(dirA: string, dirB: string, root: str
 }
 
 /** Sparse shards holding the Solar-Open-100B layout (headers real, data holes). */
-function sparseSolar(dir: string): void {
+export function sparseSolar(dir: string): void {
   if (existsSync(join(dir, 'model.safetensors.index.json'))) return;
   mkdirSync(dir, { recursive: true });
   const layoutFile = fileURLToPath(new URL('../../shared/data/layouts/solar-open-100b.json', import.meta.url));

@@ -138,4 +138,6 @@ const { benchAlignment } = await import('./align.ts');
 await benchAlignment(root);
 (await import('./nulls.ts')).benchNulls();
 await (await import('./sample-moe.ts')).benchSampleMoe(root);
-await (await import('./controls.ts')).benchControls(root);
+const controlsBench = await import('./controls.ts');
+await controlsBench.benchSolarControls(root);
+await controlsBench.benchControls(root);
