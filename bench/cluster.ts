@@ -64,7 +64,7 @@ export async function benchClusterOverhead(dirA: string, dirB: string, root: str
 }
 
 /** Sparse shards holding the Solar-Open-100B layout (headers real, data holes). */
-export function sparseSolar(dir: string): void {
+function sparseSolar(dir: string): void {
   if (existsSync(join(dir, 'model.safetensors.index.json'))) return;
   mkdirSync(dir, { recursive: true });
   const layoutFile = fileURLToPath(new URL('../../shared/data/layouts/solar-open-100b.json', import.meta.url));
@@ -94,14 +94,21 @@ export function sparseSolar(dir: string): void {
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ model_type: 'solar_open', hidden_size: 4096, num_hidden_layers: 48, vocab_size: 196608, n_routed_experts: 128, num_experts_per_tok: 8 }));
 }
 
-export async function benchSolarPlanning(root: string): Promise<void> {
+/** The sparse Solar-Open-100B folder under `root` (made when missing), or null (saying so) when ../shared/data is absent. */
+export function solarFolder(root: string, what: string): string | null {
   const layout = fileURLToPath(new URL('../../shared/data/layouts/solar-open-100b.json', import.meta.url));
   if (!existsSync(layout)) {
-    console.log('Solar-Open-100B planning: ../shared/data is absent, skipped');
-    return;
+    console.log(`Solar-Open-100B ${what}: ../shared/data is absent, skipped`);
+    return null;
   }
   const dir = join(root, 'solar-open-100b-sparse');
   sparseSolar(dir);
+  return dir;
+}
+
+export async function benchSolarPlanning(root: string): Promise<void> {
+  const dir = solarFolder(root, 'planning');
+  if (!dir) return;
   const [prepared, plan] = await seconds(() => prepareComparison(dir, dir));
   console.log(`${'Solar-Open-100B layout: open + match + plan'.padEnd(44)} ${plan.toFixed(2).padStart(6)} s (${prepared.matched.length} tensors, ${prepared.plan.tasks.length} tasks, ${(prepared.plan.totalBytes / 1e9).toFixed(1)} GB)`);
   if (!NATS_SERVER_BINARY) return;

@@ -10,10 +10,9 @@
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
 import { compareModels, prepareComparison } from '../core/src/compare/model-report.ts';
 import { computeControls } from '../core/src/controls/index.ts';
-import { sparseSolar } from './cluster.ts';
+import { solarFolder } from './cluster.ts';
 import { prepare } from './sample-moe.ts';
 
 export async function benchControls(root: string): Promise<void> {
@@ -40,13 +39,8 @@ export async function benchControls(root: string): Promise<void> {
  * part for unrelated models; it is the identity here).
  */
 export async function benchSolarControls(root: string): Promise<void> {
-  const layout = fileURLToPath(new URL('../../shared/data/layouts/solar-open-100b.json', import.meta.url));
-  if (!existsSync(layout)) {
-    console.log('Solar-Open-100B controls: ../shared/data is absent, skipped');
-    return;
-  }
-  const dir = join(root, 'solar-open-100b-sparse');
-  sparseSolar(dir);
+  const dir = solarFolder(root, 'controls');
+  if (!dir) return;
   const prepared = await prepareComparison(dir, dir);
   const stats = { bytes: 0 };
   let tasks = 0;
