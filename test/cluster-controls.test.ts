@@ -7,18 +7,15 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect } from '@nats-io/transport-node';
 import { compareModels, type ComparisonReport } from '../core/src/compare/model-report.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
-import { startCoordinator } from '../coordinator/src/index.ts';
 import { startWorker } from '../worker/src/index.ts';
-import { decodeTaskResult, type TaskOutcome } from '../proto/convert.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
-import { CLUSTER_KEY, COORDINATOR, Rpc, TOKEN, waitFor, WORKER } from './helpers/cluster.ts';
-import { startNatsServer } from './helpers/nats-server.ts';
+import { CLUSTER_KEY, waitFor, WORKER } from './helpers/cluster.ts';
+import { recordResults, testCluster } from './helpers/test-cluster.ts';
 import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
@@ -37,17 +34,9 @@ function modelPair() {
 unless(NATS_MISSING, test.serial)('a worker killed while it holds a control task: the task is redelivered and the report equals the local one', async (t) => {
   t.timeout(180_000);
   const { root, base, derived } = modelPair();
-  const nats = await startNatsServer();
-  t.teardown(() => nats.stop());
   // A short lease, so the dead worker's control task comes back within the test.
-  const coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root], ackWaitMs: 1_500 });
-  t.teardown(() => coordinator.close());
-  const rpc = new Rpc(coordinator.address);
-  t.teardown(() => rpc.close());
-  const nc = await connect({ servers: nats.url });
-  t.teardown(() => nc.close());
-  const outcomes: TaskOutcome[] = [];
-  nc.subscribe('lineage.results.>', { callback: (_e, m) => { outcomes.push(decodeTaskResult(m.data)); } });
+  const { nats, rpc } = await testCluster(t, root, { ackWaitMs: 1_500 });
+  const { outcomes } = await recordResults(nats.url, t);
 
   // Alone at first, so that it runs the weights pass and then takes a control task.
   const child = spawn(process.execPath, ['--import', 'tsx', WORKER_PROCESS, '--nats', nats.url, '--threads', '1', '--id', 'doomed', '--model-root', root], {
@@ -92,16 +81,8 @@ unless(NATS_MISSING, test.serial)('a worker killed while it holds a control task
 unless(NATS_MISSING, test.serial)('a job cancelled during its controls ends cancelled at once; its control tasks are dropped', async (t) => {
   t.timeout(180_000);
   const { root, base, derived } = modelPair();
-  const nats = await startNatsServer();
-  t.teardown(() => nats.stop());
-  const coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root] });
-  t.teardown(() => coordinator.close());
-  const rpc = new Rpc(coordinator.address);
-  t.teardown(() => rpc.close());
-  const nc = await connect({ servers: nats.url });
-  t.teardown(() => nc.close());
-  const outcomes: TaskOutcome[] = [];
-  nc.subscribe('lineage.results.>', { callback: (_e, m) => { outcomes.push(decodeTaskResult(m.data)); } });
+  const { nats, rpc } = await testCluster(t, root);
+  const { outcomes } = await recordResults(nats.url, t);
 
   const submitted = await rpc.submit({ jobId: 'ctl-cancel', modelA: base, modelB: derived, options: { hash: '', kernel: '', targetTaskBytes: TASK_BYTES } });
   const total = submitted.job!.tasksTotal;
@@ -129,13 +110,7 @@ unless(NATS_MISSING, test.serial)('control tasks the workers refuse: the job is 
   const elsewhere = tempDir();
   writeFileSync(join(elsewhere, 'NOTES.md'), 'kept elsewhere\n');
   symlinkSync(join(elsewhere, 'NOTES.md'), join(derived, 'NOTES.md'));
-  mkdirSync(join(root, 'unused'), { recursive: true });
-  const nats = await startNatsServer();
-  t.teardown(() => nats.stop());
-  const coordinator = await startCoordinator({ ...COORDINATOR, nats: nats.url, listen: '127.0.0.1:0', token: TOKEN, modelRoots: [root, elsewhere] });
-  t.teardown(() => coordinator.close());
-  const rpc = new Rpc(coordinator.address);
-  t.teardown(() => rpc.close());
+  const { nats, rpc } = await testCluster(t, root, { modelRoots: [root, elsewhere] });
   const workers = await Promise.all([1, 2].map(() => startWorker({ ...WORKER, modelRoots: [root], nats: nats.url, threads: 1 })));
   t.teardown(() => Promise.all(workers.map((w) => w.stop())));
   await rpc.submit({ jobId: 'ctl-refused', modelA: base, modelB: derived, options: { hash: '', kernel: '', targetTaskBytes: TASK_BYTES } });

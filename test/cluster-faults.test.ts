@@ -8,20 +8,19 @@ import { spawn } from 'node:child_process';
 import { statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
 import { compareModels, type ComparisonReport } from '../core/src/compare/model-report.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { startCoordinator } from '../coordinator/src/index.ts';
 import { startWorker } from '../worker/src/index.ts';
-import { decodeTaskResult, type TaskOutcome } from '../proto/convert.ts';
 import { TASKS_STREAM, WORKERS_CONSUMER } from '../proto/jetstream.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
 import { CLUSTER_KEY, COORDINATOR, Rpc, TOKEN, waitFor, WORKER } from './helpers/cluster.ts';
 import { startNatsServer } from './helpers/nats-server.ts';
 import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
+import { recordResults } from './helpers/test-cluster.ts';
 
 const WORKER_PROCESS = fileURLToPath(new URL('./helpers/worker-process.ts', import.meta.url));
 const TASK_BYTES = 150_000;
@@ -35,14 +34,6 @@ function modelPair(shardBytes?: number) {
   return { root, base, derived };
 }
 
-/** Every TaskResult published on the job's subject, as it is published (core NATS sees JetStream traffic). */
-async function recordResults(url: string, t: { teardown(fn: () => unknown): void }) {
-  const nc = await connect({ servers: url });
-  t.teardown(() => nc.close());
-  const outcomes: TaskOutcome[] = [];
-  nc.subscribe('lineage.results.>', { callback: (_e, m) => { outcomes.push(decodeTaskResult(m.data)); } });
-  return { nc, outcomes };
-}
 
 unless(NATS_MISSING, test.serial)('a worker killed while it holds a task: the task is redelivered and the report is unchanged', async (t) => {
   t.timeout(90_000);

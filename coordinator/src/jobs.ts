@@ -9,7 +9,7 @@ import { status } from '@grpc/grpc-js';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { jetstream, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream';
 import { assembleReport, prepareComparison, type PreparedComparison } from '../../core/src/compare/index.ts';
-import { computeControls, decodeControlValue, type ControlExecutor, type ControlOutcome } from '../../core/src/controls/index.ts';
+import { decodeControlValue, runControlsPhase, type ControlExecutor, type ControlOutcome } from '../../core/src/controls/index.ts';
 import { isRemoteCheckpoint, isRemoteSource } from '../../core/src/checkpoint/index.ts';
 import type { HttpReadOptions } from '../../core/src/io/index.ts';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/index.ts';
@@ -500,13 +500,8 @@ export class JobManager {
       // second phase of tasks on the same work queue: workers read the tensors, this coordinator
       // plans the tasks and combines their small answers. Local model folders only, as in local mode.
       const remote = isRemoteCheckpoint(prepared.a) || isRemoteCheckpoint(prepared.b);
-      const phase = { tasks: 0, seconds: 0 };
-      const controlsStarted = performance.now();
-      const alignmentSeconds: Record<string, number> = {};
-      const controls = remote ? null : await computeControls(prepared, results, {
-        seed: record.options.seed, executor: this.controlExecutor(job), timings: alignmentSeconds, onStage: (_, n) => { phase.tasks += n; },
-      });
-      phase.seconds = Math.round(performance.now() - controlsStarted) / 1000;
+      const phase = remote ? null : await runControlsPhase(prepared, results, { seed: record.options.seed, executor: this.controlExecutor(job) });
+      const controls = phase?.controls ?? null;
       // Every task of both phases is in: the next job's tasks may go on the queue while this report
       // is built (leaving earlier would queue them ahead of this job's control tasks).
       this.admission.jobs.leave(record.jobId);
@@ -527,8 +522,7 @@ export class JobManager {
           reader: 'pread',
           startedAt: new Date(record.createdAtMs).toISOString(),
           durationSeconds: (Date.now() - record.createdAtMs) / 1000,
-          ...(Object.keys(alignmentSeconds).length ? { alignmentSeconds } : {}),
-          ...(controls ? { controls: phase } : {}),
+          ...phase?.run,
         },
       });
       const stored = await this.o.store.putReport(record.jobId, JSON.stringify(report, null, 2) + '\n');

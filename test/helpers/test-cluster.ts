@@ -6,6 +6,7 @@ import type { ExecutionContext } from 'ava';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { startCoordinator, type CoordinatorOptions } from '../../coordinator/src/index.ts';
+import { decodeTaskResult, type TaskOutcome } from '../../proto/convert.ts';
 import { COORDINATOR, Rpc, TOKEN } from './cluster.ts';
 import { startNatsServer } from './nats-server.ts';
 
@@ -22,4 +23,13 @@ export async function testCluster(t: ExecutionContext, root: string, options: Pa
     return jetstreamManager(nc);
   };
   return { nats, coordinator, rpc, jsm };
+}
+
+/** Every TaskResult published on the results subjects, as it is published (core NATS sees JetStream traffic). */
+export async function recordResults(url: string, t: { teardown(fn: () => unknown): void }) {
+  const nc = await connect({ servers: url });
+  t.teardown(() => nc.close());
+  const outcomes: TaskOutcome[] = [];
+  nc.subscribe('lineage.results.>', { callback: (_e, m) => { outcomes.push(decodeTaskResult(m.data)); } });
+  return { nc, outcomes };
 }

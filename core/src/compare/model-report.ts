@@ -20,7 +20,7 @@ import { buildWeightsSection, type WeightsMeta, type WeightsSection } from '../r
 import { matchTensors, type MatchedTensor } from '../roles/match.ts';
 import { executeLocally, planComparison, type WeightsOptions } from './weights.ts';
 import { judgeWeights, type Verdict } from '../verdict/verdict.ts';
-import { computeControls, type Controls } from '../controls/index.ts';
+import { runControlsPhase, type Controls, type ControlsRun } from '../controls/index.ts';
 import { compareBehaviour, LocalLlamaModel, type BehaviourSection } from '../behaviour/index.ts';
 
 export const SCHEMA_VERSION = 1;
@@ -54,10 +54,8 @@ export interface ComparisonReport {
   /** How this run went; the only part that differs between runs of the same comparison. */
   run: {
     threads: number; reader: string; startedAt: string; durationSeconds: number;
-    /** Seconds of work in the aligned tests, by phase (summed over the tasks, which may run side by side). */
-    alignmentSeconds?: Record<string, number>;
-    /** The controls phase: its tasks (both stages), its wall-clock seconds, and (in process) the tensor bytes its tasks read. */
-    controls?: { tasks: number; seconds: number; bytes?: number };
+    alignmentSeconds?: ControlsRun['alignmentSeconds'];
+    controls?: ControlsRun['controls'];
   };
 }
 
@@ -202,15 +200,12 @@ export async function compareModels(
   }
   const { results, meta } = executed;
   // The controls read more tensor data (layer × layer cells): local models only, for now.
-  const alignmentSeconds: Record<string, number> = {};
-  const phase = { tasks: 0, seconds: 0, bytes: 0 };
-  const controlsStarted = performance.now();
-  const controls = remote ? null : await computeControls(prepared, results, { threads: options.threads, seed: options.seed, timings: alignmentSeconds,
-    onStage: (stage, n) => { phase.tasks += n; options.onControls?.({ stage, tasks: n }); },
+  const phase = remote ? null : await runControlsPhase(prepared, results, {
+    threads: options.threads, seed: options.seed,
+    onStage: (stage, n) => options.onControls?.({ stage, tasks: n }),
     onAnswer: () => options.onControls?.({ answered: 1 }),
-    stats: phase,
   });
-  phase.seconds = Math.round(performance.now() - controlsStarted) / 1000;
+  const controls = phase?.controls ?? null;
   const behaviour = await behaviourOf(prepared, options.behaviour ?? 'off', options.seed);
   return assembleReport(prepared, results, {
     ...meta,
@@ -222,8 +217,7 @@ export async function compareModels(
       reader: options.reader ?? 'pread',
       startedAt: started.toISOString(),
       durationSeconds: (Date.now() - started.getTime()) / 1000,
-      ...(Object.keys(alignmentSeconds).length ? { alignmentSeconds } : {}),
-      ...(controls ? { controls: phase } : {}),
+      ...phase?.run,
     },
   });
 }

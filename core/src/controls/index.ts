@@ -177,6 +177,31 @@ export async function computeControls(prepared: PreparedComparison, results: Ite
   };
 }
 
+/** What the controls phase cost, as the report's `run` gives it. */
+export interface ControlsRun {
+  /** Seconds of work in the aligned tests, by phase (summed over tasks that may run side by side). */
+  alignmentSeconds?: Record<string, number>;
+  /** Its tasks (both stages), wall-clock seconds, and (in process only) the tensor bytes its tasks read. */
+  controls: { tasks: number; seconds: number; bytes?: number };
+}
+
+/** The controls, with the `run` fields of their phase: one place for the local comparison and the coordinator. */
+export async function runControlsPhase(
+  prepared: PreparedComparison, results: ItemResult[], options: Omit<ControlsOptions, 'timings' | 'stats'>,
+): Promise<{ controls: Controls; run: ControlsRun }> {
+  const alignmentSeconds: Record<string, number> = {};
+  const counted = { tasks: 0, bytes: 0 };
+  const started = performance.now();
+  const controls = await computeControls(prepared, results, {
+    ...options, timings: alignmentSeconds, stats: counted,
+    onStage: (stage, n) => { counted.tasks += n; options.onStage?.(stage, n); },
+  });
+  const seconds = Math.round(performance.now() - started) / 1000;
+  // Bytes are counted by the in-process executor's readers; a cluster's workers do not report them.
+  const phase = options.executor ? { tasks: counted.tasks, seconds } : { tasks: counted.tasks, seconds, bytes: counted.bytes };
+  return { controls, run: { ...(Object.keys(alignmentSeconds).length ? { alignmentSeconds } : {}), controls: phase } };
+}
+
 /** MoE layers per expert-control task at most (each layer's null is its main cost)... */
 const EXPERT_LAYERS_PER_TASK = 4;
 /** ...and E_A·E_B cells over its layers at most, so that the answer (the layers' matrices) fits one result message. */
