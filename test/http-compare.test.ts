@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { RemoteSection } from '../core/src/checkpoint/remote-section.ts';
 import { compareModels, type ComparisonReport } from '../core/src/compare/model-report.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
+import { permuteHidden } from '../core/src/synth/transforms.ts';
 import { RangeServer } from './helpers/range-server.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
@@ -111,6 +112,35 @@ test.serial('a remote comparison equals the local one, and says what it read', a
     t.is(small.sha256, createHash('sha256').update(readFileSync(join(folder, 'config.json'))).digest('hex'));
   }
   t.true(server.requests.filter((r) => r.origin === 'cdn').every((r) => r.authorization === null));
+});
+
+test.serial('URL models get the controls: the same as from local reads, fetched by Range requests and logged', async (t) => {
+  // A derivative whose hidden dimension is permuted: only the aligned tests (controls) see through it.
+  const permuted = join(root, 'permuted');
+  permuteHidden(derived, permuted, 7);
+  writeTokenizer(permuted);
+  const served = await RangeServer.start({ repos: { base: { folder: base, commit: COMMIT_A }, permuted: { folder: permuted, commit: COMMIT_B } } });
+  try {
+    const local = await compareModels(base, permuted, OPTIONS);
+    const before = served.requests.length;
+    const report = await compareModels(served.folderUrl('base'), served.folderUrl('permuted'), { ...OPTIONS, remote: FAST });
+    t.truthy(report.controls?.alignment, 'the aligned tests ran on the URL models');
+    t.deepEqual(report.controls, local.controls);
+    t.deepEqual(report.verdict, local.verdict);
+    t.is(report.controls!.alignment!.hidden!.kind, 'permuted');
+    t.true(report.run.controls!.tasks > 0);
+    // The controls' reads are in the read log beside the weights pass's, each run's SHA-256 that of the local bytes.
+    for (const [side, folder] of [['a', base], ['b', permuted]] as const) {
+      const remote = report.models[side].remote as RemoteSection;
+      for (const run of remote.reads) t.is(run.sha256, createHash('sha256').update(localBytes(folder, run.url, run.start, run.end)).digest('hex'));
+      t.deepEqual(remote.failures, []);
+    }
+    // Rows are fetched in batches: a few hundred requests for the whole comparison (windows of 8192 elements included), not one per row.
+    t.true(served.requests.length - before < 800, `${served.requests.length - before} requests`);
+    t.true((report.models.b.remote as RemoteSection).phases.controls!.bytesRead > 0);
+  } finally {
+    await served.close();
+  }
 });
 
 test.serial('lineage compare takes folder URLs, the token from HF_TOKEN or --hub-token, and names a missing one', async (t) => {
@@ -219,11 +249,15 @@ test.serial('sampled mode over HTTP: the same sampled weights as locally, and on
     t.deepEqual(report.weights, local.weights);
     const remote = report.models.a.remote as RemoteSection;
     t.true(remote.coverage.tensorsPartial >= 2, `${remote.coverage.tensorsPartial} tensors read in part`);
-    t.true(remote.coverage.fraction! < 0.5, `coverage ${remote.coverage.fraction}`);
-    // Bytes fetched inside the data section are the bytes the analysis read, give or take the header probes.
+    // The weights pass read the sampled ranges only; the controls (one layer here: their matchings read it whole) are counted apart.
+    t.true(remote.phases.weights.fraction! < 0.5, `weights pass read ${remote.phases.weights.fraction}`);
+    t.true(remote.phases.controls!.bytesRead > 0);
+    // The weights pass fetched the bytes it read, give or take the header probes (HttpRangeReader reads a header to coalesce).
+    const weights = remote.phases.weights;
     const dataStart = 8 + Number(readFileSync(join(bigA, 'model.safetensors')).readBigUInt64LE(0));
-    const tensorFetched = remote.reads.reduce((s, r) => s + Math.max(0, r.end - Math.max(r.start, dataStart)), 0);
-    t.true(tensorFetched >= remote.coverage.bytesRead && tensorFetched <= remote.coverage.bytesRead + 3 * 65536, `${tensorFetched} fetched for ${remote.coverage.bytesRead} read`);
+    t.true(weights.bytesFetched >= weights.bytesRead && weights.bytesFetched <= weights.bytesRead + dataStart + 3 * 65536, `${weights.bytesFetched} fetched for ${weights.bytesRead} read`);
+    // Everything fetched is in the log, hashed: the controls' fetches included.
+    t.is(remote.reads.reduce((s, r) => s + r.end - r.start, 0), remote.bytesFetched);
   } finally {
     await plain.close();
   }

@@ -10,7 +10,7 @@
  */
 import type { Checkpoint, TensorEntry } from '../checkpoint/folder.ts';
 import { bytesPerElement, COMPARABLE_DTYPES, type DType } from '../checkpoint/dtype.ts';
-import { PreadReader } from '../io/pread.ts';
+import { blockingReader } from '../io/blocking.ts';
 import { blockScalesFrom, toFloat32, type BlockScales } from '../kernels/decode.ts';
 import { classifyTensor } from '../roles/roles.ts';
 import { LineageError } from '../errors.ts';
@@ -47,7 +47,8 @@ export class ModelView {
   private readonly byKey = new Map<string, TensorEntry>();
   /** FP8 block scales by the name of the weight they scale (DeepSeek-V3 `weight_scale_inv`). */
   private readonly scales = new Map<string, TensorEntry>();
-  private readonly reader = new PreadReader();
+  private readonly reader = blockingReader();
+  private readonly vectors = new Map<string, Float32Array | null>();
 
   constructor(readonly checkpoint: Checkpoint, private readonly maxElements = DEFAULT_MAX_ELEMENTS) {
     const layers = new Set<number>();
@@ -96,7 +97,9 @@ export class ModelView {
   vector(role: string, layer: number | null): Float32Array | null {
     const t = this.tensor(role, layer);
     if (!t || t.shape.length !== 1) return null;
-    return this.decode(t);
+    // Norm vectors are asked for with every effective matrix: read once (a remote read is a round trip).
+    if (!this.vectors.has(t.name)) this.vectors.set(t.name, this.decode(t));
+    return this.vectors.get(t.name)!;
   }
 
   matrix(role: string, layer: number | null, expert: number | null = null): Matrix | null {
@@ -128,12 +131,16 @@ export class ModelView {
     }
     const bpe = bytesPerElement(t.dtype as DType);
     const data = new Float32Array(list.length * cols);
-    const raw = new Uint8Array(cols * bpe);
+    const rowBytes = cols * bpe;
     try {
-      list.forEach((r, k) => {
-        this.reader.readSync(t.file, t.offset + r * cols * bpe, raw);
-        toFloat32(t.dtype as DType, raw, data.subarray(k * cols, (k + 1) * cols), cols);
-      });
+      // In bands of rows (bounded memory), each band's rows as one batch of ranges.
+      const band = Math.max(1, Math.floor((8 << 20) / rowBytes));
+      for (let k0 = 0; k0 < list.length; k0 += band) {
+        const part = list.slice(k0, k0 + band);
+        const raw = new Uint8Array(part.length * rowBytes);
+        this.reader.readRangesSync(t.file, part.map((r) => ({ offset: t.offset + r * rowBytes, length: rowBytes })), raw);
+        toFloat32(t.dtype as DType, raw, data.subarray(k0 * cols, (k0 + part.length) * cols), part.length * cols);
+      }
     } catch (err) {
       if (!(err instanceof LineageError)) throw err;
       this.unreadable.set(t.name, err.message);

@@ -38,22 +38,44 @@ export interface RemoteSection {
     tensorsUnread: number;
     tensors: TensorCoverage[];
   };
+  /**
+   * What each phase read of the tensors (both are in `coverage` and `reads`): the weights pass
+   * (a sampled run reads a fraction), and the controls (matchings and their nulls, which read
+   * some layers' tensors whole). Null for a phase without logs (a cluster's controls).
+   */
+  phases: { weights: PhaseCoverage; controls: PhaseCoverage | null };
   /** Files whose content changed during the job: their tensors carry a note and were not compared. */
   changes: { url: string; reason: string }[];
   /** Reads that failed for other reasons (after retries): their tensors carry a note. */
   failures: { url: string; reason: string }[];
 }
 
-/** The section for one model from the logs of every reader that ran the job (and the opening). */
-export function remoteSection(ck: RemoteCheckpoint, jobLogs: ReadLog[]): RemoteSection {
+export interface PhaseCoverage {
+  /** Tensor bytes the phase's readers used (distinct bytes). */
+  bytesRead: number;
+  /** bytesRead / the model's tensor bytes; null for a model without tensor bytes. */
+  fraction: number | null;
+  /** Bytes the phase's readers fetched (a byte fetched twice counts twice; headers for coalescing included). */
+  bytesFetched: number;
+}
+
+/** The section for one model from the logs of every reader that ran the job (and the opening): the weights pass's, then the controls'. */
+export function remoteSection(ck: RemoteCheckpoint, jobLogs: ReadLog[], controlLogs: ReadLog[] | null = null): RemoteSection {
   const urls = new Set(ck.remote.files.map((f) => f.url));
-  const log = mergeReadLogs([ck.remote.openLog, ...jobLogs.map((l) => onlyUrls(l, urls))]);
-  const tensors: TensorCoverage[] = ck.tensors.map((t) => {
+  const log = mergeReadLogs([ck.remote.openLog, ...[...jobLogs, ...(controlLogs ?? [])].map((l) => onlyUrls(l, urls))]);
+  const tensorsRead = (served: Record<string, [number, number][]>): TensorCoverage[] => ck.tensors.map((t) => {
     const { url } = splitPinnedFile(t.file);
-    return { name: t.name, file: url, byteLength: t.byteLength, read: intersect(log.served[url] ?? [], t.offset, t.offset + t.byteLength) };
+    return { name: t.name, file: url, byteLength: t.byteLength, read: intersect(served[url] ?? [], t.offset, t.offset + t.byteLength) };
   });
-  const bytesRead = tensors.reduce((s, t) => s + t.read.reduce((x, [a, b]) => x + b - a, 0), 0);
   const counted = (t: TensorCoverage) => t.read.reduce((x, [a, b]) => x + b - a, 0);
+  const phase = (logs: ReadLog[]): PhaseCoverage => {
+    const mine = logs.map((l) => onlyUrls(l, urls));
+    const read = tensorsRead(mergeReadLogs(mine).served).reduce((s, t) => s + counted(t), 0);
+    const fetched = mine.reduce((s, l) => s + l.runs.reduce((x, r) => x + r.end - r.start, 0), 0);
+    return { bytesRead: read, fraction: ck.totalBytes > 0 ? read / ck.totalBytes : null, bytesFetched: fetched };
+  };
+  const tensors = tensorsRead(log.served);
+  const bytesRead = tensors.reduce((s, t) => s + counted(t), 0);
   const stats = Object.values(log.stats);
   return {
     source: ck.remote.source,
@@ -73,6 +95,7 @@ export function remoteSection(ck: RemoteCheckpoint, jobLogs: ReadLog[]): RemoteS
       tensorsUnread: tensors.filter((t) => counted(t) === 0 && t.byteLength > 0).length,
       tensors,
     },
+    phases: { weights: phase(jobLogs), controls: controlLogs ? phase(controlLogs) : null },
     changes: log.changes,
     failures: log.failures,
   };

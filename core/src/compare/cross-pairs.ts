@@ -7,6 +7,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { executePlan } from '../exec/local-executor.ts';
+import { remoteReadSettings } from '../io/blocking.ts';
 import { DEFAULT_WINDOW_ELEMENTS } from '../exec/run-task.ts';
 import { resolveKernel, type KernelChoice } from '../kernels/select.ts';
 import type { Plan, Task, TensorRef } from '../plan/plan.ts';
@@ -61,6 +62,8 @@ export async function compareCrossPairs(pairs: CrossPair[], options: CrossOption
     hash: 'none',
     windowElements: DEFAULT_WINDOW_ELEMENTS,
     overlapReads: threads < availableParallelism(),
+    // Inside a control task on remote models: their files over HTTP, as the task's other reads.
+    ...(remoteReadSettings() ? { remote: remoteReadSettings()! } : {}),
   });
   return { moments: results.map((r) => r?.moments ?? null), errors: results.map((r) => r?.error ?? null) };
 }

@@ -81,14 +81,14 @@ async function tokenizerSection(
   }
 }
 
-function summarize(ck: Checkpoint, path: string, readLogs: ReadLog[]): ModelSummary {
+function summarize(ck: Checkpoint, path: string, readLogs: ReadLog[], controlReadLogs: ReadLog[] | null): ModelSummary {
   return {
     path,
     shards: ck.shards.length,
     tensors: ck.tensors.length,
     bytes: ck.totalBytes,
     paramsFromTensors: countParamsFromTensors(ck.tensors).total,
-    ...(isRemoteCheckpoint(ck) ? { remote: remoteSection(ck, readLogs) } : {}),
+    ...(isRemoteCheckpoint(ck) ? { remote: remoteSection(ck, readLogs, controlReadLogs) } : {}),
   };
 }
 
@@ -133,6 +133,8 @@ export function assembleReport(
     run: ComparisonReport['run'];
     /** Logs of the readers that fetched remote files (remote models only). */
     readLogs?: ReadLog[];
+    /** Logs of the control tasks' remote readers, where they ran in this process. */
+    controlReadLogs?: ReadLog[];
     controls?: Controls | null;
     behaviour?: BehaviourSection | null;
   },
@@ -142,7 +144,7 @@ export function assembleReport(
   return {
     schemaVersion: SCHEMA_VERSION,
     tool: { name: 'lineage', version },
-    models: { a: summarize(prepared.a, prepared.pathA, meta.readLogs ?? []), b: summarize(prepared.b, prepared.pathB, meta.readLogs ?? []) },
+    models: { a: summarize(prepared.a, prepared.pathA, meta.readLogs ?? [], meta.controlReadLogs ?? null), b: summarize(prepared.b, prepared.pathB, meta.readLogs ?? [], meta.controlReadLogs ?? null) },
     architecture: prepared.architecture,
     tokenizer: prepared.tokenizer,
     weights,
@@ -185,39 +187,43 @@ export async function compareModels(
 ): Promise<ComparisonReport> {
   const started = new Date();
   const prepared = await prepareComparison(pathA, pathB, options);
-  // Remote models: the executor threads' HTTP readers leave their read logs in a folder as they close.
+  // Remote models: the executor threads' HTTP readers leave their read logs in a folder as they
+  // close, one folder for the weights pass and one for the controls (the report tells them apart).
   const remote = isRemoteCheckpoint(prepared.a) || isRemoteCheckpoint(prepared.b);
-  const logDir = remote ? mkdtempSync(join(tmpdir(), 'lineage-reads-')) : null;
+  const logDirs = remote ? [mkdtempSync(join(tmpdir(), 'lineage-reads-')), mkdtempSync(join(tmpdir(), 'lineage-reads-'))] as const : null;
   let executed: Awaited<ReturnType<typeof executeLocally>>;
+  let phase: Awaited<ReturnType<typeof runControlsPhase>>;
   let readLogs: ReadLog[] | undefined;
+  let controlReadLogs: ReadLog[] | undefined;
   try {
-    executed = await executeLocally(prepared.matched, prepared.plan, logDir ? { ...options, remote: { ...options.remote, logDir } } : options);
-    readLogs = logDir ? readLogsIn(logDir) : undefined;
+    executed = await executeLocally(prepared.matched, prepared.plan, logDirs ? { ...options, remote: { ...options.remote, logDir: logDirs[0] } } : options);
+    // The controls read remote models' ranges too (blocking reads on the pool's threads), logged alike.
+    phase = await runControlsPhase(prepared, executed.results, {
+      threads: options.threads, seed: options.seed, remote: logDirs ? { ...options.remote, logDir: logDirs[1] } : undefined,
+      onStage: (stage, n) => options.onControls?.({ stage, tasks: n }),
+      onAnswer: () => options.onControls?.({ answered: 1 }),
+    });
+    if (logDirs) [readLogs, controlReadLogs] = [readLogsIn(logDirs[0]), readLogsIn(logDirs[1])];
   } finally {
-    if (logDir) rmSync(logDir, { recursive: true, force: true });
+    for (const dir of logDirs ?? []) rmSync(dir, { recursive: true, force: true });
     releaseRemoteCheckpoint(prepared.a);
     releaseRemoteCheckpoint(prepared.b);
   }
   const { results, meta } = executed;
-  // The controls read more tensor data (layer × layer cells): local models only, for now.
-  const phase = remote ? null : await runControlsPhase(prepared, results, {
-    threads: options.threads, seed: options.seed,
-    onStage: (stage, n) => options.onControls?.({ stage, tasks: n }),
-    onAnswer: () => options.onControls?.({ answered: 1 }),
-  });
-  const controls = phase?.controls ?? null;
+  const controls = phase.controls;
   const behaviour = await behaviourOf(prepared, options.behaviour ?? 'off', options.seed);
   return assembleReport(prepared, results, {
     ...meta,
     controls,
     behaviour,
     readLogs,
+    controlReadLogs,
     run: {
       threads: options.threads ?? 1,
       reader: options.reader ?? 'pread',
       startedAt: started.toISOString(),
       durationSeconds: (Date.now() - started.getTime()) / 1000,
-      ...phase?.run,
+      ...phase.run,
     },
   });
 }

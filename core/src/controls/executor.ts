@@ -6,11 +6,19 @@
 import type { Checkpoint } from '../checkpoint/folder.ts';
 import { LineageError } from '../errors.ts';
 import { getThreadPool, newSession } from '../exec/thread-pool.ts';
-import { preadBytesRead } from '../io/pread.ts';
+import { blockingBytesRead } from '../io/blocking.ts';
+import type { HttpReadOptions } from '../io/http-client.ts';
 import { runControlTask, type ControlExecutor, type ControlOutcome, type ControlTask } from './tasks.ts';
 import { asWire } from './wire.ts';
 
-export function localControlExecutor(options: { threads: number; models: { a: Checkpoint; b: Checkpoint }; signal?: AbortSignal; onAnswer?: () => void }): ControlExecutor {
+/**
+ * `remote`: how the models' http(s) files are read. Remote controls always run on pool threads:
+ * their reads block the thread that makes them (io/http-blocking.ts), which must not be this one
+ * (it serves progress and signals, and in tests the HTTP server itself).
+ */
+export function localControlExecutor(options: {
+  threads: number; models: { a: Checkpoint; b: Checkpoint }; remote?: HttpReadOptions | null; signal?: AbortSignal; onAnswer?: () => void;
+}): ControlExecutor {
   return {
     async run(tasks: ControlTask[]): Promise<ControlOutcome[]> {
       const out: ControlOutcome[] = new Array(tasks.length);
@@ -27,13 +35,13 @@ export function localControlExecutor(options: { threads: number; models: { a: Ch
         }
         options.onAnswer?.();
       };
-      if (threads === 1) {
+      if (threads === 1 && !options.remote) {
         for (const task of tasks) {
           options.signal?.throwIfAborted();
           await answer(task, async () => {
-            const before = preadBytesRead();
+            const before = blockingBytesRead();
             const value = await runControlTask(task, options.models);
-            return { value, bytes: preadBytesRead() - before };
+            return { value, bytes: blockingBytesRead() - before };
           });
         }
         return out;
@@ -44,7 +52,7 @@ export function localControlExecutor(options: { threads: number; models: { a: Ch
       const lane = async () => {
         for (let task = queue.shift(); task; task = queue.shift()) {
           const t = task;
-          await answer(t, () => pool.run('control', { task: t, session, models: options.models }, { signal: options.signal }));
+          await answer(t, () => pool.run('control', { task: t, session, models: options.models, remote: options.remote ?? null }, { signal: options.signal }));
         }
       };
       try {

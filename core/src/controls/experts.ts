@@ -22,7 +22,7 @@
 import { bytesPerElement, COMPARABLE_DTYPES, elementCount, type DType } from '../checkpoint/dtype.ts';
 import type { Checkpoint, TensorEntry } from '../checkpoint/folder.ts';
 import { compareCrossPairs, type CrossPair } from '../compare/cross-pairs.ts';
-import { PreadReader } from '../io/pread.ts';
+import { blockingReader, type BlockingReader } from '../io/blocking.ts';
 import { toFloat32 } from '../kernels/decode.ts';
 import { tensorRef as ref, type TensorRef } from '../plan/plan.ts';
 import { isBadInput } from '../errors.ts';
@@ -167,7 +167,7 @@ export function moeLayers(ck: Checkpoint): Map<number, MoeLayer> {
 }
 
 /** Rows of a 2-D tensor as float64, each centered on its own mean and scaled to unit length (zero rows stay zero, flagged). */
-export function unitCenteredRows(t: TensorEntry, reader: PreadReader): { rows: Float64Array; count: number; dim: number; constant: boolean[] } {
+export function unitCenteredRows(t: TensorEntry, reader: BlockingReader): { rows: Float64Array; count: number; dim: number; constant: boolean[] } {
   const [count, dim] = [t.shape[0]!, t.shape[1]!];
   const raw = new Uint8Array(t.byteLength);
   reader.readSync(t.file, t.offset, raw);
@@ -313,7 +313,7 @@ export async function analyzeExpertLayers(a: Checkpoint, b: Checkpoint, options:
   const layersB = moeLayers(b);
   const only = options.layers ? new Set(options.layers) : null;
   const shared = [...layersA.keys()].filter((l) => layersB.has(l) && (!only || only.has(l))).sort((x, y) => x - y);
-  const reader = new PreadReader();
+  const reader = blockingReader();
   const out: ExpertAnalysis = { layers: [], skipped: [] };
   try {
     for (const layer of shared) {
@@ -343,7 +343,7 @@ interface Basis {
 }
 
 /** One layer's matching, or why it was not analysed. */
-async function analyzeLayer(layer: number, la: MoeLayer, lb: MoeLayer, reader: PreadReader, options: ExpertOptions): Promise<ExpertLayer | string> {
+async function analyzeLayer(layer: number, la: MoeLayer, lb: MoeLayer, reader: BlockingReader, options: ExpertOptions): Promise<ExpertLayer | string> {
   const roles = commonRoles(la, lb);
   let basis: Basis;
   if (la.router && lb.router && la.router.shape[1] === lb.router.shape[1]) {
@@ -403,7 +403,7 @@ async function analyzeLayer(layer: number, la: MoeLayer, lb: MoeLayer, reader: P
   };
 }
 
-function routerBasis(ta: TensorEntry, tb: TensorEntry, reader: PreadReader): Basis {
+function routerBasis(ta: TensorEntry, tb: TensorEntry, reader: BlockingReader): Basis {
   const A = unitCenteredRows(ta, reader);
   const B = unitCenteredRows(tb, reader);
   const cross = gram(A.rows, A.count, B.rows, B.count, A.dim);

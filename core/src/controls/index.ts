@@ -3,6 +3,7 @@
  * show, so that each cross-model value is read against a baseline rather than alone.
  */
 import type { ItemResult } from '../exec/run-task.ts';
+import type { HttpReadOptions } from '../io/http-client.ts';
 import type { PreparedComparison } from '../compare/model-report.ts';
 import { relatedThreshold } from '../policy.ts';
 import type { BaselinePoint, LayerAlignment } from './layers.ts';
@@ -84,6 +85,8 @@ function mlpRelatedByIndex(prepared: PreparedComparison, results: ItemResult[]):
 export interface ControlsOptions {
   /** Threads of the in-process executor (when no executor is given). */
   threads?: number;
+  /** How the in-process executor reads the models' http(s) files (remote models). */
+  remote?: HttpReadOptions | null;
   seed?: number;
   /** Filled with the aligned tests' seconds by phase. */
   timings?: Record<string, number>;
@@ -106,7 +109,7 @@ export interface ControlsOptions {
  */
 export async function computeControls(prepared: PreparedComparison, results: ItemResult[], options: ControlsOptions = {}): Promise<Controls> {
   const seed = options.seed ?? 1;
-  const executor = options.executor ?? localControlExecutor({ threads: options.threads ?? 1, models: { a: prepared.a, b: prepared.b }, onAnswer: options.onAnswer });
+  const executor = options.executor ?? localControlExecutor({ threads: options.threads ?? 1, models: { a: prepared.a, b: prepared.b }, remote: options.remote, onAnswer: options.onAnswer });
   const models = { a: prepared.a.root, b: prepared.b.root };
   const unavailable: UnavailableControl[] = [];
   const tasks: ControlTask[] = [];

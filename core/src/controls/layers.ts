@@ -10,7 +10,7 @@ import type { Checkpoint, TensorEntry } from '../checkpoint/folder.ts';
 import type { DType } from '../checkpoint/dtype.ts';
 import { bytesPerElement, COMPARABLE_DTYPES, elementCount } from '../checkpoint/dtype.ts';
 import { LineageError } from '../errors.ts';
-import { PreadReader } from '../io/pread.ts';
+import { blockingReader, type BlockingReader } from '../io/blocking.ts';
 import { blockScalesFrom, toFloat32, type BlockScales } from '../kernels/decode.ts';
 import { classifyTensor } from '../roles/roles.ts';
 import { blockScalesByWeight } from '../roles/match.ts';
@@ -82,7 +82,7 @@ function vectorRows(shape: readonly number[], seed: number, role: string): numbe
  * L_A × L_B matrix and A's L × L baseline cost reads that grow with L, not L². Null for a tensor
  * that cannot be read (its cells stay empty) or that is constant.
  */
-function layerVectors(tensors: TensorEntry[], scales: Map<string, TensorEntry>, rows: number[] | null, reader: PreadReader): (Float64Array | null)[] {
+function layerVectors(tensors: TensorEntry[], scales: Map<string, TensorEntry>, rows: number[] | null, reader: BlockingReader): (Float64Array | null)[] {
   return tensors.map((t) => {
     try {
       const cols = t.shape.length >= 2 ? t.shape[t.shape.length - 1]! : 1;
@@ -97,11 +97,12 @@ function layerVectors(tensors: TensorEntry[], scales: Map<string, TensorEntry>, 
       const ranges = rows ? rows.map((r) => ({ first: r * cols, count: cols })) : [{ first: 0, count: elementCount(t.shape) }];
       const total = ranges.reduce((n, x) => n + x.count, 0);
       const values = new Float32Array(total);
+      // All the rows as one batch (a remote model fetches them at once), decoded row by row (block scales follow the element index).
+      const raw = new Uint8Array(total * bpe);
+      reader.readRangesSync(t.file, ranges.map(({ first, count }) => ({ offset: t.offset + first * bpe, length: count * bpe })), raw);
       let at = 0;
       for (const { first, count } of ranges) {
-        const raw = new Uint8Array(count * bpe);
-        reader.readSync(t.file, t.offset + first * bpe, raw);
-        toFloat32(t.dtype as DType, raw, values.subarray(at, at + count), count, first, blockScales);
+        toFloat32(t.dtype as DType, raw.subarray(at * bpe, (at + count) * bpe), values.subarray(at, at + count), count, first, blockScales);
         at += count;
       }
       return unitCentered(values);
@@ -188,7 +189,7 @@ export async function alignLayers(
   const rowsA = [...chosen.layersA.entries()].sort((x, y) => x[0] - y[0]).map(([, t]) => t);
   const colsB = [...chosen.layersB.entries()].sort((x, y) => x[0] - y[0]).map(([, t]) => t);
   const rows = vectorRows(rowsA[0]!.shape, options.seed ?? 1, chosen.role);
-  const reader = new PreadReader();
+  const reader = blockingReader();
   let vectorsA: (Float64Array | null)[];
   let vectorsB: (Float64Array | null)[];
   try {

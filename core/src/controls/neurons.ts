@@ -9,7 +9,7 @@
  */
 import type { Checkpoint, TensorEntry } from '../checkpoint/folder.ts';
 import { bytesPerElement, type DType } from '../checkpoint/dtype.ts';
-import { PreadReader } from '../io/pread.ts';
+import { blockingReader, type BlockingReader } from '../io/blocking.ts';
 import { blockScalesFrom, toFloat32, type BlockScales } from '../kernels/decode.ts';
 import { blockScalesByWeight } from '../roles/match.ts';
 import { classifyTensor } from '../roles/roles.ts';
@@ -45,7 +45,7 @@ function findTensor(ck: Checkpoint, role: string, layer: number): TensorEntry | 
 }
 
 /** Rows centred and scaled to unit length, as float32 (the dot product is then the centered cosine). */
-function unitRows(t: TensorEntry, reader: PreadReader, scale: TensorEntry | undefined): Float32Array {
+function unitRows(t: TensorEntry, reader: BlockingReader, scale: TensorEntry | undefined): Float32Array {
   const raw = new Uint8Array(t.byteLength);
   reader.readSync(t.file, t.offset, raw);
   const [rows, cols] = [t.shape[0]!, t.shape[1]!];
@@ -109,7 +109,7 @@ export function neuronPermutationTest(
     const budget = options.budget ?? 2e9;
     if (k * countB * cols * (replicates + 1) > budget) { k = Math.min(k, 16); replicates = Math.min(replicates, 9); }
     if (k * countB * cols * (replicates + 1) > budget) continue;
-    const reader = new PreadReader();
+    const reader = blockingReader();
     try {
       const rowsA = unitRows(ta, reader, blockScalesByWeight(a.tensors).get(ta.name));
       const rowsB = unitRows(tb, reader, blockScalesByWeight(b.tensors).get(tb.name));

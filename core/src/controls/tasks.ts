@@ -10,6 +10,8 @@
  */
 import type { Checkpoint } from '../checkpoint/folder.ts';
 import { LineageError } from '../errors.ts';
+import { withRemoteReads } from '../io/blocking.ts';
+import type { HttpReadOptions } from '../io/http-client.ts';
 import { relatedThreshold } from '../policy.ts';
 import { alignedCellsPart, alignHiddenPart, CELL_GROUPS, type CellsPart, type CellsSpec, type HiddenPart } from '../align/index.ts';
 import { alignLayers, type BaselinePoint, type LayerAlignment } from './layers.ts';
@@ -64,8 +66,15 @@ export interface ControlExecutor {
   run(tasks: ControlTask[]): Promise<ControlOutcome[]>;
 }
 
-/** Runs one control task on checkpoints the caller opened from `task.models`. */
-export async function runControlTask(task: ControlTask, models: { a: Checkpoint; b: Checkpoint }): Promise<ControlValues[ControlKind]> {
+/**
+ * Runs one control task on checkpoints the caller opened from `task.models`. `remote`: how their
+ * http(s) files are read (remote models); without it a remote file makes its control unavailable.
+ */
+export function runControlTask(task: ControlTask, models: { a: Checkpoint; b: Checkpoint }, remote: HttpReadOptions | null = null): Promise<ControlValues[ControlKind]> {
+  return withRemoteReads(remote, () => runPart(task, models));
+}
+
+async function runPart(task: ControlTask, models: { a: Checkpoint; b: Checkpoint }): Promise<ControlValues[ControlKind]> {
   const { a, b } = models;
   const { part, seed } = task;
   // Inside a task, comparisons run on the calling thread: the task itself is the unit of parallelism.

@@ -5,7 +5,8 @@
  */
 import { openCheckpoint, type Checkpoint } from '../checkpoint/folder.ts';
 import type { ThreadEnv } from '../exec/thread-protocol.ts';
-import { preadBytesRead } from '../io/pread.ts';
+import { blockingBytesRead } from '../io/blocking.ts';
+import type { HttpReadOptions } from '../io/http-client.ts';
 import { runControlTask, type ControlTask } from './tasks.ts';
 
 let opened: { session: string; byRoot: Map<string, Checkpoint> } | null = null;
@@ -22,10 +23,12 @@ function open(session: string, root: string): Checkpoint {
  * tensors read, and a shard cut short since costs only its own tensors); absent on a cluster
  * worker, which opens the folders itself.
  */
-export async function run(input: { task: ControlTask; session: string; models?: { a: Checkpoint; b: Checkpoint } }, _env: ThreadEnv): Promise<{ value: unknown; bytes: number }> {
+export async function run(
+  input: { task: ControlTask; session: string; models?: { a: Checkpoint; b: Checkpoint }; remote?: HttpReadOptions | null }, _env: ThreadEnv,
+): Promise<{ value: unknown; bytes: number }> {
   const { task, session } = input;
   // A thread runs one task at a time: what its readers read meanwhile is this task's.
-  const before = preadBytesRead();
-  const value = await runControlTask(task, input.models ?? { a: open(session, task.models.a), b: open(session, task.models.b) });
-  return { value, bytes: preadBytesRead() - before };
+  const before = blockingBytesRead();
+  const value = await runControlTask(task, input.models ?? { a: open(session, task.models.a), b: open(session, task.models.b) }, input.remote ?? null);
+  return { value, bytes: blockingBytesRead() - before };
 }
