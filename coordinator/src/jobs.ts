@@ -500,7 +500,7 @@ export class JobManager {
       // second phase of tasks on the same work queue: workers read the tensors, this coordinator
       // plans the tasks and combines their small answers. Local model folders only, as in local mode.
       const remote = isRemoteCheckpoint(prepared.a) || isRemoteCheckpoint(prepared.b);
-      const phase = remote ? null : await runControlsPhase(prepared, results, { seed: record.options.seed, executor: this.controlExecutor(job) });
+      const phase = remote ? null : await runControlsPhase(prepared, results, { seed: record.options.seed, sample: record.options.sample, executor: this.controlExecutor(job) });
       const controls = phase?.controls ?? null;
       // Every task of both phases is in: the next job's tasks may go on the queue while this report
       // is built (leaving earlier would queue them ahead of this job's control tasks).

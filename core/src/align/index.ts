@@ -26,6 +26,7 @@ import { Random } from '../synth/random.ts';
 import { alignHidden, identityMap, type DimMap, type HiddenAlignment } from './hidden.ts';
 import { ModelView } from './model-view.ts';
 import { evenlySpaced, fisherCombine, median, predictivePValue, shuffled } from './stats.ts';
+import { controlsFraction, sampledCellPairs } from '../sample/controls.ts';
 import {
   assigned, attentionUnits, magnitudeCorrelation, mlpUnits, nearestNeighbour, routerUnits, selectDims, similarities, tokenUnits,
   type DimSelection, type UnitBuilder, type Units,
@@ -189,13 +190,18 @@ const PAIRS_PER_PART = 8;
 
 export interface AlignmentPlan {
   pairs: [number, number][];
+  /** The layer pairs the models have, of which `pairs` were chosen. */
+  candidates: number;
   pairing: AlignmentSection['layerPairing'];
   /** The groups of layer cells that have tensors to compare (no task is planned for the others). */
   groups: CellGroup[];
 }
 
-/** How layers pair, and which groups of cells have tensors on the sides they need (no tensor is read). */
-export function planAlignment(a: Checkpoint, b: Checkpoint, layerPairsGiven: [number, number][] | null): AlignmentPlan {
+/**
+ * How layers pair, and which groups of cells have tensors on the sides they need (no tensor is
+ * read). `sample`: the run's --sample fraction, under which fewer layer pairs get cells.
+ */
+export function planAlignment(a: Checkpoint, b: Checkpoint, layerPairsGiven: [number, number][] | null, sample: number | null = null): AlignmentPlan {
   const [va, vb] = [new ModelView(a), new ModelView(b)];
   try {
     const has = (v: ModelView, role: string) => v.layers.some((l) => v.tensor(role, l) !== null);
@@ -210,8 +216,11 @@ export function planAlignment(a: Checkpoint, b: Checkpoint, layerPairsGiven: [nu
     const { pairs, pairing } = layerPairs(va, vb, layerPairsGiven);
     // At most ALIGNED_LAYERS pairs, evenly spaced: null partners are drawn among them too, so the
     // cells read ~2·ALIGNED_LAYERS layers whatever the depth (any reused run longer than
-    // depth/(ALIGNED_LAYERS−1) layers still has a cell in it).
-    return { pairs: evenlySpaced(pairs.length, ALIGNED_LAYERS).map((i) => pairs[i]!), pairing, groups };
+    // depth/(ALIGNED_LAYERS−1) layers still has a cell in it). Sampled: about F of them, at least
+    // 4 (sampledCellPairs), their null partners still among them: with 3 partners a cell tops its
+    // draws up to MIN_NULL_DRAWS with dimension shuffles (layerCells).
+    const count = sampledCellPairs(ALIGNED_LAYERS, controlsFraction(sample));
+    return { pairs: evenlySpaced(pairs.length, count).map((i) => pairs[i]!), candidates: pairs.length, pairing, groups };
   } finally {
     va.close();
     vb.close();

@@ -199,7 +199,7 @@ export async function compareModels(
     executed = await executeLocally(prepared.matched, prepared.plan, logDirs ? { ...options, remote: { ...options.remote, logDir: logDirs[0] } } : options);
     // The controls read remote models' ranges too (blocking reads on the pool's threads), logged alike.
     phase = await runControlsPhase(prepared, executed.results, {
-      threads: options.threads, seed: options.seed, remote: logDirs ? { ...options.remote, logDir: logDirs[1] } : undefined,
+      threads: options.threads, seed: options.seed, sample: options.sample, remote: logDirs ? { ...options.remote, logDir: logDirs[1] } : undefined,
       onStage: (stage, n) => options.onControls?.({ stage, tasks: n }),
       onAnswer: () => options.onControls?.({ answered: 1 }),
     });

@@ -28,7 +28,8 @@ import { tensorRef as ref, type TensorRef } from '../plan/plan.ts';
 import { isBadInput } from '../errors.ts';
 import { classifyTensor } from '../roles/roles.ts';
 import { blockScalesByWeight } from '../roles/match.ts';
-import { chooseSorted } from '../sample/blocks.ts';
+import { chooseSorted, planSample, rowsAndCols } from '../sample/blocks.ts';
+import { sampledRowRuns } from '../sample/controls.ts';
 import { finalizeMoments, mergeMoments, emptyMoments, type Moments } from '../stats/moments.ts';
 import { Random } from '../synth/random.ts';
 import { maximizeAssignment, maximizeAssignmentFlat } from './assignment.ts';
@@ -108,6 +109,11 @@ export interface ExpertOptions {
   maxWeightPairs?: number;
   /** Only these layers (a part of the control run as its own task); default every MoE layer both models have. */
   layers?: number[];
+  /**
+   * The run's --sample fraction: expert matrices too small for block sampling (read whole in an
+   * exact run) are read as about this share of their rows. Unset: whole.
+   */
+  rows?: number;
 }
 
 export interface ExpertAnalysis {
@@ -360,7 +366,7 @@ async function analyzeLayer(layer: number, la: MoeLayer, lb: MoeLayer, reader: B
     const pairs = la.experts.size * lb.experts.size;
     const cap = options.maxWeightPairs ?? DEFAULT_MAX_WEIGHT_PAIRS;
     if (pairs > cap) return `${why}; the expert weights would need ${pairs} pair comparisons, above the limit of ${cap}`;
-    basis = await weightBasis(la, lb, roles, options);
+    basis = await weightBasis(la, lb, roles, options, layer);
   }
   if (basis.ea === 0 || basis.eb === 0) return 'no experts';
   if (basis.df < 1) return 'vectors too short for a null';
@@ -448,21 +454,60 @@ function expertIndices(layer: MoeLayer): number[] {
   return [...layer.experts.keys()].sort((x, y) => x - y);
 }
 
-/** Moments of expert pairs over their concatenated roles, merged in role order. */
+/** A piece of every expert's tensor of one role that a comparison reads: the whole tensor, or a run of its rows. */
+interface ExpertPiece {
+  role: string;
+  rows: { first: number; count: number } | null;
+}
+
+/**
+ * What each expert pair reads: every role whole; under --sample (options.rows) the roles too small
+ * for block sampling (which would be read whole) as a few runs of about F of their rows, the same
+ * rows for every expert of the layer and role. FP8 tensors with block scales stay whole (a slice
+ * would lose its scales' alignment).
+ */
+function expertPieces(x: MoeLayer, y: MoeLayer, roles: string[], pairs: [number, number][], sample: number | undefined, options: ExpertOptions, layer: number): ExpertPiece[] {
+  const whole = roles.map((role) => ({ role, rows: null }));
+  const fraction = options.rows;
+  if (fraction === undefined || pairs.length === 0) return whole;
+  const scaled = pairs.some(([i, j]) => x.scales.has(i) || y.scales.has(j));
+  if (scaled) return whole;
+  const random = new Random(options.seed ?? 1, `expert-rows:${layer}`);
+  return roles.flatMap((role): ExpertPiece[] => {
+    const shape = x.experts.get(pairs[0]![0])!.get(role)!.shape;
+    const blocked = sample !== undefined && sample < 1 && planSample(shape, sample, options.seed ?? 1, role) !== null;
+    const runs = blocked ? null : sampledRowRuns(rowsAndCols(shape).rows, fraction, random);
+    return runs ? runs.map((rows) => ({ role, rows })) : [{ role, rows: null }];
+  });
+}
+
+/** Rows [first, first + count) of a tensor (row-major: one contiguous range). */
+function rowSlice(r: TensorRef, rows: { first: number; count: number } | null): TensorRef {
+  if (!rows) return r;
+  const { cols } = rowsAndCols(r.shape);
+  const rowBytes = cols * bytesPerElement(r.dtype);
+  return { file: r.file, offset: r.offset + rows.first * rowBytes, byteLength: rows.count * rowBytes, dtype: r.dtype, shape: [rows.count, cols] };
+}
+
+/** Moments of expert pairs over their concatenated roles (or the roles' sampled rows), merged in role order. */
 async function expertPairMoments(
-  x: MoeLayer, y: MoeLayer, roles: string[], pairs: [number, number][], sample: number | undefined, options: ExpertOptions,
+  x: MoeLayer, y: MoeLayer, roles: string[], pairs: [number, number][], sample: number | undefined, options: ExpertOptions, layer: number,
 ): Promise<(Moments | null)[]> {
+  const pieces = expertPieces(x, y, roles, pairs, sample, options, layer);
   const cross: CrossPair[] = [];
   for (const [i, j] of pairs) {
-    for (const role of roles) {
-      cross.push({ a: x.experts.get(i)!.get(role)!, b: y.experts.get(j)!.get(role)!, scalesA: x.scales.get(i)?.get(role) ?? null, scalesB: y.scales.get(j)?.get(role) ?? null });
+    for (const { role, rows } of pieces) {
+      cross.push({
+        a: rowSlice(x.experts.get(i)!.get(role)!, rows), b: rowSlice(y.experts.get(j)!.get(role)!, rows),
+        scalesA: rows ? null : x.scales.get(i)?.get(role) ?? null, scalesB: rows ? null : y.scales.get(j)?.get(role) ?? null,
+      });
     }
   }
-  const { moments } = await compareCrossPairs(cross, { sample, seed: options.seed, threads: options.threads, pairsPerTask: 4 * roles.length });
+  const { moments } = await compareCrossPairs(cross, { sample, seed: options.seed, threads: options.threads, pairsPerTask: 4 * pieces.length });
   return pairs.map((_, p) => {
     let merged: Moments = emptyMoments();
-    for (let r = 0; r < roles.length; r++) {
-      const m = moments[p * roles.length + r];
+    for (let r = 0; r < pieces.length; r++) {
+      const m = moments[p * pieces.length + r];
       if (!m) return null;
       merged = mergeMoments(merged, m);
     }
@@ -471,19 +516,19 @@ async function expertPairMoments(
 }
 
 /** Without router rows on both sides: the full E_A × E_B matrix of expert weights, and each side's own Gram matrix for the null. */
-async function weightBasis(la: MoeLayer, lb: MoeLayer, roles: string[], options: ExpertOptions): Promise<Basis> {
+async function weightBasis(la: MoeLayer, lb: MoeLayer, roles: string[], options: ExpertOptions, layer: number): Promise<Basis> {
   const ia = expertIndices(la);
   const ib = expertIndices(lb);
   const sample = options.sample ?? DEFAULT_EXPERT_SAMPLE;
   const cc = (m: Moments | null) => (m ? finalizeMoments(m).centeredCosine : null);
   const crossPairs = ia.flatMap((i) => ib.map((j) => [i, j] as [number, number]));
-  const cross = await expertPairMoments(la, lb, roles, crossPairs, sample, options);
+  const cross = await expertPairMoments(la, lb, roles, crossPairs, sample, options, layer);
   const matrix = ia.map((_, x) => ib.map((_, y) => cc(cross[x * ib.length + y]!)));
-  const within = async (layer: MoeLayer, idx: number[]): Promise<Float64Array> => {
+  const within = async (side: MoeLayer, idx: number[]): Promise<Float64Array> => {
     const g = new Float64Array(idx.length * idx.length);
     const list: [number, number][] = [];
     for (let x = 0; x < idx.length; x++) for (let y = x + 1; y < idx.length; y++) list.push([idx[x]!, idx[y]!]);
-    const moments = await expertPairMoments(layer, layer, roles, list, sample, options);
+    const moments = await expertPairMoments(side, side, roles, list, sample, options, layer);
     let k = 0;
     for (let x = 0; x < idx.length; x++) {
       g[x * idx.length + x] = 1;
@@ -528,7 +573,7 @@ async function weightCheck(la: MoeLayer, lb: MoeLayer, roles: string[], assignme
   const matched = chosen.map((p) => [p.a, p.b] as [number, number]);
   const sameIndex = chosen.filter((p) => p.a !== p.b && known(p.a, p.a)).map((p) => [p.a, p.a] as [number, number]);
   const sample = options.sample ?? DEFAULT_EXPERT_SAMPLE;
-  const moments = await expertPairMoments(la, lb, roles, [...matched, ...sameIndex], sample, options);
+  const moments = await expertPairMoments(la, lb, roles, [...matched, ...sameIndex], sample, options, layer);
   const values = moments.map((m) => (m ? finalizeMoments(m).centeredCosine : null));
   const byPair = new Map(matched.map(([i, j], k) => [`${i}:${j}`, values[k] ?? null]));
   for (const p of assignment) p.experts = byPair.get(`${p.a}:${p.b}`) ?? null;

@@ -15,6 +15,7 @@ import { finalizeMoments } from '../stats/moments.ts';
 import type { NeuronPermutationTest } from './neurons.ts';
 import { addCellTimings, alignmentSection, cellSpecs, planAlignment, type AlignmentSection, type CellsPart } from '../align/index.ts';
 import { chooseSorted } from '../sample/blocks.ts';
+import { controlsFraction, notSampled, sampledExpertLayers } from '../sample/controls.ts';
 import { Random } from '../synth/random.ts';
 import type { ControlExecutor, ControlKind, ControlOutcome, ControlPart, ControlTask, ControlValues } from './tasks.ts';
 import { localControlExecutor } from './executor.ts';
@@ -44,6 +45,21 @@ export interface Controls {
   alignment: AlignmentSection | null;
   /** Controls that could not run (their tensors unreadable), each with the reason. */
   unavailable: UnavailableControl[];
+  /** MoE layers of both models the expert matching did not analyse, and why (absent when it analysed them all). */
+  expertsSkipped?: { layer: number; reason: string }[];
+  /** What a sampled run's controls left out (absent in an exact run). */
+  sampled?: ControlsSampling;
+}
+
+/** Under --sample F the controls plan about F of their work (core/src/sample/controls.ts). */
+export interface ControlsSampling {
+  fraction: number;
+  /** MoE layers the expert matching analysed, of those both models have (the others in `expertsSkipped`). */
+  expertLayers: { analysed: number; of: number };
+  /** Layer pairs given aligned cells, of the pairs the models have. */
+  alignedLayerPairs: { chosen: number; of: number };
+  /** How the expert weight check reads expert matrices too small for block sampling. */
+  expertWeights: string;
 }
 
 export interface UnavailableControl {
@@ -85,6 +101,8 @@ function mlpRelatedByIndex(prepared: PreparedComparison, results: ItemResult[]):
 export interface ControlsOptions {
   /** Threads of the in-process executor (when no executor is given). */
   threads?: number;
+  /** The run's --sample fraction: in (0, 1) the controls plan about that share of their work (an exact run otherwise). */
+  sample?: number | null;
   /** How the in-process executor reads the models' http(s) files (remote models). */
   remote?: HttpReadOptions | null;
   seed?: number;
@@ -119,7 +137,10 @@ export async function computeControls(prepared: PreparedComparison, results: Ite
   const tokenPairs = cappedTokenPairs(tokenPairsOf(prepared), seed);
   const hiddenAt = add('alignment: hidden dimensions', { kind: 'alignment.hidden', tokenPairs });
   const layersAt = add('layer alignment', { kind: 'layers' });
-  const expertsAt = expertLayerRuns(prepared).map((layers) => add(`experts: layers ${layers[0]}-${layers[layers.length - 1]}`, { kind: 'experts', layers }));
+  const fraction = controlsFraction(options.sample);
+  const expertPlan = expertLayerRuns(prepared, fraction);
+  const rows = fraction === null ? {} : { rows: fraction };
+  const expertsAt = expertPlan.runs.map((layers) => add(`experts: layers ${layers[0]}-${layers[layers.length - 1]}`, { kind: 'experts', layers, ...rows }));
   const embedA = prepared.a.tensors.find((t) => classifyTensor(t.name).role === 'embedding');
   const embedB = prepared.b.tensors.find((t) => classifyTensor(t.name).role === 'embedding');
   // Rows pair by id only when the vocabularies do: otherwise compare the rows of shared tokens.
@@ -143,8 +164,14 @@ export async function computeControls(prepared: PreparedComparison, results: Ite
   };
   const layers = value(layersAt, 'layers', 'layers') ?? null;
   const experts: ExpertLayer[] = [];
-  for (const at of expertsAt) experts.push(...(value(at, 'experts', 'experts')?.layers ?? []));
+  const expertsSkipped = expertPlan.left.map((layer) => ({ layer, reason: notSampled(fraction!) }));
+  for (const at of expertsAt) {
+    const answer = value(at, 'experts', 'experts');
+    experts.push(...(answer?.layers ?? []));
+    expertsSkipped.push(...(answer?.skipped ?? []));
+  }
   experts.sort((x, y) => x.layer - y.layer);
+  expertsSkipped.sort((x, y) => x.layer - y.layer);
   const embeddings = value(embeddingsAt, 'embeddings', 'embeddings') ?? null;
   const neurons = value(neuronsAt, 'neurons', 'neurons') ?? null;
   const hidden = value(hiddenAt, 'alignment', 'alignment.hidden');
@@ -152,9 +179,11 @@ export async function computeControls(prepared: PreparedComparison, results: Ite
   // Stage 2: the aligned cells, under the hidden alignment, with layers paired (depth changed:
   // B's layers with A's through the layer alignment).
   let alignment: AlignmentSection | null = null;
+  let alignedPairs: ControlsSampling['alignedLayerPairs'] | null = null;
   if (hidden) {
     const layerPairs = layers ? layers.alignment.alignment.map((x) => [x.a, x.b] as [number, number]) : null;
-    const plan = planAlignment(prepared.a, prepared.b, layerPairs);
+    const plan = planAlignment(prepared.a, prepared.b, layerPairs, fraction);
+    alignedPairs = { chosen: plan.pairs.length, of: plan.candidates };
     const { specs, notes } = cellSpecs(plan, hidden, tokenPairs, seed);
     const cellTasks = specs.map((spec, id): ControlTask => ({ id, label: `alignment: ${spec.group} ${spec.pairs.length ? `layers ${spec.pairs[0]![0]}-${spec.pairs[spec.pairs.length - 1]![0]}` : 'rows'}`, models, seed, part: { kind: 'alignment.cells', spec } }));
     options.onStage?.(2, cellTasks.length);
@@ -177,6 +206,16 @@ export async function computeControls(prepared: PreparedComparison, results: Ite
     embeddings,
     neurons,
     unavailable,
+    // Both only where they say something, so an exact run's report keeps its fields.
+    ...(expertsSkipped.length ? { expertsSkipped } : {}),
+    ...(fraction === null ? {} : {
+      sampled: {
+        fraction,
+        expertLayers: { analysed: expertPlan.runs.flat().length, of: expertPlan.runs.flat().length + expertPlan.left.length },
+        alignedLayerPairs: alignedPairs ?? { chosen: 0, of: 0 },
+        expertWeights: `expert matrices too small for block sampling read as about ${fraction} of their rows (runs of adjacent rows, the same for every expert of a layer and role)`,
+      },
+    }),
   };
 }
 
@@ -210,13 +249,17 @@ const EXPERT_LAYERS_PER_TASK = 4;
 /** ...and E_A·E_B cells over its layers at most, so that the answer (the layers' matrices) fits one result message. */
 const EXPERT_CELLS_PER_TASK = 65_536;
 
-/** The MoE layers both models have, cut into runs that make one expert-control task each. */
-function expertLayerRuns(prepared: PreparedComparison): number[][] {
+/**
+ * The MoE layers both models have (under --sample, the evenly spaced share sampledExpertLayers
+ * keeps; `left`: the others), cut into runs that make one expert-control task each.
+ */
+function expertLayerRuns(prepared: PreparedComparison, fraction: number | null): { runs: number[][]; left: number[] } {
   const [ma, mb] = [moeLayers(prepared.a), moeLayers(prepared.b)];
+  const { chosen, left } = sampledExpertLayers(sharedMoeLayers(prepared.a, prepared.b), fraction);
   const runs: number[][] = [];
   let run: number[] = [];
   let cells = 0;
-  for (const layer of sharedMoeLayers(prepared.a, prepared.b)) {
+  for (const layer of chosen) {
     const size = Math.max(1, ma.get(layer)!.experts.size * mb.get(layer)!.experts.size);
     if (run.length && (run.length >= EXPERT_LAYERS_PER_TASK || cells + size > EXPERT_CELLS_PER_TASK)) {
       runs.push(run);
@@ -227,7 +270,7 @@ function expertLayerRuns(prepared: PreparedComparison): number[][] {
     cells += size;
   }
   if (run.length) runs.push(run);
-  return runs;
+  return { runs, left };
 }
 /** Token pairs a task carries at most (a seeded choice): the aligned tests use a few hundred to a thousand. */
 const MAX_TOKEN_PAIRS = 4096;

@@ -23,8 +23,8 @@ import { neuronPermutationTest, type NeuronPermutationTest } from './neurons.ts'
 export type ControlPart =
   /** Layers of A against layers of B, and A's layers against each other (the baseline). */
   | { kind: 'layers' }
-  /** The expert matching of these MoE layers, with its permutation null. */
-  | { kind: 'experts'; layers: number[] }
+  /** The expert matching of these MoE layers, with its permutation null; `rows`: the run's --sample fraction (expert weights read as that share of their rows). */
+  | { kind: 'experts'; layers: number[]; rows?: number }
   /** The rows of shared tokens the plan chose, matched and mismatched. */
   | { kind: 'embeddings'; plan: SharedRowsPlan }
   /** One layer's MLP neurons matched whatever their order. */
@@ -83,7 +83,7 @@ async function runPart(task: ControlTask, models: { a: Checkpoint; b: Checkpoint
     case 'layers':
       return alignLayers(a, b, (v, n) => v !== null && v > relatedThreshold(n), { seed });
     case 'experts':
-      return analyzeExpertLayers(a, b, { sample: 0.05, seed, threads, layers: part.layers });
+      return analyzeExpertLayers(a, b, { sample: 0.05, seed, threads, layers: part.layers, ...(part.rows !== undefined ? { rows: part.rows } : {}) });
     case 'embeddings':
       return compareSharedRows(a, b, part.plan, { seed, threads });
     case 'neurons':
@@ -121,6 +121,7 @@ export function parseControlTask(json: string): ControlTask {
       break;
     case 'experts':
       if (!Array.isArray(part.layers) || part.layers.length > 4096 || !part.layers.every(isCount)) bad('experts: layers');
+      if (part.rows !== undefined && !(typeof part.rows === 'number' && part.rows > 0 && part.rows < 1)) bad('experts: rows (a fraction in (0, 1))');
       break;
     case 'embeddings': {
       const plan = part.plan as Record<string, unknown> | undefined;

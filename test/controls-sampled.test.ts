@@ -1,0 +1,105 @@
+/**
+ * Sampled controls (issue 12 item 5): under --sample F the controls plan about F of their work:
+ * the expert matching on max(4, ⌈F·L⌉) evenly spaced MoE layers (the others reported skipped, "not
+ * sampled"), aligned cells on max(4, ⌈12·F⌉) layer pairs (each still with ≥ 10 null draws), the
+ * expert weight check on about F of each small expert matrix's rows; and the verdicts stand.
+ */
+import test from 'ava';
+import { join } from 'node:path';
+import { compareModels } from '../core/src/compare/model-report.ts';
+import { parseControlTask } from '../core/src/controls/tasks.ts';
+import { LineageError } from '../core/src/errors.ts';
+import { sampledCellPairs, sampledExpertLayers, sampledRowRuns } from '../core/src/sample/controls.ts';
+import { synthesize } from '../core/src/synth/synth.ts';
+import { Random } from '../core/src/synth/random.ts';
+import { tempDir } from './helpers/tmpdir.ts';
+
+test('the sampling rules: about F of the layers and cell pairs, never fewer than 4, evenly spaced; rows in a few runs', (t) => {
+  const layers = Array.from({ length: 48 }, (_, i) => i);
+  const { chosen, left } = sampledExpertLayers(layers, 0.1);
+  t.deepEqual(chosen, [0, 12, 24, 35, 47], '⌈0.1 × 48⌉ = 5 layers, both ends kept');
+  t.is(left.length, 43);
+  t.deepEqual(sampledExpertLayers(layers.slice(0, 6), 0.1).chosen.length, 4, 'at least 4');
+  t.deepEqual(sampledExpertLayers(layers.slice(0, 3), 0.1), { chosen: [0, 1, 2], left: [] }, 'a short MoE keeps every layer');
+  t.deepEqual(sampledExpertLayers(layers, null), { chosen: layers, left: [] }, 'exact: every layer');
+  t.is(sampledExpertLayers(layers, 0.5).chosen.length, 24);
+  t.is(sampledCellPairs(12, 0.1), 4);
+  t.is(sampledCellPairs(12, 0.5), 6);
+  t.is(sampledCellPairs(12, 0.99), 12);
+  t.is(sampledCellPairs(12, null), 12);
+
+  const runs = sampledRowRuns(256, 0.1, new Random(1, 'rows'))!;
+  t.is(runs.length, 4);
+  const rows = runs.reduce((s, r) => s + r.count, 0);
+  t.true(rows >= 26 && rows <= 32, `${rows} of 256 rows`);
+  runs.forEach((r, i) => {
+    t.true(r.first >= 0 && r.first + r.count <= 256);
+    if (i > 0) t.true(r.first >= runs[i - 1]!.first + runs[i - 1]!.count, 'disjoint, in row order');
+  });
+  t.deepEqual(sampledRowRuns(256, 0.1, new Random(1, 'rows')), runs, 'seeded');
+  t.is(sampledRowRuns(8, 0.1, new Random(1, 'rows')), null, 'a matrix of a few rows is read whole');
+  t.is(sampledRowRuns(64, 0.6, new Random(1, 'rows')), null, 'so is one where the sample would be most of it');
+});
+
+test('an expert task carries the row fraction, checked like every other field', (t) => {
+  const task = (rows: unknown) => JSON.stringify({ id: 0, label: 'experts', models: { a: '/a', b: '/b' }, seed: 1, part: { kind: 'experts', layers: [0, 4], rows } });
+  t.is((parseControlTask(task(0.1)).part as { rows?: number }).rows, 0.1);
+  t.is((parseControlTask(JSON.stringify({ id: 0, label: 'experts', models: { a: '/a', b: '/b' }, seed: 1, part: { kind: 'experts', layers: [0] } })).part as { rows?: number }).rows, undefined);
+  for (const bad of [0, 1, 1.5, -0.1, 'half', null]) {
+    const err = t.throws(() => parseControlTask(task(bad)), { instanceOf: LineageError }, String(bad));
+    t.regex(err!.message, /experts: rows/);
+  }
+});
+
+test('--sample 0.1 on a 12-layer MoE: fewer expert layers and cell pairs, reported as sampled; derived still related, independent not', async (t) => {
+  t.timeout(300_000);
+  const root = tempDir();
+  const [base, derived, independent] = ['base', 'derived', 'independent'].map((x) => join(root, x));
+  synthesize('base', { out: base!, shape: { layout: 'moe', layers: 12, experts: 8, hidden: 64, moeIntermediate: 64, heads: 4, kvHeads: 2, vocab: 256 } });
+  synthesize('derivative', { out: derived!, like: base!, drift: 0.02 });
+  synthesize('independent', { out: independent!, like: base! });
+
+  const exact = await compareModels(base!, derived!, { threads: 1 });
+  const sampled = await compareModels(base!, derived!, { threads: 1, sample: 0.1 });
+  const unrelated = await compareModels(base!, independent!, { threads: 1, sample: 0.1 });
+
+  // Exact: every layer, and no sampling fields (an exact report keeps its shape).
+  const ce = exact.controls!;
+  t.is(ce.experts.length, 12);
+  t.false('sampled' in ce);
+  t.false('expertsSkipped' in ce);
+  t.is(ce.experts[0]!.experts!.sampled, false, 'exact: small expert matrices read whole');
+
+  for (const report of [sampled, unrelated]) {
+    const c = report.controls!;
+    t.deepEqual(c.experts.map((l) => l.layer), [0, 4, 7, 11], 'max(4, ⌈0.1 × 12⌉) evenly spaced layers');
+    t.deepEqual(c.expertsSkipped!.map((s) => s.layer), [1, 2, 3, 5, 6, 8, 9, 10]);
+    t.true(c.expertsSkipped!.every((s) => s.reason === 'not sampled (--sample 0.1)'));
+    t.is(c.sampled!.fraction, 0.1);
+    t.deepEqual(c.sampled!.expertLayers, { analysed: 4, of: 12 });
+    t.deepEqual(c.sampled!.alignedLayerPairs, { chosen: 4, of: 12 });
+    const layerCells = c.alignment!.components.flatMap((x) => x.cells).filter((cell) => cell.layerA !== null);
+    t.true(layerCells.length > 0);
+    t.deepEqual([...new Set(layerCells.map((cell) => cell.layerA))].sort((x, y) => x! - y!), [0, 4, 7, 11], 'cells on 4 evenly spaced layer pairs');
+    // Layer cells draw their nulls from the other chosen pairs' layers, topped up to 10 by
+    // dimension shuffles; expert cells from mismatched experts (7 of 8 here, as in an exact run).
+    for (const x of c.alignment!.components) {
+      const least = x.component === 'routed experts' ? 7 : 10;
+      t.true(x.cells.every((cell) => cell.nullDraws >= least), `${x.component}: ≥ ${least} null draws per cell`);
+    }
+    // The weight check reads about a tenth of each pair's expert weights (3 roles of 64 × 64).
+    for (const layer of c.experts) {
+      t.true(layer.experts!.sampled);
+      t.true(layer.experts!.elements >= 0.1 * 3 * 4096 && layer.experts!.elements <= 0.2 * 3 * 4096, `${layer.experts!.elements} elements`);
+    }
+  }
+  t.true(sampled.controls!.alignment!.components.flatMap((x) => x.cells).length < ce.alignment!.components.flatMap((x) => x.cells).length);
+  t.true(sampled.run.controls!.bytes! < exact.run.controls!.bytes! / 2, `controls read ${sampled.run.controls!.bytes} bytes sampled, ${exact.run.controls!.bytes} exact`);
+
+  t.is(exact.verdict.label, 'derived');
+  t.is(sampled.verdict.label, 'derived');
+  t.true(sampled.controls!.experts.every((l) => l.pValue <= 0.01 && (l.experts!.z ?? 0) > 5), 'every sampled layer matches its experts, weights confirming');
+  t.true(sampled.controls!.alignment!.components.every((x) => x.finding === 'related'));
+  t.is(unrelated.verdict.label, 'independent');
+  t.true(unrelated.controls!.alignment!.components.every((x) => x.finding !== 'related'));
+});
