@@ -49,6 +49,9 @@ unless(NATS_MISSING)('a job on model URLs gives the weights of the local compari
   const local = await compareModels(base, derived, { targetTaskBytes: 300_000, threads: 1 });
   t.deepEqual(report.weights, local.weights);
   t.is(report.verdict.label, local.verdict.label);
+  // The controls ran on the workers from the URLs (held to the planned version): the same as local ones.
+  t.truthy(report.controls?.alignment, 'the aligned tests ran');
+  t.deepEqual(report.controls, local.controls);
   t.truthy((report.models.a as { remote?: unknown }).remote, 'the report says which revision it read');
   t.true(server.requests.some((r) => r.range !== undefined && /safetensors/.test(r.path)), 'tensor bytes came over Range requests');
 });

@@ -11,10 +11,12 @@ import { gzipSync } from 'node:zlib';
 import { prepareComparison, type PreparedComparison } from '../core/src/compare/model-report.ts';
 import { computeControls, localControlExecutor, type ControlExecutor } from '../core/src/controls/index.ts';
 import { compareSharedRows } from '../core/src/controls/embeddings.ts';
-import { parseControlTask, runControlTask, type ControlTask } from '../core/src/controls/tasks.ts';
+import { parseControlTask, runControlTask, taskModels, type ControlTask } from '../core/src/controls/tasks.ts';
+import { run as runThreadTask } from '../core/src/controls/thread-task.ts';
+import { RangeServer } from './helpers/range-server.ts';
 import { decodeControlValue, encodeControlValue } from '../core/src/controls/wire.ts';
 import { LineageError } from '../core/src/errors.ts';
-import { executePlan, type ItemResult } from '../core/src/exec/index.ts';
+import { executePlan, getThreadPool, type ItemResult } from '../core/src/exec/index.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
@@ -96,6 +98,32 @@ test('hostile control tasks are refused before anything is opened', (t) => {
   refused({ ...valid, part: { kind: 'alignment.cells', spec: { ...spec, group: 'everything' } } }, /group/);
   refused({ ...valid, part: { kind: 'alignment.cells', spec: { ...spec, selection: { a: [0, 1], b: [0], sign: [1, 1] } } } }, /selection/);
   refused({ ...valid, part: { kind: 'alignment.cells', spec: { ...spec, selection: { a: [0], b: [0], sign: [2] } } } }, /selection/);
+  refused({ ...valid, models: { ...valid.models, digestA: 'not hex' } }, /models: digest/);
+  refused({ ...valid, models: { a: 'x'.repeat(300_000), b: '/models/b' } }, /models: too long/);
+});
+
+test('a task naming model URLs opens the version it was planned from, or refuses', async (t) => {
+  const { a, b } = moePair('derivative');
+  const server = await RangeServer.start({ repos: { 'org/a': { folder: a, commit: 'a1'.repeat(20) }, 'org/b': { folder: b, commit: 'b2'.repeat(20) } } });
+  t.teardown(() => server.close());
+  const prepared = await prepareComparison(server.folderUrl('org/a'), server.folderUrl('org/b'));
+  const models = taskModels(prepared.a, prepared.b);
+  // Named by their pinned file URLs (the commit, not the branch), with their tensor tables' digests.
+  t.true(models.a.split(',').every((u) => u.includes(`/resolve/${'a1'.repeat(20)}/`)));
+  t.regex(models.digestA ?? '', /^[0-9a-f]{64}$/);
+  const task: ControlTask = { id: 0, label: 'layers', models, seed: 1, part: { kind: 'layers' } };
+  const run = (x: ControlTask, remote: object | null, session: string) => runThreadTask({ task: x, session, remote }, null as never);
+  // Opened again from the URLs, the tables agree: the task runs (on the pool: its reads block their thread, and this one serves HTTP).
+  const answer = await getThreadPool(1).run('control', { task, session: 'reopened', remote: {} });
+  t.truthy((answer.value as { alignment?: unknown }).alignment);
+  t.true(answer.bytes > 0);
+  // Another version (a digest that does not match), no URL settings, or no digest: refused before any tensor is read.
+  const before = server.requests.length;
+  const err = await t.throwsAsync(run({ ...task, models: { ...models, digestB: '0'.repeat(64) } }, {}, 's1'));
+  t.regex(err!.message, /not the version the job was planned from/);
+  t.true(server.requests.slice(before).every((r) => !/safetensors/.test(r.path) || (r.range ?? '').startsWith('bytes=0-')), 'only headers were fetched');
+  t.regex((await t.throwsAsync(run(task, null, 's2')))!.message, /not given settings to read URLs/);
+  t.regex((await t.throwsAsync(run({ ...task, models: { a: models.a, b: models.b } }, {}, 's3')))!.message, /without the digest/);
 });
 
 test('a malformed, mis-shaped or oversized answer is refused', (t) => {

@@ -10,7 +10,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { jetstream, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream';
 import { assembleReport, prepareComparison, type PreparedComparison } from '../../core/src/compare/index.ts';
 import { decodeControlValue, runControlsPhase, type ControlExecutor, type ControlOutcome } from '../../core/src/controls/index.ts';
-import { isRemoteCheckpoint, isRemoteSource } from '../../core/src/checkpoint/index.ts';
+import { isRemoteSource } from '../../core/src/checkpoint/index.ts';
 import type { HttpReadOptions } from '../../core/src/io/index.ts';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/index.ts';
 import { KERNEL_CHOICES, resolveKernel, type KernelChoice } from '../../core/src/kernels/index.ts';
@@ -497,11 +497,11 @@ export class JobManager {
       const samples = new Array(prepared.matched.length).fill(null);
       for (const task of prepared.plan.tasks) for (const item of task.items) samples[item.index] = item.sample;
       // The controls (layer alignment, expert matching, shared-token rows, the aligned tests) are a
-      // second phase of tasks on the same work queue: workers read the tensors, this coordinator
-      // plans the tasks and combines their small answers. Local model folders only, as in local mode.
-      const remote = isRemoteCheckpoint(prepared.a) || isRemoteCheckpoint(prepared.b);
-      const phase = remote ? null : await runControlsPhase(prepared, results, { seed: record.options.seed, sample: record.options.sample, executor: this.controlExecutor(job) });
-      const controls = phase?.controls ?? null;
+      // second phase of tasks on the same work queue: workers read the tensors (remote models: the
+      // ranges, over HTTP, held to the version planned from), this coordinator plans the tasks and
+      // combines their small answers.
+      const phase = await runControlsPhase(prepared, results, { seed: record.options.seed, sample: record.options.sample, executor: this.controlExecutor(job) });
+      const controls = phase.controls;
       // Every task of both phases is in: the next job's tasks may go on the queue while this report
       // is built (leaving earlier would queue them ahead of this job's control tasks).
       this.admission.jobs.leave(record.jobId);
@@ -522,7 +522,7 @@ export class JobManager {
           reader: 'pread',
           startedAt: new Date(record.createdAtMs).toISOString(),
           durationSeconds: (Date.now() - record.createdAtMs) / 1000,
-          ...phase?.run,
+          ...phase.run,
         },
       });
       const stored = await this.o.store.putReport(record.jobId, JSON.stringify(report, null, 2) + '\n');

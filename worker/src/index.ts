@@ -203,8 +203,15 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     } catch (err) {
       throw new TaskFailure(`refused: ${(err as Error).message}`, true);
     }
+    const urls = [task.models.a, task.models.b].some(isRemoteSource);
     for (const folder of [task.models.a, task.models.b]) {
-      if (isRemoteSource(folder) || !isAbsolute(folder)) throw new TaskFailure(`refused: ${folder}: the controls read model folders (absolute paths) on this worker's mounts only`, true);
+      if (isRemoteSource(folder)) {
+        // Model URLs (remote models): only on a worker started with --allow-urls, as for the weights pass.
+        if (!options.allowUrls) throw new TaskFailure(`refused: ${folder.split(',')[0]}: this worker does not read model URLs (start it with --allow-urls)`, true);
+        if (!folder.split(',').every(isRemoteSource)) throw new TaskFailure(`refused: ${folder.slice(0, 200)}: a list mixing URLs and paths`, true);
+        continue;
+      }
+      if (!isAbsolute(folder)) throw new TaskFailure(`refused: ${folder}: the controls read model folders (absolute paths) on this worker's mounts only`, true);
       // Absent here (a mount without the models): retried on another worker, as for the weights pass.
       if (!existsSync(folder)) throw new TaskFailure(`ReadFailedError: ${folder}: cannot open: ENOENT (not on this worker)`, false, true);
       try {
@@ -216,7 +223,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     }
     try {
       // One session per job: a thread opens the folders' headers once for all the job's control tasks.
-      const { value } = await runOnPool('control', { task, session: `controls-${jobId}` }, { threads });
+      const remote = urls ? { token: options.hubToken ?? process.env.HF_TOKEN } : null;
+      const { value } = await runOnPool('control', { task, session: `controls-${jobId}`, remote }, { threads });
       return encodeControlValue(value);
     } catch (err) {
       // Bad input fails it for good; a read failure goes to another worker; anything else is retried.

@@ -22,6 +22,7 @@ import { localControlExecutor } from './executor.ts';
 
 export type { ControlExecutor, ControlOutcome, ControlTask } from './tasks.ts';
 export { parseControlTask } from './tasks.ts';
+import { taskModels } from './tasks.ts';
 export { decodeControlValue, encodeControlValue } from './wire.ts';
 export { localControlExecutor } from './executor.ts';
 import type { PreparedComparison as Prepared } from '../compare/model-report.ts';
@@ -128,7 +129,7 @@ export interface ControlsOptions {
 export async function computeControls(prepared: PreparedComparison, results: ItemResult[], options: ControlsOptions = {}): Promise<Controls> {
   const seed = options.seed ?? 1;
   const executor = options.executor ?? localControlExecutor({ threads: options.threads ?? 1, models: { a: prepared.a, b: prepared.b }, remote: options.remote, onAnswer: options.onAnswer });
-  const models = { a: prepared.a.root, b: prepared.b.root };
+  const models = taskModels(prepared.a, prepared.b);
   const unavailable: UnavailableControl[] = [];
   const tasks: ControlTask[] = [];
   const add = (label: string, part: ControlPart) => { tasks.push({ id: tasks.length, label, models, seed, part }); return tasks.length - 1; };

@@ -9,6 +9,7 @@
  * 100B MoE: the executor opens the folders' headers (a worker only under its model roots).
  */
 import type { Checkpoint } from '../checkpoint/folder.ts';
+import { modelSource } from '../checkpoint/source.ts';
 import { LineageError } from '../errors.ts';
 import { withRemoteReads } from '../io/blocking.ts';
 import type { HttpReadOptions } from '../io/http-client.ts';
@@ -40,8 +41,11 @@ export interface ControlTask {
   /** Position in its stage (answers are combined by it, never by arrival). */
   id: number;
   label: string;
-  /** The model folders (as the comparison opened them). */
-  models: { a: string; b: string };
+  /**
+   * The models as the comparison opened them (checkpoint/source.ts): folders, or for a remote
+   * model its file URLs at the pinned revision, with the digest of the tensor table planned from.
+   */
+  models: { a: string; b: string; digestA?: string; digestB?: string };
   seed: number;
   part: ControlPart;
 }
@@ -64,6 +68,12 @@ export type ControlOutcome =
 /** Runs control tasks and answers each, in the order given; a task that fails answers `{ok: false}` (the control is then unavailable, the job goes on). */
 export interface ControlExecutor {
   run(tasks: ControlTask[]): Promise<ControlOutcome[]>;
+}
+
+/** How tasks name the comparison's models: folders, or pinned URLs with their tensor tables' digests. */
+export function taskModels(a: Checkpoint, b: Checkpoint): ControlTask['models'] {
+  const [sa, sb] = [modelSource(a), modelSource(b)];
+  return { a: sa.path, b: sb.path, ...(sa.digest ? { digestA: sa.digest } : {}), ...(sb.digest ? { digestB: sb.digest } : {}) };
 }
 
 /**
@@ -95,6 +105,9 @@ async function runPart(task: ControlTask, models: { a: Checkpoint; b: Checkpoint
   }
 }
 
+/** A model's file URLs (a few hundred shards) fit; anything longer is not a model a task names. */
+const MAX_SOURCE_CHARS = 256 * 1024;
+
 /**
  * A task as it arrives from elsewhere (a NATS message): checked field by field before anything
  * is opened, so a malformed or hostile one fails as bad input instead of reading at random.
@@ -112,6 +125,9 @@ export function parseControlTask(json: string): ControlTask {
   if (!isCount(id)) bad('id');
   if (typeof label !== 'string' || label.length > 200) bad('label');
   if (!isObject(models) || typeof models.a !== 'string' || typeof models.b !== 'string' || !models.a || !models.b) bad('models');
+  const m = models as Record<string, unknown>;
+  if ((m.a as string).length > MAX_SOURCE_CHARS || (m.b as string).length > MAX_SOURCE_CHARS) bad('models: too long');
+  for (const d of [m.digestA, m.digestB]) if (d !== undefined && (typeof d !== 'string' || !/^[0-9a-f]{64}$/.test(d))) bad('models: digest');
   if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) bad('seed');
   if (!isObject(part) || typeof part.kind !== 'string') return bad('part');
   const pairsOk = (x: unknown, max: number) => Array.isArray(x) && x.length <= max && x.every((p) => Array.isArray(p) && p.length === 2 && isCount(p[0]) && isCount(p[1]));

@@ -4,17 +4,43 @@
  * not per task) and runs the task.
  */
 import { openCheckpoint, type Checkpoint } from '../checkpoint/folder.ts';
+import { isRemoteSource, openModel, releaseRemoteCheckpoint } from '../checkpoint/remote.ts';
+import { tensorTableDigest } from '../checkpoint/source.ts';
+import { BadInputError } from '../errors.ts';
 import type { ThreadEnv } from '../exec/thread-protocol.ts';
 import { blockingBytesRead } from '../io/blocking.ts';
 import type { HttpReadOptions } from '../io/http-client.ts';
 import { runControlTask, type ControlTask } from './tasks.ts';
 
-let opened: { session: string; byRoot: Map<string, Checkpoint> } | null = null;
+let opened: { session: string; byRoot: Map<string, Promise<Checkpoint>> } | null = null;
 
-function open(session: string, root: string): Checkpoint {
-  if (opened?.session !== session) opened = { session, byRoot: new Map() };
-  let ck = opened.byRoot.get(root);
-  if (!ck) opened.byRoot.set(root, (ck = openCheckpoint(root)));
+/** The session's checkpoint for a task's model (opened once per session); a remote one held to the digest the task carries. */
+function open(session: string, path: string, digest: string | undefined, remote: HttpReadOptions | null): Promise<Checkpoint> {
+  if (opened?.session !== session) {
+    // The previous session's remote checkpoints keep small files in temporary folders: let them go.
+    for (const ck of opened?.byRoot.values() ?? []) void ck.then(releaseRemoteCheckpoint, () => {});
+    opened = { session, byRoot: new Map() };
+  }
+  let ck = opened.byRoot.get(path);
+  if (!ck) {
+    ck = isRemoteSource(path) ? openRemote(path, digest, remote) : Promise.resolve(openCheckpoint(path));
+    const byRoot = opened.byRoot;
+    byRoot.set(path, ck);
+    // A failed opening is not kept: the next task tries again.
+    const kept = ck;
+    kept.catch(() => { if (byRoot.get(path) === kept) byRoot.delete(path); });
+  }
+  return ck;
+}
+
+async function openRemote(path: string, digest: string | undefined, remote: HttpReadOptions | null): Promise<Checkpoint> {
+  if (!remote) throw new BadInputError(path, 'a model URL, and this executor was not given settings to read URLs');
+  if (!digest) throw new BadInputError(path, 'a model URL without the digest of its tensor table: the version to read cannot be checked');
+  const ck = await openModel(path, { ...remote, logDir: undefined });
+  if (tensorTableDigest(ck) !== digest) {
+    releaseRemoteCheckpoint(ck);
+    throw new BadInputError(path, 'the model is not the version the job was planned from (its tensor table differs): it changed since');
+  }
   return ck;
 }
 
@@ -29,6 +55,11 @@ export async function run(
   const { task, session } = input;
   // A thread runs one task at a time: what its readers read meanwhile is this task's.
   const before = blockingBytesRead();
-  const value = await runControlTask(task, input.models ?? { a: open(session, task.models.a), b: open(session, task.models.b) }, input.remote ?? null);
+  const remote = input.remote ?? null;
+  const models = input.models ?? {
+    a: await open(session, task.models.a, task.models.digestA, remote),
+    b: await open(session, task.models.b, task.models.digestB, remote),
+  };
+  const value = await runControlTask(task, models, remote);
   return { value, bytes: blockingBytesRead() - before };
 }
