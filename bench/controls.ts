@@ -19,6 +19,7 @@ export async function benchControls(root: string): Promise<void> {
   const pair = prepare(root);
   console.log('\ncontrols share, 48 × 128 MoE pair (bench/controls.ts; lineage compare A B --threads T [--sample 0.1], run.controls of the report)');
   for (const [label, b] of [['derived', pair.derived], ['independent', pair.independent]] as const) {
+    const exactTotal = new Map<number, number>();
     for (const sample of [undefined, 0.1]) {
       for (const threads of [1, 2]) {
         const report = await compareModels(pair.base, b, { threads, sample });
@@ -26,6 +27,15 @@ export async function benchControls(root: string): Promise<void> {
         const total = report.run.durationSeconds;
         const weightsBytes = report.models.a.bytes + report.models.b.bytes;
         console.log(`${`${label}${sample ? ', --sample 0.1' : ''}, ${threads} thread(s)`.padEnd(36)} total ${total.toFixed(1).padStart(6)} s, controls ${c.seconds.toFixed(1).padStart(5)} s (${(100 * c.seconds / total).toFixed(0)}%, ${c.tasks} tasks), controls read ${((c.bytes ?? 0) / 1e6).toFixed(0)} MB = ${(100 * (c.bytes ?? 0) / weightsBytes).toFixed(1)}% of the weights' bytes; ${report.verdict.label} ${report.verdict.confidence}`);
+        if (!sample) {
+          exactTotal.set(threads, total);
+          continue;
+        }
+        const s = report.controls?.sampled;
+        const w = report.weights;
+        const intervals = w.layers.every((l) => l.ci.cosine !== null) && w.roles.every((r) => r.ci.cosine !== null) && w.expertStrata.every((h) => h.ci.cosine !== null);
+        console.log(`${''.padEnd(36)} = ${(100 * total / exactTotal.get(threads)!).toFixed(0)}% of exact's total (goal <= 25% with 2 threads); every layer, role and stratum interval reported: ${intervals}`
+          + (s ? `; controls sampled: ${s.expertLayers.analysed} of ${s.expertLayers.of} MoE layers matched, cells on ${s.alignedLayerPairs.chosen} of ${s.alignedLayerPairs.of} layer pairs` : ''));
       }
     }
   }

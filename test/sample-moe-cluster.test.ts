@@ -13,7 +13,7 @@ import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { testCluster } from './helpers/test-cluster.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
-unless(NATS_MISSING)('a sampled MoE job on 2 workers gives the local report: experts estimated through their strata, intervals included', async (t) => {
+unless(NATS_MISSING)('a sampled MoE job on 2 workers gives the local report: experts estimated through their strata, intervals included, controls sampled alike', async (t) => {
   t.timeout(120_000);
   const root = tempDir();
   const base = join(root, 'base');
@@ -33,6 +33,9 @@ unless(NATS_MISSING)('a sampled MoE job on 2 workers gives the local report: exp
   t.true(report.weights.summary.estimated > 0);
   t.is(report.weights.expertStrata.length, 2 * 3);
   t.true(report.weights.expertStrata.every((s) => s.ci.cosine !== null));
+  // The coordinator plans the controls at the job's fraction too (expert weights read by rows).
+  t.is(report.controls?.sampled?.fraction, 0.1);
+  t.true(report.controls!.experts.every((l) => l.experts!.sampled));
   const { run: _a, ...cluster } = report;
   const { run: _b, ...inProcess } = local;
   t.deepEqual(cluster, inProcess);
