@@ -35,7 +35,7 @@ export async function benchControls(root: string): Promise<void> {
         const w = report.weights;
         const intervals = w.layers.every((l) => l.ci.cosine !== null) && w.roles.every((r) => r.ci.cosine !== null) && w.expertStrata.every((h) => h.ci.cosine !== null);
         console.log(`${''.padEnd(36)} = ${(100 * total / exactTotal.get(threads)!).toFixed(0)}% of exact's total (goal <= 25% with 2 threads); every layer, role and stratum interval reported: ${intervals}`
-          + (s ? `; controls sampled: ${s.expertLayers.analysed} of ${s.expertLayers.of} MoE layers matched, cells on ${s.alignedLayerPairs.chosen} of ${s.alignedLayerPairs.of} layer pairs` : ''));
+          + (s ? `; controls sampled: ${s.expertLayers.analysed} of ${s.expertLayers.of} MoE layers matched, cells on ${s.alignedLayerPairs ? `${s.alignedLayerPairs.chosen} of ${s.alignedLayerPairs.of}` : 'no'} layer pairs` : ''));
       }
     }
   }

@@ -6,13 +6,16 @@
  */
 import test from 'ava';
 import { join } from 'node:path';
+import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
 import { compareModels } from '../core/src/compare/model-report.ts';
+import { analyzeExperts } from '../core/src/controls/experts.ts';
 import { parseControlTask } from '../core/src/controls/tasks.ts';
 import { LineageError } from '../core/src/errors.ts';
 import { sampledCellPairs, sampledExpertLayers, sampledRowRuns } from '../core/src/sample/controls.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { Random } from '../core/src/synth/random.ts';
 import { tempDir } from './helpers/tmpdir.ts';
+import { rewrite, shuffled } from './helpers/rewrite.ts';
 
 test('the sampling rules: about F of the layers and cell pairs, never fewer than 4, evenly spaced; rows in a few runs', (t) => {
   const layers = Array.from({ length: 48 }, (_, i) => i);
@@ -102,4 +105,35 @@ test('--sample 0.1 on a 12-layer MoE: fewer expert layers and cell pairs, report
   t.true(sampled.controls!.alignment!.components.every((x) => x.finding === 'related'));
   t.is(unrelated.verdict.label, 'independent');
   t.true(unrelated.controls!.alignment!.components.every((x) => x.finding !== 'related'));
+});
+
+test('without router rows, the sampled expert weights (rows of every expert) still find a reordering, and nothing between independent models', async (t) => {
+  t.timeout(120_000);
+  const root = tempDir();
+  const p = (x: string) => join(root, x);
+  synthesize('base', { out: p('base'), seed: 11, shape: { layout: 'moe', layers: 2, hidden: 64, heads: 4, kvHeads: 2, vocab: 128, intermediate: 128, experts: 8, moeIntermediate: 64 } });
+  synthesize('derivative', { out: p('derived'), like: p('base'), drift: 0.05, seed: 12 });
+  synthesize('independent', { out: p('independent'), like: p('base'), seed: 13 });
+  const perm = shuffled(8, 1);
+  // Routers dropped; expert e of the output is expert perm[e] of the source.
+  const noRouter = (src: string, out: string, order: number[]) => rewrite(p(src), p(out), (name, shape, values) => {
+    if (/\.mlp\.gate\.weight$/.test(name)) return [];
+    const m = /^(model\.layers\.\d+\.mlp\.experts\.)(\d+)(\..*)$/.exec(name);
+    return [{ name: m ? `${m[1]}${order.indexOf(Number(m[2]))}${m[3]}` : name, shape, values }];
+  });
+  const identity = Array.from({ length: 8 }, (_, i) => i);
+  noRouter('base', 'base-nr', identity);
+  noRouter('derived', 'reordered-nr', perm);
+  noRouter('independent', 'independent-nr', identity);
+  const open = (x: string) => openCheckpoint(p(x));
+
+  const found = await analyzeExperts(open('base-nr'), open('reordered-nr'), { seed: 5, rows: 0.1 });
+  t.is(found.length, 2);
+  for (const layer of found) {
+    t.regex(layer.basis, /^expert weights.*about 0\.1 of each small expert matrix's rows/);
+    t.true(layer.assignment.every((x) => perm[x.b] === x.a), `layer ${layer.layer}: the reordering found`);
+    t.true(layer.pValue <= 0.01);
+  }
+  const unrelated = await analyzeExperts(open('base-nr'), open('independent-nr'), { seed: 5, rows: 0.1 });
+  for (const layer of unrelated) t.true(layer.pValue > 0.01 && Math.abs(layer.z!) < 4, `independent, layer ${layer.layer}: p = ${layer.pValue}`);
 });

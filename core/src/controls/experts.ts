@@ -461,20 +461,20 @@ interface ExpertPiece {
 }
 
 /**
- * What each expert pair reads: every role whole; under --sample (options.rows) the roles too small
- * for block sampling (which would be read whole) as a few runs of about F of their rows, the same
- * rows for every expert of the layer and role. FP8 tensors with block scales stay whole (a slice
- * would lose its scales' alignment).
+ * What each expert pair of a layer reads: every role whole; under --sample (options.rows) the
+ * roles too small for block sampling (which would be read whole) as a few runs of about F of their
+ * rows, the same rows for every expert of the layer and role, so every comparison of the layer
+ * (cross pairs, within-model Gram matrices, the weight check) reads alike. FP8 layers with block
+ * scales stay whole (a slice would lose its scales' alignment).
  */
-function expertPieces(x: MoeLayer, y: MoeLayer, roles: string[], pairs: [number, number][], sample: number | undefined, options: ExpertOptions, layer: number): ExpertPiece[] {
+function expertPieces(la: MoeLayer, lb: MoeLayer, roles: string[], sample: number | undefined, options: ExpertOptions, layer: number): ExpertPiece[] {
   const whole = roles.map((role) => ({ role, rows: null }));
   const fraction = options.rows;
-  if (fraction === undefined || pairs.length === 0) return whole;
-  const scaled = pairs.some(([i, j]) => x.scales.has(i) || y.scales.has(j));
-  if (scaled) return whole;
+  const first = la.experts.get(expertIndices(la)[0]!);
+  if (fraction === undefined || !first || la.scales.size > 0 || lb.scales.size > 0) return whole;
   const random = new Random(options.seed ?? 1, `expert-rows:${layer}`);
   return roles.flatMap((role): ExpertPiece[] => {
-    const shape = x.experts.get(pairs[0]![0])!.get(role)!.shape;
+    const shape = first.get(role)!.shape;
     const blocked = sample !== undefined && sample < 1 && planSample(shape, sample, options.seed ?? 1, role) !== null;
     const runs = blocked ? null : sampledRowRuns(rowsAndCols(shape).rows, fraction, random);
     return runs ? runs.map((rows) => ({ role, rows })) : [{ role, rows: null }];
@@ -491,9 +491,8 @@ function rowSlice(r: TensorRef, rows: { first: number; count: number } | null): 
 
 /** Moments of expert pairs over their concatenated roles (or the roles' sampled rows), merged in role order. */
 async function expertPairMoments(
-  x: MoeLayer, y: MoeLayer, roles: string[], pairs: [number, number][], sample: number | undefined, options: ExpertOptions, layer: number,
+  x: MoeLayer, y: MoeLayer, pieces: ExpertPiece[], pairs: [number, number][], sample: number | undefined, options: ExpertOptions,
 ): Promise<(Moments | null)[]> {
-  const pieces = expertPieces(x, y, roles, pairs, sample, options, layer);
   const cross: CrossPair[] = [];
   for (const [i, j] of pairs) {
     for (const { role, rows } of pieces) {
@@ -522,13 +521,14 @@ async function weightBasis(la: MoeLayer, lb: MoeLayer, roles: string[], options:
   const sample = options.sample ?? DEFAULT_EXPERT_SAMPLE;
   const cc = (m: Moments | null) => (m ? finalizeMoments(m).centeredCosine : null);
   const crossPairs = ia.flatMap((i) => ib.map((j) => [i, j] as [number, number]));
-  const cross = await expertPairMoments(la, lb, roles, crossPairs, sample, options, layer);
+  const pieces = expertPieces(la, lb, roles, sample, options, layer);
+  const cross = await expertPairMoments(la, lb, pieces, crossPairs, sample, options);
   const matrix = ia.map((_, x) => ib.map((_, y) => cc(cross[x * ib.length + y]!)));
   const within = async (side: MoeLayer, idx: number[]): Promise<Float64Array> => {
     const g = new Float64Array(idx.length * idx.length);
     const list: [number, number][] = [];
     for (let x = 0; x < idx.length; x++) for (let y = x + 1; y < idx.length; y++) list.push([idx[x]!, idx[y]!]);
-    const moments = await expertPairMoments(side, side, roles, list, sample, options, layer);
+    const moments = await expertPairMoments(side, side, pieces, list, sample, options);
     let k = 0;
     for (let x = 0; x < idx.length; x++) {
       g[x * idx.length + x] = 1;
@@ -542,7 +542,7 @@ async function weightBasis(la: MoeLayer, lb: MoeLayer, roles: string[], options:
   };
   const n = cross.find((m) => m !== null)?.n ?? 0;
   return {
-    description: `expert weights (no router rows on both sides): centered cosine of concatenated ${roles.join(', ')}${sample < 1 ? `, sampled at ${sample}` : ''}`,
+    description: `expert weights (no router rows on both sides): centered cosine of concatenated ${roles.join(', ')}${sample < 1 ? `, sampled at ${sample}` : ''}${pieces.some((x) => x.rows) ? `, about ${options.rows} of each small expert matrix's rows` : ''}`,
     matrix,
     indexA: ia,
     indexB: ib,
@@ -573,7 +573,7 @@ async function weightCheck(la: MoeLayer, lb: MoeLayer, roles: string[], assignme
   const matched = chosen.map((p) => [p.a, p.b] as [number, number]);
   const sameIndex = chosen.filter((p) => p.a !== p.b && known(p.a, p.a)).map((p) => [p.a, p.a] as [number, number]);
   const sample = options.sample ?? DEFAULT_EXPERT_SAMPLE;
-  const moments = await expertPairMoments(la, lb, roles, [...matched, ...sameIndex], sample, options, layer);
+  const moments = await expertPairMoments(la, lb, expertPieces(la, lb, roles, sample, options, layer), [...matched, ...sameIndex], sample, options);
   const values = moments.map((m) => (m ? finalizeMoments(m).centeredCosine : null));
   const byPair = new Map(matched.map(([i, j], k) => [`${i}:${j}`, values[k] ?? null]));
   for (const p of assignment) p.experts = byPair.get(`${p.a}:${p.b}`) ?? null;

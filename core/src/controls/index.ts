@@ -57,8 +57,8 @@ export interface ControlsSampling {
   fraction: number;
   /** MoE layers the expert matching analysed, of those both models have (the others in `expertsSkipped`). */
   expertLayers: { analysed: number; of: number };
-  /** Layer pairs given aligned cells, of the pairs the models have. */
-  alignedLayerPairs: { chosen: number; of: number };
+  /** Layer pairs given aligned cells, of the pairs the models have (null when the aligned tests did not run). */
+  alignedLayerPairs: { chosen: number; of: number } | null;
   /** How the expert weight check reads expert matrices too small for block sampling. */
   expertWeights: string;
 }
@@ -213,7 +213,7 @@ export async function computeControls(prepared: PreparedComparison, results: Ite
       sampled: {
         fraction,
         expertLayers: { analysed: expertPlan.runs.flat().length, of: expertPlan.runs.flat().length + expertPlan.left.length },
-        alignedLayerPairs: alignedPairs ?? { chosen: 0, of: 0 },
+        alignedLayerPairs: alignedPairs,
         expertWeights: `expert matrices too small for block sampling read as about ${fraction} of their rows (runs of adjacent rows, the same for every expert of a layer and role)`,
       },
     }),
