@@ -9,14 +9,21 @@ import { wasmSimdAvailable } from '../kernels/wasm-kernel.ts';
 interface DotsExports {
   memory: WebAssembly.Memory;
   dots(x: number, n: number, y: number, m: number, w: number, out: number): void;
+  best(q: number, groups: number, b: number, rows: number, cols: number, best: number, at: number): void;
 }
 
+let compiled: WebAssembly.Module | null | undefined;
 let instance: DotsExports | null = null;
+
+function dotsModule(): WebAssembly.Module | null {
+  if (compiled === undefined) compiled = wasmSimdAvailable() ? new WebAssembly.Module(readFileSync(new URL('./wasm/dots.wasm', import.meta.url))) : null;
+  return compiled;
+}
 
 function kernel(): DotsExports | null {
   if (instance) return instance;
-  if (!wasmSimdAvailable()) return null;
-  const module = new WebAssembly.Module(readFileSync(new URL('./wasm/dots.wasm', import.meta.url)));
+  const module = dotsModule();
+  if (!module) return null;
   instance = new WebAssembly.Instance(module, {}).exports as unknown as DotsExports;
   return instance;
 }
@@ -66,4 +73,87 @@ export function dots(x: Float32Array, n: number, y: Float32Array, m: number, w: 
   place(y, m, yOff);
   k.dots(xOff * 4, n, yOff * 4, m, wp, outOff * 4);
   return Float64Array.from(heap.subarray(outOff, outOff + n * m));
+}
+
+/** Each query's greatest dot product with a row of B and the first row that reaches it. */
+export interface BestRows {
+  value: Float64Array;
+  at: Int32Array;
+}
+
+/**
+ * For each query (`cols` floats), the greatest dot product with any of the `count` rows of `rows`
+ * and the first row reaching it, in JavaScript: float64 sums of the float32 products, k
+ * ascending. The reference `BestDots` is tested against (and its fallback without WebAssembly SIMD).
+ */
+export function bestDotsJs(queries: Float32Array[], rows: Float32Array, count: number, cols: number): BestRows {
+  const value = new Float64Array(queries.length);
+  const at = new Int32Array(queries.length);
+  queries.forEach((q, i) => {
+    let best = -Infinity;
+    let where = -1;
+    for (let r = 0; r < count; r++) {
+      let dot = 0;
+      const base = r * cols;
+      for (let j = 0; j < cols; j++) dot += q[j]! * rows[base + j]!;
+      if (dot > best) { best = dot; where = r; }
+    }
+    value[i] = best;
+    at[i] = where;
+  });
+  return { value, at };
+}
+
+/** Queries per group of the kernel's search (its four f64x2 accumulators). */
+const GROUP = 8;
+
+/**
+ * The nearest-row search over one matrix B, asked many times (the neuron test's observed queries,
+ * then each null draw's): B is copied into a WebAssembly instance of its own once, and each search
+ * runs in SIMD over 8 queries at a time, the same sums as `bestDotsJs` bit for bit (~8× faster:
+ * the lanes run over queries, so every sum keeps its order). JavaScript where SIMD is missing.
+ */
+export class BestDots {
+  private readonly exports: DotsExports | null;
+  private readonly bBytes: number;
+
+  constructor(private readonly rows: Float32Array, private readonly count: number, private readonly cols: number) {
+    const module = count * cols > 0 ? dotsModule() : null;
+    this.exports = module ? new WebAssembly.Instance(module, {}).exports as unknown as DotsExports : null;
+    this.bBytes = count * cols * 4;
+    if (this.exports) {
+      grow(this.exports.memory, this.bBytes);
+      new Float32Array(this.exports.memory.buffer, 0, count * cols).set(rows.subarray(0, count * cols));
+    }
+  }
+
+  best(queries: Float32Array[]): BestRows {
+    const { exports, count, cols, bBytes } = this;
+    if (!exports || queries.length === 0) return bestDotsJs(queries, this.rows, count, cols);
+    const groups = Math.ceil(queries.length / GROUP);
+    const slots = groups * GROUP;
+    // After B: the queries (float64, k-major within a group), then the best values and rows.
+    const qAt = Math.ceil(bBytes / 16) * 16;
+    const bestAt = qAt + slots * cols * 8;
+    const whereAt = bestAt + slots * 8;
+    grow(exports.memory, whereAt + slots * 4);
+    const q = new Float64Array(exports.memory.buffer, qAt, slots * cols);
+    q.fill(0);
+    queries.forEach((query, i) => {
+      const g = Math.floor(i / GROUP);
+      const lane = i % GROUP;
+      const base = g * cols * GROUP + lane;
+      for (let k = 0; k < cols; k++) q[base + k * GROUP] = query[k]!;
+    });
+    exports.best(qAt, groups, 0, count, cols, bestAt, whereAt);
+    return {
+      value: new Float64Array(exports.memory.buffer, bestAt, queries.length).slice(),
+      at: new Int32Array(exports.memory.buffer, whereAt, queries.length).slice(),
+    };
+  }
+}
+
+function grow(memory: WebAssembly.Memory, bytes: number): void {
+  const have = memory.buffer.byteLength;
+  if (bytes > have) memory.grow(Math.ceil((bytes - have) / 65536));
 }

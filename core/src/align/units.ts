@@ -17,6 +17,7 @@ import type { DimMap } from './hidden.ts';
 import type { Matrix, ModelView } from './model-view.ts';
 import { centerUnit } from './stats.ts';
 import { dots } from './dots.ts';
+import { UnitCutter } from './units-wasm.ts';
 
 /** Dimensions compared: A's and B's indices of matched pairs, and B's sign for each. */
 export interface DimSelection {
@@ -76,14 +77,31 @@ export interface UnitBuilder {
   count: number;
   /** `only`: build just these units (the others stay zero): a null draw needs only the units its statistic reads. */
   build(dims: Int32Array, sign: Float32Array | null, only?: Int32Array | null): Units;
+  /** `build` as first written (a closure per block, columns walked with a stride): the reference tests compare `build` against. */
+  buildReference(dims: Int32Array, sign: Float32Array | null, only?: Int32Array | null): Units;
   /** Energy (sum of squares) of each chosen dimension over the blocks: used to stratify nulls. */
   energy(dims: Int32Array): Float64Array;
+}
+
+/** A block's magnitude, centring and scale, as first written (centerUnit, then the scale). */
+function finishBlockReference(block: Float32Array, scale: number, magnitude: Float64Array | undefined, u: number): void {
+  if (magnitude) {
+    let ss = 0;
+    for (let k = 0; k < block.length; k++) ss += block[k]! * block[k]!;
+    magnitude[u] += 0.5 * Math.log(ss + 1e-30);
+  }
+  centerUnit(block);
+  for (let k = 0; k < block.length; k++) block[k] = block[k]! * scale;
 }
 
 /**
  * Unit u takes rows (or columns) u·span..(u+1)·span of each matrix. `kept`: the matrices hold only
  * these hidden dimensions (columns of a 'rows' block, rows of a 'cols' block), in this order;
  * `build` and `energy` name dimensions, which are found among them. Null: the matrices are whole.
+ *
+ * `build` is the hot loop of the aligned tests (every null draw cuts units again): it runs in
+ * WebAssembly (units-wasm.ts), which gives `buildReference`'s numbers bit for bit; the reference
+ * (the loops as first written) is what tests compare it with, and what runs without WebAssembly.
  */
 function builder(specs: BlockSpec[], count: number, kept: Int32Array | null = null, withMagnitude = false): UnitBuilder {
   const position = kept ? new Map(Array.from(kept, (d, i) => [d, i])) : null;
@@ -95,15 +113,31 @@ function builder(specs: BlockSpec[], count: number, kept: Int32Array | null = nu
       return p;
     });
   };
-  return {
+  const scale = 1 / Math.sqrt(specs.length);
+  let cutter: UnitCutter | null = null;
+  const self: UnitBuilder = {
     count,
     build(wanted, sign, only = null) {
+      cutter ??= new UnitCutter(specs.map((s) => ({ data: s.m.data, rows: s.m.rows, cols: s.m.cols, byColumn: s.side === 'cols', span: s.span })));
+      const cut = cutter.cut(at(wanted), sign, count, only, scale);
+      if (!cut) return self.buildReference(wanted, sign, only);
+      const { data, squares, width } = cut;
+      if (!withMagnitude) return { count, width, data };
+      // Σ over blocks of log‖block‖, added in block order as the reference adds them.
+      const magnitude = new Float64Array(count);
+      const listed = only ? only.length : count;
+      for (let n = 0; n < listed; n++) {
+        const u = only ? only[n]! : n;
+        for (let i = 0; i < specs.length; i++) magnitude[u] += 0.5 * Math.log(squares[i * listed + n]! + 1e-30);
+      }
+      return { count, width, data, magnitude };
+    },
+    buildReference(wanted, sign, only = null) {
       const dims = at(wanted);
       const sizes = specs.map((s) => s.span * dims.length);
       const width = sizes.reduce((x, y) => x + y, 0);
       const data = new Float32Array(count * width);
       const magnitude = withMagnitude ? new Float64Array(count) : undefined;
-      const scale = 1 / Math.sqrt(specs.length);
       for (let n = 0; n < (only ? only.length : count); n++) {
         const u = only ? only[n]! : n;
         let offset = u * width;
@@ -111,13 +145,7 @@ function builder(specs: BlockSpec[], count: number, kept: Int32Array | null = nu
           const block = data.subarray(offset, offset + sizes[i]!);
           if (s.side === 'rows') rowBlock(s.m, u * s.span, (u + 1) * s.span, dims, sign, block);
           else colBlock(s.m, u * s.span, (u + 1) * s.span, dims, sign, block);
-          if (magnitude) {
-            let ss = 0;
-            for (let k = 0; k < block.length; k++) ss += block[k]! * block[k]!;
-            magnitude[u] += 0.5 * Math.log(ss + 1e-30);
-          }
-          centerUnit(block);
-          for (let k = 0; k < block.length; k++) block[k] = block[k]! * scale;
+          finishBlockReference(block, scale, magnitude, u);
           offset += sizes[i]!;
         });
       }
@@ -138,6 +166,7 @@ function builder(specs: BlockSpec[], count: number, kept: Int32Array | null = nu
       return out;
     },
   };
+  return self;
 }
 
 export interface UnitSource {

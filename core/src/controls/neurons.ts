@@ -14,6 +14,7 @@ import { blockScalesFrom, toFloat32, type BlockScales } from '../kernels/decode.
 import { blockScalesByWeight } from '../roles/match.ts';
 import { classifyTensor } from '../roles/roles.ts';
 import { Random } from '../synth/random.ts';
+import { BestDots } from '../align/dots.ts';
 
 export interface NeuronPermutationTest {
   role: string;
@@ -71,19 +72,10 @@ function unitRows(t: TensorEntry, reader: BlockingReader, scale: TensorEntry | u
   return values;
 }
 
-/** For each query row, the best dot product with any row of `rowsB` and where it was found. */
-function bestMatches(queries: Float32Array[], rowsB: Float32Array, count: number, cols: number): { value: number; at: number }[] {
-  return queries.map((q) => {
-    let best = -Infinity;
-    let at = -1;
-    for (let r = 0; r < count; r++) {
-      let dot = 0;
-      const base = r * cols;
-      for (let j = 0; j < cols; j++) dot += q[j]! * rowsB[base + j]!;
-      if (dot > best) { best = dot; at = r; }
-    }
-    return { value: best, at };
-  });
+/** For each query row, the best dot product with any row of B and where it was found (align/dots.ts: the JavaScript loop's sums, in WebAssembly SIMD). */
+function bestMatches(queries: Float32Array[], rowsB: BestDots): { value: number; at: number }[] {
+  const { value, at } = rowsB.best(queries);
+  return queries.map((_, i) => ({ value: value[i]!, at: at[i]! }));
 }
 
 export function neuronPermutationTest(
@@ -112,13 +104,13 @@ export function neuronPermutationTest(
     const reader = blockingReader();
     try {
       const rowsA = unitRows(ta, reader, blockScalesByWeight(a.tensors).get(ta.name));
-      const rowsB = unitRows(tb, reader, blockScalesByWeight(b.tensors).get(tb.name));
+      const rowsB = new BestDots(unitRows(tb, reader, blockScalesByWeight(b.tensors).get(tb.name)), countB, cols);
       const random = new Random(options.seed ?? 1, `neurons:${role}:${layer}`);
       const chosen = new Set<number>();
       while (chosen.size < k) chosen.add(Math.floor(random.uniform() * countA));
       const picked = [...chosen].sort((x, y) => x - y);
       const queries = picked.map((r) => rowsA.subarray(r * cols, (r + 1) * cols));
-      const observed = bestMatches(queries, rowsB, countB, cols);
+      const observed = bestMatches(queries, rowsB);
       const statistic = observed.reduce((s, m) => s + m.value, 0) / k;
       const nulls: number[] = [];
       for (let rep = 0; rep < replicates; rep++) {
@@ -128,7 +120,7 @@ export function neuronPermutationTest(
           [perm[i], perm[j]] = [perm[j]!, perm[i]!];
         }
         const shuffled = queries.map((q) => Float32Array.from(perm, (p) => q[p]!));
-        nulls.push(bestMatches(shuffled, rowsB, countB, cols).reduce((s, m) => s + m.value, 0) / k);
+        nulls.push(bestMatches(shuffled, rowsB).reduce((s, m) => s + m.value, 0) / k);
       }
       const nullMean = nulls.reduce((s, x) => s + x, 0) / replicates;
       const nullSd = Math.sqrt(nulls.reduce((s, x) => s + (x - nullMean) ** 2, 0) / Math.max(1, replicates - 1));

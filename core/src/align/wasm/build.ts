@@ -1,19 +1,26 @@
 /**
- * Assembles source.ts into dots.wasm (checked in: a few hundred bytes). Run with
- * `npm run build:wasm`; a test checks that the checked-in binary matches the source.
+ * Assembles source.ts into dots.wasm and units-source.ts into units.wasm (checked in: a few KB).
+ * Run with `npm run build:wasm`; tests check that the checked-in binaries match the sources.
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dotsSource } from './source.ts';
+import { unitsSource } from './units-source.ts';
 import { assembleWat } from '../../kernels/wasm/build.ts';
 
 export function assembleDots(): Promise<Uint8Array> {
   return assembleWat('dots.wat', dotsSource());
 }
 
+export function assembleUnits(): Promise<Uint8Array> {
+  return assembleWat('units.wat', unitsSource());
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const binary = await assembleDots();
-  const out = fileURLToPath(new URL('./dots.wasm', import.meta.url));
-  writeFileSync(out, binary);
-  console.log(`wrote ${out} (${binary.length} bytes)`);
+  for (const [name, assemble] of [['dots.wasm', assembleDots], ['units.wasm', assembleUnits]] as const) {
+    const binary = await assemble();
+    const out = fileURLToPath(new URL(`./${name}`, import.meta.url));
+    writeFileSync(out, binary);
+    console.log(`wrote ${out} (${binary.length} bytes)`);
+  }
 }

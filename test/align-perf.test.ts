@@ -1,0 +1,135 @@
+/**
+ * The aligned tests' fast paths give the numbers of their references bit for bit (issue 12's
+ * controls made cheaper without changing a result): each fast path against the JavaScript it
+ * replaced, on random data and on a synthetic model's own units.
+ */
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BestDots, bestDotsJs } from '../core/src/align/dots.ts';
+import { ModelView } from '../core/src/align/model-view.ts';
+import { attentionUnits, mlpUnits, routerUnits, tokenUnits, type UnitBuilder } from '../core/src/align/units.ts';
+import { assembleUnits } from '../core/src/align/wasm/build.ts';
+import { unitKernelCuts } from '../core/src/align/units-wasm.ts';
+import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
+import { Random } from '../core/src/synth/random.ts';
+import { shuffled } from '../core/src/align/stats.ts';
+import { synthesize } from '../core/src/synth/synth.ts';
+import { tempDir } from './helpers/tmpdir.ts';
+
+function sameBits(t: import('ava').ExecutionContext, fast: ArrayLike<number>, slow: ArrayLike<number>, what: string): void {
+  t.is(fast.length, slow.length, `${what}: length`);
+  let differing = 0;
+  let first = -1;
+  for (let i = 0; i < slow.length; i++) if (!Object.is(fast[i], slow[i])) { differing++; if (first < 0) first = i; }
+  t.is(differing, 0, `${what}: ${differing} values differ (first at ${first}: ${fast[first]} vs ${slow[first]})`);
+}
+
+for (const [queries, count, cols] of [[1, 1, 1], [3, 5, 17], [8, 64, 96], [13, 300, 256], [48, 40, 1024]] as const) {
+  test(`BestDots: ${queries} queries over ${count} rows of ${cols} equal the JavaScript search bit for bit`, (t) => {
+    const random = new Random(queries * 7919 + count, 'best dots');
+    const rows = Float32Array.from({ length: count * cols }, () => random.normal() / Math.sqrt(cols));
+    // Queries that are rows of B (ties with themselves), their negatives, and random ones.
+    const qs = Array.from({ length: queries }, (_, i) => {
+      if (i % 3 === 0) return rows.slice((i % count) * cols, (i % count + 1) * cols);
+      if (i % 3 === 1) return Float32Array.from({ length: cols }, () => -random.normal());
+      return Float32Array.from({ length: cols }, () => random.normal());
+    });
+    const search = new BestDots(rows, count, cols);
+    for (let round = 0; round < 2; round++) {
+      const fast = search.best(qs);
+      const slow = bestDotsJs(qs, rows, count, cols);
+      sameBits(t, fast.value, slow.value, 'best values');
+      sameBits(t, fast.at, slow.at, 'best rows');
+    }
+  });
+}
+
+test('BestDots: equal rows keep the first; NaN never wins', (t) => {
+  const cols = 5;
+  const rows = new Float32Array([1, 2, 3, 4, 5, 1, 2, 3, 4, 5, NaN, 0, 0, 0, 0, 1, 2, 3, 4, 5]);
+  const search = new BestDots(rows, 4, cols);
+  const fast = search.best([new Float32Array([1, 1, 1, 1, 1]), new Float32Array([0, 0, 0, 0, 0])]);
+  const slow = bestDotsJs([new Float32Array([1, 1, 1, 1, 1]), new Float32Array([0, 0, 0, 0, 0])], rows, 4, cols);
+  t.deepEqual([...fast.at], [0, 0]);
+  sameBits(t, fast.value, slow.value, 'values');
+  sameBits(t, fast.at, slow.at, 'rows');
+});
+
+test('units.wasm is the assembled source', async (t) => {
+  const checkedIn = readFileSync(new URL('../core/src/align/wasm/units.wasm', import.meta.url));
+  t.deepEqual(Buffer.from(await assembleUnits()), checkedIn);
+});
+
+/** A small MoE model (shared and routed experts, a router, grouped attention) with a norm folded into its effective matrices. */
+function moeModel(): ModelView {
+  const out = join(tempDir(), 'moe');
+  synthesize('base', { out, shape: { layout: 'moe', layers: 2, hidden: 96, intermediate: 160, moeIntermediate: 48, experts: 6, expertsPerToken: 2, heads: 6, kvHeads: 2, vocab: 300 } });
+  return new ModelView(openCheckpoint(out));
+}
+
+test('units cut in WebAssembly equal the reference loops bit for bit: every kind of unit, dimension subsets, shuffles, signs, a few units only', (t) => {
+  const view = moeModel();
+  try {
+    const random = new Random(5, 'units');
+    const uniform = () => random.uniform();
+    const hidden = view.hidden!;
+    // The dimensions loaded (a seeded half, in order), and cuts on them: as loaded, shuffled, a subset.
+    const kept = Int32Array.from([...shuffled(hidden, uniform)].slice(0, 40).sort((x, y) => x - y));
+    const perm = shuffled(kept.length, uniform);
+    const cuts: [string, Int32Array][] = [
+      ['as loaded', kept],
+      ['shuffled', Int32Array.from(perm, (k) => kept[k]!)],
+      ['a subset', kept.filter((_, i) => i % 3 !== 1)],
+    ];
+    const signs = (n: number) => Float32Array.from({ length: n }, () => (uniform() < 0.5 ? -1 : 1));
+    const attention = view.attention()!;
+    const builders: [string, UnitBuilder | null][] = [
+      ['dense-like shared experts', mlpUnits({ view, layer: 1, dims: kept }, 'shared')],
+      ['routed expert 3', mlpUnits({ view, layer: 0, expert: 3, dims: kept }, 'expert')],
+      ['query heads', attentionUnits({ view, layer: 1, dims: kept }, attention.headDim)?.heads ?? null],
+      ['KV groups', attentionUnits({ view, layer: 0, dims: kept }, attention.headDim)?.groups ?? null],
+      ['router rows', routerUnits({ view, layer: 1, dims: kept })],
+      ['token rows (whole matrices)', tokenUnits(view, 'embedding', [0, 5, 17, 299])],
+    ];
+    for (const [name, b] of builders) {
+      t.truthy(b, name);
+      if (!b) continue;
+      // Interleaved: each builder lays its matrices out again after another used the kernel.
+      for (const [cutName, dims] of cuts) {
+        for (const sign of [null, signs(dims.length)]) {
+          for (const only of [null, Int32Array.from([...shuffled(b.count, uniform)].slice(0, Math.max(1, b.count >> 1)).sort((x, y) => x - y))]) {
+            const what = `${name}, ${cutName}${sign ? ', signed' : ''}${only ? `, ${only.length} of ${b.count} units` : ''}`;
+            const cuts0 = unitKernelCuts.count;
+            const fast = b.build(dims, sign, only);
+            t.is(unitKernelCuts.count, cuts0 + 1, `${what}: cut by the kernel`);
+            const slow = b.buildReference(dims, sign, only);
+            t.is(fast.width, slow.width, what);
+            sameBits(t, fast.data, slow.data, what);
+            t.is(!!fast.magnitude, !!slow.magnitude, `${what}: magnitudes`);
+            if (fast.magnitude && slow.magnitude) sameBits(t, fast.magnitude, slow.magnitude, `${what}: magnitudes`);
+          }
+        }
+      }
+    }
+  } finally {
+    view.close();
+  }
+});
+
+test('units: a constant block is all zeros, as the reference leaves it', (t) => {
+  const view = moeModel();
+  try {
+    // Cut on one dimension: each block of a token row is one value, constant, so centred to nothing
+    // (five rows: four go through the kernel's four-block loop, one through its single-block loop).
+    const b = tokenUnits(view, 'embedding', [1, 2, 3, 4, 5])!;
+    const dims = Int32Array.from([7]);
+    const cuts0 = unitKernelCuts.count;
+    const fast = b.build(dims, null);
+    t.is(unitKernelCuts.count, cuts0 + 1);
+    sameBits(t, fast.data, b.buildReference(dims, null).data, 'one dimension');
+    t.true(fast.data.every((x) => Object.is(x, 0)));
+  } finally {
+    view.close();
+  }
+});
