@@ -302,10 +302,9 @@ export function summarizeNull(values: Float64Array): AssignmentNull {
   return { mean, sd: Math.sqrt(ss / Math.max(1, values.length - 1)), values };
 }
 
-/** The MoE layers both models have, in order (what the expert control's tasks are cut from). */
-export function sharedMoeLayers(a: Checkpoint, b: Checkpoint): number[] {
-  const layersB = moeLayers(b);
-  return [...moeLayers(a).keys()].filter((l) => layersB.has(l)).sort((x, y) => x - y);
+/** The MoE layers both models have, in order (what the expert control's tasks are cut from), from their indexed layers. */
+export function sharedLayers(layersA: Map<number, MoeLayer>, layersB: Map<number, MoeLayer>): number[] {
+  return [...layersA.keys()].filter((l) => layersB.has(l)).sort((x, y) => x - y);
 }
 
 /** The expert matching of every MoE layer both models have (layers that cannot be analysed are left out; see analyzeExpertLayers). */
@@ -318,7 +317,7 @@ export async function analyzeExpertLayers(a: Checkpoint, b: Checkpoint, options:
   const layersA = moeLayers(a);
   const layersB = moeLayers(b);
   const only = options.layers ? new Set(options.layers) : null;
-  const shared = [...layersA.keys()].filter((l) => layersB.has(l) && (!only || only.has(l))).sort((x, y) => x - y);
+  const shared = sharedLayers(layersA, layersB).filter((l) => !only || only.has(l));
   const reader = blockingReader();
   const out: ExpertAnalysis = { layers: [], skipped: [] };
   try {

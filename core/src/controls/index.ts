@@ -8,7 +8,7 @@ import type { PreparedComparison } from '../compare/model-report.ts';
 import { relatedThreshold } from '../policy.ts';
 import type { BaselinePoint, LayerAlignment } from './layers.ts';
 import { normControls, type NormControl } from './norms.ts';
-import { moeLayers, sharedMoeLayers, type ExpertLayer } from './experts.ts';
+import { moeLayers, sharedLayers, type ExpertLayer } from './experts.ts';
 import { planSharedRows, sharedTokenIds, type EmbeddingControl } from './embeddings.ts';
 import { classifyTensor } from '../roles/roles.ts';
 import { finalizeMoments } from '../stats/moments.ts';
@@ -256,7 +256,7 @@ const EXPERT_CELLS_PER_TASK = 65_536;
  */
 function expertLayerRuns(prepared: PreparedComparison, fraction: number | null): { runs: number[][]; left: number[] } {
   const [ma, mb] = [moeLayers(prepared.a), moeLayers(prepared.b)];
-  const { chosen, left } = sampledExpertLayers(sharedMoeLayers(prepared.a, prepared.b), fraction);
+  const { chosen, left } = sampledExpertLayers(sharedLayers(ma, mb), fraction);
   const runs: number[][] = [];
   let run: number[] = [];
   let cells = 0;
