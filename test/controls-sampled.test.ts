@@ -7,7 +7,8 @@
 import test from 'ava';
 import { join } from 'node:path';
 import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
-import { compareModels } from '../core/src/compare/model-report.ts';
+import { compareModels, prepareComparison } from '../core/src/compare/model-report.ts';
+import { computeControls, localControlExecutor, type ControlExecutor } from '../core/src/controls/index.ts';
 import { analyzeExperts } from '../core/src/controls/experts.ts';
 import { parseControlTask } from '../core/src/controls/tasks.ts';
 import { LineageError } from '../core/src/errors.ts';
@@ -136,4 +137,33 @@ test('without router rows, the sampled expert weights (rows of every expert) sti
   }
   const unrelated = await analyzeExperts(open('base-nr'), open('independent-nr'), { seed: 5, rows: 0.1 });
   for (const layer of unrelated) t.true(layer.pValue > 0.01 && Math.abs(layer.z!) < 4, `independent, layer ${layer.layer}: p = ${layer.pValue}`);
+});
+
+test('layers an expert answer reports skipped reach the report only if its task asked for them, each with a short reason', async (t) => {
+  t.timeout(120_000);
+  const root = tempDir();
+  synthesize('base', { out: join(root, 'a'), shape: { layout: 'moe', layers: 6, experts: 4, hidden: 64, moeIntermediate: 32, heads: 4, kvHeads: 2, vocab: 128 } });
+  synthesize('derivative', { out: join(root, 'b'), like: join(root, 'a'), drift: 0.02 });
+  const prepared = await prepareComparison(join(root, 'a'), join(root, 'b'));
+  const inner = localControlExecutor({ threads: 1, models: { a: prepared.a, b: prepared.b } });
+  // What a worker could answer: the layers its task asked for, plus others and malformed entries.
+  const tampering: ControlExecutor = {
+    async run(tasks) {
+      const out = await inner.run(tasks);
+      return out.map((o, i) => {
+        const part = tasks[i]!.part;
+        if (!o.ok || part.kind !== 'experts') return o;
+        const value = o.value as { skipped: unknown[] };
+        value.skipped.push({ layer: part.layers[0], reason: 'x'.repeat(10_000) }, { layer: 99, reason: 'not asked' }, { layer: part.layers[0], reason: 5 }, null);
+        return o;
+      });
+    },
+  };
+  const controls = await computeControls(prepared, [], { executor: tampering, sample: 0.5 });
+  // max(4, ⌈0.5 × 6⌉) = 4 of 6 layers analysed; the 2 others not sampled; one reason per asked task, cut.
+  t.deepEqual(controls.experts.map((l) => l.layer), [0, 2, 3, 5]);
+  const skipped = controls.expertsSkipped!;
+  t.deepEqual(skipped.filter((s) => s.reason.startsWith('not sampled')).map((s) => s.layer), [1, 4]);
+  t.true(skipped.every((s) => s.layer !== 99 && typeof s.reason === 'string' && s.reason.length <= 500));
+  t.is(skipped.filter((s) => s.reason.startsWith('xxx')).length, 1, 'one expert task (4 layers), one reported reason kept');
 });

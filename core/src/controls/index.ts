@@ -166,11 +166,15 @@ export async function computeControls(prepared: PreparedComparison, results: Ite
   const layers = value(layersAt, 'layers', 'layers') ?? null;
   const experts: ExpertLayer[] = [];
   const expertsSkipped = expertPlan.left.map((layer) => ({ layer, reason: notSampled(fraction!) }));
-  for (const at of expertsAt) {
+  expertsAt.forEach((at, k) => {
     const answer = value(at, 'experts', 'experts');
     experts.push(...(answer?.layers ?? []));
-    expertsSkipped.push(...(answer?.skipped ?? []));
-  }
+    // An answer may come from a worker: only the layers its task asked for, each with a short reason.
+    const asked = new Set(expertPlan.runs[k]);
+    for (const s of answer?.skipped ?? []) {
+      if (asked.has(s?.layer) && typeof s.reason === 'string') expertsSkipped.push({ layer: s.layer, reason: s.reason.slice(0, MAX_REASON_CHARS) });
+    }
+  });
   experts.sort((x, y) => x.layer - y.layer);
   expertsSkipped.sort((x, y) => x.layer - y.layer);
   const embeddings = value(embeddingsAt, 'embeddings', 'embeddings') ?? null;
@@ -245,6 +249,8 @@ export async function runControlsPhase(
   return { controls, run: { ...(Object.keys(alignmentSeconds).length ? { alignmentSeconds } : {}), controls: phase } };
 }
 
+/** A layer's reason for not being analysed, as reported (an answer's text is cut to this). */
+const MAX_REASON_CHARS = 500;
 /** MoE layers per expert-control task at most (each layer's null is its main cost)... */
 const EXPERT_LAYERS_PER_TASK = 4;
 /** ...and E_A·E_B cells over its layers at most, so that the answer (the layers' matrices) fits one result message. */
