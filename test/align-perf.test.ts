@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { BestDots, bestDotsJs } from '../core/src/align/dots.ts';
 import { ModelView } from '../core/src/align/model-view.ts';
 import { attentionUnits, mlpUnits, routerUnits, tokenUnits, type UnitBuilder } from '../core/src/align/units.ts';
-import { assembleUnits } from '../core/src/align/wasm/build.ts';
+import { assembleLines, assembleUnits } from '../core/src/align/wasm/build.ts';
 import { unitKernelCuts } from '../core/src/align/units-wasm.ts';
+import { lineKernelCalls } from '../core/src/align/lines-wasm.ts';
 import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
 import { Random } from '../core/src/synth/random.ts';
 import { shuffled } from '../core/src/align/stats.ts';
@@ -56,10 +57,12 @@ test('BestDots: equal rows keep the first; NaN never wins', (t) => {
   sameBits(t, fast.at, slow.at, 'rows');
 });
 
-test('units.wasm is the assembled source', async (t) => {
-  const checkedIn = readFileSync(new URL('../core/src/align/wasm/units.wasm', import.meta.url));
-  t.deepEqual(Buffer.from(await assembleUnits()), checkedIn);
-});
+for (const [name, assemble] of [['units.wasm', assembleUnits], ['lines.wasm', assembleLines]] as const) {
+  test(`${name} is the assembled source`, async (t) => {
+    const checkedIn = readFileSync(new URL(`../core/src/align/wasm/${name}`, import.meta.url));
+    t.deepEqual(Buffer.from(await assemble()), checkedIn);
+  });
+}
 
 /** A small MoE model (shared and routed experts, a router, grouped attention) with a norm folded into its effective matrices. */
 function moeModel(): ModelView {
@@ -133,3 +136,41 @@ test('units: a constant block is all zeros, as the reference leaves it', (t) => 
     view.close();
   }
 });
+
+for (const dtype of ['BF16', 'F32'] as const) {
+  test(`model view, ${dtype}: chosen columns (norm folded in or not) and line norms from WebAssembly equal the JavaScript loops bit for bit`, (t) => {
+    const out = join(tempDir(), 'm');
+    // Odd widths (hidden 90, intermediate 75) leave the column norms of some matrices to JavaScript.
+    synthesize('base', { out, shape: { layout: 'moe', layers: 1, hidden: 90, intermediate: 75, moeIntermediate: 30, experts: 3, expertsPerToken: 2, heads: 6, kvHeads: 2, vocab: 200, dtype } });
+    const view = new ModelView(openCheckpoint(out));
+    try {
+      const random = new Random(dtype === 'BF16' ? 3 : 4, 'lines');
+      const calls0 = lineKernelCalls.count;
+      let compared = 0;
+      for (const role of ['attn.q', 'attn.k', 'attn.o', 'shared.gate', 'shared.down', 'router.weight', 'expert.up', 'expert.down']) {
+        const expert = role.startsWith('expert.') ? 1 : null;
+        const tensor = view.tensor(role, 0, expert);
+        t.truthy(tensor, role);
+        if (!tensor) continue;
+        t.is(tensor.dtype, dtype);
+        const width = tensor.shape[1]!;
+        const cols = Int32Array.from([...shuffled(width, () => random.uniform())].slice(0, Math.ceil(width / 3)).sort((x, y) => x - y));
+        for (const effective of [false, true]) {
+          const fast = view.columns(role, 0, cols, effective, expert)!;
+          const slow = view.columnsReference(role, 0, cols, effective, expert)!;
+          t.is(fast.rows, slow.rows);
+          sameBits(t, fast.data, slow.data, `${role} columns${effective ? ', effective' : ''}`);
+        }
+        if (expert === null) {
+          for (const byRow of [true, false]) sameBits(t, view.lineSquares(role, 0, byRow)!, view.lineSquaresReference(role, 0, byRow)!, `${role} ${byRow ? 'row' : 'column'} norms`);
+        }
+        compared++;
+      }
+      t.is(compared, 8);
+      // Every columns call (16), and the line norms of even-width matrices, ran in the kernel.
+      t.true(lineKernelCalls.count - calls0 >= 16 + 4, `kernel calls: ${lineKernelCalls.count - calls0}`);
+    } finally {
+      view.close();
+    }
+  });
+}

@@ -13,6 +13,7 @@ import { bytesPerElement, COMPARABLE_DTYPES, type DType } from '../checkpoint/dt
 import { blockingReader } from '../io/blocking.ts';
 import { blockScalesFrom, toFloat32, type BlockScales } from '../kernels/decode.ts';
 import { classifyTensor } from '../roles/roles.ts';
+import { columnsInWasm, lineSquaresInWasm } from './lines-wasm.ts';
 import { LineageError } from '../errors.ts';
 
 export interface Matrix {
@@ -158,6 +159,19 @@ export class ModelView {
   lineSquares(role: string, layer: number | null, byRow: boolean): Float64Array | null {
     const t = this.tensor(role, layer);
     if (!t || t.shape.length !== 2 || this.unreadable.has(t.name)) return null;
+    if (t.dtype === 'BF16' || t.dtype === 'F32') {
+      const [rows, width] = [t.shape[0]!, t.shape[1]!];
+      const bf16 = t.dtype === 'BF16';
+      const out = this.readingBands(t, () => lineSquaresInWasm((at, target) => this.reader.readSync(t.file, t.offset + at, target), bf16, rows, width, bandRows(width, bf16 ? 2 : 4), byRow));
+      if (out !== undefined) return out;
+    }
+    return this.lineSquaresReference(role, layer, byRow);
+  }
+
+  /** `lineSquares` in JavaScript (the reference its WebAssembly is tested against; other dtypes). */
+  lineSquaresReference(role: string, layer: number | null, byRow: boolean): Float64Array | null {
+    const t = this.tensor(role, layer);
+    if (!t || t.shape.length !== 2 || this.unreadable.has(t.name)) return null;
     const [rows, width] = [t.shape[0]!, t.shape[1]!];
     const out = new Float64Array(byRow ? rows : width);
     if (t.dtype !== 'BF16' && t.dtype !== 'F32') {
@@ -167,7 +181,7 @@ export class ModelView {
       return out;
     }
     const bpe = t.dtype === 'BF16' ? 2 : 4;
-    const band = Math.max(1, Math.floor((8 << 20) / (width * bpe)));
+    const band = bandRows(width, bpe);
     const raw = new Uint8Array(Math.min(rows, band) * width * bpe);
     const values = new Float32Array(Math.min(rows, band) * width);
     try {
@@ -205,13 +219,28 @@ export class ModelView {
     if (!t || t.shape.length !== 2 || this.unreadable.has(t.name)) return null;
     const [rows, width] = [t.shape[0]!, t.shape[1]!];
     if (cols.some((c) => c < 0 || c >= width)) return null;
+    if (t.dtype === 'BF16' || t.dtype === 'F32') {
+      const gamma = effective ? this.precedingNorm(role, layer) : null;
+      const bf16 = t.dtype === 'BF16';
+      const data = this.readingBands(t, () => columnsInWasm((at, target) => this.reader.readSync(t.file, t.offset + at, target), bf16, rows, width, bandRows(width, bf16 ? 2 : 4), cols, gamma && gamma.length === width ? gamma : null));
+      if (data !== undefined) return data && { rows, cols: cols.length, data };
+    }
+    return this.columnsReference(role, layer, cols, effective, expert);
+  }
+
+  /** `columns` in JavaScript (the reference its WebAssembly is tested against; other dtypes). */
+  columnsReference(role: string, layer: number | null, cols: Int32Array, effective = false, expert: number | null = null): Matrix | null {
+    const t = this.tensor(role, layer, expert);
+    if (!t || t.shape.length !== 2 || this.unreadable.has(t.name)) return null;
+    const [rows, width] = [t.shape[0]!, t.shape[1]!];
+    if (cols.some((c) => c < 0 || c >= width)) return null;
     const gamma = effective ? this.precedingNorm(role, layer) : null;
     const g = gamma && gamma.length === width ? gamma : null;
     const data = new Float32Array(rows * cols.length);
     if (t.dtype === 'BF16' || t.dtype === 'F32') {
       const bpe = t.dtype === 'BF16' ? 2 : 4;
       // A band of rows at a time: bounded memory whatever the matrix.
-      const band = Math.max(1, Math.floor((8 << 20) / (width * bpe)));
+      const band = bandRows(width, bpe);
       const raw = new Uint8Array(Math.min(rows, band) * width * bpe);
       const bits = new Uint32Array(data.buffer);
       try {
@@ -240,6 +269,20 @@ export class ModelView {
     }
     if (g) for (let r = 0; r < rows; r++) for (let k = 0; k < cols.length; k++) data[r * cols.length + k] = data[r * cols.length + k]! * g[cols[k]!]!;
     return { rows, cols: cols.length, data };
+  }
+
+  /**
+   * A kernel's answer (undefined: it could not run, the JavaScript loops will), or null with the
+   * tensor noted unreadable where a read failed.
+   */
+  private readingBands<T>(t: TensorEntry, run: () => T | null): T | null | undefined {
+    try {
+      return run() ?? undefined;
+    } catch (err) {
+      if (!(err instanceof LineageError)) throw err;
+      this.unreadable.set(t.name, err.message);
+      return null;
+    }
   }
 
   /** The norm vector γ folded into an input-side matrix (null for other roles, or when absent). */
@@ -284,6 +327,11 @@ export class ModelView {
     toFloat32(t.dtype as DType, raw, out, n, 0, scales);
     return out;
   }
+}
+
+/** Rows read at a time from a matrix `width` elements wide: bounded memory whatever the matrix. */
+function bandRows(width: number, bytesPerElement: number): number {
+  return Math.max(1, Math.floor((8 << 20) / (width * bytesPerElement)));
 }
 
 function key(role: string, layer: number | null, expert: number | null): string {

@@ -1,11 +1,13 @@
 /**
- * Assembles source.ts into dots.wasm and units-source.ts into units.wasm (checked in: a few KB).
+ * Assembles source.ts into dots.wasm, units-source.ts into units.wasm and lines-source.ts into
+ * lines.wasm (checked in: a few KB).
  * Run with `npm run build:wasm`; tests check that the checked-in binaries match the sources.
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dotsSource } from './source.ts';
 import { unitsSource } from './units-source.ts';
+import { linesSource } from './lines-source.ts';
 import { assembleWat } from '../../kernels/wasm/build.ts';
 
 export function assembleDots(): Promise<Uint8Array> {
@@ -16,8 +18,12 @@ export function assembleUnits(): Promise<Uint8Array> {
   return assembleWat('units.wat', unitsSource());
 }
 
+export function assembleLines(): Promise<Uint8Array> {
+  return assembleWat('lines.wat', linesSource());
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  for (const [name, assemble] of [['dots.wasm', assembleDots], ['units.wasm', assembleUnits]] as const) {
+  for (const [name, assemble] of [['dots.wasm', assembleDots], ['units.wasm', assembleUnits], ['lines.wasm', assembleLines]] as const) {
     const binary = await assemble();
     const out = fileURLToPath(new URL(`./${name}`, import.meta.url));
     writeFileSync(out, binary);
