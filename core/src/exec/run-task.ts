@@ -116,7 +116,8 @@ async function compareStreams(item: TaskItem, a: TensorRef, b: TensorRef, ctx: T
   hashers?.[0].init();
   hashers?.[1].init();
   kernel.reset();
-  const overlap = ctx.overlapReads || !reader.readSync;
+  // One window leaves nothing to overlap: an async read would only add its round trip (MoE layouts hold ~19k tensors of tens of KB).
+  const overlap = (ctx.overlapReads && windowsCount > 1) || !reader.readSync;
   let pending: Promise<unknown> | null = overlap ? fill(0) : null;
   try {
     for (let k = 0; k < windowsCount; k++) {

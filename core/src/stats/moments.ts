@@ -35,24 +35,31 @@ export function emptyMoments(): Moments {
 
 /** x ⊕ y: the moments of the concatenation. Not commutative in rounding: call in a fixed order. */
 export function mergeMoments(x: Moments, y: Moments): Moments {
-  const counts = {
-    nanA: x.nanA + y.nanA, infA: x.infA + y.infA, nanB: x.nanB + y.nanB, infB: x.infB + y.infB,
-    excluded: x.excluded + y.excluded, sdd: x.sdd + y.sdd, maxAbsDiff: Math.max(x.maxAbsDiff, y.maxAbsDiff),
-  };
-  if (y.n === 0) return { ...x, ...counts };
-  if (x.n === 0) return { ...y, ...counts };
+  // One object literal of a fixed shape (no spreads): a report pools ~40k tensors' moments on a
+  // 128-expert model, and spreads made each merge ~10 µs.
+  const nanA = x.nanA + y.nanA;
+  const infA = x.infA + y.infA;
+  const nanB = x.nanB + y.nanB;
+  const infB = x.infB + y.infB;
+  const excluded = x.excluded + y.excluded;
+  const sdd = x.sdd + y.sdd;
+  const maxAbsDiff = Math.max(x.maxAbsDiff, y.maxAbsDiff);
+  if (y.n === 0 || x.n === 0) {
+    const z = y.n === 0 ? x : y;
+    return { n: z.n, meanA: z.meanA, meanB: z.meanB, m2a: z.m2a, m2b: z.m2b, cab: z.cab, sdd, maxAbsDiff, nanA, infA, nanB, infB, excluded };
+  }
   const n = x.n + y.n;
   const da = y.meanA - x.meanA;
   const db = y.meanB - x.meanB;
   const f = (x.n * y.n) / n;
   return {
-    ...counts,
     n,
     meanA: x.meanA + (da * y.n) / n,
     meanB: x.meanB + (db * y.n) / n,
     m2a: x.m2a + y.m2a + da * da * f,
     m2b: x.m2b + y.m2b + db * db * f,
     cab: x.cab + y.cab + da * db * f,
+    sdd, maxAbsDiff, nanA, infA, nanB, infB, excluded,
   };
 }
 
