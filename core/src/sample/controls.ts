@@ -9,9 +9,11 @@ import type { Random } from '../synth/random.ts';
 import { chooseSorted } from './blocks.ts';
 
 /**
- * Fewer MoE layers than this are never sampled away: evenly spaced, four layers keep the first
- * and the last, and one odd layer (re-initialized, or the edge of a partial derivation) cannot
- * decide the matching's evidence alone.
+ * MoE layers the expert matching keeps under sampling, at least (all of them when a model has no
+ * more): evenly spaced, four layers keep the first and the last, and one odd layer (re-initialized,
+ * or the edge of a partial derivation) cannot decide the matching's evidence alone. The price: a
+ * reused run shorter than about L/3 layers can fall between the sampled ones (the weights pass
+ * still compares every tensor, sampled).
  */
 export const MIN_SAMPLED_EXPERT_LAYERS = 4;
 /**
