@@ -135,8 +135,17 @@ interface MoeLayer {
   scales: Map<number, Map<string, TensorRef>>;
 }
 
+/** Indexed layers by checkpoint: planning and each expert task in this thread index the same ~19k tensors otherwise. Read-only. */
+const indexed = new WeakMap<Checkpoint, Map<number, MoeLayer>>();
+
 /** The routers and routed experts of a checkpoint, by layer. Fused expert tensors ([E, ...]) are cut into per-expert slices. */
 export function moeLayers(ck: Checkpoint): Map<number, MoeLayer> {
+  let layers = indexed.get(ck);
+  if (!layers) indexed.set(ck, (layers = indexLayers(ck)));
+  return layers;
+}
+
+function indexLayers(ck: Checkpoint): Map<number, MoeLayer> {
   const out = new Map<number, MoeLayer>();
   const layerOf = (l: number) => {
     let entry = out.get(l);
