@@ -7,6 +7,7 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BestDots, bestDotsJs } from '../core/src/align/dots.ts';
+import { matchDimensions } from '../core/src/align/hidden.ts';
 import { ModelView } from '../core/src/align/model-view.ts';
 import { attentionUnits, mlpUnits, routerUnits, tokenUnits, type UnitBuilder } from '../core/src/align/units.ts';
 import { assembleLines, assembleUnits } from '../core/src/align/wasm/build.ts';
@@ -172,5 +173,42 @@ for (const dtype of ['BF16', 'F32'] as const) {
     } finally {
       view.close();
     }
+  });
+}
+
+/** The greedy matching of dimensions as first written (every column rescanned, every row's best reread). */
+function greedyAsFirstWritten(sim: Float64Array, wa: number, wb: number): Int32Array {
+  const toB = new Int32Array(wa).fill(-1);
+  const order: number[] = [];
+  const best = new Int32Array(wa);
+  for (let i = 0; i < wa; i++) {
+    let b = 0;
+    for (let j = 1; j < wb; j++) if (sim[i * wb + j]! > sim[i * wb + b]!) b = j;
+    best[i] = b;
+    order.push(i);
+  }
+  order.sort((x, y) => sim[y * wb + best[y]!]! - sim[x * wb + best[x]!]!);
+  const usedB = new Uint8Array(wb);
+  for (const i of order) {
+    let j = best[i]!;
+    if (usedB[j]) {
+      j = -1;
+      for (let c = 0; c < wb; c++) if (!usedB[c] && (j < 0 || sim[i * wb + c]! > sim[i * wb + j]!)) j = c;
+    }
+    if (j >= 0 && wb > 0) { toB[i] = j; usedB[j] = 1; }
+    if (usedB.every((u) => u === 1)) break;
+  }
+  return toB;
+}
+
+for (const [wa, wb] of [[1100, 1100], [1030, 1200], [1200, 1030]] as const) {
+  test(`greedy matching of ${wa} into ${wb} dimensions: the same as first written (ties, NaN and -Infinity included)`, (t) => {
+    const random = new Random(wa + wb, 'greedy');
+    // Few distinct values, so rows share their best columns and ties are everywhere.
+    const sim = Float64Array.from({ length: wa * wb }, () => {
+      const u = random.uniform();
+      return u < 0.001 ? NaN : u < 0.002 ? -Infinity : Math.round(random.normal() * 8) / 8;
+    });
+    t.deepEqual([...matchDimensions(sim, wa, wb)], [...greedyAsFirstWritten(sim, wa, wb)]);
   });
 }

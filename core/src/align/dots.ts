@@ -54,6 +54,21 @@ export function dotsJs(x: Float32Array, n: number, y: Float32Array, m: number, w
 export function dots(x: Float32Array, n: number, y: Float32Array, m: number, w: number): Float64Array {
   const k = kernel();
   if (!k || n === 0 || m === 0 || w === 0) return dotsJs(x, n, y, m, w);
+  return new Float64Array(dotsInWasm(k, x, n, y, m, w));
+}
+
+/**
+ * `dots`' numbers as the kernel leaves them, float32 (the same numbers in half the memory: the
+ * hidden alignment's width × width similarities at 4096 wide are 16 Mi of them per draw); the
+ * JavaScript loop's float64 where the kernel does not run.
+ */
+export function dotsCompact(x: Float32Array, n: number, y: Float32Array, m: number, w: number): Float32Array | Float64Array {
+  const k = kernel();
+  if (!k || n === 0 || m === 0 || w === 0) return dotsJs(x, n, y, m, w);
+  return dotsInWasm(k, x, n, y, m, w);
+}
+
+function dotsInWasm(k: DotsExports, x: Float32Array, n: number, y: Float32Array, m: number, w: number): Float32Array {
   const wp = Math.ceil(w / 16) * 16;
   const bytes = 4 * (n * wp + m * wp + n * m);
   const have = k.memory.buffer.byteLength;
@@ -72,7 +87,7 @@ export function dots(x: Float32Array, n: number, y: Float32Array, m: number, w: 
   place(x, n, xOff);
   place(y, m, yOff);
   k.dots(xOff * 4, n, yOff * 4, m, wp, outOff * 4);
-  return Float64Array.from(heap.subarray(outOff, outOff + n * m));
+  return heap.slice(outOff, outOff + n * m);
 }
 
 /** Each query's greatest dot product with a row of B and the first row that reaches it. */

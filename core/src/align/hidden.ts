@@ -22,7 +22,7 @@ import { maximizeAssignmentFlat } from '../controls/assignment.ts';
 import { Random } from '../synth/random.ts';
 import type { ModelView, Matrix } from './model-view.ts';
 import { evenlySpaced, predictivePValue, shuffled } from './stats.ts';
-import { dots } from './dots.ts';
+import { dotsCompact } from './dots.ts';
 
 export type HiddenAlignmentKind = 'identity' | 'permuted' | 'partial' | 'none';
 
@@ -145,9 +145,19 @@ function profileRows(features: Float64Array[], width: number): Float64Array {
   return rows;
 }
 
-/** All dot products of x's rows with y's (float32 in WebAssembly SIMD: similarities need no more). */
-function crossProducts(x: Float64Array, n: number, y: Float64Array, m: number, d: number): Float64Array {
-  return dots(Float32Array.from(x), n, Float32Array.from(y), m, d);
+/**
+ * The similarity of each pair of dimensions: the profile correlation and the embedding columns'
+ * |correlation| averaged where both are (each case its own loop, the same sum and quotient),
+ * into `sim` (wa × wb: reused from draw to draw, as a fresh 128 MB array costs more in page faults
+ * at 4096 wide than filling it does).
+ */
+function combined(prof: Float32Array | Float64Array | null, signed: Float32Array | Float64Array | null, sim: Float64Array): Float64Array {
+  const cells = sim.length;
+  if (prof && signed) for (let k = 0; k < cells; k++) sim[k] = (prof[k]! + Math.abs(signed[k]!)) / 2;
+  else if (prof) for (let k = 0; k < cells; k++) sim[k] = (prof[k]! + 0) / 1;
+  else if (signed) for (let k = 0; k < cells; k++) sim[k] = (0 + Math.abs(signed[k]!)) / 1;
+  else sim.fill(NaN);
+  return sim;
 }
 
 /** Columns of the embedding over paired rows, standardized: correlation = dot product / rows. */
@@ -178,21 +188,31 @@ export function matchDimensions(sim: Float64Array, wa: number, wb: number): Int3
   const order: number[] = [];
   const best = new Int32Array(wa);
   for (let i = 0; i < wa; i++) {
+    const base = i * wb;
     let b = 0;
-    for (let j = 1; j < wb; j++) if (sim[i * wb + j]! > sim[i * wb + b]!) b = j;
+    let top = sim[base]!;
+    for (let j = 1; j < wb; j++) { const v = sim[base + j]!; if (v > top) { b = j; top = v; } }
     best[i] = b;
     order.push(i);
   }
   order.sort((x, y) => sim[y * wb + best[y]!]! - sim[x * wb + best[x]!]!);
   const usedB = new Uint8Array(wb);
+  // Columns taken so far (every column taken ends the matching).
+  let used = 0;
   for (const i of order) {
     let j = best[i]!;
     if (usedB[j]) {
       j = -1;
-      for (let c = 0; c < wb; c++) if (!usedB[c] && (j < 0 || sim[i * wb + c]! > sim[i * wb + j]!)) j = c;
+      const base = i * wb;
+      let top = 0;
+      for (let c = 0; c < wb; c++) {
+        if (usedB[c]) continue;
+        const v = sim[base + c]!;
+        if (j < 0 || v > top) { j = c; top = v; }
+      }
     }
-    if (j >= 0 && wb > 0) { toB[i] = j; usedB[j] = 1; }
-    if (usedB.every((u) => u === 1)) break;
+    if (j >= 0 && wb > 0) { toB[i] = j; usedB[j] = 1; used++; }
+    if (used === wb) break;
   }
   return toB;
 }
@@ -249,18 +269,16 @@ export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAli
   const useEmbedding = !!colsA && !!colsB && (f < 3 || wa * wb * pairs!.length <= EMBEDDING_MATCH_BUDGET);
   if (f < 3 && !useEmbedding) return null;
 
-  const similarity = (rowsB: Float64Array, embColsB: Float64Array | null): { sim: Float64Array; signed: Float64Array | null } => {
-    const prof = f >= 3 ? crossProducts(profileRows(fa, wa), wa, rowsB, wb, f) : null;
-    const signed = useEmbedding && embColsB ? crossProducts(colsA!, wa, embColsB, wb, pairs!.length) : null;
-    const sim = new Float64Array(wa * wb);
-    for (let k = 0; k < sim.length; k++) {
-      const parts = (prof ? 1 : 0) + (signed ? 1 : 0);
-      sim[k] = ((prof ? prof[k]! : 0) + (signed ? Math.abs(signed[k]!) : 0)) / parts;
-    }
-    return { sim, signed };
+  // A's side is the same in every draw: its rows are made (and cut to float32) once.
+  const rowsA = f >= 3 ? Float32Array.from(profileRows(fa, wa)) : null;
+  const embColsA = useEmbedding ? Float32Array.from(colsA!) : null;
+  const similarity = (rowsB: Float64Array, embColsB: Float64Array | null, into: Float64Array): { sim: Float64Array; signed: Float32Array | Float64Array | null } => {
+    const prof = rowsA ? dotsCompact(rowsA, wa, Float32Array.from(rowsB), wb, f) : null;
+    const signed = embColsA && embColsB ? dotsCompact(embColsA, wa, Float32Array.from(embColsB), wb, pairs!.length) : null;
+    return { sim: combined(prof, signed, into), signed };
   };
 
-  const observed = similarity(profileRows(fb, wb), colsB);
+  const observed = similarity(profileRows(fb, wb), colsB, new Float64Array(wa * wb));
   const toB = matchDimensions(observed.sim, wa, wb);
   const score = meanMatched(observed.sim, wb, toB);
 
@@ -272,6 +290,7 @@ export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAli
   const layerOf = (k: string) => { const m = /@(\d+)$/.exec(k); return m ? Number(m[1]) : null; };
   const byLayers = depth >= 3;
   const draws: number[] = [];
+  let drawSim: Float64Array | undefined;
   for (let d = 0; d < NULL_DRAWS; d++) {
     let fbNull: Float64Array[];
     if (byLayers) {
@@ -295,7 +314,7 @@ export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAli
       colsNull = new Float64Array(colsB!.length);
       for (let c = 0; c < wb; c++) for (let k = 0; k < rows; k++) colsNull[c * rows + k] = colsB![c * rows + p[k]!]!;
     }
-    const nullSim = similarity(profileRows(fbNull, wb), colsNull);
+    const nullSim = similarity(profileRows(fbNull, wb), colsNull, drawSim ??= new Float64Array(wa * wb));
     draws.push(meanMatched(nullSim.sim, wb, matchDimensions(nullSim.sim, wa, wb)));
   }
   const test = predictivePValue(score, draws, 1e-3);

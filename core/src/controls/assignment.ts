@@ -86,9 +86,15 @@ function minimizeCost(values: Float64Array, n: number, m: number, sign: number, 
   const layout = workLayout(n, m);
   const bytes = n * m * 8 + layout.bytes;
   const wasm = engine === 'js' || bytes > MAX_WASM_BYTES ? null : bytes <= KEPT_BYTES ? assignmentKernel() : nullInstance();
-  if (wasm) ensureMemory(wasm, bytes);
-  // The signed costs go straight into the module's memory when it runs the search.
-  const cost = wasm ? new Float64Array(wasm.memory.buffer, 0, n * m) : new Float64Array(n * m);
+  if (wasm) {
+    ensureMemory(wasm, bytes);
+    // The values are signed and row-reduced in the module's memory (the loop below, in WebAssembly), then searched there.
+    new Float64Array(wasm.memory.buffer, 0, n * m).set(values.subarray(0, n * m));
+    if (!wasm.reduceRows(0, n, m, sign)) throw nonFinite();
+    wasm.assign(n, m, 0, n * m * 8);
+    return Array.from(new Int32Array(wasm.memory.buffer, n * m * 8 + layout.colForRow, n));
+  }
+  const cost = new Float64Array(n * m);
   let finite = true;
   for (let i = 0; i < n; i++) {
     const base = i * m;
@@ -105,11 +111,13 @@ function minimizeCost(values: Float64Array, n: number, m: number, sign: number, 
     // fewer rows left to search for.
     if (finite) for (let j = 0; j < m; j++) cost[base + j] -= least;
   }
-  // The callers compute similarities from weights: one that is not finite is their fault, never the user's input as such.
-  if (!finite) throw new LineageError('INTERNAL', 'linear assignment: a non-finite similarity (NaN or infinite); the matching is undefined');
-  if (!wasm) return minimizeCostJs(cost, n, m);
-  wasm.assign(n, m, 0, n * m * 8);
-  return Array.from(new Int32Array(wasm.memory.buffer, n * m * 8 + layout.colForRow, n));
+  if (!finite) throw nonFinite();
+  return minimizeCostJs(cost, n, m);
+}
+
+/** The callers compute similarities from weights: one that is not finite is their fault, never the user's input as such. */
+function nonFinite(): LineageError {
+  return new LineageError('INTERNAL', 'linear assignment: a non-finite similarity (NaN or infinite); the matching is undefined');
 }
 
 let kernel: NullExports | null | undefined;

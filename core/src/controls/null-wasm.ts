@@ -10,6 +10,7 @@ export interface NullExports {
   memory: WebAssembly.Memory;
   product(x: number, y: number, out: number, n: number, p: number, m: number, flags: number, scale: number): void;
   assign(n: number, m: number, cost: number, work: number): void;
+  reduceRows(cost: number, n: number, m: number, sign: number): number;
 }
 
 let compiled: WebAssembly.Module | null | undefined;

@@ -12,6 +12,42 @@ import { assignmentSource } from './assignment-source.ts';
  * Accumulation order is k ascending, as in the JavaScript reference, so the results agree to
  * rounding (no fused multiply-add in WebAssembly SIMD).
  */
+/**
+ * `reduceRows(cost, n, m, sign)`: the assignment's preparation of an n × m float64 matrix in place
+ * (assignment.ts minimizeCost): each value times `sign`, then each row less its least value;
+ * returns 0 (leaving the matrix half done) as soon as a row holds a value that is not finite.
+ * Branch-free in its loops (a test per value there costs more than the value).
+ */
+function reduceRowsSource(): string {
+  return `  (func (export "reduceRows") (param $cost i32) (param $n i32) (param $m i32) (param $sign f64) (result i32)
+    (local $i i32) (local $p i32) (local $q i32) (local $end i32) (local $c f64) (local $least f64) (local $ok i32)
+    (local.set $p (local.get $cost))
+    (block $doneRows (loop $rows
+      (br_if $doneRows (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $q (local.get $p))
+      (local.set $end (i32.add (local.get $p) (i32.shl (local.get $m) (i32.const 3))))
+      (local.set $least (f64.const inf))
+      (local.set $ok (i32.const 1))
+      (block $doneSigned (loop $signed
+        (br_if $doneSigned (i32.ge_u (local.get $q) (local.get $end)))
+        (local.set $c (f64.mul (local.get $sign) (f64.load (local.get $q))))
+        (f64.store (local.get $q) (local.get $c))
+        ;; c − c is NaN for NaN and ±∞
+        (local.set $ok (i32.and (local.get $ok) (f64.eq (f64.sub (local.get $c) (local.get $c)) (f64.const 0))))
+        (local.set $least (select (local.get $c) (local.get $least) (f64.lt (local.get $c) (local.get $least))))
+        (local.set $q (i32.add (local.get $q) (i32.const 8)))
+        (br $signed)))
+      (if (i32.eqz (local.get $ok)) (then (return (i32.const 0))))
+      (block $doneReduced (loop $reduced
+        (br_if $doneReduced (i32.ge_u (local.get $p) (local.get $end)))
+        (f64.store (local.get $p) (f64.sub (f64.load (local.get $p)) (local.get $least)))
+        (local.set $p (i32.add (local.get $p) (i32.const 8)))
+        (br $reduced)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $rows)))
+    (i32.const 1))`;
+}
+
 export function nullSource(): string {
   // One accumulator pair per row r of the block: columns j0..j0+1 and j0+2..j0+3.
   const rows = [0, 1, 2, 3];
@@ -63,6 +99,7 @@ export function nullSource(): string {
         (br $rows)))
       (local.set $j (i32.add (local.get $j) (i32.const 4)))
       (br $columns))))
+${reduceRowsSource()}
 ${assignmentSource()})
 `;
 }
