@@ -2,7 +2,8 @@
  * Sampled controls (issue 12 item 5): under --sample F the controls plan about F of their work:
  * the expert matching on max(4, ⌈F·L⌉) evenly spaced MoE layers (the others reported skipped, "not
  * sampled"), aligned cells on max(4, ⌈12·F⌉) layer pairs (each still with ≥ 10 null draws), the
- * expert weight check on about F of each small expert matrix's rows; and the verdicts stand.
+ * expert weight check on about F of each small expert matrix's rows; and the verdicts stand
+ * (derived, hidden-permuted, partly reused and independent models of 12 layers).
  */
 import test from 'ava';
 import { join } from 'node:path';
@@ -14,9 +15,10 @@ import { parseControlTask } from '../core/src/controls/tasks.ts';
 import { LineageError } from '../core/src/errors.ts';
 import { sampledCellPairs, sampledExpertLayers, sampledRowRuns } from '../core/src/sample/controls.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
+import { addNoise, permuteHidden } from '../core/src/synth/transforms.ts';
 import { Random } from '../core/src/synth/random.ts';
 import { tempDir } from './helpers/tmpdir.ts';
-import { rewrite, shuffled } from './helpers/rewrite.ts';
+import { readTensor, rewrite, shuffled } from './helpers/rewrite.ts';
 
 test('the sampling rules: about F of the layers and cell pairs, never fewer than 4, evenly spaced; rows in a few runs', (t) => {
   const layers = Array.from({ length: 48 }, (_, i) => i);
@@ -166,4 +168,27 @@ test('layers an expert answer reports skipped reach the report only if its task 
   t.deepEqual(skipped.filter((s) => s.reason.startsWith('not sampled')).map((s) => s.layer), [1, 4]);
   t.true(skipped.every((s) => s.layer !== 99 && typeof s.reason === 'string' && s.reason.length <= 500));
   t.is(skipped.filter((s) => s.reason.startsWith('xxx')).length, 1, 'one expert task (4 layers), one reported reason kept');
+});
+
+test('--sample 0.1 on a 12-layer MoE: a hidden-permuted derivative is derived, one with half its layers reused partially derived', async (t) => {
+  t.timeout(300_000);
+  const root = tempDir();
+  const p = (x: string) => join(root, x);
+  synthesize('base', { out: p('base'), seed: 3, shape: { layout: 'moe', layers: 12, experts: 8, hidden: 64, moeIntermediate: 64, heads: 4, kvHeads: 2, vocab: 256 } });
+  synthesize('independent', { out: p('independent'), like: p('base'), seed: 4 });
+  addNoise(permuteHidden(p('base'), p('permuted'), 5), p('tuned'), 0.02, 6);
+  // Layers 0-5 (and embeddings, lm_head) of the base, layers 6-11 of the independent model.
+  const independent = openCheckpoint(p('independent'));
+  rewrite(p('base'), p('partial'), (name, shape, values) => {
+    const layer = /^model\.layers\.(\d+)\./.exec(name);
+    return [{ name, shape, values: layer && Number(layer[1]) >= 6 ? readTensor(independent, name) : values }];
+  });
+  const tuned = await compareModels(p('base'), p('tuned'), { threads: 1, sample: 0.1 });
+  t.is(tuned.verdict.label, 'derived');
+  t.deepEqual(tuned.controls!.sampled!.alignedLayerPairs, { chosen: 4, of: 12 });
+  const partial = await compareModels(p('base'), p('partial'), { threads: 1, sample: 0.1 });
+  t.is(partial.verdict.label, 'partially-derived');
+  // The 4 sampled pairs (layers 0, 4, 7, 11) fall on both halves.
+  const attention = partial.controls!.alignment!.components.find((c) => c.component === 'attention')!;
+  t.deepEqual(attention.cells.map((c) => [c.layerA, c.related]), [[0, true], [4, true], [7, false], [11, false]]);
 });
