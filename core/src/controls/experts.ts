@@ -157,10 +157,12 @@ function indexLayers(ck: Checkpoint): Map<number, MoeLayer> {
     if (!roles) layer[into].set(expert, (roles = new Map()));
     roles.set(role, r);
   };
-  const scales = blockScalesByWeight(ck.tensors);
-  for (const t of ck.tensors) {
-    const role = classifyTensor(t.name);
-    if (role.layer === null || !COMPARABLE_DTYPES.has(t.dtype as DType) || role.role.endsWith('.bias')) continue;
+  // One pass of roles; FP8 block scales looked up only where the checkpoint has any (a second pass over ~19k names otherwise).
+  const roles = ck.tensors.map((t) => classifyTensor(t.name));
+  const scales = roles.some((r) => r.role === 'quant.scale') ? blockScalesByWeight(ck.tensors) : new Map<string, TensorEntry>();
+  ck.tensors.forEach((t, i) => {
+    const role = roles[i]!;
+    if (role.layer === null || !COMPARABLE_DTYPES.has(t.dtype as DType) || role.role.endsWith('.bias')) return;
     if (role.role === 'router.weight' && t.shape.length === 2) {
       layerOf(role.layer).router = t;
     } else if (role.group === 'routed_expert' && role.role.startsWith('expert.')) {
@@ -176,7 +178,7 @@ function indexLayers(ck: Checkpoint): Map<number, MoeLayer> {
         for (let e = 0; e < count; e++) put(layer, e, role.role, { file: t.file, offset: t.offset + e * bytes, byteLength: bytes, dtype: t.dtype as DType, shape });
       }
     }
-  }
+  });
   for (const [l, layer] of out) if (!layer.router && layer.experts.size === 0) out.delete(l);
   return out;
 }
