@@ -45,23 +45,17 @@ export class ModelView {
   readonly hidden: number | null;
   /** Tensors that could not be read, with the reason: left out (as absent) rather than failing the tests. */
   readonly unreadable = new Map<string, string>();
-  private readonly byKey = new Map<string, TensorEntry>();
+  private readonly byKey: ReadonlyMap<string, TensorEntry>;
   /** FP8 block scales by the name of the weight they scale (DeepSeek-V3 `weight_scale_inv`). */
-  private readonly scales = new Map<string, TensorEntry>();
+  private readonly scales: ReadonlyMap<string, TensorEntry>;
   private readonly reader = blockingReader();
   private readonly vectors = new Map<string, Float32Array | null>();
 
   constructor(readonly checkpoint: Checkpoint, private readonly maxElements = DEFAULT_MAX_ELEMENTS) {
-    const layers = new Set<number>();
-    for (const t of checkpoint.tensors) {
-      if (/_scale_inv$/.test(t.name)) this.scales.set(t.name.replace(/_scale_inv$/, ''), t);
-      if (!COMPARABLE_DTYPES.has(t.dtype as DType)) continue;
-      const r = classifyTensor(t.name);
-      if (r.fusedExperts) continue;
-      if (r.layer !== null) layers.add(r.layer);
-      this.byKey.set(key(r.role, r.layer, r.expert), t);
-    }
-    this.layers = [...layers].sort((x, y) => x - y);
+    const index = tensorIndex(checkpoint);
+    this.byKey = index.byKey;
+    this.scales = index.scales;
+    this.layers = [...index.layers];
     const embed = this.tensor('embedding', null);
     const hidden = checkpoint.config?.hidden_size;
     this.hidden = typeof hidden === 'number' ? hidden : embed?.shape[1] ?? null;
@@ -327,6 +321,37 @@ export class ModelView {
     toFloat32(t.dtype as DType, raw, out, n, 0, scales);
     return out;
   }
+}
+
+interface TensorIndex {
+  byKey: Map<string, TensorEntry>;
+  scales: Map<string, TensorEntry>;
+  layers: number[];
+}
+
+/**
+ * A checkpoint's tensors by (role, layer, expert), made once per checkpoint and thread: every
+ * part of the aligned tests opens views of both models, and classifying a 48 × 128 MoE's ~19k
+ * tensor names each time was a tenth of its controls.
+ */
+const indexes = new WeakMap<Checkpoint, TensorIndex>();
+
+function tensorIndex(checkpoint: Checkpoint): TensorIndex {
+  const known = indexes.get(checkpoint);
+  if (known) return known;
+  const index: TensorIndex = { byKey: new Map(), scales: new Map(), layers: [] };
+  const layers = new Set<number>();
+  for (const t of checkpoint.tensors) {
+    if (/_scale_inv$/.test(t.name)) index.scales.set(t.name.replace(/_scale_inv$/, ''), t);
+    if (!COMPARABLE_DTYPES.has(t.dtype as DType)) continue;
+    const r = classifyTensor(t.name);
+    if (r.fusedExperts) continue;
+    if (r.layer !== null) layers.add(r.layer);
+    index.byKey.set(key(r.role, r.layer, r.expert), t);
+  }
+  index.layers = [...layers].sort((x, y) => x - y);
+  indexes.set(checkpoint, index);
+  return index;
 }
 
 /** Rows read at a time from a matrix `width` elements wide: bounded memory whatever the matrix. */
