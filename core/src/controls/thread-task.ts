@@ -3,6 +3,7 @@
  * model folders' headers once per session (a 100B MoE lists ~19k tensors: opened per session,
  * not per task) and runs the task.
  */
+import { deserialize } from 'node:v8';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/folder.ts';
 import { isRemoteSource, openModel, releaseRemoteCheckpoint } from '../checkpoint/remote.ts';
 import { tensorTableDigest } from '../checkpoint/source.ts';
@@ -44,19 +45,27 @@ async function openRemote(path: string, digest: string | undefined, remote: Http
   return ck;
 }
 
+let unpacked: { session: string; models: { a: Checkpoint; b: Checkpoint } } | null = null;
+
+/** The session's checkpoints from the executor's serialized copy, decoded once per session and thread. */
+function unpack(session: string, packed: Uint8Array): { a: Checkpoint; b: Checkpoint } {
+  if (unpacked?.session !== session) unpacked = { session, models: deserialize(Buffer.from(packed)) as { a: Checkpoint; b: Checkpoint } };
+  return unpacked.models;
+}
+
 /**
  * `models`: the checkpoints as the caller opened them (in process: the tensors planned are the
  * tensors read, and a shard cut short since costs only its own tensors); absent on a cluster
  * worker, which opens the folders itself.
  */
 export async function run(
-  input: { task: ControlTask; session: string; models?: { a: Checkpoint; b: Checkpoint }; remote?: HttpReadOptions | null }, _env: ThreadEnv,
+  input: { task: ControlTask; session: string; models?: { a: Checkpoint; b: Checkpoint }; packedModels?: Uint8Array; remote?: HttpReadOptions | null }, _env: ThreadEnv,
 ): Promise<{ value: unknown; bytes: number }> {
   const { task, session } = input;
   // A thread runs one task at a time: what its readers read meanwhile is this task's.
   const before = blockingBytesRead();
   const remote = input.remote ?? null;
-  const models = input.models ?? {
+  const models = input.models ?? (input.packedModels ? unpack(session, input.packedModels) : null) ?? {
     a: await open(session, task.models.a, task.models.digestA, remote),
     b: await open(session, task.models.b, task.models.digestB, remote),
   };
