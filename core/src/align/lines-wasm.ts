@@ -2,7 +2,8 @@
  * The line kernels of model-view.ts in WebAssembly (wasm/lines-source.ts): chosen columns and
  * line norms of bf16 or float32 bands, read straight into the module's memory, with the
  * JavaScript loops' results bit for bit (model-view.ts keeps those loops, for other dtypes and
- * where WebAssembly is missing). One instance per thread, its memory kept for the next call.
+ * where WebAssembly is missing). One instance per thread, its memory (up to 64 MB) kept for the
+ * next call; a larger call gets an instance of its own.
  */
 import { readFileSync } from 'node:fs';
 import { wasmSimdAvailable } from '../kernels/wasm-kernel.ts';
@@ -17,17 +18,20 @@ interface LinesExports {
   columnSquaresF32(src: number, rows: number, width: number, out: number): void;
 }
 
+let compiled: WebAssembly.Module | null | undefined;
 let instance: LinesExports | null | undefined;
-/** Beyond this the JavaScript loops run (the instance's memory is kept for good). */
-const MAX_BYTES = 256 << 20;
+/** Larger calls get an instance of their own (collected after) rather than growing the thread's for good. */
+const KEPT_BYTES = 64 << 20;
+/** Beyond this the JavaScript loops run (a 32-bit memory). */
+const MAX_BYTES = 1 << 30;
 
-function kernel(): LinesExports | null {
-  if (instance === undefined) {
-    instance = wasmSimdAvailable()
-      ? new WebAssembly.Instance(new WebAssembly.Module(readFileSync(new URL('./wasm/lines.wasm', import.meta.url))), {}).exports as unknown as LinesExports
-      : null;
-  }
-  return instance;
+/** The thread's instance for a call of up to `bytes`, or a fresh one for a larger call; null without WebAssembly. */
+function kernel(bytes: number): LinesExports | null {
+  if (compiled === undefined) compiled = wasmSimdAvailable() ? new WebAssembly.Module(readFileSync(new URL('./wasm/lines.wasm', import.meta.url))) : null;
+  if (!compiled || bytes > MAX_BYTES) return null;
+  const fresh = () => new WebAssembly.Instance(compiled!, {}).exports as unknown as LinesExports;
+  if (bytes > KEPT_BYTES) return fresh();
+  return (instance ??= fresh());
 }
 
 /** Matrices the kernels have read in this thread (tests check that they ran rather than the JavaScript loops). */
@@ -51,7 +55,7 @@ export function columnsInWasm(read: ReadBand, bf16: boolean, rows: number, width
   const outAt = align16(gammaAt + nc * 4);
   const bandAt = align16(outAt + rows * nc * 4);
   const end = bandAt + Math.min(rows, bandRows) * width * bpe;
-  const k = end <= MAX_BYTES ? kernel() : null;
+  const k = kernel(end);
   if (!k) return null;
   grow(k.memory, end);
   const buffer = k.memory.buffer;
@@ -82,7 +86,7 @@ export function lineSquaresInWasm(read: ReadBand, bf16: boolean, rows: number, w
   const outAt = 0;
   const bandAt = align16(slots * 8);
   const end = bandAt + Math.min(rows, bandRows) * width * bpe + 16;
-  const k = end <= MAX_BYTES && (byRow || width % 2 === 0) ? kernel() : null;
+  const k = byRow || width % 2 === 0 ? kernel(end) : null;
   if (!k) return null;
   grow(k.memory, end);
   const buffer = k.memory.buffer;
