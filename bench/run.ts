@@ -141,3 +141,4 @@ await (await import('./sample-moe.ts')).benchSampleMoe(root);
 const controlsBench = await import('./controls.ts');
 await controlsBench.benchSolarControls(root);
 await controlsBench.benchControls(root);
+await (await import('./controls-cost.ts')).benchControlsCost(root);
