@@ -154,7 +154,8 @@ function profileRows(features: Float64Array[], width: number): Float64Array {
 function combined(prof: Float32Array | Float64Array | null, signed: Float32Array | Float64Array | null, sim: Float64Array): Float64Array {
   const cells = sim.length;
   if (prof && signed) for (let k = 0; k < cells; k++) sim[k] = (prof[k]! + Math.abs(signed[k]!)) / 2;
-  else if (prof) for (let k = 0; k < cells; k++) sim[k] = (prof[k]! + 0) / 1;
+  // (p + 0) / 1 is p itself: a sum that starts at +0 is never −0, so the copy is the same numbers.
+  else if (prof) sim.set(prof.subarray(0, cells));
   else if (signed) for (let k = 0; k < cells; k++) sim[k] = (0 + Math.abs(signed[k]!)) / 1;
   else sim.fill(NaN);
   return sim;
@@ -197,21 +198,32 @@ export function matchDimensions(sim: Float64Array, wa: number, wb: number): Int3
   }
   order.sort((x, y) => sim[y * wb + best[y]!]! - sim[x * wb + best[x]!]!);
   const usedB = new Uint8Array(wb);
-  // Columns taken so far (every column taken ends the matching).
+  // Columns taken so far (every column taken ends the matching), and the ones left in ascending
+  // order (compacted now and then): a row whose best is taken scans only these, first to last.
   let used = 0;
+  const free = Int32Array.from({ length: wb }, (_, c) => c);
+  let nFree = wb;
+  let stale = 0;
   for (const i of order) {
     let j = best[i]!;
     if (usedB[j]) {
       j = -1;
       const base = i * wb;
       let top = 0;
-      for (let c = 0; c < wb; c++) {
+      if (stale * 2 > nFree) {
+        let kept = 0;
+        for (let f = 0; f < nFree; f++) if (!usedB[free[f]!]) free[kept++] = free[f]!;
+        nFree = kept;
+        stale = 0;
+      }
+      for (let f = 0; f < nFree; f++) {
+        const c = free[f]!;
         if (usedB[c]) continue;
         const v = sim[base + c]!;
         if (j < 0 || v > top) { j = c; top = v; }
       }
     }
-    if (j >= 0 && wb > 0) { toB[i] = j; usedB[j] = 1; used++; }
+    if (j >= 0 && wb > 0) { toB[i] = j; usedB[j] = 1; used++; stale++; }
     if (used === wb) break;
   }
   return toB;
