@@ -20,6 +20,9 @@ import { analyzeExpertLayers, type ExpertAnalysis } from './experts.ts';
 import { compareSharedRows, type EmbeddingControl, type SharedRowsPlan } from './embeddings.ts';
 import { neuronPermutationTest, type NeuronPermutationTest } from './neurons.ts';
 
+/** The share of the expert weights the expert control reads. */
+const EXPERT_CONTROL_SAMPLE = 0.05;
+
 /** What one control task computes. */
 export type ControlPart =
   /** Layers of A against layers of B, and A's layers against each other (the baseline). */
@@ -93,7 +96,10 @@ async function runPart(task: ControlTask, models: { a: Checkpoint; b: Checkpoint
     case 'layers':
       return alignLayers(a, b, (v, n) => v !== null && v > relatedThreshold(n), { seed });
     case 'experts':
-      return analyzeExpertLayers(a, b, { sample: 0.05, seed, threads, layers: part.layers, ...(part.rows !== undefined ? { rows: part.rows } : {}) });
+      // The expert weights are a control: read at EXPERT_CONTROL_SAMPLE in blocks, and a matrix too
+      // small for blocks as that share of its rows (under --sample F, F of them), not whole: a
+      // 16-expert MoE of 512 x 1024 experts read its experts whole, more bytes than the weights pass.
+      return analyzeExpertLayers(a, b, { sample: EXPERT_CONTROL_SAMPLE, seed, threads, layers: part.layers, rows: part.rows ?? EXPERT_CONTROL_SAMPLE });
     case 'embeddings':
       return compareSharedRows(a, b, part.plan, { seed, threads });
     case 'neurons':
