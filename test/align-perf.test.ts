@@ -7,10 +7,11 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BestDots, bestDotsJs } from '../core/src/align/dots.ts';
-import { matchDimensions } from '../core/src/align/hidden.ts';
+import { greedyMatchJs, matchDimensions } from '../core/src/align/hidden.ts';
+import { greedyMatchInWasm, greedySimilarities } from '../core/src/align/greedy-wasm.ts';
 import { ModelView } from '../core/src/align/model-view.ts';
 import { attentionUnits, mlpUnits, routerUnits, tokenUnits, type UnitBuilder } from '../core/src/align/units.ts';
-import { assembleLines, assembleUnits } from '../core/src/align/wasm/build.ts';
+import { assembleGreedy, assembleLines, assembleUnits } from '../core/src/align/wasm/build.ts';
 import { unitKernelCuts } from '../core/src/align/units-wasm.ts';
 import { lineKernelCalls } from '../core/src/align/lines-wasm.ts';
 import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
@@ -58,7 +59,7 @@ test('BestDots: equal rows keep the first; NaN never wins', (t) => {
   sameBits(t, fast.at, slow.at, 'rows');
 });
 
-for (const [name, assemble] of [['units.wasm', assembleUnits], ['lines.wasm', assembleLines]] as const) {
+for (const [name, assemble] of [['units.wasm', assembleUnits], ['lines.wasm', assembleLines], ['greedy.wasm', assembleGreedy]] as const) {
   test(`${name} is the assembled source`, async (t) => {
     const checkedIn = readFileSync(new URL(`../core/src/align/wasm/${name}`, import.meta.url));
     t.deepEqual(Buffer.from(await assemble()), checkedIn);
@@ -202,13 +203,18 @@ function greedyAsFirstWritten(sim: Float64Array, wa: number, wb: number): Int32A
 }
 
 for (const [wa, wb] of [[1100, 1100], [1030, 1200], [1200, 1030]] as const) {
-  test(`greedy matching of ${wa} into ${wb} dimensions: the same as first written (ties, NaN and -Infinity included)`, (t) => {
+  test(`greedy matching of ${wa} into ${wb} dimensions, in JavaScript and WebAssembly: the same as first written (ties, NaN and -Infinity included)`, (t) => {
     const random = new Random(wa + wb, 'greedy');
     // Few distinct values, so rows share their best columns and ties are everywhere.
     const sim = Float64Array.from({ length: wa * wb }, () => {
       const u = random.uniform();
       return u < 0.001 ? NaN : u < 0.002 ? -Infinity : Math.round(random.normal() * 8) / 8;
     });
-    t.deepEqual([...matchDimensions(sim, wa, wb)], [...greedyAsFirstWritten(sim, wa, wb)]);
+    const expected = [...greedyAsFirstWritten(sim, wa, wb)];
+    t.deepEqual([...greedyMatchJs(sim, wa, wb)], expected, 'JavaScript');
+    t.deepEqual([...greedyMatchInWasm(sim, wa, wb)!], expected, 'WebAssembly, similarities copied in');
+    const inPlace = greedySimilarities(wa, wb)!;
+    inPlace.set(sim);
+    t.deepEqual([...matchDimensions(inPlace, wa, wb)], expected, 'WebAssembly, similarities in its memory');
   });
 }

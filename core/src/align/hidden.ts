@@ -23,6 +23,7 @@ import { Random } from '../synth/random.ts';
 import type { ModelView, Matrix } from './model-view.ts';
 import { evenlySpaced, predictivePValue, shuffled } from './stats.ts';
 import { dotsCompact } from './dots.ts';
+import { greedyMatchInWasm, greedySimilarities } from './greedy-wasm.ts';
 
 export type HiddenAlignmentKind = 'identity' | 'permuted' | 'partial' | 'none';
 
@@ -191,7 +192,13 @@ export function matchDimensions(sim: Float64Array, wa: number, wb: number): Int3
     maximizeAssignmentFlat(sim, wa, wb).rowToCol.forEach((j, i) => { toB[i] = j; });
     return toB;
   }
-  // Greedy: the most similar pairs first, each dimension used once.
+  // Greedy: the most similar pairs first, each dimension used once (in WebAssembly where it runs: the same matching).
+  return greedyMatchInWasm(sim, wa, wb) ?? greedyMatchJs(sim, wa, wb);
+}
+
+/** The greedy matching in JavaScript (the fallback, and the reference greedy-wasm.ts is tested against). */
+export function greedyMatchJs(sim: Float64Array, wa: number, wb: number): Int32Array {
+  const toB = new Int32Array(wa).fill(-1);
   const order: number[] = [];
   const best = new Int32Array(wa);
   for (let i = 0; i < wa; i++) {
@@ -296,7 +303,10 @@ export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAli
     return { sim: combined(prof, signed, into), signed };
   };
 
-  const observed = similarity(profileRows(fb, wb), colsB, new Float64Array(wa * wb));
+  // Beyond the exact assignment's width the similarities go straight into the greedy kernel's
+  // memory, one buffer for the observed matching (used up before the draws) and every draw.
+  const greedyBuffer = Math.max(wa, wb) > EXACT_ASSIGNMENT_WIDTH ? greedySimilarities(wa, wb) : null;
+  const observed = similarity(profileRows(fb, wb), colsB, greedyBuffer ?? new Float64Array(wa * wb));
   const toB = matchDimensions(observed.sim, wa, wb);
   const score = meanMatched(observed.sim, wb, toB);
 
@@ -332,7 +342,7 @@ export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAli
       colsNull = new Float64Array(colsB!.length);
       for (let c = 0; c < wb; c++) for (let k = 0; k < rows; k++) colsNull[c * rows + k] = colsB![c * rows + p[k]!]!;
     }
-    const nullSim = similarity(profileRows(fbNull, wb), colsNull, drawSim ??= new Float64Array(wa * wb));
+    const nullSim = similarity(profileRows(fbNull, wb), colsNull, greedyBuffer ?? (drawSim ??= new Float64Array(wa * wb)));
     draws.push(meanMatched(nullSim.sim, wb, matchDimensions(nullSim.sim, wa, wb)));
   }
   const test = predictivePValue(score, draws, 1e-3);
