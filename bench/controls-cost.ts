@@ -59,12 +59,8 @@ function print(cost: Awaited<ReturnType<typeof controlsCost>>): void {
 }
 
 /** Part of `npm run bench`: the tiny pair and the 22 × 16 MoE pair under `root`, generated when missing. */
-export async function benchControlsCost(root: string): Promise<void> {
-  const tiny = join(root, 'startup');
-  if (!existsSync(join(tiny, 'derived', 'config.json'))) {
-    synthesize('base', { out: join(tiny, 'base') });
-    synthesize('derivative', { out: join(tiny, 'derived'), like: join(tiny, 'base'), drift: 0.02 });
-  }
+/** The 22-layer, 16-expert bf16 MoE pair of issue 12 (1.4 GB a side), generated under `root` when missing. */
+export function moe22x16Pair(root: string): { base: string; derived: string } {
   const base = join(root, 'moe-22x16-base');
   const derived = join(root, 'moe-22x16-derived');
   if (!existsSync(join(base, 'config.json'))) {
@@ -75,6 +71,16 @@ export async function benchControlsCost(root: string): Promise<void> {
     console.log(`generating: lineage synth derivative --like ${base} --out ${derived}`);
     synthesize('derivative', { out: derived, like: base });
   }
+  return { base, derived };
+}
+
+export async function benchControlsCost(root: string): Promise<void> {
+  const tiny = join(root, 'startup');
+  if (!existsSync(join(tiny, 'derived', 'config.json'))) {
+    synthesize('base', { out: join(tiny, 'base') });
+    synthesize('derivative', { out: join(tiny, 'derived'), like: join(tiny, 'base'), drift: 0.02 });
+  }
+  const { base, derived } = moe22x16Pair(root);
   for (const [name, a, b] of [['tiny pair', join(tiny, 'base'), join(tiny, 'derived')], ['22-layer, 16-expert MoE pair', base, derived]] as const) {
     console.log(`\ncontrol tasks, ${name} (node --import tsx bench/controls-cost.ts ${a} ${b}):`);
     print(await controlsCost(a, b));

@@ -142,3 +142,4 @@ const controlsBench = await import('./controls.ts');
 await controlsBench.benchSolarControls(root);
 await controlsBench.benchControls(root);
 await (await import('./controls-cost.ts')).benchControlsCost(root);
+await (await import('./moe-numpy.ts')).benchMoeAgainstNumpy(root);

@@ -1,0 +1,49 @@
+/**
+ * Issue 12's end-to-end figure: `lineage compare` on the 22-layer, 16-expert bf16 MoE pair
+ * (1.4 GB a side), controls and report included, against the chunked numpy reference
+ * (bench/numpy_reference.py: the same weights statistics, no controls, no hashes) in the same run,
+ * on one thread and on two. Goal: >= 3x numpy on one thread, >= 5x on two, two never slower than
+ * one. Alone: `node --import tsx bench/moe-numpy.ts [ROOT]`; `npm run bench` calls it.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { moe22x16Pair } from './controls-cost.ts';
+
+const BUILT = fileURLToPath(new URL('../dist/client/src/main.js', import.meta.url));
+
+/** Seconds of `lineage compare` from the build (what a user runs), with the report's own split. */
+function lineageCompare(a: string, b: string, threads: number, json: string): { wall: number; duration: number; controls: number } {
+  const t0 = performance.now();
+  execFileSync(process.execPath, [BUILT, 'compare', a, b, '--threads', String(threads), '--quiet', '--json', json], { stdio: 'ignore' });
+  const wall = (performance.now() - t0) / 1000;
+  const run = (JSON.parse(readFileSync(json, 'utf8')) as { run: { durationSeconds: number; controls?: { seconds: number } } }).run;
+  return { wall, duration: run.durationSeconds, controls: run.controls?.seconds ?? 0 };
+}
+
+export async function benchMoeAgainstNumpy(root: string): Promise<void> {
+  const { base, derived } = moe22x16Pair(root);
+  console.log(`\n22-layer, 16-expert MoE pair against numpy (bench/moe-numpy.ts; lineage compare ${base} ${derived} --threads T)`);
+  if (spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status !== 0) {
+    console.log('  reference: python3 with numpy not found, skipped');
+    return;
+  }
+  const json = join(root, 'moe-numpy-report.json');
+  lineageCompare(base, derived, 2, json); // warms the page cache
+  const ref = JSON.parse(execFileSync('python3', [fileURLToPath(new URL('./numpy_reference.py', import.meta.url)), base, derived], { encoding: 'utf8' })) as { bytes: number; seconds: number };
+  const numpy = ref.bytes / 1e9 / ref.seconds;
+  console.log(`  reference: chunked numpy (float64, 1 thread, weights only)   ${numpy.toFixed(2)} GB/s (${ref.seconds.toFixed(2)} s)`);
+  const rates: number[] = [];
+  for (const threads of [1, 2]) {
+    const r = lineageCompare(base, derived, threads, json);
+    const rate = ref.bytes / 1e9 / r.wall;
+    rates.push(rate);
+    const goal = threads === 1 ? 3 : 5;
+    console.log(`  lineage compare, ${threads} thread(s), end to end              ${rate.toFixed(2)} GB/s (${r.wall.toFixed(2)} s: controls ${r.controls.toFixed(2)} s, the rest ${(r.wall - r.controls).toFixed(2)} s)  ${(rate / numpy).toFixed(2)}x numpy (goal >= ${goal}x)`);
+  }
+  console.log(`  2 threads / 1 thread: ${(rates[1]! / rates[0]!).toFixed(2)}x (goal: never slower)`);
+  rmSync(json, { force: true });
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await benchMoeAgainstNumpy(process.argv[2] ?? fileURLToPath(new URL('../.bench/', import.meta.url)));
