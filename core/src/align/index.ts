@@ -504,6 +504,22 @@ function layerCells(
   return drafts.filter((d) => d.observed !== null);
 }
 
+/**
+ * Routed-expert cells read their null sequentially: after EARLY_EXPERT_DRAWS mismatched experts
+ * (enough for the magnitude channel), a cell stops where more draws cannot change its reading:
+ * its direction far beyond the null (p ≤ EARLY_CELL_P, as a derivative's experts are) or at or
+ * below the null's mean (p ≥ 0.5). Each p-value stays valid at the draws it has; the first rule
+ * adds at most EARLY_CELL_P to a cell's false-positive rate (the calibration table checks the
+ * whole). A 16-expert layer's cells then build about half the mismatched experts.
+ */
+const EARLY_EXPERT_DRAWS = MIN_MAGNITUDE_DRAWS;
+const EARLY_CELL_P = 1e-4;
+
+function settled(draft: CellDraft): boolean {
+  const p = predictivePValue(draft.observed!.statistic, draft.draws, SD_FLOOR).pValue;
+  return p <= EARLY_CELL_P || p >= 0.5;
+}
+
 /** A null draw into its cell: the direction statistic, and the magnitude correlation where there is one. */
 function addDraw(draft: CellDraft, drawn: Observed): void {
   draft.draws.push(drawn.statistic);
@@ -547,7 +563,11 @@ function expertCells(a: ModelView, b: ModelView, pairs: [number, number][], sel:
       const yb = unitsOf(eb);
       if (!yb || yb[0]!.width !== x[0]!.width) continue;
       const draft: CellDraft = { component: 'routed experts', layerA: la, layerB: lb, expertA: ea, expertB: eb, observed: stat(x, yb), draws: [] };
-      for (const y of others.map(unitsOf)) if (y) addDraw(draft, stat(x, y));
+      for (const e of others) {
+        const y = unitsOf(e);
+        if (y) addDraw(draft, stat(x, y));
+        if (draft.draws.length === EARLY_EXPERT_DRAWS && settled(draft)) break;
+      }
       drafts.push(draft);
     }
   }
