@@ -196,7 +196,9 @@ export async function compareModels(
   let readLogs: ReadLog[] | undefined;
   let controlReadLogs: ReadLog[] | undefined;
   try {
-    executed = await executeLocally(prepared.matched, prepared.plan, logDirs ? { ...options, remote: { ...options.remote, logDir: logDirs[0] } } : options);
+    // Local models read through the plain local reader (blocking reads where they pay): the HTTP
+    // routing, which has no blocking read, only when a model is remote.
+    executed = await executeLocally(prepared.matched, prepared.plan, logDirs ? { ...options, remote: { ...options.remote, logDir: logDirs[0] } } : { ...options, remote: undefined });
     // The controls read remote models' ranges too (blocking reads on the pool's threads), logged alike.
     phase = await runControlsPhase(prepared, executed.results, {
       threads: options.threads, seed: options.seed, sample: options.sample, remote: logDirs ? { ...options.remote, logDir: logDirs[1] } : undefined,
