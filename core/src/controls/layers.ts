@@ -114,14 +114,15 @@ function layerVectors(tensors: TensorEntry[], scales: Map<string, TensorEntry>, 
 }
 
 function unitCentered(values: Float32Array): Float64Array | null {
+  // Indexed loops, no iterator or closure: 32-256 Ki values per layer tensor, every layer of both models.
   let mean = 0;
   let n = 0;
-  for (const v of values) if (Number.isFinite(v)) { mean += v; n++; }
+  for (let i = 0; i < values.length; i++) { const v = values[i]!; if (v - v === 0) { mean += v; n++; } }
   if (n < 2) return null;
   mean /= n;
   const out = new Float64Array(values.length);
   let ss = 0;
-  values.forEach((v, i) => { if (Number.isFinite(v)) { const x = v - mean; out[i] = x; ss += x * x; } });
+  for (let i = 0; i < values.length; i++) { const v = values[i]!; if (v - v === 0) { const x = v - mean; out[i] = x; ss += x * x; } }
   if (!(ss > 0)) return null;
   const scale = 1 / Math.sqrt(ss);
   for (let i = 0; i < out.length; i++) out[i]! *= scale;
