@@ -45,11 +45,11 @@ async function openRemote(path: string, digest: string | undefined, remote: Http
   return ck;
 }
 
-let unpacked: { session: string; models: { a: Checkpoint; b: Checkpoint } } | null = null;
+let unpacked: { id: string; models: { a: Checkpoint; b: Checkpoint } } | null = null;
 
-/** The session's checkpoints from the executor's serialized copy, decoded once per session and thread. */
-function unpack(session: string, packed: Uint8Array): { a: Checkpoint; b: Checkpoint } {
-  if (unpacked?.session !== session) unpacked = { session, models: deserialize(Buffer.from(packed)) as { a: Checkpoint; b: Checkpoint } };
+/** The checkpoints from the executor's serialized copy, decoded once per copy and thread (the thread keeps the last one). */
+function unpack(id: string, packed: Uint8Array): { a: Checkpoint; b: Checkpoint } {
+  if (unpacked?.id !== id) unpacked = { id, models: deserialize(Buffer.from(packed)) as { a: Checkpoint; b: Checkpoint } };
   return unpacked.models;
 }
 
@@ -59,13 +59,13 @@ function unpack(session: string, packed: Uint8Array): { a: Checkpoint; b: Checkp
  * worker, which opens the folders itself.
  */
 export async function run(
-  input: { task: ControlTask; session: string; models?: { a: Checkpoint; b: Checkpoint }; packedModels?: Uint8Array; remote?: HttpReadOptions | null }, _env: ThreadEnv,
+  input: { task: ControlTask; session: string; models?: { a: Checkpoint; b: Checkpoint }; packedModels?: Uint8Array; packedId?: string; remote?: HttpReadOptions | null }, _env: ThreadEnv,
 ): Promise<{ value: unknown; bytes: number }> {
   const { task, session } = input;
   // A thread runs one task at a time: what its readers read meanwhile is this task's.
   const before = blockingBytesRead();
   const remote = input.remote ?? null;
-  const models = input.models ?? (input.packedModels ? unpack(session, input.packedModels) : null) ?? {
+  const models = input.models ?? (input.packedModels && input.packedId ? unpack(input.packedId, input.packedModels) : null) ?? {
     a: await open(session, task.models.a, task.models.digestA, remote),
     b: await open(session, task.models.b, task.models.digestB, remote),
   };
