@@ -55,6 +55,8 @@ export async function compareCrossPairs(pairs: CrossPair[], options: CrossOption
   }
   const plan: Plan = { tasks, totalBytes: 0 };
   const threads = options.threads ?? 1;
+  // Inside a control task on remote models: their files over HTTP, as the task's other reads.
+  const remote = remoteReadSettings();
   const results = await executePlan(plan, {
     threads,
     kernel: await resolveKernel(options.kernel ?? 'auto'),
@@ -62,8 +64,7 @@ export async function compareCrossPairs(pairs: CrossPair[], options: CrossOption
     hash: 'none',
     windowElements: DEFAULT_WINDOW_ELEMENTS,
     overlapReads: threads < availableParallelism(),
-    // Inside a control task on remote models: their files over HTTP, as the task's other reads.
-    ...(remoteReadSettings() ? { remote: remoteReadSettings()! } : {}),
+    ...(remote ? { remote } : {}),
   });
   return { moments: results.map((r) => r?.moments ?? null), errors: results.map((r) => r?.error ?? null) };
 }

@@ -17,12 +17,11 @@ import { addCellTimings, alignmentSection, cellSpecs, planAlignment, type Alignm
 import { chooseSorted } from '../sample/blocks.ts';
 import { controlsFraction, notSampled, sampledExpertLayers } from '../sample/controls.ts';
 import { Random } from '../synth/random.ts';
-import type { ControlExecutor, ControlKind, ControlOutcome, ControlPart, ControlTask, ControlValues } from './tasks.ts';
+import { taskModels, type ControlExecutor, type ControlKind, type ControlOutcome, type ControlPart, type ControlTask, type ControlValues } from './tasks.ts';
 import { localControlExecutor } from './executor.ts';
 
 export type { ControlExecutor, ControlOutcome, ControlTask } from './tasks.ts';
 export { parseControlTask } from './tasks.ts';
-import { taskModels } from './tasks.ts';
 export { decodeControlValue, encodeControlValue } from './wire.ts';
 export { localControlExecutor } from './executor.ts';
 import type { PreparedComparison as Prepared } from '../compare/model-report.ts';

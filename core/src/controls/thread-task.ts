@@ -35,12 +35,14 @@ function open(session: string, path: string, digest: string | undefined, remote:
 }
 
 async function openRemote(path: string, digest: string | undefined, remote: HttpReadOptions | null): Promise<Checkpoint> {
-  if (!remote) throw new BadInputError(path, 'a model URL, and this executor was not given settings to read URLs');
-  if (!digest) throw new BadInputError(path, 'a model URL without the digest of its tensor table: the version to read cannot be checked');
+  // The path lists every file of the model: errors name its first URL (the config), not the list.
+  const first = path.split(',')[0]!;
+  if (!remote) throw new BadInputError(first, 'a model URL, and this executor was not given settings to read URLs');
+  if (!digest) throw new BadInputError(first, 'a model URL without the digest of its tensor table: the version to read cannot be checked');
   const ck = await openModel(path, { ...remote, logDir: undefined });
   if (tensorTableDigest(ck) !== digest) {
     releaseRemoteCheckpoint(ck);
-    throw new BadInputError(path, 'the model is not the version the job was planned from (its tensor table differs): it changed since');
+    throw new BadInputError(first, 'the model is not the version the job was planned from (its tensor table differs): it changed since');
   }
   return ck;
 }
@@ -54,18 +56,18 @@ function unpack(id: string, packed: Uint8Array): { a: Checkpoint; b: Checkpoint 
 }
 
 /**
- * `models`: the checkpoints as the caller opened them (in process: the tensors planned are the
- * tensors read, and a shard cut short since costs only its own tensors); absent on a cluster
- * worker, which opens the folders itself.
+ * `packedModels`: the checkpoints as the caller opened them, serialized (in process: the tensors
+ * planned are the tensors read, and a shard cut short since costs only its own tensors); absent on
+ * a cluster worker, which opens the models itself.
  */
 export async function run(
-  input: { task: ControlTask; session: string; models?: { a: Checkpoint; b: Checkpoint }; packedModels?: Uint8Array; packedId?: string; remote?: HttpReadOptions | null }, _env: ThreadEnv,
+  input: { task: ControlTask; session: string; packedModels?: Uint8Array; packedId?: string; remote?: HttpReadOptions | null }, _env: ThreadEnv,
 ): Promise<{ value: unknown; bytes: number }> {
   const { task, session } = input;
   // A thread runs one task at a time: what its readers read meanwhile is this task's.
   const before = blockingBytesRead();
   const remote = input.remote ?? null;
-  const models = input.models ?? (input.packedModels && input.packedId ? unpack(input.packedId, input.packedModels) : null) ?? {
+  const models = (input.packedModels && input.packedId ? unpack(input.packedId, input.packedModels) : null) ?? {
     a: await open(session, task.models.a, task.models.digestA, remote),
     b: await open(session, task.models.b, task.models.digestB, remote),
   };

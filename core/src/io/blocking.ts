@@ -77,10 +77,10 @@ class RoutingBlockingReader implements BlockingReader {
   }
 
   readRangesSync(file: string, ranges: ByteRange[], target: Uint8Array): void {
-    const runs = mergeAdjacent(ranges);
-    if (isRemoteFile(file)) return this.remoteReader(file).readRangesSync(file, runs, target);
+    // The remote reader merges near ranges itself (into spans, gaps included).
+    if (isRemoteFile(file)) return this.remoteReader(file).readRangesSync(file, ranges, target);
     let at = 0;
-    for (const r of runs) {
+    for (const r of mergeAdjacent(ranges)) {
       this.local.readSync(file, r.offset, target.subarray(at, at + r.length));
       at += r.length;
     }
