@@ -61,6 +61,16 @@ const OUTPUT_SIDE = ['attn.o', 'mlp.down', 'shared.down'];
 const INPUT_SIDE = ['attn.v', 'mlp.gate', 'mlp.up', 'shared.gate', 'shared.up', 'router.weight'];
 const NORMS = ['norm.input', 'norm.post_attn'];
 const NULL_DRAWS = 10;
+/**
+ * The null is read sequentially: after EARLY_DRAWS draws it stops where more cannot change the
+ * reading: a correspondence beyond the null by EARLY_P (100× below the level it is judged at) and
+ * MIN_EFFECT, as a derivative's is, or a score at or below the null's mean. Each p-value stays
+ * valid at the draws it has; the first rule adds at most EARLY_P to the rate of false correspondences.
+ */
+const EARLY_DRAWS = 5;
+const EARLY_P = 1e-5;
+const LEVEL = 1e-3;
+const SCORE_SD_FLOOR = 1e-3;
 /** Linear assignment is O(n³): beyond this width the match is greedy (best pairs first). */
 const EXACT_ASSIGNMENT_WIDTH = 1024;
 const MAX_EMBEDDING_ROWS = 1024;
@@ -242,6 +252,11 @@ export function greedyMatchJs(sim: Float64Array, wa: number, wb: number): Int32A
   return toB;
 }
 
+function hiddenSettled(score: number, draws: number[]): boolean {
+  const test = predictivePValue(score, draws, SCORE_SD_FLOOR);
+  return (test.pValue <= EARLY_P && score - test.mean >= MIN_EFFECT) || test.pValue >= 0.5;
+}
+
 function meanMatched(sim: Float64Array, wb: number, toB: Int32Array): number {
   let s = 0;
   let n = 0;
@@ -319,7 +334,7 @@ export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAli
   const byLayers = depth >= 3;
   const draws: number[] = [];
   let drawSim: Float64Array | undefined;
-  for (let d = 0; d < NULL_DRAWS; d++) {
+  for (let d = 0; d < NULL_DRAWS && !(d >= EARLY_DRAWS && hiddenSettled(score, draws)); d++) {
     let fbNull: Float64Array[];
     if (byLayers) {
       const order = shuffled(depth, () => random.uniform());
@@ -345,7 +360,7 @@ export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAli
     const nullSim = similarity(profileRows(fbNull, wb), colsNull, greedyBuffer ?? (drawSim ??= new Float64Array(wa * wb)));
     draws.push(meanMatched(nullSim.sim, wb, matchDimensions(nullSim.sim, wa, wb)));
   }
-  const test = predictivePValue(score, draws, 1e-3);
+  const test = predictivePValue(score, draws, SCORE_SD_FLOOR);
   const sign = new Float32Array(wa).fill(1);
   let flipped = 0;
   if (observed.signed) toB.forEach((j, i) => { if (j >= 0 && observed.signed![i * wb + j]! < 0) { sign[i] = -1; flipped++; } });
@@ -364,7 +379,7 @@ export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAli
   toB.forEach((j, i) => { if (j >= 0) { matched++; if (j === i) same++; } });
   // The null above keeps much of what independent models share, but not all: a match must also
   // stand clear of it by MIN_EFFECT in profile correlation to be called a correspondence.
-  const significant = test.pValue <= 0.001 && score - test.mean >= MIN_EFFECT;
+  const significant = test.pValue <= LEVEL && score - test.mean >= MIN_EFFECT;
   const sameIndexShare = matched ? same / matched : 0;
   const kind: HiddenAlignmentKind = !significant ? 'none' : wa !== wb ? 'partial' : sameIndexShare >= 0.9 ? 'identity' : 'permuted';
   if (kind === 'identity') { toB.forEach((_, i) => { toB[i] = i; }); }
@@ -379,7 +394,7 @@ export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAli
       note: kind === 'none'
         ? 'no correspondence between the hidden dimensions stands out from the null (profiles shuffled across dimensions); weights are compared by index where the widths agree'
         : `${matched} dimensions of A matched into B's ${wb} (${Math.round(100 * sameIndexShare)}% at the same index)`,
-      nullKind: byLayers ? `B's per-layer profile features taken from other layers (layers deranged), ${NULL_DRAWS} draws` : `each profile feature of B shuffled across dimensions, ${NULL_DRAWS} draws`,
+      nullKind: `${byLayers ? "B's per-layer profile features taken from other layers (layers deranged)" : 'each profile feature of B shuffled across dimensions'}, ${draws.length} draws (${EARLY_DRAWS}, then up to ${NULL_DRAWS} unless settled)`,
     },
     map: { toB, sign },
   };

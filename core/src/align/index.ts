@@ -53,6 +53,16 @@ const SD_FLOOR = 0.005;
 /** A magnitude correlation over 32-64 matched neurons spreads ~0.15 under the null: a floor well below that. */
 const MAGNITUDE_SD_FLOOR = 0.02;
 const MIN_MAGNITUDE_DRAWS = 5;
+/**
+ * Layer and routed-expert cells read their null sequentially: after EARLY_DRAWS draws (enough for
+ * the magnitude channel), a cell stops where more draws cannot change its reading: far beyond the
+ * null (p ≤ EARLY_CELL_P, as a derivative's cells are) or at or below the null's mean (p ≥ 0.5).
+ * Each p-value stays valid at the draws it has; the first rule adds at most EARLY_CELL_P to a
+ * cell's false-positive rate (the calibration table checks the whole). Expert cells judge their
+ * direction (settled), layer cells both channels as the report combines them (cellSettled).
+ */
+const EARLY_DRAWS = MIN_MAGNITUDE_DRAWS;
+const EARLY_CELL_P = 1e-4;
 
 export type AlignedComponent = 'embedding' | 'attention' | 'dense MLP' | 'router' | 'shared experts' | 'routed experts' | 'lm_head';
 
@@ -384,7 +394,7 @@ export function addCellTimings(timings: Record<string, number>, specs: CellsSpec
   });
 }
 
-const NULLS = `per cell: A's layer against up to ${CROSS_LAYER_NULLS} other layers of B under the same alignment, plus A's dimensions shuffled among dimensions of similar energy (at least ${MIN_NULL_DRAWS} draws in all); experts: mismatched experts; embedding and lm_head: mismatched tokens. p-value: Student's t predictive test on the draws`;
+const NULLS = `per cell: A's layer against up to ${CROSS_LAYER_NULLS} other layers of B under the same alignment, plus A's dimensions shuffled among dimensions of similar energy (${MIN_NULL_DRAWS} draws in all); experts: mismatched experts; embedding and lm_head: mismatched tokens. p-value: Student's t predictive test on the draws. Layer and expert cells read their draws sequentially: ${EARLY_DRAWS} first, the rest only where the cell's p-value lies between ${EARLY_CELL_P} and 0.5 (nullDraws gives each cell's count)`;
 
 /** Every other selected dimension. */
 function halfOf(sel: DimSelection): DimSelection {
@@ -448,10 +458,34 @@ function stratifiedShuffle(energy: Float64Array, uniform: () => number, stratum 
   return out;
 }
 
+/** What layerCells keeps between its two stages (A's loaded matrices, B's units), beyond which it reads again. */
+const CELL_CACHE_BYTES = 256 * 2 ** 20;
+
+interface PreparedCell {
+  draft: CellDraft;
+  observed: Units[];
+  /** A's dimension shuffles, all drawn up front (the random stream does not depend on which cells stop early). */
+  shuffles: Int32Array[];
+  /** Units of the shuffles built so far (the first stage's, then the rest for an open cell). */
+  shuffled: Units[][];
+  /** The first `firstCross` of `cross` (B's other layers) are first-stage draws, as are `shuffled` at first. */
+  cross: number[];
+  firstCross: number;
+  /** A's units of the layer, kept for the second stage while within CELL_CACHE_BYTES. */
+  builders: UnitBuilder[] | null;
+  only: Int32Array | null;
+}
+
 /**
- * Cells for one component over layers: A's units for the observed alignment and for each
- * dimension-shuffle draw are cut once per layer of A; B is read once per layer and compared with
- * every A layer that needs it (its own pair, or a null partner).
+ * Cells for one component over layers: A's units for the observed alignment and each dimension
+ * shuffle are cut per layer of A; B is read once per layer and compared with every A layer that
+ * needs it (its own pair, or a null partner).
+ *
+ * The null is read sequentially, as the routed-expert cells' is: a first stage gives each cell
+ * EARLY_DRAWS draws, shuffles and other layers in the proportion of the whole null; a
+ * second gives the rest only to cells whose reading more draws could still change (cellSettled).
+ * A derivative's cells, far beyond their null, stop at the first stage. What the first stage
+ * loaded is kept for the second up to CELL_CACHE_BYTES and read again beyond.
  */
 function layerCells(
   pairs: [number, number][], allPairs: [number, number][], sel: DimSelection, uniform: () => number, component: AlignedComponent,
@@ -466,58 +500,85 @@ function layerCells(
     const far = others.filter((m) => Math.abs(m - lb) >= 2);
     return [...far, ...others.filter((m) => Math.abs(m - lb) < 2)].slice(0, CROSS_LAYER_NULLS);
   };
-  const drafts: CellDraft[] = [];
-  const prepared: { draft: CellDraft; observed: Units[]; shuffledDraws: Units[][]; cross: number[] }[] = [];
+  let kept = 0;
+  const keep = (bytes: number) => { if (kept + bytes > CELL_CACHE_BYTES) return false; kept += bytes; return true; };
+  // Each builder's cuts one after another: the cutter lays its matrices out once for them.
+  const cut = (p: PreparedCell, builders: UnitBuilder[], from: number, to: number) => {
+    for (let d = from; d < to; d++) p.shuffled.push(builders.map((u) => u.build(p.shuffles[d]!, null, p.only)));
+  };
+  const prepared: PreparedCell[] = [];
   for (const [la, lb] of pairs) {
     const builders = load(a, la);
     if (!builders) continue;
     // A statistic that reads a sample of A's units (neurons) gets only those built, for every draw.
     const only = statistic.chosen && builders.length === 1 ? statistic.chosen(builders[0]!.count) : null;
     const cross = crossFor(la, lb);
-    const shuffles = Math.max(2, MIN_NULL_DRAWS - cross.length);
+    const count = Math.max(2, MIN_NULL_DRAWS - cross.length);
     const energy = builders.map((u) => u.energy(sel.a)).reduce((s, e) => s.map((x, i) => x + e[i]!));
-    const shuffledDraws: Units[][] = [];
-    for (let d = 0; d < shuffles; d++) {
-      const p = stratifiedShuffle(energy, uniform);
-      const dims = Int32Array.from(p, (k) => sel.a[k]!);
-      shuffledDraws.push(builders.map((u) => u.build(dims, null, only)));
-    }
-    const draft: CellDraft = { component, layerA: la, layerB: lb, observed: null, draws: [] };
-    prepared.push({ draft, observed: builders.map((u) => u.build(sel.a, null, only)), shuffledDraws, cross });
-    drafts.push(draft);
+    const shuffles = Array.from({ length: count }, () => Int32Array.from(stratifiedShuffle(energy, uniform), (k) => sel.a[k]!));
+    const firstCross = Math.min(cross.length, Math.ceil((EARLY_DRAWS * cross.length) / (cross.length + count)));
+    const p: PreparedCell = {
+      draft: { component, layerA: la, layerB: lb, observed: null, draws: [] },
+      observed: builders.map((u) => u.build(sel.a, null, only)), shuffles, shuffled: [], cross, firstCross, builders: null, only,
+    };
+    cut(p, builders, 0, Math.min(count, EARLY_DRAWS - firstCross));
+    // Counted twice: the cutter holds a copy of the matrices laid out for its kernel.
+    if (keep(2 * builders.reduce((s, u) => s + u.bytes, 0))) p.builders = builders;
+    prepared.push(p);
   }
-  for (const m of layersB) {
-    const needed = prepared.filter((p) => p.draft.layerB === m || p.cross.includes(m));
-    if (needed.length === 0) continue;
+  const cacheB = new Map<number, Units[]>();
+  const unitsOfB = (m: number, stage: 1 | 2): Units[] | null => {
+    const hit = cacheB.get(m);
+    if (hit) return hit;
     const builders = load(b, m);
-    if (!builders) continue;
-    const unitsB = builders.map((u) => u.build(sel.b, sel.sign));
-    for (const p of needed) {
-      if (unitsB.some((u, i) => u.width !== p.observed[i]!.width)) continue;
-      if (p.draft.layerB === m) {
-        p.draft.observed = statistic(p.observed, unitsB);
-        for (const draw of p.shuffledDraws) addDraw(p.draft, statistic(draw, unitsB));
+    if (!builders) return null;
+    const units = builders.map((u) => u.build(sel.b, sel.sign));
+    if (stage === 1 && keep(units.reduce((s, u) => s + u.data.byteLength, 0))) cacheB.set(m, units);
+    return units;
+  };
+  const visit = (cells: PreparedCell[], stage: 1 | 2, crossOf: (p: PreparedCell) => number[], shufflesFrom: (p: PreparedCell) => number) => {
+    for (const m of layersB) {
+      const needed = cells.filter((p) => (p.draft.layerB === m && p.shuffled.length > shufflesFrom(p)) || (stage === 1 && p.draft.layerB === m) || crossOf(p).includes(m));
+      if (needed.length === 0) continue;
+      const unitsB = unitsOfB(m, stage);
+      if (!unitsB) continue;
+      for (const p of needed) {
+        if (unitsB.some((u, i) => u.width !== p.observed[i]!.width)) continue;
+        if (p.draft.layerB === m) {
+          if (stage === 1) p.draft.observed = statistic(p.observed, unitsB);
+          for (const draw of p.shuffled.slice(shufflesFrom(p))) addDraw(p.draft, statistic(draw, unitsB));
+        }
+        if (crossOf(p).includes(m)) addDraw(p.draft, statistic(p.observed, unitsB));
       }
-      if (p.cross.includes(m)) addDraw(p.draft, statistic(p.observed, unitsB));
     }
+  };
+  // Stage 1: the observed value, the first shuffles and the first other layers.
+  visit(prepared, 1, (p) => p.cross.slice(0, p.firstCross), () => 0);
+  // Stage 2: the rest of the null, for the cells not settled.
+  const open = prepared.filter((p) => p.draft.observed !== null && !cellSettled(p.draft));
+  const firstShuffles = new Map(open.map((p) => [p, p.shuffled.length]));
+  for (const p of open) {
+    const builders = p.builders ?? load(a, p.draft.layerA!);
+    if (builders) cut(p, builders, p.shuffled.length, p.shuffles.length);
   }
-  return drafts.filter((d) => d.observed !== null);
+  for (const p of prepared) p.builders = null;
+  visit(open, 2, (p) => p.cross.slice(p.firstCross), (p) => firstShuffles.get(p)!);
+  return prepared.map((p) => p.draft).filter((d) => d.observed !== null);
 }
 
-/**
- * Routed-expert cells read their null sequentially: after EARLY_EXPERT_DRAWS mismatched experts
- * (enough for the magnitude channel), a cell stops where more draws cannot change its reading:
- * its direction far beyond the null (p ≤ EARLY_CELL_P, as a derivative's experts are) or at or
- * below the null's mean (p ≥ 0.5). Each p-value stays valid at the draws it has; the first rule
- * adds at most EARLY_CELL_P to a cell's false-positive rate (the calibration table checks the
- * whole). A 16-expert layer's cells then build about half the mismatched experts.
- */
-const EARLY_EXPERT_DRAWS = MIN_MAGNITUDE_DRAWS;
-const EARLY_CELL_P = 1e-4;
 
 function settled(draft: CellDraft): boolean {
   const p = predictivePValue(draft.observed!.statistic, draft.draws, SD_FLOOR).pValue;
   return p <= EARLY_CELL_P || p >= 0.5;
+}
+
+/**
+ * A layer cell's reading cannot change with more draws: its p-value (both channels where it has
+ * two, as the report combines them) far beyond the null, or each channel at or below the null's mean.
+ */
+function cellSettled(draft: CellDraft): boolean {
+  const { pValue, directionPValue, magnitudePValue } = cellPValues(draft);
+  return pValue <= EARLY_CELL_P || (directionPValue >= 0.5 && (magnitudePValue === null || magnitudePValue >= 0.5));
 }
 
 /** A null draw into its cell: the direction statistic, and the magnitude correlation where there is one. */
@@ -566,7 +627,7 @@ function expertCells(a: ModelView, b: ModelView, pairs: [number, number][], sel:
       for (const e of others) {
         const y = unitsOf(e);
         if (y) addDraw(draft, stat(x, y));
-        if (draft.draws.length === EARLY_EXPERT_DRAWS && settled(draft)) break;
+        if (draft.draws.length === EARLY_DRAWS && settled(draft)) break;
       }
       drafts.push(draft);
     }
@@ -642,6 +703,16 @@ function tokenCell(a: ModelView, b: ModelView, role: 'embedding' | 'lm_head', to
   return { component: role, layerA: null, layerB: null, observed: { statistic: observed / n, sameIndexShare: 1 }, draws };
 }
 
+/** A cell's test on its draws: the direction, the magnitude channel where it has one (against the same null draws), and both combined. */
+function cellPValues(d: CellDraft): { test: ReturnType<typeof predictivePValue>; magTest: ReturnType<typeof predictivePValue> | null; pValue: number; directionPValue: number; magnitudePValue: number | null } {
+  const test = predictivePValue(d.observed!.statistic, d.draws, SD_FLOOR);
+  const mag = d.observed!.magnitude;
+  const magDraws = d.magnitudeDraws ?? [];
+  const magTest = typeof mag === 'number' && magDraws.length >= MIN_MAGNITUDE_DRAWS ? predictivePValue(mag, magDraws, MAGNITUDE_SD_FLOOR) : null;
+  const pValue = magTest ? fisherCombine([test.pValue, magTest.pValue]) : test.pValue;
+  return { test, magTest, pValue, directionPValue: test.pValue, magnitudePValue: magTest?.pValue ?? null };
+}
+
 function summarize(drafts: CellDraft[]): AlignedComponentResult[] {
   const order: AlignedComponent[] = ['embedding', 'attention', 'dense MLP', 'router', 'shared experts', 'routed experts', 'lm_head'];
   const statistics: Record<AlignedComponent, string> = {
@@ -656,12 +727,8 @@ function summarize(drafts: CellDraft[]): AlignedComponentResult[] {
   const out: AlignedComponentResult[] = [];
   for (const component of order) {
     const cells: AlignedCell[] = drafts.filter((d) => d.component === component && d.observed).map((d) => {
-      const test = predictivePValue(d.observed!.statistic, d.draws, SD_FLOOR);
-      // The magnitude channel where the cell has one, read against the same null draws.
+      const { test, magTest, pValue } = cellPValues(d);
       const mag = d.observed!.magnitude;
-      const magDraws = d.magnitudeDraws ?? [];
-      const magTest = typeof mag === 'number' && magDraws.length >= MIN_MAGNITUDE_DRAWS ? predictivePValue(mag, magDraws, MAGNITUDE_SD_FLOOR) : null;
-      const pValue = magTest ? fisherCombine([test.pValue, magTest.pValue]) : test.pValue;
       return {
         layerA: d.layerA, layerB: d.layerB, ...(d.expertA !== undefined ? { expertA: d.expertA } : {}), ...(d.expertB !== undefined ? { expertB: d.expertB } : {}),
         statistic: round(d.observed!.statistic), nullMean: round(test.mean), nullSd: round(test.sd), nullDraws: d.draws.length,

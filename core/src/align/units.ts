@@ -75,6 +75,8 @@ type BlockSpec = { m: Matrix; side: 'rows' | 'cols'; span: number };
  */
 export interface UnitBuilder {
   count: number;
+  /** Bytes of the matrices it holds. */
+  bytes: number;
   /** `only`: build just these units (the others stay zero): a null draw needs only the units its statistic reads. */
   build(dims: Int32Array, sign: Float32Array | null, only?: Int32Array | null): Units;
   /** `build` as first written (a closure per block, columns walked with a stride): the reference tests compare `build` against. */
@@ -117,6 +119,7 @@ function builder(specs: BlockSpec[], count: number, kept: Int32Array | null = nu
   let cutter: UnitCutter | null = null;
   const self: UnitBuilder = {
     count,
+    bytes: specs.reduce((n, s) => n + s.m.data.byteLength, 0),
     build(wanted, sign, only = null) {
       cutter ??= new UnitCutter(specs.map((s) => ({ data: s.m.data, rows: s.m.rows, cols: s.m.cols, byColumn: s.side === 'cols', span: s.span })));
       const cut = cutter.cut(at(wanted), sign, count, only, scale);
