@@ -122,8 +122,9 @@ export interface ControlsOptions {
  * The controls, planned as tasks in two stages and combined here (tasks.ts): stage 1 the layer
  * alignment, the expert matching (a few MoE layers per task), the shared-token rows, the neuron
  * test and the hidden alignment; stage 2 the aligned cells, which need the hidden alignment and
- * the layer pairing. Each control on its own: one whose task fails (a shard cut short, a mount
- * gone) is reported unavailable with the reason; the comparison and the other controls go on.
+ * the layer pairing and start as soon as those two are in, beside the rest of stage 1. Each
+ * control on its own: one whose task fails (a shard cut short, a mount gone) is reported
+ * unavailable with the reason; the comparison and the other controls go on.
  */
 export async function computeControls(prepared: PreparedComparison, results: ItemResult[], options: ControlsOptions = {}): Promise<Controls> {
   const seed = options.seed ?? 1;
@@ -153,16 +154,61 @@ export async function computeControls(prepared: PreparedComparison, results: Ite
 
   options.onStage?.(1, tasks.length);
   const count = (outcomes: ControlOutcome[]) => { for (const o of outcomes) if (o.ok && o.bytes !== undefined && options.stats) options.stats.bytes += o.bytes; };
-  const first = await executor.run(tasks);
-  count(first);
+  // Stage 2 needs only the hidden alignment and the layer alignment: they go as a batch of their
+  // own, and the cells start when they are in, beside the rest of stage 1 (the expert matching
+  // and the others), rather than after its last task. Each batch numbers its tasks from 0.
+  const first: ControlOutcome[] = new Array(tasks.length);
+  const batch = (ats: number[]) => {
+    const run = executor.run(ats.map((at, id) => ({ ...tasks[at]!, id }))).then((outcomes) => {
+      count(outcomes);
+      ats.forEach((at, k) => { first[at] = outcomes[k]!; });
+    });
+    // Awaited below; a failure (a cancelled job) must not go unhandled while the other batch is awaited first.
+    run.catch(() => {});
+    return run;
+  };
+  const leadRun = batch([hiddenAt, layersAt]);
+  const restRun = batch(tasks.map((_, at) => at).filter((at) => at !== hiddenAt && at !== layersAt));
+  await leadRun;
+  // Unavailable controls are listed in plan order (stage 1's, then the cells'), whichever finished first.
+  const failed = new Map<number, UnavailableControl>();
+  const cellsFailed: UnavailableControl[] = [];
   const value = <K extends ControlKind>(at: number | null, control: string, _kind: K): ControlValues[K] | undefined => {
     if (at === null) return undefined;
     const o = first[at]!;
     if (o.ok) return o.value as ControlValues[K];
-    unavailable.push({ control, available: false, reason: o.error });
+    failed.set(at, { control, available: false, reason: o.error });
     return undefined;
   };
   const layers = value(layersAt, 'layers', 'layers') ?? null;
+  const hidden = value(hiddenAt, 'alignment', 'alignment.hidden');
+
+  // Stage 2: the aligned cells, under the hidden alignment, with layers paired (depth changed:
+  // B's layers with A's through the layer alignment).
+  let alignment: AlignmentSection | null = null;
+  let alignedPairs: ControlsSampling['alignedLayerPairs'] | null = null;
+  let cells: Promise<void> = Promise.resolve();
+  if (hidden) {
+    const layerPairs = layers ? layers.alignment.alignment.map((x) => [x.a, x.b] as [number, number]) : null;
+    const plan = planAlignment(prepared.a, prepared.b, layerPairs, fraction);
+    alignedPairs = { chosen: plan.pairs.length, of: plan.candidates };
+    const { specs, notes } = cellSpecs(plan, hidden, tokenPairs, seed);
+    const cellTasks = specs.map((spec, id): ControlTask => ({ id, label: `alignment: ${spec.group} ${spec.pairs.length ? `layers ${spec.pairs[0]![0]}-${spec.pairs[spec.pairs.length - 1]![0]}` : 'rows'}`, models, seed, part: { kind: 'alignment.cells', spec } }));
+    options.onStage?.(2, cellTasks.length);
+    cells = (cellTasks.length ? executor.run(cellTasks) : Promise.resolve([])).then((second) => {
+      count(second);
+      const parts: (CellsPart | null)[] = second.map((o, i) => {
+        if (o.ok) return o.value as CellsPart;
+        cellsFailed.push({ control: 'alignment', available: false, reason: `${cellTasks[i]!.label}: ${o.error}` });
+        return null;
+      });
+      if (options.timings) addCellTimings(options.timings, specs, parts);
+      alignment = alignmentSection(hidden, plan, parts.filter((p): p is CellsPart => p !== null), notes, options.timings);
+    });
+    cells.catch(() => {});
+  }
+  await restRun;
+  await cells;
   const experts: ExpertLayer[] = [];
   const expertsSkipped = expertPlan.left.map((layer) => ({ layer, reason: notSampled(fraction!) }));
   expertsAt.forEach((at, k) => {
@@ -178,29 +224,9 @@ export async function computeControls(prepared: PreparedComparison, results: Ite
   expertsSkipped.sort((x, y) => x.layer - y.layer);
   const embeddings = value(embeddingsAt, 'embeddings', 'embeddings') ?? null;
   const neurons = value(neuronsAt, 'neurons', 'neurons') ?? null;
-  const hidden = value(hiddenAt, 'alignment', 'alignment.hidden');
+  for (const at of [layersAt, ...expertsAt, embeddingsAt, neuronsAt, hiddenAt]) if (at !== null && failed.has(at)) unavailable.push(failed.get(at)!);
+  unavailable.push(...cellsFailed);
 
-  // Stage 2: the aligned cells, under the hidden alignment, with layers paired (depth changed:
-  // B's layers with A's through the layer alignment).
-  let alignment: AlignmentSection | null = null;
-  let alignedPairs: ControlsSampling['alignedLayerPairs'] | null = null;
-  if (hidden) {
-    const layerPairs = layers ? layers.alignment.alignment.map((x) => [x.a, x.b] as [number, number]) : null;
-    const plan = planAlignment(prepared.a, prepared.b, layerPairs, fraction);
-    alignedPairs = { chosen: plan.pairs.length, of: plan.candidates };
-    const { specs, notes } = cellSpecs(plan, hidden, tokenPairs, seed);
-    const cellTasks = specs.map((spec, id): ControlTask => ({ id, label: `alignment: ${spec.group} ${spec.pairs.length ? `layers ${spec.pairs[0]![0]}-${spec.pairs[spec.pairs.length - 1]![0]}` : 'rows'}`, models, seed, part: { kind: 'alignment.cells', spec } }));
-    options.onStage?.(2, cellTasks.length);
-    const second = cellTasks.length ? await executor.run(cellTasks) : [];
-    count(second);
-    const parts: (CellsPart | null)[] = second.map((o, i) => {
-      if (o.ok) return o.value as CellsPart;
-      unavailable.push({ control: 'alignment', available: false, reason: `${cellTasks[i]!.label}: ${o.error}` });
-      return null;
-    });
-    if (options.timings) addCellTimings(options.timings, specs, parts);
-    alignment = alignmentSection(hidden, plan, parts.filter((p): p is CellsPart => p !== null), notes, options.timings);
-  }
   return {
     alignment,
     norms: { tensors: normControls(prepared.matched, results) },

@@ -113,19 +113,34 @@ function classifyName(name: string): TensorRole {
     // What follows the layer (and expert) index: `self_attn.q_proj`, `experts.7.w1` -> `w1`.
     stem = stem.slice(layerMatch!.index + layerMatch![0].length);
     if (expertMatch) stem = stem.slice(stem.indexOf(`experts.${expert}.`) + `experts.${expert}.`.length);
-    for (const [pattern, role] of LAYER_RULES) {
-      if (!pattern.test(stem)) continue;
-      const inExpert = expert !== null;
-      const base = inExpert ? role.replace(/^mlp\./, 'expert.') : role;
-      const fused = !inExpert && base.startsWith('expert.');
-      return { role: base + biasSuffix, group: groupOf(base, inExpert), layer, expert, fusedExperts: fused };
-    }
-    return { role: `other:${stem}${biasSuffix}`, group: 'other', layer, expert, fusedExperts: false };
+    const role = layerRule(stem);
+    if (role === null) return { role: `other:${stem}${biasSuffix}`, group: 'other', layer, expert, fusedExperts: false };
+    const inExpert = expert !== null;
+    const base = inExpert ? role.replace(/^mlp\./, 'expert.') : role;
+    const fused = !inExpert && base.startsWith('expert.');
+    return { role: base + biasSuffix, group: groupOf(base, inExpert), layer, expert, fusedExperts: fused };
   }
   for (const [pattern, role, group] of TOP_RULES) {
     if (pattern.test(stem)) return { role: role + biasSuffix, group, layer: null, expert: null, fusedExperts: false };
   }
   return { role: `other:${stem.replace(/^model\./, '')}${biasSuffix}`, group: 'other', layer: null, expert: null, fusedExperts: false };
+}
+
+/**
+ * The first of LAYER_RULES that matches a stem (what follows the layer and expert index), by stem:
+ * a checkpoint's tens of thousands of names have a few dozen stems, and the rules are most of a
+ * name's cost. Null where none matches.
+ */
+const ruleByStem = new Map<string, string | null>();
+
+function layerRule(stem: string): string | null {
+  let role = ruleByStem.get(stem);
+  if (role === undefined) {
+    if (ruleByStem.size >= MAX_KNOWN) ruleByStem.clear();
+    role = LAYER_RULES.find(([pattern]) => pattern.test(stem))?.[1] ?? null;
+    ruleByStem.set(stem, role);
+  }
+  return role;
 }
 
 /** The key pairs are matched by. */
