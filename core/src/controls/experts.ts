@@ -301,24 +301,28 @@ export function assignmentNull(
   for (let r = 0; r < replicates; r++) {
     fillNormals(random, z);
     values[r] = maximizeAssignmentFlat(products.product(z, scale), ea, eb).total / pairs;
-    if (observed !== undefined && r + 1 === EARLY_DRAWS && r + 1 < replicates) {
+    const check = observed === undefined || r + 1 >= replicates ? undefined : NULL_CHECKS.find((c) => c.draws === r + 1);
+    if (check) {
       const early = values.slice(0, r + 1);
-      const p = expertNullPValue(observed, early);
-      if (p <= EARLY_STOP_P || p >= 0.5) return summarizeNull(early);
+      const p = expertNullPValue(observed!, early);
+      if (p <= EARLY_STOP_P || p >= check.futility) return summarizeNull(early);
     }
   }
   return summarizeNull(values);
 }
 
 /**
- * The null is read sequentially when the observed value is given: after EARLY_DRAWS draws it
- * stops where more draws could not change the reading. Far beyond the null (p ≤ EARLY_STOP_P: a
- * derivative's matched routers sit tens of spreads above it) it stops related; at or below the
- * null's mean (p ≥ 0.5) it stops unrelated, which can only lower the rejection rate. So the
- * false-positive rate grows by at most EARLY_STOP_P, while a 128-expert derivative's 48 layers
- * cost 9 draws each instead of 39 (the null was most of the expert control's time).
+ * The null is read sequentially when the observed value is given, checked after 5 and after 9
+ * draws: it stops related where the observed value is far beyond the null (p ≤ EARLY_STOP_P: a
+ * derivative's matched routers sit hundreds of spreads above it), and unrelated where more draws
+ * cannot bring it to a level the verdict reads (0.01): at or below the null's mean after 5
+ * (p ≥ 0.5), or p ≥ 0.1 after 9. Stopping unrelated can only lower the rejection rate, so the
+ * false-positive rate grows by at most 2·EARLY_STOP_P (test/controls-assignment-fpr.test.ts
+ * judges it on fresh seeds). A 128-expert derivative's 48 layers cost 5 draws each instead of 39,
+ * an independent model's mostly 5 or 9.
  */
-export const EARLY_DRAWS = 9;
+export const NULL_CHECKS: readonly { draws: number; futility: number }[] = [{ draws: 5, futility: 0.5 }, { draws: 9, futility: 0.1 }];
+export const EARLY_DRAWS = NULL_CHECKS[0]!.draws;
 const EARLY_STOP_P = 1e-6;
 
 /** Mean and spread of the null's draws. */
@@ -420,7 +424,7 @@ async function analyzeLayer(layer: number, la: MoeLayer, lb: MoeLayer, reader: B
     layer,
     expertsA: ea,
     expertsB: eb,
-    basis: `${basis.description}; null: optimal matching of ${drawn} draws under a random permutation of coordinates (Gaussian approximation with both models' within-layer Gram matrices; ${EARLY_DRAWS} first, up to ${replicates} where the reading was not yet clear), p-value by Student's t on the draws`,
+    basis: `${basis.description}; null: optimal matching of ${drawn} draws under a random permutation of coordinates (Gaussian approximation with both models' within-layer Gram matrices; read sequentially: ${NULL_CHECKS.map((c) => c.draws).join(', then ')}, up to ${replicates} where the reading was not yet clear), p-value by Student's t on the draws`,
     // Four decimals: the matrix is shown, not computed on (the statistics above use full precision),
     // and a 384 × 384 layer then travels in one result message.
     matrix: matrix.map((row) => row.map((v) => (v === null ? null : Math.round(v * 1e4) / 1e4))),
