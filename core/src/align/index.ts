@@ -56,13 +56,15 @@ const MIN_MAGNITUDE_DRAWS = 5;
 /**
  * Layer and routed-expert cells read their null sequentially: after EARLY_DRAWS draws (enough for
  * the magnitude channel), a cell stops where more draws cannot change its reading: far beyond the
- * null (p ≤ EARLY_CELL_P, as a derivative's cells are) or at or below the null's mean (p ≥ 0.5).
- * Each p-value stays valid at the draws it has; the first rule adds at most EARLY_CELL_P to a
- * cell's false-positive rate (the calibration table checks the whole). Expert cells judge their
- * direction (settled), layer cells both channels as the report combines them (cellSettled).
+ * null (p ≤ EARLY_CELL_P, as a derivative's cells are), or too close to it for the rest of its
+ * draws to bring it to the cell level (0.01): each channel at p ≥ CELL_FUTILITY_P. Stopping there
+ * can only lower the rate of cells called related; the first rule adds at most EARLY_CELL_P to
+ * it (the calibration table checks the whole). Both read the cell's p-values as the report
+ * combines them (cellSettled).
  */
 const EARLY_DRAWS = MIN_MAGNITUDE_DRAWS;
 const EARLY_CELL_P = 1e-4;
+const CELL_FUTILITY_P = 0.1;
 
 export type AlignedComponent = 'embedding' | 'attention' | 'dense MLP' | 'router' | 'shared experts' | 'routed experts' | 'lm_head';
 
@@ -394,7 +396,7 @@ export function addCellTimings(timings: Record<string, number>, specs: CellsSpec
   });
 }
 
-const NULLS = `per cell: A's layer against up to ${CROSS_LAYER_NULLS} other layers of B under the same alignment, plus A's dimensions shuffled among dimensions of similar energy (${MIN_NULL_DRAWS} draws in all); experts: mismatched experts; embedding and lm_head: mismatched tokens. p-value: Student's t predictive test on the draws. Layer and expert cells read their draws sequentially: ${EARLY_DRAWS} first, the rest only where the cell's p-value lies between ${EARLY_CELL_P} and 0.5 (nullDraws gives each cell's count)`;
+const NULLS = `per cell: A's layer against up to ${CROSS_LAYER_NULLS} other layers of B under the same alignment, plus A's dimensions shuffled among dimensions of similar energy (${MIN_NULL_DRAWS} draws in all); experts: mismatched experts; embedding and lm_head: mismatched tokens. p-value: Student's t predictive test on the draws. Layer and expert cells read their draws sequentially: ${EARLY_DRAWS} first, the rest only where more could change the reading (p ≤ ${EARLY_CELL_P} stops it related, every channel at p ≥ ${CELL_FUTILITY_P} unrelated; nullDraws gives each cell's count)`;
 
 /** Every other selected dimension. */
 function halfOf(sel: DimSelection): DimSelection {
@@ -567,18 +569,10 @@ function layerCells(
 }
 
 
-function settled(draft: CellDraft): boolean {
-  const p = predictivePValue(draft.observed!.statistic, draft.draws, SD_FLOOR).pValue;
-  return p <= EARLY_CELL_P || p >= 0.5;
-}
-
-/**
- * A layer cell's reading cannot change with more draws: its p-value (both channels where it has
- * two, as the report combines them) far beyond the null, or each channel at or below the null's mean.
- */
+/** A cell's reading cannot change with more draws: its p-value (both channels where it has two) far beyond the null, or each channel too close to it. */
 function cellSettled(draft: CellDraft): boolean {
   const { pValue, directionPValue, magnitudePValue } = cellPValues(draft);
-  return pValue <= EARLY_CELL_P || (directionPValue >= 0.5 && (magnitudePValue === null || magnitudePValue >= 0.5));
+  return pValue <= EARLY_CELL_P || (directionPValue >= CELL_FUTILITY_P && (magnitudePValue === null || magnitudePValue >= CELL_FUTILITY_P));
 }
 
 /** A null draw into its cell: the direction statistic, and the magnitude correlation where there is one. */
@@ -627,7 +621,7 @@ function expertCells(a: ModelView, b: ModelView, pairs: [number, number][], sel:
       for (const e of others) {
         const y = unitsOf(e);
         if (y) addDraw(draft, stat(x, y));
-        if (draft.draws.length === EARLY_DRAWS && settled(draft)) break;
+        if (draft.draws.length === EARLY_DRAWS && cellSettled(draft)) break;
       }
       drafts.push(draft);
     }
