@@ -34,8 +34,17 @@ function cpuSeconds(): number {
 export async function controlsCost(a: string, b: string): Promise<{ tasks: TaskCost[]; seconds: number; cpuSeconds: number }> {
   const prepared = await prepareComparison(a, b);
   const tasks: TaskCost[] = [];
+  // The controls run batches side by side (the cells beside the rest of stage 1): one task at a
+  // time here, so that a task's seconds and bytes are its own.
+  let turn: Promise<unknown> = Promise.resolve();
   const executor: ControlExecutor = {
-    async run(batch: ControlTask[]): Promise<ControlOutcome[]> {
+    run(batch: ControlTask[]): Promise<ControlOutcome[]> {
+      const mine = turn.then(() => runOneByOne(batch));
+      turn = mine.catch(() => {});
+      return mine;
+    },
+  };
+  const runOneByOne = async (batch: ControlTask[]): Promise<ControlOutcome[]> => {
       const out: ControlOutcome[] = [];
       for (const task of batch) {
         const [bytes0, cpu0, t0] = [preadBytesRead(), cpuSeconds(), performance.now()];
@@ -45,7 +54,6 @@ export async function controlsCost(a: string, b: string): Promise<{ tasks: TaskC
         out.push({ ok: true, value: asWire(value), seconds });
       }
       return out;
-    },
   };
   const [cpu0, t0] = [cpuSeconds(), performance.now()];
   await computeControls(prepared, [], { executor, seed: 1 });
