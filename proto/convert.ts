@@ -121,12 +121,15 @@ export interface TaskOutcome {
   attempt: number;
   /** A control task's answer, gzip-compressed JSON (controls/wire.ts); absent for the weights pass and for a failed task. */
   controlResult?: Uint8Array;
+  /** What the task's HTTP readers fetched (remote models), as core/src/io/read-log-wire.ts encodes it; absent when it read no URL. Untrusted until checked. */
+  readLog?: Uint8Array;
 }
 
 export function encodeTaskResult(o: TaskOutcome): Uint8Array {
   return TaskResult.encode({
     jobId: o.jobId, taskId: o.taskId, results: o.results.map(itemResultToProto), worker: o.worker,
     error: o.error ?? '', seconds: o.seconds, kernel: o.kernel, attempt: o.attempt, controlResult: o.controlResult ?? new Uint8Array(0),
+    readLog: o.readLog ?? new Uint8Array(0),
   }).finish();
 }
 
@@ -136,5 +139,6 @@ export function decodeTaskResult(bytes: Uint8Array): TaskOutcome {
     jobId: m.jobId, taskId: m.taskId, results: m.results.map(itemResultFromProto), worker: m.worker,
     error: m.error || null, seconds: m.seconds, kernel: m.kernel, attempt: m.attempt,
     ...(m.controlResult.length ? { controlResult: m.controlResult } : {}),
+    ...(m.readLog.length ? { readLog: m.readLog } : {}),
   };
 }

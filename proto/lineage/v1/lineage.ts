@@ -267,6 +267,11 @@ export interface TaskResult {
   attempt: number;
   /** A control task's answer: gzip-compressed JSON (empty for the weights pass, or when `error` is set). */
   controlResult: Uint8Array;
+  /**
+   * What the task's HTTP readers fetched (remote models only): gzip-compressed JSON of a
+   * ReadLog (core/src/io/read-log-wire.ts), bounded in size; the coordinator checks it before use.
+   */
+  readLog: Uint8Array;
 }
 
 /** Workers announce themselves (and their capacity) periodically. */
@@ -2778,6 +2783,7 @@ function createBaseTaskResult(): TaskResult {
     kernel: "",
     attempt: 0,
     controlResult: new Uint8Array(0),
+    readLog: new Uint8Array(0),
   };
 }
 
@@ -2809,6 +2815,9 @@ export const TaskResult: MessageFns<TaskResult> = {
     }
     if (message.controlResult.length !== 0) {
       writer.uint32(74).bytes(message.controlResult);
+    }
+    if (message.readLog.length !== 0) {
+      writer.uint32(82).bytes(message.readLog);
     }
     return writer;
   },
@@ -2898,6 +2907,14 @@ export const TaskResult: MessageFns<TaskResult> = {
             message.controlResult = reader.bytes();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.readLog = reader.bytes();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2933,6 +2950,11 @@ export const TaskResult: MessageFns<TaskResult> = {
         : isSet(object.control_result)
         ? bytesFromBase64(object.control_result)
         : new Uint8Array(0),
+      readLog: isSet(object.readLog)
+        ? bytesFromBase64(object.readLog)
+        : isSet(object.read_log)
+        ? bytesFromBase64(object.read_log)
+        : new Uint8Array(0),
     };
   },
 
@@ -2965,6 +2987,9 @@ export const TaskResult: MessageFns<TaskResult> = {
     if (message.controlResult.length !== 0) {
       obj.controlResult = base64FromBytes(message.controlResult);
     }
+    if (message.readLog.length !== 0) {
+      obj.readLog = base64FromBytes(message.readLog);
+    }
     return obj;
   },
 
@@ -2982,6 +3007,7 @@ export const TaskResult: MessageFns<TaskResult> = {
     message.kernel = object.kernel ?? "";
     message.attempt = object.attempt ?? 0;
     message.controlResult = object.controlResult ?? new Uint8Array(0);
+    message.readLog = object.readLog ?? new Uint8Array(0);
     return message;
   },
 };
