@@ -5,16 +5,18 @@
  * redelivered after the ack wait; long tasks keep their lease with in-progress acks; a task that
  * fails deterministically is published as failed and terminated, never retried.
  */
-import { existsSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
-import { availableParallelism, hostname } from 'node:os';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { availableParallelism, hostname, tmpdir } from 'node:os';
 import { millis, nuid } from '@nats-io/transport-node';
 import { jetstream, type Consumer, type JsMsg } from '@nats-io/jetstream';
 import { DEFAULT_WINDOW_ELEMENTS, type ContextOptions, type ItemResult } from '../../core/src/exec/index.ts';
 import { isRemoteSource } from '../../core/src/checkpoint/index.ts';
+import { mergeReadLogs, readLogsIn, type ReadLog } from '../../core/src/io/read-log.ts';
+import { encodeReadLog } from '../../core/src/io/read-log-wire.ts';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/index.ts';
 import { resolveKernel, type KernelChoice, type KernelName } from '../../core/src/kernels/index.ts';
-import type { TaskEnvelope, TaskOutcome } from '../../proto/convert.ts';
+import { encodeTaskResult, type TaskEnvelope, type TaskOutcome } from '../../proto/convert.ts';
 import { ClusterKey } from '../../proto/cluster-key.ts';
 import {
   connectNats, ensureTopology, heartbeatSubject, readJobState, resultSubject, retryOnTimeout, taskSubject, TASKS_STREAM, TERMINAL_STATES, WORKERS_CONSUMER, type NatsAuth, type Topology,
@@ -28,6 +30,8 @@ import { TaskFailure, taskFailureOf, ThreadSlot } from './thread-slot.ts';
 import { runOnPool } from '../../core/src/exec/index.ts';
 import { encodeControlValue, parseControlTask, type ControlTask } from '../../core/src/controls/index.ts';
 
+/** Of a result message's max_payload, what its headers (MAC, message id) and the log's own framing may take. */
+const RESULT_HEADROOM_BYTES = 16 * 1024;
 /** Kubernetes gives a pod 30 s between SIGTERM and SIGKILL by default. */
 const DEFAULT_DRAIN_GRACE_MS = 25_000;
 
@@ -196,7 +200,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
    * a small compressed JSON value; what it cannot read fails it as a read failure (retried on
    * another worker), anything else deterministically (the same models give the same answer).
    */
-  const runControl = async (json: string, jobId: string): Promise<Uint8Array> => {
+  const runControl = async (json: string, jobId: string): Promise<{ value: Uint8Array; readLog: ReadLog | null }> => {
     let task: ControlTask;
     try {
       task = parseControlTask(json);
@@ -221,15 +225,27 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         throw new TaskFailure(`refused: ${(err as Error).message}`, true);
       }
     }
+    // A task's remote readers write their logs into a folder of its own as they close (as the local
+    // executor's do): they go back with the answer, so the report shows what the controls read.
+    const logDir = urls ? mkdtempSync(join(tmpdir(), 'lineage-control-reads-')) : null;
     try {
       // One session per job: a thread opens the folders' headers once for all the job's control tasks.
-      const remote = urls ? { token: options.hubToken ?? process.env.HF_TOKEN } : null;
+      // Spans kept by a thread's HTTP helper are shared within the job only: each job's logs hold every span it used.
+      const remote = logDir ? { token: options.hubToken ?? process.env.HF_TOKEN, logDir, spanScope: `controls-${jobId}` } : null;
       const { value } = await runOnPool('control', { task, session: `controls-${jobId}`, remote }, { threads });
-      return encodeControlValue(value);
+      return { value: encodeControlValue(value), readLog: logDir ? mergeReadLogs(readLogsIn(logDir)) : null };
     } catch (err) {
       // Bad input fails it for good; a read failure goes to another worker; anything else is retried.
       throw taskFailureOf(err);
+    } finally {
+      if (logDir) rmSync(logDir, { recursive: true, force: true });
     }
+  };
+
+  /** The log goes in the room the result message leaves under the server's max_payload (past it, a publish fails and the task would be redelivered for ever). */
+  const attachReadLog = (outcome: TaskOutcome, readLog: ReadLog) => {
+    const room = (nc.info?.max_payload ?? 1024 * 1024) - RESULT_HEADROOM_BYTES - encodeTaskResult(outcome).length;
+    outcome.readLog = encodeReadLog(readLog, room);
   };
 
   /** Signed and bound to the task it answers (its MAC), so the coordinator takes it for that task only. */
@@ -291,12 +307,17 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const outcome: TaskOutcome = { jobId, taskId: task.id, results: [], worker: id, error: null, seconds: 0, kernel: '', attempt };
     try {
       if (envelope.control !== undefined) {
-        outcome.controlResult = await runControl(envelope.control, jobId);
+        const { value, readLog } = await runControl(envelope.control, jobId);
+        outcome.controlResult = value;
+        if (readLog) attachReadLog(outcome, readLog);
       } else {
         checkFiles(envelope);
         const context = contextFor(envelope);
         outcome.kernel = context.kernel;
-        outcome.results = await slot.run(task, context) as ItemResult[];
+        const { results, readLog } = await slot.runLogged(task, context);
+        outcome.results = results as ItemResult[];
+        // What its HTTP readers fetched goes back with the results (the report's remote.reads and coverage).
+        if (readLog) attachReadLog(outcome, readLog);
         metrics.kernelSeconds.observe({ kernel: context.kernel }, (performance.now() - started) / 1000);
       }
       readBackoff.succeeded();

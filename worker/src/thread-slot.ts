@@ -8,6 +8,7 @@
  */
 import { isBadInput, LineageError } from '../../core/src/errors.ts';
 import { getThreadPool, newSession, type ContextOptions, type ItemResult } from '../../core/src/exec/index.ts';
+import type { ReadLog } from '../../core/src/io/read-log.ts';
 import type { Task } from '../../core/src/plan/index.ts';
 
 /**
@@ -49,12 +50,17 @@ export class ThreadSlot {
 
   /** Runs a task on the pool, in the session of its context; rejects with a TaskFailure. */
   async run(task: Task, context: ContextOptions, onProgress?: (bytes: number) => void): Promise<ItemResult[]> {
+    return (await this.runLogged(task, context, onProgress)).results;
+  }
+
+  /** The same, with what its HTTP readers fetched (null when it read no URL). */
+  async runLogged(task: Task, context: ContextOptions, onProgress?: (bytes: number) => void): Promise<{ results: ItemResult[]; readLog: ReadLog | null }> {
     if (this.shutDown) throw new TaskFailure('the worker is stopping', false);
     const session = this.enter(JSON.stringify(context));
     const abort = new AbortController();
     this.running = abort;
     try {
-      return await getThreadPool().run('weights', { task }, { session, context, onProgress, signal: abort.signal });
+      return await getThreadPool().run('weightsLogged', { task }, { session, context, onProgress, signal: abort.signal });
     } catch (err) {
       if (abort.signal.aborted) throw new TaskFailure('the worker is stopping: the task was abandoned', false);
       throw taskFailureOf(err);

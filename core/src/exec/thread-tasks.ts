@@ -7,6 +7,8 @@
 export const THREAD_TASKS = {
   /** One task of a comparison plan: its items' moments and hashes (run-task.ts). */
   weights: () => import('./weights-task.ts'),
+  /** The same, answering with its HTTP readers' log too (a cluster worker sends it back with the results). */
+  weightsLogged: () => import('./weights-logged-task.ts'),
   /** One control task (controls/tasks.ts): opens the models' headers and answers with a small result. */
   control: () => import('../controls/thread-task.ts'),
 };

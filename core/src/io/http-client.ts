@@ -31,6 +31,12 @@ export interface HttpReadOptions {
   coalesceBytes?: number;
   /** The local executor's threads write their read logs here when they close (see HttpRangeReader.close). */
   logDir?: string;
+  /**
+   * Readers of blocking reads share the spans their helper thread keeps only with readers of the
+   * same scope (default: the same logDir), so the logs of one job hold every span it used, even
+   * on a cluster worker that serves many jobs.
+   */
+  spanScope?: string;
 }
 
 /** What a file looked like when it was opened; a response that disagrees means it changed. */

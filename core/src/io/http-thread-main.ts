@@ -10,20 +10,21 @@ import { HttpRangeReader, type HttpReadOptions } from './http.ts';
 import type { BlockingRequest } from './http-blocking.ts';
 
 const { port, flag } = workerData as { port: MessagePort; flag: Int32Array };
-const readers = new Map<number, HttpRangeReader>();
+const readers = new Map<number, { reader: HttpRangeReader; scope: string }>();
 
 /**
- * Spans fetched lately, shared by this thread's readers: the controls read the same bands of a
- * tensor in several tasks (profiles, then cells), and a remote byte is worth fetching once. Keyed
- * by the pinned file name, so a span is only ever served for the version it was fetched from; the
- * first fetch is in its reader's log, which is all the coverage needs.
+ * Spans fetched lately, shared by this thread's readers of one scope (a job's): the controls read
+ * the same bands of a tensor in several tasks (profiles, then cells), and a remote byte is worth
+ * fetching once. Keyed by the pinned file name, so a span is only ever served for the version it
+ * was fetched from; the fetch (with its SHA-256) is in the log of the reader that fetched it, and a
+ * reader served from here logs the range as used, so each log's coverage is whole.
  */
 const CACHE_BYTES = 128 * 1024 * 1024;
-const cache: { file: string; offset: number; bytes: Uint8Array }[] = [];
+const cache: { scope: string; file: string; offset: number; bytes: Uint8Array }[] = [];
 let cached = 0;
 
-function fromCache(file: string, offset: number, target: Uint8Array): boolean {
-  const i = cache.findIndex((c) => c.file === file && c.offset <= offset && offset + target.length <= c.offset + c.bytes.length);
+function fromCache(scope: string, file: string, offset: number, target: Uint8Array): boolean {
+  const i = cache.findIndex((c) => c.scope === scope && c.file === file && c.offset <= offset && offset + target.length <= c.offset + c.bytes.length);
   if (i < 0) return false;
   const hit = cache[i]!;
   target.set(hit.bytes.subarray(offset - hit.offset, offset - hit.offset + target.length));
@@ -32,17 +33,20 @@ function fromCache(file: string, offset: number, target: Uint8Array): boolean {
   return true;
 }
 
-function keep(file: string, offset: number, bytes: Uint8Array): void {
+function keep(scope: string, file: string, offset: number, bytes: Uint8Array): void {
   if (bytes.length > CACHE_BYTES / 4) return;
-  cache.push({ file, offset, bytes: bytes.slice() });
+  cache.push({ scope, file, offset, bytes: bytes.slice() });
   cached += bytes.length;
   while (cached > CACHE_BYTES) cached -= cache.shift()!.bytes.length;
 }
 
-async function readThrough(reader: HttpRangeReader, file: string, offset: number, target: Uint8Array): Promise<void> {
-  if (fromCache(file, offset, target)) return;
+async function readThrough({ reader, scope }: { reader: HttpRangeReader; scope: string }, file: string, offset: number, target: Uint8Array): Promise<void> {
+  if (fromCache(scope, file, offset, target)) {
+    reader.servedElsewhere(file, offset, target.length);
+    return;
+  }
   await reader.read(file, offset, target);
-  keep(file, offset, target);
+  keep(scope, file, offset, target);
 }
 
 function answer(message: unknown, transfer: ArrayBuffer[] = []): void {
@@ -55,7 +59,7 @@ port.on('message', async (m: BlockingRequest) => {
   try {
     switch (m.type) {
       case 'open':
-        readers.set(m.reader, new HttpRangeReader(m.options as HttpReadOptions));
+        readers.set(m.reader, { reader: new HttpRangeReader(m.options as HttpReadOptions), scope: m.options.spanScope ?? m.options.logDir ?? '' });
         answer({ id: m.id, ok: true });
         break;
       case 'read': {
@@ -77,7 +81,7 @@ port.on('message', async (m: BlockingRequest) => {
       }
       case 'close':
         // Closing writes the reader's log to its logDir, before the caller goes on to read it.
-        readers.get(m.reader)?.close();
+        readers.get(m.reader)?.reader.close();
         readers.delete(m.reader);
         answer({ id: m.id, ok: true });
         break;

@@ -125,6 +125,11 @@ export class HttpRangeReader implements RangeReader {
     }
   }
 
+  /** Bytes [offset, offset + length) of `file` were handed to this reader's caller from bytes another reader fetched (a helper thread's kept spans). */
+  servedElsewhere(file: string, offset: number, length: number): void {
+    if (length > 0) this.recorder.servedRange(splitPinnedFile(file).url, offset, offset + length);
+  }
+
   /** The log since the last drain (runs closed, counters reset): a worker sends it back with its task's results. */
   drainLog(): ReadLog {
     const stats = Object.fromEntries(this.client.stats);

@@ -1,0 +1,24 @@
+/**
+ * A weights task that answers with what its HTTP readers fetched (a cluster worker's: it sends the
+ * log back with the task's results, where the local executor's threads write theirs to a folder as
+ * their readers close). The session's reader lives across tasks, so its log is drained before the
+ * task (what a task that failed on this thread left, which no result carries) and after it.
+ */
+import type { ReadLog } from '../io/read-log.ts';
+import type { Task } from '../plan/plan.ts';
+import type { ItemResult } from './run-task.ts';
+import type { ThreadEnv } from './thread-protocol.ts';
+import { run as runWeights } from './weights-task.ts';
+
+/** The reader's log since its last drain, or null for a reader without remote reads. */
+function drained(reader: unknown): ReadLog | null {
+  const log = (reader as { drainLog?: () => ReadLog | null }).drainLog?.() ?? null;
+  return log && (log.runs.length > 0 || Object.keys(log.served).length > 0 || Object.keys(log.stats).length > 0 || log.failures.length > 0 || log.changes.length > 0) ? log : null;
+}
+
+export async function run(input: { task: Task }, env: ThreadEnv): Promise<{ results: ItemResult[]; readLog: ReadLog | null }> {
+  const { reader } = await env.context();
+  drained(reader);
+  const results = await runWeights(input, env);
+  return { results, readLog: drained(reader) };
+}
