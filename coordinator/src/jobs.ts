@@ -10,7 +10,9 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { jetstream, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream';
 import { assembleReport, prepareComparison, type PreparedComparison } from '../../core/src/compare/index.ts';
 import { decodeControlValue, runControlsPhase, type ControlExecutor, type ControlOutcome } from '../../core/src/controls/index.ts';
-import { isRemoteSource } from '../../core/src/checkpoint/index.ts';
+import { isRemoteCheckpoint, isRemoteSource } from '../../core/src/checkpoint/index.ts';
+import type { ReadLog } from '../../core/src/io/read-log.ts';
+import { readLogOfResult } from './read-logs.ts';
 import type { HttpReadOptions } from '../../core/src/io/index.ts';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/index.ts';
 import { KERNEL_CHOICES, resolveKernel, type KernelChoice } from '../../core/src/kernels/index.ts';
@@ -38,6 +40,10 @@ import type { WorkerRegistry } from './workers.ts';
 const PUBLISH_CONCURRENCY = 64;
 /** Progress updates to watchers are coalesced to at most one per this many ms. */
 const NOTIFY_MS = 100;
+/** Read logs kept per task: one per delivery that answered (a redelivery or two), not a flood from one worker. */
+const MAX_LOGS_PER_TASK = 4;
+/** Lines of `run.readLogs.notes` in a report. */
+const MAX_READ_LOG_NOTES = 20;
 
 type Listener = (status: JobStatus, terminal: boolean) => void;
 
@@ -56,6 +62,14 @@ class ActiveJob {
   readonly controlsAbort = new AbortController();
   /** Control tasks take ids after the weights pass's. */
   nextControlId: number;
+  /** Ids of the control tasks this coordinator published (their results' read logs are the controls'). */
+  readonly controlIds = new Set<number>();
+  /** Read logs that came back with results (remote models), checked, by delivery (task, attempt, worker). */
+  readonly readLogs = new Map<string, { phase: 'weights' | 'controls'; log: ReadLog }>();
+  readonly readLogsSeen = { received: 0, dropped: 0, notes: [] as string[] };
+  private readonly readLogsPerTask = new Map<number, number>();
+  /** The job's remote files (URL → length) as planned: the only ones a log may speak of. */
+  private remoteFiles: Map<string, number> | null = null;
   /** What the job is doing while it runs (JobStatus.phase), and its control tasks so far. */
   phase: 'weights' | 'controls' | 'report' = 'weights';
   controlsTotal = 0;
@@ -101,6 +115,41 @@ class ActiveJob {
     else r.tasksFailed++;
     this.outcomes.set(outcome.taskId, outcome);
     r.updatedAtMs = Date.now();
+  }
+
+  /**
+   * Keeps a result's read log, checked (coordinator/src/read-logs.ts). Each delivery that answered
+   * counts (a redelivered task's two runs both fetched their bytes); the same delivery seen twice
+   * (a replay) once; at most MAX_LOGS_PER_TASK per task. What the checks drop is noted; returns
+   * the lines about this log, if any, for the coordinator's own log.
+   */
+  keepReadLog(outcome: TaskOutcome): string[] {
+    if (!outcome.readLog) return [];
+    const phase = this.tasks.has(outcome.taskId) ? 'weights' : this.controlIds.has(outcome.taskId) ? 'controls' : null;
+    if (phase === null) return [];
+    const key = `${outcome.taskId}/${outcome.attempt}/${outcome.worker}`;
+    if (this.readLogs.has(key)) return [];
+    const seen = this.readLogsSeen;
+    seen.received++;
+    const lines: string[] = [];
+    const note = (line: string) => {
+      const full = `task ${outcome.taskId} (worker ${outcome.worker.slice(0, 80)}): ${line}`;
+      lines.push(full);
+      if (seen.notes.length < MAX_READ_LOG_NOTES) seen.notes.push(full);
+    };
+    const kept = this.readLogsPerTask.get(outcome.taskId) ?? 0;
+    if (kept >= MAX_LOGS_PER_TASK) {
+      seen.dropped++;
+      note(`a read log past the ${MAX_LOGS_PER_TASK} kept for one task: refused`);
+      return lines;
+    }
+    this.remoteFiles ??= new Map([this.prepared.a, this.prepared.b].flatMap((ck) => (isRemoteCheckpoint(ck) ? ck.remote.files.map((f) => [f.url, f.size] as [string, number]) : [])));
+    const checked = readLogOfResult(outcome.readLog, this.remoteFiles);
+    seen.dropped += checked.dropped;
+    for (const line of checked.notes) note(line);
+    this.readLogsPerTask.set(outcome.taskId, kept + 1);
+    this.readLogs.set(key, { phase, log: checked.log });
+    return lines;
   }
 
   notify(): void {
@@ -371,6 +420,8 @@ export class JobManager {
             else this.o.log(`job ${job.record.jobId}: ignored a result: ${(err as Error).message}`);
           }
           if (outcome) {
+            // Each line is throttled per kind (a worker flooding bad logs is not logged line by line).
+            for (const line of job.keepReadLog(outcome)) this.refusalLog('read-log', `job ${job.record.jobId}: read log of ${line}`);
             const waiter = job.controlWaiters.get(outcome.taskId);
             if (waiter) waiter(outcome);
             else this.onOutcome(job, outcome);
@@ -436,6 +487,7 @@ export class JobManager {
           const envelope: TaskEnvelope = { jobId, task: { id, label: `control: ${control.label}`, bytes: 0, items: [] }, hash: 'none', kernel: 'auto', control: JSON.stringify(control) };
           const signed = signTask(this.o.key, envelope);
           job.taskMacs.set(id, signed.mac);
+          job.controlIds.add(id);
           const answer = new Promise<TaskOutcome>((resolve, reject) => {
             if (signal.aborted) reject(new Error('the job was cancelled'));
             signal.addEventListener('abort', () => reject(new Error('the job was cancelled')), { once: true });
@@ -508,8 +560,15 @@ export class JobManager {
       if (cancelled()) return;
       job.phase = 'report';
       job.notify();
+      // Remote models: what the workers fetched, from the logs their results carried (both phases).
+      const remote = isRemoteCheckpoint(prepared.a) || isRemoteCheckpoint(prepared.b);
+      const logs = [...job.readLogs.values()];
       const report = assembleReport(prepared, results, {
         controls,
+        ...(remote ? {
+          readLogs: logs.filter((l) => l.phase === 'weights').map((l) => l.log),
+          controlReadLogs: logs.filter((l) => l.phase === 'controls').map((l) => l.log),
+        } : {}),
         kernel,
         hashAlgorithm: record.options.hash,
         samples,
@@ -523,6 +582,7 @@ export class JobManager {
           startedAt: new Date(record.createdAtMs).toISOString(),
           durationSeconds: (Date.now() - record.createdAtMs) / 1000,
           ...phase.run,
+          ...(remote ? { readLogs: { ...job.readLogsSeen, notes: [...job.readLogsSeen.notes] } } : {}),
         },
       });
       const stored = await this.o.store.putReport(record.jobId, JSON.stringify(report, null, 2) + '\n');

@@ -56,6 +56,13 @@ export interface ComparisonReport {
     threads: number; reader: string; startedAt: string; durationSeconds: number;
     alignmentSeconds?: ControlsRun['alignmentSeconds'];
     controls?: ControlsRun['controls'];
+    /**
+     * A cluster job on model URLs: the read logs its workers sent back with their task results
+     * (`received`, every answering delivery), the entries the coordinator's checks dropped
+     * (`dropped`: runs of other URLs, ranges past a file's end, bad hex, logs over the limits),
+     * and why (`notes`, the first few reasons).
+     */
+    readLogs?: { received: number; dropped: number; notes: string[] };
   };
 }
 

@@ -1,0 +1,126 @@
+/**
+ * The read logs workers send back with their task results (what their HTTP readers fetched from
+ * a remote model), checked before the report uses them. A worker holds the cluster key but may
+ * still be buggy or hostile, so a log is untrusted input: only runs and ranges of the job's own
+ * pinned files, inside each file's known length, with a 64-hex SHA-256, and counters that are
+ * non-negative integers are kept. Anything else is dropped and counted, never thrown: a bad log
+ * costs its own evidence, not the job.
+ */
+import { mergeRanges, type FetchedRun, type ReadLog } from '../../core/src/io/read-log.ts';
+import { decodeReadLog } from '../../core/src/io/read-log-wire.ts';
+import type { UrlStats } from '../../core/src/io/http-client.ts';
+
+/** Most runs one task's log may hold (more, and its runs are dropped: a worker leaves them out itself past the size limit). */
+export const MAX_LOG_RUNS = 20_000;
+/** Most served ranges one task's log may hold, over all its files. */
+export const MAX_LOG_RANGES = 50_000;
+/** Longest reason kept for a change or failure. */
+const MAX_REASON_CHARS = 1_000;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** The outcome of checking one log: what is kept, how many entries went, and why (a few lines). */
+export interface CheckedReadLog {
+  log: ReadLog;
+  dropped: number;
+  notes: string[];
+}
+
+const emptyLog = (): ReadLog => ({ runs: [], served: {}, stats: {}, changes: [], failures: [] });
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+/** Own keys only, as a Map (a key named __proto__ is then just a string that is no file's URL). */
+const entriesOf = (o: Record<string, unknown>) => new Map(Object.keys(o).map((k) => [k, o[k]]));
+
+/**
+ * Keeps what of `raw` (a decoded log, any shape) is about `files` (URL → length in bytes: the
+ * job's remote files as planned), dropping the rest. Never throws.
+ */
+export function checkReadLog(raw: unknown, files: ReadonlyMap<string, number>): CheckedReadLog {
+  const out = emptyLog();
+  const notes: string[] = [];
+  let dropped = 0;
+  const drop = (n: number, why: string) => {
+    dropped += n;
+    if (notes.length < 8 && !notes.includes(why)) notes.push(why);
+  };
+  if (!isObject(raw) || !isObject(raw.log)) {
+    drop(1, 'not a read log (no log object)');
+    return { log: out, dropped, notes };
+  }
+  if (raw.omitted !== null && raw.omitted !== undefined) {
+    notes.push(typeof raw.omitted === 'string' ? `the worker left part out: ${raw.omitted.slice(0, MAX_REASON_CHARS)}` : 'the worker left part out');
+  }
+  const log = raw.log;
+  const inRange = (url: string, start: unknown, end: unknown): boolean => {
+    const size = files.get(url);
+    return size !== undefined && isCount(start) && isCount(end) && start < end && end <= size;
+  };
+
+  if (Array.isArray(log.runs)) {
+    if (log.runs.length > MAX_LOG_RUNS) drop(log.runs.length, `${log.runs.length} runs, over the ${MAX_LOG_RUNS} a task's log may hold`);
+    else {
+      for (const r of log.runs as unknown[]) {
+        if (!isObject(r) || typeof r.url !== 'string') drop(1, 'a run that is not {url, start, end, sha256}');
+        else if (!files.has(r.url)) drop(1, 'a run of a URL that is not one of the job\'s files');
+        else if (!inRange(r.url, r.start, r.end)) drop(1, 'a run outside its file (or an empty or reversed range)');
+        else if (typeof r.sha256 !== 'string' || !SHA256_HEX.test(r.sha256)) drop(1, 'a run whose sha256 is not 64 hex digits');
+        else out.runs.push({ url: r.url, start: r.start as number, end: r.end as number, sha256: r.sha256 } satisfies FetchedRun);
+      }
+    }
+  } else if (log.runs !== undefined) drop(1, 'runs is not a list');
+
+  if (isObject(log.served)) {
+    const served = entriesOf(log.served);
+    const total = [...served.values()].reduce((n: number, v) => n + (Array.isArray(v) ? v.length : 1), 0);
+    if (total > MAX_LOG_RANGES) drop(total, `${total} served ranges, over the ${MAX_LOG_RANGES} a task's log may hold`);
+    else {
+      const kept = new Map<string, [number, number][]>();
+      for (const [url, ranges] of served) {
+        if (!files.has(url)) { drop(Array.isArray(ranges) ? ranges.length : 1, 'served ranges of a URL that is not one of the job\'s files'); continue; }
+        if (!Array.isArray(ranges)) { drop(1, 'served ranges that are not a list'); continue; }
+        const list: [number, number][] = [];
+        for (const r of ranges as unknown[]) {
+          if (Array.isArray(r) && r.length === 2 && inRange(url, r[0], r[1])) list.push([r[0] as number, r[1] as number]);
+          else drop(1, 'a served range that is not [start, end) inside its file');
+        }
+        if (list.length) kept.set(url, mergeRanges(list));
+      }
+      out.served = Object.fromEntries(kept);
+    }
+  } else if (log.served !== undefined) drop(1, 'served is not an object');
+
+  if (isObject(log.stats)) {
+    const kept = new Map<string, UrlStats>();
+    for (const [url, s] of entriesOf(log.stats)) {
+      if (!files.has(url)) drop(1, 'counters of a URL that is not one of the job\'s files');
+      else if (!isObject(s) || !isCount(s.requests) || !isCount(s.retries) || !isCount(s.bytes)) drop(1, 'counters that are not non-negative integers');
+      else kept.set(url, { requests: s.requests, retries: s.retries, bytes: s.bytes });
+    }
+    out.stats = Object.fromEntries(kept);
+  } else if (log.stats !== undefined) drop(1, 'stats is not an object');
+
+  for (const field of ['changes', 'failures'] as const) {
+    const list = log[field];
+    if (list === undefined) continue;
+    if (!Array.isArray(list) || list.length > files.size) {
+      drop(Array.isArray(list) ? list.length : 1, `${field} is not a list of at most one entry per file`);
+      continue;
+    }
+    for (const c of list as unknown[]) {
+      if (isObject(c) && typeof c.url === 'string' && files.has(c.url) && typeof c.reason === 'string') out[field].push({ url: c.url, reason: c.reason.slice(0, MAX_REASON_CHARS) });
+      else drop(1, `an entry of ${field} that is not {url of a job's file, reason}`);
+    }
+  }
+  return { log: out, dropped, notes };
+}
+
+/** A result's read log decoded and checked; one that cannot be decoded (too big, not gzip, not JSON) is refused whole. */
+export function readLogOfResult(bytes: Uint8Array, files: ReadonlyMap<string, number>): CheckedReadLog {
+  let raw: unknown;
+  try {
+    raw = decodeReadLog(bytes);
+  } catch (err) {
+    return { log: emptyLog(), dropped: 1, notes: [`refused: ${(err as Error).message}`] };
+  }
+  return checkReadLog(raw, files);
+}
