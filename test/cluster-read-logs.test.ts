@@ -1,0 +1,221 @@
+/**
+ * A cluster job on model URLs gives the same evidence of what was fetched as a local run: workers
+ * send their weights and control tasks' read logs back with their results, the coordinator checks
+ * them (untrusted input) and the report's `remote.reads`, `coverage` and `phases` are filled as a
+ * local run fills them. Also: hostile or malformed logs are dropped without failing anything, and
+ * a task's log counted twice (a redelivery) leaves the distinct bytes read unchanged.
+ */
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import type { RemoteSection } from '../core/src/checkpoint/remote-section.ts';
+import { remoteSection } from '../core/src/checkpoint/remote-section.ts';
+import { isRemoteCheckpoint, openModel, releaseRemoteCheckpoint } from '../core/src/checkpoint/remote.ts';
+import { compareModels, type ComparisonReport } from '../core/src/compare/model-report.ts';
+import { splitPinnedFile } from '../core/src/io/http.ts';
+import type { ReadLog } from '../core/src/io/read-log.ts';
+import { encodeReadLog, MAX_READ_LOG_WIRE_BYTES } from '../core/src/io/read-log-wire.ts';
+import { synthesize } from '../core/src/synth/synth.ts';
+import { checkReadLog, MAX_LOG_RUNS, readLogOfResult } from '../coordinator/src/read-logs.ts';
+import { startWorker } from '../worker/src/index.ts';
+import { JobState } from '../proto/lineage/v1/lineage.ts';
+import { WORKER } from './helpers/cluster.ts';
+import { NATS_MISSING, unless } from './helpers/skip.ts';
+import { RangeServer } from './helpers/range-server.ts';
+import { recordResults, testCluster } from './helpers/test-cluster.ts';
+import { tempDir } from './helpers/tmpdir.ts';
+
+const HUB_TOKEN = 'hf_read_logs_test';
+const root = tempDir('lineage-cluster-read-logs-');
+const base = join(root, 'base');
+const derived = join(root, 'derived');
+let server: RangeServer;
+
+test.before(async () => {
+  synthesize('base', { out: base, shape: { layout: 'moe', layers: 2, experts: 4 }, shardBytes: 400_000 });
+  synthesize('derivative', { out: derived, like: base, drift: 0.02, shardBytes: 400_000 });
+  server = await RangeServer.start({
+    repos: { 'org/base': { folder: base, commit: 'a'.repeat(40) }, 'org/derived': { folder: derived, commit: 'b'.repeat(40) } },
+    token: HUB_TOKEN, redirectWeights: true,
+  });
+});
+test.after.always(() => server?.close());
+
+/** The bytes a URL of the server names, from the folder it serves. */
+const servedBytes = (url: string, start: number, end: number) => {
+  const folder = url.includes('/org/base/') ? base : derived;
+  return readFileSync(join(folder, decodeURIComponent(url.split('/').at(-1)!))).subarray(start, end);
+};
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+unless(NATS_MISSING)('a cluster job on model URLs reports what its workers fetched: reads, coverage and both phases, as a local run does', async (t) => {
+  t.timeout(180_000);
+  const { nats, rpc } = await testCluster(t, root, { allowUrls: true, hubToken: HUB_TOKEN });
+  const { outcomes } = await recordResults(nats.url, t);
+  const workers = await Promise.all([1, 2].map(() => startWorker({ ...WORKER, nats: nats.url, threads: 1, hubToken: HUB_TOKEN, allowUrls: true })));
+  t.teardown(() => Promise.all(workers.map((w) => w.stop())));
+
+  const [urlA, urlB] = [server.folderUrl('org/base'), server.folderUrl('org/derived')];
+  await rpc.submit({ jobId: 'read-logs', modelA: urlA, modelB: urlB, options: { targetTaskBytes: 300_000 } });
+  const last = (await rpc.watch('read-logs')).at(-1)!;
+  t.is(last.state, JobState.JOB_STATE_DONE, last.error);
+  const cluster = await rpc.report('read-logs') as ComparisonReport;
+  const local = await compareModels(urlA, urlB, { targetTaskBytes: 300_000, threads: 1, remote: { token: HUB_TOKEN } });
+
+  // Both phases' tasks sent logs back, and none of them lost anything to the checks.
+  t.true(outcomes.some((o) => o.controlResult && o.readLog), 'control tasks carry read logs');
+  t.true(outcomes.some((o) => !o.controlResult && o.results.length > 0 && o.readLog), 'weights tasks carry read logs');
+  t.truthy(cluster.run.readLogs);
+  const deliveries = new Set(outcomes.filter((o) => o.readLog).map((o) => `${o.taskId}/${o.attempt}/${o.worker}`));
+  t.is(cluster.run.readLogs!.received, deliveries.size, 'every log that came back was received');
+  t.is(cluster.run.readLogs!.dropped, 0, cluster.run.readLogs!.notes.join('; '));
+  t.is(local.run.readLogs, undefined, 'a local run has no workers\' logs to speak of');
+
+  for (const side of ['a', 'b'] as const) {
+    const c = cluster.models[side].remote as RemoteSection;
+    const l = local.models[side].remote as RemoteSection;
+    t.log(`${side}: cluster ${JSON.stringify(c.phases)}, ${c.reads.length} runs; local ${JSON.stringify(l.phases)}, ${l.reads.length} runs`);
+    t.not(c.phases.controls, null, 'the controls\' reads are in the cluster report');
+    // The same distinct bytes, per phase and in all: the tasks ask for the same ranges wherever they run.
+    t.deepEqual(c.phases.weights.bytesRead, l.phases.weights.bytesRead);
+    t.deepEqual(c.phases.controls!.bytesRead, l.phases.controls!.bytesRead);
+    t.true(c.phases.controls!.bytesRead > 0);
+    t.is(c.coverage.bytesRead, l.coverage.bytesRead);
+    t.deepEqual(c.coverage.tensors, l.coverage.tensors);
+    t.is(c.coverage.fraction, 1);
+    // Fetched bytes may differ (each worker keeps its own spans), never fall short of what was read.
+    t.true(c.phases.weights.bytesFetched >= c.phases.weights.bytesRead);
+    t.true(c.phases.controls!.bytesFetched > 0);
+    t.deepEqual(c.changes, []);
+    t.deepEqual(c.failures, []);
+    // Every run is the server's bytes at that range, and covers at least the tensor bytes read.
+    const tensorRuns = c.reads.filter((r) => r.start > 0);
+    t.true(tensorRuns.length > 0);
+    for (const run of c.reads) t.is(run.sha256, sha256(servedBytes(run.url, run.start, run.end)), `${run.url} [${run.start}, ${run.end})`);
+    t.true(c.bytesFetched >= c.coverage.bytesRead);
+    t.true(c.requests > 0);
+  }
+  // The workers' runs are in the report, not only the coordinator's opening reads (headers at offset 0).
+  const a = cluster.models.a.remote as RemoteSection;
+  t.true(a.reads.length > (local.models.a.remote as RemoteSection).reads.filter((r) => r.start === 0).length);
+});
+
+// ---- The coordinator's checks, unit by unit ----
+
+const FILE = 'https://hub.example/org/m/resolve/abc/model-00001.safetensors';
+const OTHER = 'https://evil.example/org/m/resolve/abc/model-00001.safetensors';
+const FILES = new Map([[FILE, 10_000]]);
+const HEX = 'ab'.repeat(32);
+const goodLog = (): ReadLog => ({
+  runs: [{ url: FILE, start: 0, end: 100, sha256: HEX }],
+  served: { [FILE]: [[8, 100]] },
+  stats: { [FILE]: { requests: 2, retries: 0, bytes: 100 } },
+  changes: [],
+  failures: [],
+});
+
+test('a well-formed log is kept as it is', (t) => {
+  const checked = readLogOfResult(encodeReadLog(goodLog()), FILES);
+  t.is(checked.dropped, 0);
+  t.deepEqual(checked.notes, []);
+  t.deepEqual(checked.log, goodLog());
+});
+
+test('hostile or malformed entries are dropped and counted, the rest kept', (t) => {
+  const raw = {
+    log: {
+      runs: [
+        { url: FILE, start: 0, end: 100, sha256: HEX },
+        { url: OTHER, start: 0, end: 100, sha256: HEX }, // not one of the job's files
+        { url: FILE, start: 9_990, end: 10_001, sha256: HEX }, // past the file's end
+        { url: FILE, start: 50, end: 50, sha256: HEX }, // empty
+        { url: FILE, start: -1, end: 10, sha256: HEX }, // negative
+        { url: FILE, start: 0.5, end: 10, sha256: HEX }, // not an integer
+        { url: FILE, start: '0', end: 10, sha256: HEX }, // wrong type
+        { url: FILE, start: 0, end: 10, sha256: 'AB'.repeat(32) }, // not lower-case hex
+        { url: FILE, start: 0, end: 10, sha256: 'zz'.repeat(32) }, // not hex
+        { url: FILE, start: 0, end: 10, sha256: HEX + '00' }, // too long
+        null, 7, 'run',
+      ],
+      // A key named __proto__ is an own key of parsed JSON: it must be taken for a string, not a prototype.
+      served: JSON.parse(`{"${FILE}": [[8, 100], [9000, 20000], [5, "x"], 3], "${OTHER}": [[0, 10]], "__proto__": [[0, 1]]}`) as unknown,
+      stats: { [FILE]: { requests: 2, retries: -1, bytes: 100 }, [OTHER]: { requests: 1, retries: 0, bytes: 1 } },
+      changes: [{ url: OTHER, reason: 'x' }],
+      failures: [{ url: FILE, reason: 'y'.repeat(5_000) }],
+    },
+    omitted: null,
+  };
+  const checked = checkReadLog(raw, FILES);
+  t.deepEqual(checked.log.runs, [{ url: FILE, start: 0, end: 100, sha256: HEX }]);
+  t.deepEqual(checked.log.served, { [FILE]: [[8, 100]] });
+  t.deepEqual(checked.log.stats, {});
+  t.deepEqual(checked.log.changes, []);
+  t.is(checked.log.failures.length, 1);
+  t.is(checked.log.failures[0]!.reason.length, 1_000, 'a long reason is cut');
+  // 12 runs; 5 served ranges (3 of the file, 1 of the other URL, 1 under __proto__); 2 counters; 1 change.
+  t.is(checked.dropped, 12 + 5 + 2 + 1);
+  t.true(checked.notes.some((n) => /not one of the job's files/.test(n)));
+  t.true(checked.notes.some((n) => /outside its file/.test(n)));
+  t.true(checked.notes.some((n) => /64 hex/.test(n)));
+});
+
+test('wrong types at the top, huge arrays and oversized or broken messages are refused, never thrown', (t) => {
+  for (const raw of [null, 1, 'log', [], { log: null }, { log: [] }]) {
+    const checked = checkReadLog(raw, FILES);
+    t.deepEqual(checked.log.runs, []);
+    t.is(checked.dropped, 1);
+  }
+  const wrongTypes = checkReadLog({ log: { runs: 'x', served: [], stats: 3, changes: {}, failures: 'f' } }, FILES);
+  t.is(wrongTypes.dropped, 5);
+  t.deepEqual(wrongTypes.log, { runs: [], served: {}, stats: {}, changes: [], failures: [] });
+
+  const many = Array.from({ length: MAX_LOG_RUNS + 1 }, () => ({ url: FILE, start: 0, end: 10, sha256: HEX }));
+  const huge = checkReadLog({ log: { runs: many, served: { [FILE]: Array.from({ length: 60_000 }, () => [0, 1]) } } }, FILES);
+  t.deepEqual(huge.log.runs, []);
+  t.deepEqual(huge.log.served, {});
+  t.is(huge.dropped, MAX_LOG_RUNS + 1 + 60_000);
+
+  // Over the compressed limit, not gzip, a gzip bomb, not JSON: refused whole.
+  t.regex(readLogOfResult(new Uint8Array(MAX_READ_LOG_WIRE_BYTES + 1), FILES).notes[0]!, /over the .* limit/);
+  t.regex(readLogOfResult(new Uint8Array([1, 2, 3]), FILES).notes[0]!, /does not inflate/);
+  t.regex(readLogOfResult(gzipSync(Buffer.alloc(64 * 1024 * 1024)), FILES).notes[0]!, /does not inflate/);
+  t.regex(readLogOfResult(gzipSync(Buffer.from('{not json')), FILES).notes[0]!, /not JSON/);
+});
+
+test('a worker leaves the runs out of a log too big to send, and says so', (t) => {
+  const runs = Array.from({ length: 30_000 }, (_, i) => ({ url: FILE, start: i, end: i + 1, sha256: createHash('sha256').update(String(i)).digest('hex') }));
+  const wire = encodeReadLog({ ...goodLog(), runs });
+  t.true(wire.length <= MAX_READ_LOG_WIRE_BYTES);
+  const checked = readLogOfResult(wire, new Map([[FILE, 100_000]]));
+  t.deepEqual(checked.log.runs, []);
+  t.deepEqual(checked.log.served, goodLog().served, 'the coverage still comes back');
+  t.regex(checked.notes[0]!, /left part out: runs left out: 30000 fetched runs/);
+  // The room a result message leaves bounds it further.
+  const small = encodeReadLog({ ...goodLog(), runs: runs.slice(0, 1_000) }, 4_096);
+  t.true(small.length <= 4_096);
+  t.deepEqual(readLogOfResult(small, new Map([[FILE, 100_000]])).log.served, goodLog().served);
+});
+
+test('a task\'s log counted twice (a redelivered task) leaves the distinct bytes read as they are; fetched bytes count twice', async (t) => {
+  const ck = await openModel(server.folderUrl('org/base'), { token: HUB_TOKEN });
+  t.teardown(() => releaseRemoteCheckpoint(ck));
+  if (!isRemoteCheckpoint(ck)) throw new Error('expected a remote checkpoint');
+  const tensor = ck.tensors.find((x) => x.byteLength > 1000)!;
+  const { url } = splitPinnedFile(tensor.file);
+  const [start, end] = [tensor.offset, tensor.offset + tensor.byteLength];
+  const log: ReadLog = {
+    runs: [{ url, start, end, sha256: sha256(servedBytes(url, start, end)) }],
+    served: { [url]: [[start, end]] }, stats: { [url]: { requests: 1, retries: 0, bytes: end - start } }, changes: [], failures: [],
+  };
+  const once = remoteSection(ck, [log], [log]);
+  const twice = remoteSection(ck, [log, log], [log, log]);
+  t.is(twice.coverage.bytesRead, once.coverage.bytesRead);
+  t.deepEqual(twice.coverage.tensors, once.coverage.tensors);
+  t.is(twice.phases.weights.bytesRead, once.phases.weights.bytesRead);
+  t.is(twice.phases.controls!.bytesRead, once.phases.controls!.bytesRead);
+  t.is(once.phases.weights.bytesRead, tensor.byteLength);
+  t.is(twice.phases.weights.bytesFetched, 2 * once.phases.weights.bytesFetched);
+  t.is(twice.requests, once.requests + 2);
+});
