@@ -557,7 +557,8 @@ function layerCells(
   // Stage 1: the observed value, the first shuffles and the first other layers.
   visit(prepared, 1, (p) => p.cross.slice(0, p.firstCross), () => 0);
   // Stage 2: the rest of the null, for the cells not settled.
-  const open = prepared.filter((p) => p.draft.observed !== null && !cellSettled(p.draft));
+  // A cell short of its first-stage draws (a null layer of B unreadable) is not judged early.
+  const open = prepared.filter((p) => p.draft.observed !== null && !(p.draft.draws.length >= EARLY_DRAWS && cellSettled(p.draft)));
   const firstShuffles = new Map(open.map((p) => [p, p.shuffled.length]));
   for (const p of open) {
     const builders = p.builders ?? load(a, p.draft.layerA!);
@@ -567,7 +568,6 @@ function layerCells(
   visit(open, 2, (p) => p.cross.slice(p.firstCross), (p) => firstShuffles.get(p)!);
   return prepared.map((p) => p.draft).filter((d) => d.observed !== null);
 }
-
 
 /** A cell's reading cannot change with more draws: its p-value (both channels where it has two) far beyond the null, or each channel too close to it. */
 function cellSettled(draft: CellDraft): boolean {
