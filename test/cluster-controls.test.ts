@@ -6,20 +6,17 @@
  * refuses leave the job done, each control unavailable with the reason.
  */
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { compareModels, type ComparisonReport } from '../core/src/compare/model-report.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { startWorker } from '../worker/src/index.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
-import { CLUSTER_KEY, waitFor, WORKER } from './helpers/cluster.ts';
-import { recordResults, testCluster } from './helpers/test-cluster.ts';
+import { waitFor, WORKER } from './helpers/cluster.ts';
+import { recordResults, testCluster, workerProcess } from './helpers/test-cluster.ts';
 import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
-const WORKER_PROCESS = fileURLToPath(new URL('./helpers/worker-process.ts', import.meta.url));
 const TASK_BYTES = 400_000;
 
 function modelPair() {
@@ -39,18 +36,11 @@ unless(NATS_MISSING, test.serial)('a worker killed while it holds a control task
   const { outcomes } = await recordResults(nats.url, t);
 
   // Alone at first, so that it runs the weights pass and then takes a control task.
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_PROCESS, '--nats', nats.url, '--threads', '1', '--id', 'doomed', '--model-root', root], {
-    stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LINEAGE_CLUSTER_KEY: CLUSTER_KEY },
-  });
-  t.teardown(() => { child.kill('SIGKILL'); });
-  let log = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (chunk: string) => { log += chunk; });
-  await waitFor('the worker process to be ready', () => /worker doomed ready/.test(log), 60_000);
+  const { child, log } = await workerProcess(t, nats.url, 'doomed', ['--model-root', root]);
 
   const submitted = await rpc.submit({ jobId: 'ctl-kill', modelA: base, modelB: derived, options: { hash: '', kernel: '', targetTaskBytes: TASK_BYTES } });
   const total = submitted.job!.tasksTotal;
-  const held = Number(await waitFor('the worker to take a control task', () => /started task ctl-kill\/(\d+) \(control:/.exec(log)?.[1], 120_000));
+  const held = Number(await waitFor('the worker to take a control task', () => /started task ctl-kill\/(\d+) \(control:/.exec(log())?.[1], 120_000));
   child.kill('SIGKILL');
   await new Promise((resolve) => child.once('exit', resolve));
   t.true(held >= total, `task ${held} is a control task (the weights pass has ${total})`);

@@ -4,10 +4,8 @@
  * short after the job was planned (that tensor fails with the reason; the rest stands).
  */
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
 import { compareModels, type ComparisonReport } from '../core/src/compare/model-report.ts';
@@ -16,13 +14,12 @@ import { startCoordinator } from '../coordinator/src/index.ts';
 import { startWorker } from '../worker/src/index.ts';
 import { TASKS_STREAM, WORKERS_CONSUMER } from '../proto/jetstream.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
-import { CLUSTER_KEY, COORDINATOR, Rpc, TOKEN, waitFor, WORKER } from './helpers/cluster.ts';
+import { COORDINATOR, Rpc, TOKEN, waitFor, WORKER } from './helpers/cluster.ts';
 import { startNatsServer } from './helpers/nats-server.ts';
 import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
-import { recordResults } from './helpers/test-cluster.ts';
+import { recordResults, workerProcess } from './helpers/test-cluster.ts';
 
-const WORKER_PROCESS = fileURLToPath(new URL('./helpers/worker-process.ts', import.meta.url));
 const TASK_BYTES = 150_000;
 
 function modelPair(shardBytes?: number) {
@@ -48,18 +45,11 @@ unless(NATS_MISSING, test.serial)('a worker killed while it holds a task: the ta
   const { nc, outcomes } = await recordResults(nats.url, t);
 
   // The worker in its own process, through the `lineage worker` command.
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_PROCESS, '--nats', nats.url, '--threads', '1', '--id', 'doomed', '--model-root', root], {
-    stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LINEAGE_CLUSTER_KEY: CLUSTER_KEY },
-  });
-  t.teardown(() => { child.kill('SIGKILL'); });
-  let log = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (chunk: string) => { log += chunk; });
-  await waitFor('the worker process to be ready', () => /worker doomed ready/.test(log), 30_000);
+  const { child, log } = await workerProcess(t, nats.url, 'doomed', ['--model-root', root]);
 
   const submitted = await rpc.submit({ jobId: 'kill', modelA: base, modelB: derived, options: { hash: '', kernel: '', targetTaskBytes: TASK_BYTES } });
   // Killed as soon as it says it took a task (its thread is still starting: mid-task for sure).
-  const held = await waitFor('the worker to take a task', () => /started task kill\/(\d+)/.exec(log)?.[1]);
+  const held = await waitFor('the worker to take a task', () => /started task kill\/(\d+)/.exec(log())?.[1]);
   child.kill('SIGKILL');
   await new Promise((resolve) => child.once('exit', resolve));
   const jsm = await jetstreamManager(nc);

@@ -21,10 +21,10 @@ import { synthesize } from '../core/src/synth/synth.ts';
 import { checkReadLog, MAX_LOG_RUNS, readLogOfResult } from '../coordinator/src/read-logs.ts';
 import { startWorker } from '../worker/src/index.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
-import { WORKER } from './helpers/cluster.ts';
+import { waitFor, WORKER } from './helpers/cluster.ts';
 import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { RangeServer } from './helpers/range-server.ts';
-import { recordResults, testCluster } from './helpers/test-cluster.ts';
+import { recordResults, testCluster, workerProcess } from './helpers/test-cluster.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
 const HUB_TOKEN = 'hf_read_logs_test';
@@ -50,7 +50,7 @@ const servedBytes = (url: string, start: number, end: number) => {
 };
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
-unless(NATS_MISSING)('a cluster job on model URLs reports what its workers fetched: reads, coverage and both phases, as a local run does', async (t) => {
+unless(NATS_MISSING, test.serial)('a cluster job on model URLs reports what its workers fetched: reads, coverage and both phases, as a local run does', async (t) => {
   t.timeout(180_000);
   const { nats, rpc } = await testCluster(t, root, { allowUrls: true, hubToken: HUB_TOKEN });
   const { outcomes } = await recordResults(nats.url, t);
@@ -100,6 +100,58 @@ unless(NATS_MISSING)('a cluster job on model URLs reports what its workers fetch
   // The workers' runs are in the report, not only the coordinator's opening reads (headers at offset 0).
   const a = cluster.models.a.remote as RemoteSection;
   t.true(a.reads.length > (local.models.a.remote as RemoteSection).reads.filter((r) => r.start === 0).length);
+
+  // Sampled: the weights pass reads a fraction, the same ranges on the cluster as locally.
+  await rpc.submit({ jobId: 'read-logs-sampled', modelA: urlA, modelB: urlB, options: { targetTaskBytes: 300_000, sample: 0.1, seed: 3 } });
+  const sampledLast = (await rpc.watch('read-logs-sampled')).at(-1)!;
+  t.is(sampledLast.state, JobState.JOB_STATE_DONE, sampledLast.error);
+  const sampled = await rpc.report('read-logs-sampled') as ComparisonReport;
+  const sampledLocal = await compareModels(urlA, urlB, { targetTaskBytes: 300_000, sample: 0.1, seed: 3, threads: 1, remote: { token: HUB_TOKEN } });
+  for (const side of ['a', 'b'] as const) {
+    const c = sampled.models[side].remote as RemoteSection;
+    const l = sampledLocal.models[side].remote as RemoteSection;
+    // (Small tensors of this tiny model are read whole: about 0.6 of the bytes.)
+    t.true(c.phases.weights.fraction! < 0.9, `sampled: ${c.phases.weights.fraction}`);
+    t.is(c.phases.weights.bytesRead, l.phases.weights.bytesRead);
+    t.is(c.phases.controls!.bytesRead, l.phases.controls!.bytesRead);
+    t.deepEqual(c.coverage.tensors, l.coverage.tensors);
+  }
+});
+
+unless(NATS_MISSING, test.serial)('a worker killed while it holds a control task on model URLs: its log is lost with it, the redelivered task\'s counts, and the bytes read equal the local run\'s', async (t) => {
+  t.timeout(180_000);
+  // A short lease, so the dead worker's control task comes back within the test.
+  const { nats, rpc } = await testCluster(t, root, { allowUrls: true, hubToken: HUB_TOKEN, ackWaitMs: 1_500 });
+  const { outcomes } = await recordResults(nats.url, t);
+  // Alone at first, so that it runs the weights pass and then takes a control task.
+  const { child, log } = await workerProcess(t, nats.url, 'doomed', ['--allow-urls', '--hub-token', HUB_TOKEN]);
+
+  const [urlA, urlB] = [server.folderUrl('org/base'), server.folderUrl('org/derived')];
+  const submitted = await rpc.submit({ jobId: 'read-logs-kill', modelA: urlA, modelB: urlB, options: { targetTaskBytes: 300_000 } });
+  const held = Number(await waitFor('the worker to take a control task', () => /started task read-logs-kill\/(\d+) \(control:/.exec(log())?.[1], 120_000));
+  child.kill('SIGKILL');
+  await new Promise((resolve) => child.once('exit', resolve));
+  t.true(held >= submitted.job!.tasksTotal, 'a control task');
+  t.false(outcomes.some((o) => o.taskId === held), 'the killed worker did not answer it');
+
+  const workers = await Promise.all([1, 2].map(() => startWorker({ ...WORKER, nats: nats.url, threads: 1, hubToken: HUB_TOKEN, allowUrls: true })));
+  t.teardown(() => Promise.all(workers.map((w) => w.stop())));
+  const last = (await rpc.watch('read-logs-kill')).at(-1)!;
+  t.is(last.state, JobState.JOB_STATE_DONE, last.error);
+  const again = outcomes.find((o) => o.taskId === held);
+  t.true(again !== undefined && again.attempt >= 2 && again.readLog !== undefined, 'answered on a later delivery, with its log');
+
+  const cluster = await rpc.report('read-logs-kill') as ComparisonReport;
+  const local = await compareModels(urlA, urlB, { targetTaskBytes: 300_000, threads: 1, remote: { token: HUB_TOKEN } });
+  t.is(cluster.run.readLogs!.dropped, 0);
+  for (const side of ['a', 'b'] as const) {
+    const c = cluster.models[side].remote as RemoteSection;
+    const l = local.models[side].remote as RemoteSection;
+    t.is(c.phases.weights.bytesRead, l.phases.weights.bytesRead);
+    t.is(c.phases.controls!.bytesRead, l.phases.controls!.bytesRead);
+    t.deepEqual(c.coverage.tensors, l.coverage.tensors);
+    for (const run of c.reads) t.is(run.sha256, sha256(servedBytes(run.url, run.start, run.end)));
+  }
 });
 
 // ---- The coordinator's checks, unit by unit ----

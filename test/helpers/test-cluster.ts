@@ -3,11 +3,13 @@
  * test's end; `jsm()` opens a JetStream manager of its own for looking at streams.
  */
 import type { ExecutionContext } from 'ava';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { startCoordinator, type CoordinatorOptions } from '../../coordinator/src/index.ts';
 import { decodeTaskResult, type TaskOutcome } from '../../proto/convert.ts';
-import { COORDINATOR, Rpc, TOKEN } from './cluster.ts';
+import { CLUSTER_KEY, COORDINATOR, Rpc, TOKEN, waitFor } from './cluster.ts';
 import { startNatsServer } from './nats-server.ts';
 
 export async function testCluster(t: ExecutionContext, root: string, options: Partial<CoordinatorOptions> = {}) {
@@ -32,4 +34,23 @@ export async function recordResults(url: string, t: { teardown(fn: () => unknown
   const outcomes: TaskOutcome[] = [];
   nc.subscribe('lineage.results.>', { callback: (_e, m) => { outcomes.push(decodeTaskResult(m.data)); } });
   return { nc, outcomes };
+}
+
+const WORKER_PROCESS = fileURLToPath(new URL('./worker-process.ts', import.meta.url));
+
+/**
+ * A worker in its own process (the `lineage worker` command), for tests that kill one: started
+ * with the test cluster's key, ready once it says so, killed at the test's end. `log()` is what it
+ * has written so far (a line per task started, finished, failed).
+ */
+export async function workerProcess(t: { teardown(fn: () => unknown): void }, natsUrl: string, id: string, args: string[]): Promise<{ child: ChildProcess; log: () => string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_PROCESS, '--nats', natsUrl, '--threads', '1', '--id', id, ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LINEAGE_CLUSTER_KEY: CLUSTER_KEY },
+  });
+  t.teardown(() => { child.kill('SIGKILL'); });
+  let log = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (chunk: string) => { log += chunk; });
+  await waitFor('the worker process to be ready', () => new RegExp(`worker ${id} ready`).test(log), 60_000);
+  return { child, log: () => log };
 }
