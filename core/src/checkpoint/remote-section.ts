@@ -41,7 +41,9 @@ export interface RemoteSection {
   /**
    * What each phase read of the tensors (both are in `coverage` and `reads`): the weights pass
    * (a sampled run reads a fraction), and the controls (matchings and their nulls, which read
-   * some layers' tensors whole). Null for a phase without logs (a cluster's controls).
+   * some layers' tensors whole). On a cluster both come from the logs workers send back with
+   * their results (a task run twice counts its bytes read once, its fetched bytes twice); null for
+   * the controls only where no controls' logs were gathered.
    */
   phases: { weights: PhaseCoverage; controls: PhaseCoverage | null };
   /** Files whose content changed during the job: their tensors carry a note and were not compared. */
