@@ -36,11 +36,12 @@ export function localControlExecutor(options: {
     async run(tasks: ControlTask[]): Promise<ControlOutcome[]> {
       const out: ControlOutcome[] = new Array(tasks.length);
       const threads = Math.max(1, Math.min(options.threads, tasks.length));
+      // `run` gives the answer as it would travel (asWire: a pool thread makes it itself).
       const answer = async (task: ControlTask, run: () => Promise<{ value: unknown; bytes: number }>) => {
         const started = performance.now();
         try {
           const { value, bytes } = await run();
-          out[task.id] = { ok: true, value: asWire(value), seconds: (performance.now() - started) / 1000, bytes };
+          out[task.id] = { ok: true, value, seconds: (performance.now() - started) / 1000, bytes };
         } catch (err) {
           // Tensors that cannot be read make the control unavailable; anything else is a bug, and says so.
           if (!(err instanceof LineageError)) throw err;
@@ -53,7 +54,7 @@ export function localControlExecutor(options: {
           options.signal?.throwIfAborted();
           await answer(task, async () => {
             const before = blockingBytesRead();
-            const value = await runControlTask(task, options.models);
+            const value = asWire(await runControlTask(task, options.models));
             return { value, bytes: blockingBytesRead() - before };
           });
         }

@@ -12,6 +12,7 @@ import type { ThreadEnv } from '../exec/thread-protocol.ts';
 import { blockingBytesRead } from '../io/blocking.ts';
 import type { HttpReadOptions } from '../io/http-client.ts';
 import { runControlTask, type ControlTask } from './tasks.ts';
+import { asWire } from './wire.ts';
 
 let opened: { session: string; byRoot: Map<string, Promise<Checkpoint>> } | null = null;
 
@@ -71,6 +72,7 @@ export async function run(
     a: await open(session, task.models.a, task.models.digestA, remote),
     b: await open(session, task.models.b, task.models.digestB, remote),
   };
-  const value = await runControlTask(task, models, remote);
+  // As it would travel (wire.ts), made here rather than on the thread that gathers the answers.
+  const value = asWire(await runControlTask(task, models, remote));
   return { value, bytes: blockingBytesRead() - before };
 }
