@@ -20,8 +20,14 @@ import { encodeReadLog, MAX_READ_LOG_WIRE_BYTES } from '../core/src/io/read-log-
 import { synthesize } from '../core/src/synth/synth.ts';
 import { checkReadLog, MAX_LOG_RUNS, readLogOfResult } from '../coordinator/src/read-logs.ts';
 import { startWorker } from '../worker/src/index.ts';
+import { connect } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import { ClusterKey } from '../proto/cluster-key.ts';
+import { decodeTaskResult } from '../proto/convert.ts';
+import { resultSubject, taskSubject, TASKS_STREAM } from '../proto/jetstream.ts';
+import { openTask, resultMessageId, signResult } from '../proto/signed.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
-import { waitFor, WORKER } from './helpers/cluster.ts';
+import { CLUSTER_KEY, waitFor, WORKER } from './helpers/cluster.ts';
 import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { RangeServer } from './helpers/range-server.ts';
 import { recordResults, testCluster, workerProcess } from './helpers/test-cluster.ts';
@@ -150,6 +156,72 @@ unless(NATS_MISSING, test.serial)('a worker killed while it holds a control task
     t.is(c.phases.weights.bytesRead, l.phases.weights.bytesRead);
     t.is(c.phases.controls!.bytesRead, l.phases.controls!.bytesRead);
     t.deepEqual(c.coverage.tensors, l.coverage.tensors);
+    for (const run of c.reads) t.is(run.sha256, sha256(servedBytes(run.url, run.start, run.end)));
+  }
+});
+
+unless(NATS_MISSING, test.serial)('a worker with the key that sends a hostile read log: its entries are dropped and counted, the job is done and its evidence intact', async (t) => {
+  t.timeout(180_000);
+  const { nats, rpc, jsm } = await testCluster(t, root, { allowUrls: true, hubToken: HUB_TOKEN });
+  const [urlA, urlB] = [server.folderUrl('org/base'), server.folderUrl('org/derived')];
+  await rpc.submit({ jobId: 'hostile-log', modelA: urlA, modelB: urlB, options: { targetTaskBytes: 300_000 } });
+  // Task 0 as the coordinator signed it (still queued: no worker runs yet), for its MAC and a file it reads.
+  const key = ClusterKey.load({ key: CLUSTER_KEY }, 'the test');
+  const manager = await jsm();
+  const stored = await waitFor('task 0 on the queue', () => manager.streams.getMessage(TASKS_STREAM, { last_by_subj: taskSubject('hostile-log', 0) }).catch(() => null), 60_000);
+  const { envelope, mac } = openTask(key, stored.subject, stored.data, stored.header, taskSubject);
+  const { url, pin } = splitPinnedFile(envelope.task.items[0]!.a!.file);
+  const size = pin!.size;
+  const hostile = {
+    log: {
+      runs: [
+        { url, start: 0, end: size + 1, sha256: HEX }, // past the end
+        { url: 'http://127.0.0.1:1/evil.safetensors', start: 0, end: 10, sha256: HEX }, // not the job's
+        { url, start: 0, end: 10, sha256: 'XYZ' }, // not hex
+        'junk',
+      ],
+      served: { [url]: [[0, size + 100]], 'http://127.0.0.1:1/': [[0, 1]] },
+      stats: { [url]: { requests: -5, retries: 'many', bytes: 1e300 } },
+      changes: 'nope',
+      failures: [{ url, reason: 42 }],
+    },
+    omitted: null,
+  };
+  // A copy of the first real answer to task 0, sent again as another delivery with the hostile log.
+  const evil = await connect({ servers: nats.url });
+  t.teardown(() => evil.close());
+  const js = jetstream(evil);
+  let sent: Promise<unknown> | null = null;
+  evil.subscribe(resultSubject('hostile-log'), {
+    callback: (_e, m) => {
+      const real = decodeTaskResult(m.data);
+      if (real.taskId !== 0 || real.worker === 'hostile' || sent) return;
+      const outcome = { ...real, worker: 'hostile', attempt: real.attempt + 100, readLog: gzipSync(Buffer.from(JSON.stringify(hostile))) };
+      const signed = signResult(key, outcome, mac);
+      sent = js.publish(resultSubject('hostile-log'), signed.data, { msgID: resultMessageId(outcome, signed), headers: signed.headers });
+    },
+  });
+  const workers = await Promise.all([1, 2].map(() => startWorker({ ...WORKER, nats: nats.url, threads: 1, hubToken: HUB_TOKEN, allowUrls: true })));
+  t.teardown(() => Promise.all(workers.map((w) => w.stop())));
+  const last = (await rpc.watch('hostile-log')).at(-1)!;
+  t.is(last.state, JobState.JOB_STATE_DONE, last.error);
+  t.truthy(sent, 'the hostile copy was sent');
+  await sent;
+
+  const cluster = await rpc.report('hostile-log') as ComparisonReport;
+  const local = await compareModels(urlA, urlB, { targetTaskBytes: 300_000, threads: 1, remote: { token: HUB_TOKEN } });
+  t.deepEqual(cluster.weights, local.weights);
+  // 4 runs, 2 served ranges, 1 URL's counters, changes (not a list), 1 failure.
+  t.is(cluster.run.readLogs!.dropped, 9, cluster.run.readLogs!.notes.join('; '));
+  t.true(cluster.run.readLogs!.notes.length > 0 && cluster.run.readLogs!.notes.every((n) => n.startsWith('task 0 (worker hostile)')));
+  for (const side of ['a', 'b'] as const) {
+    const c = cluster.models[side].remote as RemoteSection;
+    const l = local.models[side].remote as RemoteSection;
+    t.deepEqual(c.coverage.tensors, l.coverage.tensors);
+    t.is(c.phases.controls!.bytesRead, l.phases.controls!.bytesRead);
+    t.deepEqual(c.failures, []);
+    t.deepEqual(c.changes, []);
+    t.true(c.reads.every((r) => r.end <= c.files.find((f) => f.url === r.url)!.size));
     for (const run of c.reads) t.is(run.sha256, sha256(servedBytes(run.url, run.start, run.end)));
   }
 });
