@@ -16,7 +16,7 @@ import { isRemoteCheckpoint, openModel, releaseRemoteCheckpoint } from '../core/
 import { compareModels, type ComparisonReport } from '../core/src/compare/model-report.ts';
 import { splitPinnedFile } from '../core/src/io/http.ts';
 import type { ReadLog } from '../core/src/io/read-log.ts';
-import { encodeReadLog, MAX_READ_LOG_WIRE_BYTES } from '../core/src/io/read-log-wire.ts';
+import { decodeReadLog, encodeReadLog, MAX_READ_LOG_WIRE_BYTES } from '../core/src/io/read-log-wire.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { checkReadLog, MAX_LOG_RUNS, readLogOfResult } from '../coordinator/src/read-logs.ts';
 import { startWorker } from '../worker/src/index.ts';
@@ -160,7 +160,7 @@ unless(NATS_MISSING, test.serial)('a worker killed while it holds a control task
   }
 });
 
-unless(NATS_MISSING, test.serial)('a worker with the key that sends a hostile read log: its entries are dropped and counted, the job is done and its evidence intact', async (t) => {
+unless(NATS_MISSING, test.serial)('a worker with the key that sends a hostile read log: its entries are dropped and counted, the job is done and its evidence intact; a task answered twice counts its bytes read once, its fetches twice', async (t) => {
   t.timeout(180_000);
   const { nats, rpc, jsm } = await testCluster(t, root, { allowUrls: true, hubToken: HUB_TOKEN });
   const [urlA, urlB] = [server.folderUrl('org/base'), server.folderUrl('org/derived')];
@@ -187,18 +187,26 @@ unless(NATS_MISSING, test.serial)('a worker with the key that sends a hostile re
     },
     omitted: null,
   };
-  // A copy of the first real answer to task 0, sent again as another delivery with the hostile log.
+  // The first real answer to task 0, sent again as two more deliveries: one with the hostile log,
+  // one with the real log (a task run twice: its fetches count twice, its bytes read once).
   const evil = await connect({ servers: nats.url });
   t.teardown(() => evil.close());
   const js = jetstream(evil);
   let sent: Promise<unknown> | null = null;
+  let realRuns: ReadLog['runs'] = [];
   evil.subscribe(resultSubject('hostile-log'), {
     callback: (_e, m) => {
       const real = decodeTaskResult(m.data);
-      if (real.taskId !== 0 || real.worker === 'hostile' || sent) return;
-      const outcome = { ...real, worker: 'hostile', attempt: real.attempt + 100, readLog: gzipSync(Buffer.from(JSON.stringify(hostile))) };
-      const signed = signResult(key, outcome, mac);
-      sent = js.publish(resultSubject('hostile-log'), signed.data, { msgID: resultMessageId(outcome, signed), headers: signed.headers });
+      if (real.taskId !== 0 || ['hostile', 'twice'].includes(real.worker) || sent || !real.readLog) return;
+      realRuns = (decodeReadLog(real.readLog) as { log: ReadLog }).log.runs;
+      const copies = [
+        { ...real, worker: 'hostile', attempt: real.attempt + 100, readLog: gzipSync(Buffer.from(JSON.stringify(hostile))) },
+        { ...real, worker: 'twice', attempt: real.attempt + 200 },
+      ];
+      sent = Promise.all(copies.map((outcome) => {
+        const signed = signResult(key, outcome, mac);
+        return js.publish(resultSubject('hostile-log'), signed.data, { msgID: resultMessageId(outcome, signed), headers: signed.headers });
+      }));
     },
   });
   const workers = await Promise.all([1, 2].map(() => startWorker({ ...WORKER, nats: nats.url, threads: 1, hubToken: HUB_TOKEN, allowUrls: true })));
@@ -223,7 +231,12 @@ unless(NATS_MISSING, test.serial)('a worker with the key that sends a hostile re
     t.deepEqual(c.changes, []);
     t.true(c.reads.every((r) => r.end <= c.files.find((f) => f.url === r.url)!.size));
     for (const run of c.reads) t.is(run.sha256, sha256(servedBytes(run.url, run.start, run.end)));
+    t.is(c.phases.weights.bytesRead, l.phases.weights.bytesRead, 'the task run twice counts its bytes read once');
   }
+  // ... and its fetches twice: every run of its log is in the report (at least) twice.
+  const reads = [...(cluster.models.a.remote as RemoteSection).reads, ...(cluster.models.b.remote as RemoteSection).reads];
+  t.true(realRuns.length > 0);
+  for (const run of realRuns) t.true(reads.filter((r) => r.url === run.url && r.start === run.start && r.end === run.end).length >= 2);
 });
 
 // ---- The coordinator's checks, unit by unit ----
