@@ -15,7 +15,7 @@ import { remoteSection } from '../core/src/checkpoint/remote-section.ts';
 import { isRemoteCheckpoint, openModel, releaseRemoteCheckpoint } from '../core/src/checkpoint/remote.ts';
 import { compareModels, type ComparisonReport } from '../core/src/compare/model-report.ts';
 import { splitPinnedFile } from '../core/src/io/http.ts';
-import type { ReadLog } from '../core/src/io/read-log.ts';
+import { mergeRanges, type ReadLog } from '../core/src/io/read-log.ts';
 import { decodeReadLog, encodeReadLog, MAX_READ_LOG_WIRE_BYTES } from '../core/src/io/read-log-wire.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { checkReadLog, MAX_LOG_RUNS, readLogOfResult } from '../coordinator/src/read-logs.ts';
@@ -55,6 +55,28 @@ const servedBytes = (url: string, start: number, end: number) => {
   return readFileSync(join(folder, decodeURIComponent(url.split('/').at(-1)!))).subarray(start, end);
 };
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+/** Bytes of tensors the report says were read that no run in its `reads` fetched (0: every byte the verdict rests on has its hash in the report). */
+async function readButNotFetched(section: RemoteSection, folderUrl: string): Promise<number> {
+  const ck = await openModel(folderUrl, { token: HUB_TOKEN });
+  try {
+    const offsets = new Map(ck.tensors.map((x) => [x.name, x.offset]));
+    const runs = new Map<string, [number, number][]>();
+    for (const r of section.reads) runs.set(r.url, [...(runs.get(r.url) ?? []), [r.start, r.end]]);
+    let missing = 0;
+    for (const tensor of section.coverage.tensors) {
+      const fetched = mergeRanges(runs.get(tensor.file) ?? []);
+      for (const [s, e] of tensor.read) {
+        const [start, end] = [offsets.get(tensor.name)! + s, offsets.get(tensor.name)! + e];
+        const covered = fetched.reduce((n, [a, b]) => n + Math.max(0, Math.min(b, end) - Math.max(a, start)), 0);
+        missing += end - start - covered;
+      }
+    }
+    return missing;
+  } finally {
+    releaseRemoteCheckpoint(ck);
+  }
+}
 
 unless(NATS_MISSING, test.serial)('a cluster job on model URLs reports what its workers fetched: reads, coverage and both phases, as a local run does', async (t) => {
   t.timeout(180_000);
@@ -102,6 +124,8 @@ unless(NATS_MISSING, test.serial)('a cluster job on model URLs reports what its 
     for (const run of c.reads) t.is(run.sha256, sha256(servedBytes(run.url, run.start, run.end)), `${run.url} [${run.start}, ${run.end})`);
     t.true(c.bytesFetched >= c.coverage.bytesRead);
     t.true(c.requests > 0);
+    t.is(await readButNotFetched(c, side === 'a' ? urlA : urlB), 0, 'every byte read was fetched in this job, with its hash');
+    t.is(await readButNotFetched(l, side === 'a' ? urlA : urlB), 0);
   }
   // The workers' runs are in the report, not only the coordinator's opening reads (headers at offset 0).
   const a = cluster.models.a.remote as RemoteSection;
@@ -121,6 +145,8 @@ unless(NATS_MISSING, test.serial)('a cluster job on model URLs reports what its 
     t.is(c.phases.weights.bytesRead, l.phases.weights.bytesRead);
     t.is(c.phases.controls!.bytesRead, l.phases.controls!.bytesRead);
     t.deepEqual(c.coverage.tensors, l.coverage.tensors);
+    // The workers kept nothing of the first job's fetches for this one: its own runs cover what it read.
+    t.is(await readButNotFetched(c, side === 'a' ? urlA : urlB), 0);
   }
 });
 

@@ -314,7 +314,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         checkFiles(envelope);
         const context = contextFor(envelope);
         outcome.kernel = context.kernel;
-        const { results, readLog } = await slot.runLogged(task, context);
+        const { results, readLog } = await slot.runLogged(task, context, undefined, jobId);
         outcome.results = results as ItemResult[];
         // What its HTTP readers fetched goes back with the results (the report's remote.reads and coverage).
         if (readLog) attachReadLog(outcome, readLog);

@@ -53,14 +53,14 @@ export class ThreadSlot {
     return (await this.runLogged(task, context, onProgress)).results;
   }
 
-  /** The same, with what its HTTP readers fetched (null when it read no URL). */
-  async runLogged(task: Task, context: ContextOptions, onProgress?: (bytes: number) => void): Promise<{ results: ItemResult[]; readLog: ReadLog | null }> {
+  /** The same, with what its HTTP readers fetched (null when it read no URL); `scope` (the job) bounds what a thread's reader keeps between tasks. */
+  async runLogged(task: Task, context: ContextOptions, onProgress?: (bytes: number) => void, scope = ''): Promise<{ results: ItemResult[]; readLog: ReadLog | null }> {
     if (this.shutDown) throw new TaskFailure('the worker is stopping', false);
     const session = this.enter(JSON.stringify(context));
     const abort = new AbortController();
     this.running = abort;
     try {
-      return await getThreadPool().run('weightsLogged', { task }, { session, context, onProgress, signal: abort.signal });
+      return await getThreadPool().run('weightsLogged', { task, scope }, { session, context, onProgress, signal: abort.signal });
     } catch (err) {
       if (abort.signal.aborted) throw new TaskFailure('the worker is stopping: the task was abandoned', false);
       throw taskFailureOf(err);

@@ -2,7 +2,9 @@
  * A weights task that answers with what its HTTP readers fetched (a cluster worker's: it sends the
  * log back with the task's results, where the local executor's threads write theirs to a folder as
  * their readers close). The session's reader lives across tasks, so its log is drained before the
- * task (what a task that failed on this thread left, which no result carries) and after it.
+ * task (what a task that failed on this thread left, which no result carries) and after it; and
+ * when the tasks of another scope (job) start, it forgets what it fetched ahead for the last one,
+ * so that each job's logs hold the fetch of every byte it used.
  */
 import type { ReadLog } from '../io/read-log.ts';
 import type { Task } from '../plan/plan.ts';
@@ -16,9 +18,14 @@ function drained(reader: unknown): ReadLog | null {
   return log && (log.runs.length > 0 || Object.keys(log.served).length > 0 || Object.keys(log.stats).length > 0 || log.failures.length > 0 || log.changes.length > 0) ? log : null;
 }
 
-export async function run(input: { task: Task }, env: ThreadEnv): Promise<{ results: ItemResult[]; readLog: ReadLog | null }> {
+/** The scope of the last task each reader (a session's, on this thread) served. */
+const lastScope = new WeakMap<object, string>();
+
+export async function run(input: { task: Task; scope: string }, env: ThreadEnv): Promise<{ results: ItemResult[]; readLog: ReadLog | null }> {
   const { reader } = await env.context();
   drained(reader);
+  if (lastScope.has(reader) && lastScope.get(reader) !== input.scope) (reader as { forgetFetched?: () => void }).forgetFetched?.();
+  lastScope.set(reader, input.scope);
   const results = await runWeights(input, env);
   return { results, readLog: drained(reader) };
 }

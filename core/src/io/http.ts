@@ -130,6 +130,12 @@ export class HttpRangeReader implements RangeReader {
     if (length > 0) this.recorder.servedRange(splitPinnedFile(file).url, offset, offset + length);
   }
 
+  /** Forgets the blocks fetched ahead (and which tensors were): a worker's reader starting on another job's tasks, whose log must hold every byte that job used. */
+  forgetFetched(): void {
+    this.blocks = [];
+    this.touched.clear();
+  }
+
   /** The log since the last drain (runs closed, counters reset): a worker sends it back with its task's results. */
   drainLog(): ReadLog {
     const stats = Object.fromEntries(this.client.stats);
@@ -141,7 +147,8 @@ export class HttpRangeReader implements RangeReader {
   close(): void {
     if (this.options.logDir) {
       const log = this.drainLog();
-      if (log.runs.length > 0 || Object.keys(log.stats).length > 0) {
+      // A reader served only from a helper's kept spans fetched nothing, yet used bytes: its log counts too.
+      if (log.runs.length > 0 || Object.keys(log.served).length > 0 || Object.keys(log.stats).length > 0 || log.changes.length > 0 || log.failures.length > 0) {
         writeFileSync(join(this.options.logDir, `${process.pid}-${threadId}-${randomUUID()}.json`), JSON.stringify(log));
       }
     }

@@ -24,6 +24,11 @@ export class RoutingReader implements RangeReader {
     return this.http?.drainLog() ?? null;
   }
 
+  /** See HttpRangeReader.forgetFetched. */
+  forgetFetched(): void {
+    this.http?.forgetFetched();
+  }
+
   close(): void {
     this.local.close();
     this.http?.close();
