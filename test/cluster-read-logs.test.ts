@@ -125,6 +125,10 @@ unless(NATS_MISSING, test.serial)('a cluster job on model URLs reports what its 
     t.true(c.bytesFetched >= c.coverage.bytesRead);
     t.true(c.requests > 0);
     t.is(await readButNotFetched(c, side === 'a' ? urlA : urlB), 0, 'every byte read was fetched in this job, with its hash');
+    // The workers' own openings of the model for the controls (config, headers) are in the reads too.
+    const config = c.files.find((f) => f.role === 'config')!.url;
+    const configReads = (x: RemoteSection) => x.reads.filter((r) => r.url === config).length;
+    t.true(configReads(c) > configReads(l), `config.json fetched ${configReads(c)} times on the cluster, ${configReads(l)} locally`);
     t.is(await readButNotFetched(l, side === 'a' ? urlA : urlB), 0);
   }
   // The workers' runs are in the report, not only the coordinator's opening reads (headers at offset 0).

@@ -3,9 +3,12 @@
  * model folders' headers once per session (a 100B MoE lists ~19k tensors: opened per session,
  * not per task) and runs the task.
  */
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { deserialize } from 'node:v8';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/folder.ts';
-import { isRemoteSource, openModel, releaseRemoteCheckpoint } from '../checkpoint/remote.ts';
+import { isRemoteCheckpoint, isRemoteSource, openModel, releaseRemoteCheckpoint } from '../checkpoint/remote.ts';
 import { tensorTableDigest } from '../checkpoint/source.ts';
 import { BadInputError } from '../errors.ts';
 import type { ThreadEnv } from '../exec/thread-protocol.ts';
@@ -45,6 +48,9 @@ async function openRemote(path: string, digest: string | undefined, remote: Http
     releaseRemoteCheckpoint(ck);
     throw new BadInputError(first, 'the model is not the version the job was planned from (its tensor table differs): it changed since');
   }
+  // A cluster worker's opening fetched bytes too (headers, small files): its log goes back with the
+  // task that opened it, beside the task's reads.
+  if (remote.logDir && isRemoteCheckpoint(ck)) writeFileSync(join(remote.logDir, `open-${randomUUID()}.json`), JSON.stringify(ck.remote.openLog));
   return ck;
 }
 
