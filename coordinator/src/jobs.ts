@@ -11,9 +11,8 @@ import { jetstream, type ConsumerMessages, type JetStreamClient } from '@nats-io
 import { assembleReport, prepareComparison, type PreparedComparison } from '../../core/src/compare/index.ts';
 import { decodeControlValue, runControlsPhase, type ControlExecutor, type ControlOutcome } from '../../core/src/controls/index.ts';
 import { isRemoteCheckpoint, isRemoteSource } from '../../core/src/checkpoint/index.ts';
-import type { ReadLog } from '../../core/src/io/read-log.ts';
+import type { ReadLog, HttpReadOptions } from '../../core/src/io/index.ts';
 import { readLogOfResult } from './read-logs.ts';
-import type { HttpReadOptions } from '../../core/src/io/index.ts';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/index.ts';
 import { KERNEL_CHOICES, resolveKernel, type KernelChoice } from '../../core/src/kernels/index.ts';
 import type { Task } from '../../core/src/plan/index.ts';

@@ -6,9 +6,7 @@
  * non-negative integers are kept. Anything else is dropped and counted, never thrown: a bad log
  * costs its own evidence, not the job.
  */
-import { mergeRanges, type FetchedRun, type ReadLog } from '../../core/src/io/read-log.ts';
-import { decodeReadLog } from '../../core/src/io/read-log-wire.ts';
-import type { UrlStats } from '../../core/src/io/http-client.ts';
+import { mergeRanges, decodeReadLog, type FetchedRun, type ReadLog, type UrlStats } from '../../core/src/io/index.ts';
 
 /** Most runs one task's log may hold (more, and its runs are dropped: a worker leaves them out itself past the size limit). */
 export const MAX_LOG_RUNS = 20_000;

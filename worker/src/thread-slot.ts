@@ -8,7 +8,7 @@
  */
 import { isBadInput, LineageError } from '../../core/src/errors.ts';
 import { getThreadPool, newSession, type ContextOptions, type ItemResult } from '../../core/src/exec/index.ts';
-import type { ReadLog } from '../../core/src/io/read-log.ts';
+import type { ReadLog } from '../../core/src/io/index.ts';
 import type { Task } from '../../core/src/plan/index.ts';
 
 /**

@@ -13,6 +13,10 @@ export type { RangeReader, ReaderKind } from './reader.ts';
 export { PreadReader } from './pread.ts';
 export { MmapReader, mmapAvailable, type MmapReaderOptions } from './mmap.ts';
 export type { HttpReadOptions } from './http.ts';
+export type { UrlStats } from './http-client.ts';
+// The read logs of remote models (what was fetched, with SHA-256s), and their form in a task result.
+export { mergeRanges, mergeReadLogs, readLogsIn, type FetchedRun, type ReadLog } from './read-log.ts';
+export { decodeReadLog, encodeReadLog } from './read-log-wire.ts';
 
 /**
  * A reader of the given kind. 'mmap' throws a LineageError with code UNSUPPORTED, giving the
