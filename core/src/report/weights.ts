@@ -152,11 +152,10 @@ export function buildWeightsSection(matched: MatchedTensor[], results: ItemResul
     const e = expertOf.get(i);
     if (!e) return report;
     const read = e.plan.within.has(i);
-    return {
-      ...report,
-      stratum: { layer: e.plan.layer, role: e.plan.role, read },
-      note: [read ? report.note : m.note, `${read ? 'drawn' : 'not read: estimated'} through its stratum (${e.how}; see weights.expertStrata)`].filter(Boolean).join('; '),
-    };
+    // The entry is this tensor's own (tensorReport made it): set in place, no copy of each of a MoE's thousands.
+    report.note = [read ? report.note : m.note, `${read ? 'drawn' : 'not read: estimated'} through its stratum (${e.how}; see weights.expertStrata)`].filter(Boolean).join('; ');
+    report.stratum = { layer: e.plan.layer, role: e.plan.role, read };
+    return report;
   });
   const estimated = tensors.filter((t) => t.stratum && !t.stratum.read).length;
   const elementsTotal = matched.reduce((s, m, i) => s + (results[i]?.moments || (expertOf.has(i) && !results[i]) ? elementCount(m.a!.shape) : 0), 0);
