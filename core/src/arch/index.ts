@@ -16,7 +16,7 @@ import type { NormalizedArch, ParamBreakdown } from './types.ts';
 export { loadConfig, loadCheckpointIndex, parseCheckpointIndex, configFileOf, holdsWeights, type CheckpointIndexInfo } from './load.ts';
 export { normalizeConfig } from './normalize.ts';
 export { countParams } from './params.ts';
-export { countParamsFromTensors, checkParamsAgainstTensors, type TensorParamCount, type ParamCheck } from './tensor-params.ts';
+export { countParamsFromTensors, checkParamsAgainstTensors, totalTensorElements, type TensorParamCount, type ParamCheck } from './tensor-params.ts';
 export { parseTokenCount, estimateCompute, type ComputeEstimate } from './compute.ts';
 export { diffArchitectures, type FieldDiff } from './diff.ts';
 export { compareRoleGroups, type ComparableGroup, type ComparableStatus } from './comparable.ts';

@@ -75,6 +75,16 @@ export function countParamsFromTensors(
   };
 }
 
+/**
+ * `countParamsFromTensors(tensors).total` alone: every element but quantization scales, whatever
+ * the group (one test a tensor, where the grouping takes several: a report asks it of both models).
+ */
+export function totalTensorElements(tensors: readonly { name: string; shape: readonly number[] }[]): number {
+  let total = 0;
+  for (const { name, shape } of tensors) if (!QUANT.test(name)) total += shape.reduce((p, d) => p * d, 1);
+  return total;
+}
+
 function groupOf(name: string, options: TensorCountOptions, attentionMixerLayers: Set<number>): TensorGroup {
   if (QUANT.test(name)) return 'quantScales';
   if (VISION.test(name)) return 'vision';

@@ -12,7 +12,7 @@ import { remoteSection, type RemoteSection } from '../checkpoint/remote-section.
 import type { HttpReadOptions } from '../io/http-client.ts';
 import { readLogsIn, type ReadLog } from '../io/read-log.ts';
 import { isBadInput } from '../errors.ts';
-import { analyzeArchitecture, countParamsFromTensors, loadCheckpointIndex, type ArchitectureSection } from '../arch/index.ts';
+import { analyzeArchitecture, loadCheckpointIndex, totalTensorElements, type ArchitectureSection } from '../arch/index.ts';
 import { compareTokenizers, loadTokenizer, type Tokenizer, type TokenizerSection } from '../tokenizer/index.ts';
 import type { ItemResult } from '../exec/run-task.ts';
 import type { Plan } from '../plan/plan.ts';
@@ -94,7 +94,7 @@ function summarize(ck: Checkpoint, path: string, readLogs: ReadLog[], controlRea
     shards: ck.shards.length,
     tensors: ck.tensors.length,
     bytes: ck.totalBytes,
-    paramsFromTensors: countParamsFromTensors(ck.tensors).total,
+    paramsFromTensors: totalTensorElements(ck.tensors),
     ...(isRemoteCheckpoint(ck) ? { remote: remoteSection(ck, readLogs, controlReadLogs) } : {}),
   };
 }
