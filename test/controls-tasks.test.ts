@@ -156,3 +156,28 @@ test('a shared-row plan naming rows outside the embedding is refused, not read',
   const value = await runControlTask(task, { a: prepared.a, b: prepared.b }) as { rowsCompared: number };
   t.is(value.rowsCompared, 2);
 });
+
+test('the aligned cells start once the hidden and layer alignments are in, while the expert matching still runs', async (t) => {
+  t.timeout(300_000);
+  const { a, b } = moePair('derivative');
+  const { prepared, results } = await weightsPass(a, b);
+  const inner = localControlExecutor({ threads: 1, models: { a: prepared.a, b: prepared.b } });
+  // The batch with the expert matching answers only once the cells' batch has been asked for (or
+  // after 20 s): with stage 2 waiting on all of stage 1, it would never be asked for first.
+  let cellsAsked!: () => void;
+  const cellsAskedFirst = new Promise<boolean>((resolve) => { cellsAsked = () => resolve(true); setTimeout(() => resolve(false), 20_000).unref(); });
+  const kinds: string[][] = [];
+  const executor: ControlExecutor = {
+    run: async (list) => {
+      kinds.push(list.map((task) => task.part.kind));
+      if (list.some((task) => task.part.kind === 'alignment.cells')) cellsAsked();
+      const answers = await inner.run(list);
+      if (list.some((task) => task.part.kind === 'experts')) t.true(await cellsAskedFirst, 'the cells were asked for before the expert matching answered');
+      return answers;
+    },
+  };
+  const controls = await computeControls(prepared, results, { seed: 5, executor });
+  t.deepEqual(kinds[0], ['alignment.hidden', 'layers'], 'the hidden and layer alignments go as a batch of their own');
+  t.true(kinds.length === 3 && kinds[2]!.every((k) => k === 'alignment.cells'));
+  t.deepEqual(controls, await computeControls(prepared, results, { threads: 1, seed: 5 }), 'the same controls as the in-process executor gives');
+});
