@@ -354,6 +354,14 @@ function tensorIndex(checkpoint: Checkpoint): TensorIndex {
   return index;
 }
 
+/**
+ * Builds a checkpoint's tensor index ahead of its first view: the comparison's thread does it
+ * while the control tasks run, so that planning the aligned cells does not wait on it.
+ */
+export function indexTensors(checkpoint: Checkpoint): void {
+  tensorIndex(checkpoint);
+}
+
 /** Rows read at a time from a matrix `width` elements wide: bounded memory whatever the matrix. */
 function bandRows(width: number, bytesPerElement: number): number {
   return Math.max(1, Math.floor((8 << 20) / (width * bytesPerElement)));

@@ -13,7 +13,7 @@ import { planSharedRows, sharedTokenIds, type EmbeddingControl } from './embeddi
 import { classifyTensor } from '../roles/roles.ts';
 import { finalizeMoments } from '../stats/moments.ts';
 import type { NeuronPermutationTest } from './neurons.ts';
-import { addCellTimings, alignmentSection, cellSpecs, planAlignment, type AlignmentSection, type CellsPart } from '../align/index.ts';
+import { addCellTimings, alignmentSection, cellSpecs, indexTensors, planAlignment, type AlignmentSection, type CellsPart } from '../align/index.ts';
 import { chooseSorted } from '../sample/blocks.ts';
 import { controlsFraction, notSampled, sampledExpertLayers } from '../sample/controls.ts';
 import { Random } from '../synth/random.ts';
@@ -169,6 +169,9 @@ export async function computeControls(prepared: PreparedComparison, results: Ite
   };
   const leadRun = batch([hiddenAt, layersAt]);
   const restRun = batch(tasks.map((_, at) => at).filter((at) => at !== hiddenAt && at !== layersAt));
+  // While the threads run them: the models' tensor indexes, which planning stage 2 reads.
+  indexTensors(prepared.a);
+  indexTensors(prepared.b);
   await leadRun;
   // Unavailable controls are listed in plan order (stage 1's, then the cells'), whichever finished first.
   const failed = new Map<number, UnavailableControl>();

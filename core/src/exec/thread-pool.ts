@@ -86,6 +86,16 @@ export class ThreadPool {
     return this.started;
   }
 
+  /**
+   * Starts threads now, up to `threads` (at most the pool's size), so that they load their code
+   * while the caller still prepares the work (a comparison reads and matches headers first).
+   * Threads without work do not keep the process alive once they are ready.
+   */
+  warm(threads = this.maxThreads): void {
+    const want = Math.min(this.maxThreads, Math.floor(threads));
+    while (!this.closed && this.threads.length < want) this.spawn();
+  }
+
   /** Lets the pool run at least `threads` threads. */
   grow(threads: number): void {
     this.maxThreads = Math.max(this.maxThreads, Math.floor(threads));
