@@ -9,6 +9,7 @@ import type { Checkpoint } from '../checkpoint/folder.ts';
 import { LineageError } from '../errors.ts';
 import { getThreadPool, newSession } from '../exec/thread-pool.ts';
 import { blockingBytesRead } from '../io/blocking.ts';
+import { packRoles } from '../roles/roles.ts';
 import type { HttpReadOptions } from '../io/http-client.ts';
 import { runControlTask, type ControlExecutor, type ControlOutcome, type ControlTask } from './tasks.ts';
 import { asWire } from './wire.ts';
@@ -23,11 +24,13 @@ export function localControlExecutor(options: {
 }): ControlExecutor {
   // The checkpoints serialized once per executor (both stages), in shared memory: a structured
   // clone per task cost ~30 ms a model on a 19k-tensor MoE (~1.4 s over 24 tasks); a thread decodes
-  // them once (packedId names this copy).
+  // them once (packedId names this copy), with the tensors' roles as this thread classified them.
   let packing: { packedModels: Uint8Array; packedId: string } | null = null;
   const packed = () => {
     if (packing) return packing;
-    const bytes = serialize(options.models);
+    const { a, b } = options.models;
+    const names = (ck: Checkpoint) => ck.tensors.map((t) => t.name);
+    const bytes = serialize({ a, b, rolesA: packRoles(names(a)), rolesB: packRoles(names(b)) });
     const packedModels = new Uint8Array(new SharedArrayBuffer(bytes.length));
     packedModels.set(bytes);
     return (packing = { packedModels, packedId: randomUUID() });

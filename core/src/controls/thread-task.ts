@@ -16,6 +16,7 @@ import { blockingBytesRead } from '../io/blocking.ts';
 import type { HttpReadOptions } from '../io/http-client.ts';
 import { runControlTask, type ControlTask } from './tasks.ts';
 import { asWire } from './wire.ts';
+import { rememberRoles, type PackedRoles } from '../roles/roles.ts';
 
 let opened: { session: string; byRoot: Map<string, Promise<Checkpoint>> } | null = null;
 
@@ -58,7 +59,12 @@ let unpacked: { id: string; models: { a: Checkpoint; b: Checkpoint } } | null = 
 
 /** The checkpoints from the executor's serialized copy, decoded once per copy and thread (the thread keeps the last one). */
 function unpack(id: string, packed: Uint8Array): { a: Checkpoint; b: Checkpoint } {
-  if (unpacked?.id !== id) unpacked = { id, models: deserialize(Buffer.from(packed)) as { a: Checkpoint; b: Checkpoint } };
+  if (unpacked?.id !== id) {
+    const { a, b, rolesA, rolesB } = deserialize(Buffer.from(packed)) as { a: Checkpoint; b: Checkpoint; rolesA: PackedRoles; rolesB: PackedRoles };
+    rememberRoles(a.tensors.map((t) => t.name), rolesA);
+    rememberRoles(b.tensors.map((t) => t.name), rolesB);
+    unpacked = { id, models: { a, b } };
+  }
   return unpacked.models;
 }
 

@@ -90,6 +90,54 @@ export function classifyTensor(name: string): TensorRole {
   return role;
 }
 
+/**
+ * The roles of a list of names in a compact form another thread can take (rememberRoles), so that
+ * a pool thread handed a 19k-tensor checkpoint does not classify every name again (~0.1 s a thread
+ * on a 48 x 128 MoE): each distinct (role, group, fusedExperts) once, layer and expert per name.
+ */
+export interface PackedRoles {
+  kinds: { role: string; group: RoleGroup; fusedExperts: boolean }[];
+  /** Per name: its index in `kinds`, its layer and its expert (−1 for none). */
+  kind: Int32Array;
+  layer: Int32Array;
+  expert: Int32Array;
+}
+
+export function packRoles(names: readonly string[]): PackedRoles {
+  const kinds: PackedRoles['kinds'] = [];
+  const kindAt = new Map<string, number>();
+  const packed: PackedRoles = { kinds, kind: new Int32Array(names.length), layer: new Int32Array(names.length), expert: new Int32Array(names.length) };
+  names.forEach((name, i) => {
+    const r = classifyTensor(name);
+    const key = `${r.role}\u0000${r.group}\u0000${r.fusedExperts}`;
+    let k = kindAt.get(key);
+    if (k === undefined) {
+      kindAt.set(key, (k = kinds.length));
+      kinds.push({ role: r.role, group: r.group, fusedExperts: r.fusedExperts });
+    }
+    packed.kind[i] = k;
+    packed.layer[i] = r.layer ?? -1;
+    packed.expert[i] = r.expert ?? -1;
+  });
+  return packed;
+}
+
+/** Takes the roles packRoles gave for the same list of names (in process, from the thread that classified them). */
+export function rememberRoles(names: readonly string[], packed: PackedRoles): void {
+  if (packed.kind.length !== names.length) return;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    if (known.has(name)) continue;
+    const k = packed.kinds[packed.kind[i]!];
+    if (!k) continue;
+    if (known.size >= MAX_KNOWN) known.clear();
+    const layer = packed.layer[i]!;
+    const expert = packed.expert[i]!;
+    // The same fields in the same order as classifyName's.
+    known.set(name, Object.freeze({ role: k.role, group: k.group, layer: layer < 0 ? null : layer, expert: expert < 0 ? null : expert, fusedExperts: k.fusedExperts }));
+  }
+}
+
 function classifyName(name: string): TensorRole {
   const layerMatch = LAYER.exec(name);
   const layer = layerMatch ? Number(layerMatch[1]) : null;
