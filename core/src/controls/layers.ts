@@ -82,7 +82,7 @@ function vectorRows(shape: readonly number[], seed: number, role: string): numbe
  * L_A × L_B matrix and A's L × L baseline cost reads that grow with L, not L². Null for a tensor
  * that cannot be read (its cells stay empty) or that is constant.
  */
-function layerVectors(tensors: TensorEntry[], scales: Map<string, TensorEntry>, rows: number[] | null, reader: BlockingReader): (Float64Array | null)[] {
+function layerVectors(tensors: TensorEntry[], scales: Map<string, TensorEntry>, rows: number[] | null, reader: BlockingReader): (Float32Array | null)[] {
   return tensors.map((t) => {
     try {
       const cols = t.shape.length >= 2 ? t.shape[t.shape.length - 1]! : 1;
@@ -113,26 +113,27 @@ function layerVectors(tensors: TensorEntry[], scales: Map<string, TensorEntry>, 
   });
 }
 
-function unitCentered(values: Float32Array): Float64Array | null {
-  // Indexed loops, no iterator or closure: 32-256 Ki values per layer tensor, every layer of both models.
+function unitCentered(values: Float32Array): Float32Array | null {
+  // Indexed loops, no iterator or closure: 32-256 Ki values per layer tensor, every layer of both
+  // models. In place: each value is (v − mean)·scale in float64, then stored as float32 (what the
+  // float32 dot products take), and a non-finite one as 0.
   let mean = 0;
   let n = 0;
   for (let i = 0; i < values.length; i++) { const v = values[i]!; if (v - v === 0) { mean += v; n++; } }
   if (n < 2) return null;
   mean /= n;
-  const out = new Float64Array(values.length);
   let ss = 0;
-  for (let i = 0; i < values.length; i++) { const v = values[i]!; if (v - v === 0) { const x = v - mean; out[i] = x; ss += x * x; } }
+  for (let i = 0; i < values.length; i++) { const v = values[i]!; if (v - v === 0) { const x = v - mean; ss += x * x; } }
   if (!(ss > 0)) return null;
   const scale = 1 / Math.sqrt(ss);
-  for (let i = 0; i < out.length; i++) out[i]! *= scale;
-  return out;
+  for (let i = 0; i < values.length; i++) { const v = values[i]!; values[i] = v - v === 0 ? (v - mean) * scale : 0; }
+  return values;
 }
 
 /** Every row vector against every column vector, by the aligned tests' WebAssembly SIMD dot products (float32, sums over 16 lanes: cosines to ~1e-5). */
-function cosineMatrix(rows: (Float64Array | null)[], cols: (Float64Array | null)[]): (number | null)[][] {
+function cosineMatrix(rows: (Float32Array | null)[], cols: (Float32Array | null)[]): (number | null)[][] {
   const width = rows.find((v) => v)?.length ?? cols.find((v) => v)?.length ?? 0;
-  const pack = (vs: (Float64Array | null)[]) => {
+  const pack = (vs: (Float32Array | null)[]) => {
     const out = new Float32Array(vs.length * width);
     vs.forEach((v, i) => { if (v && v.length === width) out.set(v, i * width); });
     return out;
@@ -191,8 +192,8 @@ export async function alignLayers(
   const colsB = [...chosen.layersB.entries()].sort((x, y) => x[0] - y[0]).map(([, t]) => t);
   const rows = vectorRows(rowsA[0]!.shape, options.seed ?? 1, chosen.role);
   const reader = blockingReader();
-  let vectorsA: (Float64Array | null)[];
-  let vectorsB: (Float64Array | null)[];
+  let vectorsA: (Float32Array | null)[];
+  let vectorsB: (Float32Array | null)[];
   try {
     vectorsA = layerVectors(rowsA, blockScalesByWeight(a.tensors), rows, reader);
     vectorsB = layerVectors(colsB, blockScalesByWeight(b.tensors), rows, reader);
