@@ -98,6 +98,30 @@ test('a process that ran a comparison on the pool exits by itself (idle threads 
   t.is(r.stdout.trim(), 'derived');
 });
 
+test('a warmed pool starts its threads before any task, runs on them, and does not hold a process that ends without using it', async (t) => {
+  const pool = new ThreadPool(2);
+  pool.warm();
+  t.is(pool.threadsStarted, 2, 'both threads start at once, with no task queued');
+  const session = newSession('warm');
+  const first = await pool.run('control', { task: { id: 0, label: 'layers', models: { a: base, b: derived }, seed: 1, part: { kind: 'layers' } }, session }).catch((err: Error) => err);
+  t.false(first instanceof Error, String(first));
+  t.is(pool.threadsStarted, 2, 'the task ran on a warmed thread: none started for it');
+  await pool.release(session);
+  await pool.close();
+  // A process that warms the pool and ends without a task exits by itself once its threads are up.
+  const script = [
+    `import { getThreadPool } from ${JSON.stringify(fileURLToPath(new URL('../core/src/exec/thread-pool.ts', import.meta.url)))};`,
+    'getThreadPool(2).warm(2);',
+    "console.log('warmed');",
+  ].join('\n');
+  const file = join(root, 'warm-exits.mts');
+  writeFileSync(file, script);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', file], { encoding: 'utf8', timeout: 60_000 });
+  t.is(r.signal, null, 'not killed by the timeout: it exited on its own');
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout.trim(), 'warmed');
+});
+
 test('an aborted task: queued, it never starts; running, it fails at once and its thread is replaced', async (t) => {
   const pool = new ThreadPool(1);
   t.teardown(() => pool.close());
