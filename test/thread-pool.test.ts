@@ -3,7 +3,7 @@
  * and controls together, starts its threads once; errors cross the thread boundary typed; a
  * process that used the pool exits on its own.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -90,13 +90,18 @@ test('a process that ran a comparison on the pool exits by itself (idle threads 
     `const r = await compareModels(${JSON.stringify(base)}, ${JSON.stringify(derived)}, { threads: 2, kernel: 'wasm-simd' });`,
     'console.log(r.verdict.label);',
   ].join('\n');
-  const file = join(root, 'exits.mts');
+  exitsByItself(t, 'exits.mts', script, 'derived');
+});
+
+/** Runs a script in a process of its own, which must exit by itself (no idle thread holding it) and print `expected`. */
+function exitsByItself(t: ExecutionContext, name: string, script: string, expected: string): void {
+  const file = join(root, name);
   writeFileSync(file, script);
   const r = spawnSync(process.execPath, ['--import', 'tsx', file], { encoding: 'utf8', timeout: 60_000 });
   t.is(r.signal, null, 'not killed by the timeout: it exited on its own');
   t.is(r.status, 0, r.stderr);
-  t.is(r.stdout.trim(), 'derived');
-});
+  t.is(r.stdout.trim(), expected);
+}
 
 test('a warmed pool starts its threads before any task, runs on them, and does not hold a process that ends without using it', async (t) => {
   const pool = new ThreadPool(2);
@@ -114,12 +119,7 @@ test('a warmed pool starts its threads before any task, runs on them, and does n
     'getThreadPool(2).warm(2);',
     "console.log('warmed');",
   ].join('\n');
-  const file = join(root, 'warm-exits.mts');
-  writeFileSync(file, script);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', file], { encoding: 'utf8', timeout: 60_000 });
-  t.is(r.signal, null, 'not killed by the timeout: it exited on its own');
-  t.is(r.status, 0, r.stderr);
-  t.is(r.stdout.trim(), 'warmed');
+  exitsByItself(t, 'warm-exits.mts', script, 'warmed');
 });
 
 test('an aborted task: queued, it never starts; running, it fails at once and its thread is replaced', async (t) => {
