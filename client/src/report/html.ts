@@ -9,7 +9,7 @@ import type { ComparisonReport } from '../../../core/src/compare/index.ts';
 import type { TensorReport } from '../../../core/src/report/index.ts';
 import { barChart, escapeXml as esc, heatmap, lineChart, PALETTE, stackedBar } from './svg.ts';
 import {
-  architectureOf, axisLabels, baselineBand, bytes, controlsOf, count, expertPattern, FINDING_COLORS, fmt, GLOSSARY, groupThreshold,
+  architectureOf, axisLabels, baselineBand, bytes, controlsOf, count, expertPattern, LAYER_PATTERNS, FINDING_COLORS, fmt, GLOSSARY, groupThreshold,
   labelInfo, layerLines, linesByGroup, params, pct, shapeText, similarityClass, summarizeTensors, tensorLayout, tokenizerOf,
   valueText, architectureFacts, show, COMPONENT_CAPTION, pText, type ControlsView, type GroupSummary,
 } from './view.ts';
@@ -188,15 +188,6 @@ function perLayerCharts(report: ComparisonReport, controls: ControlsView): strin
   return `<h3>Similarity by layer</h3><p class="caption">${esc(caption)}</p><div class="grid">${charts.join('')}</div>`;
 }
 
-const PATTERNS: Record<string, string> = {
-  identity: 'each layer of B aligns with the same layer of A (the diagonal): depth unchanged',
-  shifted: 'B\'s layers align with A\'s layers at an offset',
-  duplicated: 'some of A\'s layers appear more than once in B: depth up-scaling',
-  removed: 'B lacks some of A\'s layers: layers pruned',
-  reordered: 'related layers exist, but not in order',
-  none: 'no layer of B aligns with a related layer of A',
-};
-
 function layerHeatmaps(report: ComparisonReport, controls: ControlsView): string {
   if (!controls.present) return '<h3>Layer alignment</h3><p class="muted">This report has no controls section: no layer × layer comparison was made.</p>';
   if (controls.layers.length === 0) return '<h3>Layer alignment</h3><p class="muted">No layer × layer matrix: no role is present in every layer of both models with one shape.</p>';
@@ -210,7 +201,7 @@ function layerHeatmaps(report: ComparisonReport, controls: ControlsView): string
       cellTitle: (r, c, v) => `A layer ${rows[r]} × B layer ${cols[c]}: ${fmt(v)}`,
     });
     const path = l.alignment.map((m) => `B${m.b}←A${m.a} (${fmt(m.value, 3)})`).join(', ');
-    return `<div class="card">${svg}<p><b>pattern: ${esc(l.pattern || '—')}</b>${PATTERNS[l.pattern] ? `: ${esc(PATTERNS[l.pattern]!)}` : ''}</p>`
+    return `<div class="card">${svg}<p><b>pattern: ${esc(l.pattern || '—')}</b>${LAYER_PATTERNS[l.pattern] ? `: ${esc(LAYER_PATTERNS[l.pattern]!)}` : ''}</p>`
       + (path ? `<details><summary>alignment (${count(l.alignment.length)} layers of B)</summary><p class="mono">${esc(path)}</p></details>` : '') + '</div>';
   });
   return `<h3>Layer alignment</h3><p class="caption">${esc('Centered cosine of every layer of A with every layer of B (one role, sampled rows for large tensors). A derivative lights up the diagonal; duplicated, removed or shifted layers bend it. The black line is the best monotone alignment of B\'s layers to A\'s. Unrelated models give a uniformly pale matrix.')}</p>`

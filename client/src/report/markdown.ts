@@ -9,7 +9,7 @@ import type { ComparisonReport } from '../../../core/src/compare/index.ts';
 import type { TensorReport } from '../../../core/src/report/index.ts';
 import { visible } from './svg.ts';
 import {
-  architectureOf, baselineBand, bytes, controlsOf, count, expertPattern, fmt, GLOSSARY, labelInfo, layerLines, linesByGroup, median,
+  architectureOf, baselineBand, bytes, controlsOf, count, expertPattern, LAYER_PATTERNS, fmt, GLOSSARY, labelInfo, layerLines, linesByGroup, median,
   params, pct, shapeText, summarizeTensors, tensorLayout, tokenizerOf, valueText, withInterval, architectureFacts, show, COMPONENT_CAPTION, pText, type GroupSummary,
 } from './view.ts';
 
@@ -77,15 +77,6 @@ function verdict(report: ComparisonReport): string {
     + `\n\n### How to read this report\n\n${GLOSSARY.map(([term, text]) => `- **${mdText(term)}**: ${mdText(text)}`).join('\n')}`;
 }
 
-const PATTERNS: Record<string, string> = {
-  identity: 'each layer of B aligns with the same layer of A (the diagonal): depth unchanged',
-  shifted: 'B\'s layers align with A\'s layers at an offset',
-  duplicated: 'some of A\'s layers appear more than once in B: depth up-scaling',
-  removed: 'B lacks some of A\'s layers: layers pruned',
-  reordered: 'related layers exist, but not in order',
-  none: 'no layer of B aligns with a related layer of A',
-};
-
 function charts(report: ComparisonReport): string {
   const out: string[] = ['## Charts (as tables)', '_The HTML report (`--html`) draws these as charts._'];
   const c = controlsOf(report);
@@ -108,7 +99,7 @@ function charts(report: ComparisonReport): string {
   if (!c.present) out.push('_This report has no controls section: no layer × layer comparison was made._');
   else if (c.layers.length === 0) out.push('_No layer × layer matrix: no role is present in every layer of both models with one shape._');
   for (const l of c.layers) {
-    out.push(`**${mdCode(l.role)}**: pattern **${mdText(l.pattern || '—')}**${PATTERNS[l.pattern] ? `: ${mdText(PATTERNS[l.pattern]!)}` : ''}.`);
+    out.push(`**${mdCode(l.role)}**: pattern **${mdText(l.pattern || '—')}**${LAYER_PATTERNS[l.pattern] ? `: ${mdText(LAYER_PATTERNS[l.pattern]!)}` : ''}.`);
     if (l.alignment.length) out.push(`Alignment (layer of B ← layer of A, centered cosine): ${l.alignment.map((m) => `B${m.b}←A${m.a} (${fmt(m.value, 3)})`).join(', ')}`);
     const cols = Math.max(0, ...l.matrix.map((r) => r.length));
     if (l.matrix.length <= MATRIX_TABLE_LIMIT && cols <= MATRIX_TABLE_LIMIT) {

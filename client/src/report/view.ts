@@ -120,6 +120,16 @@ export const FINDING_COLORS: Record<string, string> = {
   copied: '#8e0b1f', related: '#b2182b', mixed: '#c05f00', unrelated: '#1a7f37', 'not compared': '#6e7781',
 };
 
+/** What each layer-alignment pattern means, as both renderings say it. */
+export const LAYER_PATTERNS: Record<string, string> = {
+  identity: 'each layer of B aligns with the same layer of A (the diagonal): depth unchanged',
+  shifted: 'B\'s layers align with A\'s layers at an offset',
+  duplicated: 'some of A\'s layers appear more than once in B: depth up-scaling',
+  removed: 'B lacks some of A\'s layers: layers pruned',
+  reordered: 'related layers exist, but not in order',
+  none: 'no layer of B aligns with a related layer of A',
+};
+
 export const GLOSSARY: [string, string][] = [
   ['cosine', 'similarity of two tensors read as long vectors: 1 means the same direction, 0 unrelated. Misleading for vectors with a large common offset (norm scales near 1.0).'],
   ['centered cosine', 'the cosine after subtracting each tensor\'s mean (Pearson correlation of the elements): the main statistic here. Independently trained matrices give ≈ 0 (within ±0.02 on real models); a fine-tune keeps 0.9–1.0.'],
