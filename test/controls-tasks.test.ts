@@ -40,8 +40,9 @@ test('the same controls on one thread, on the pool, and through the wire a worke
   const { a, b } = moePair('derivative');
   const { prepared, results } = await weightsPass(a, b);
   const tasks: number[] = [];
-  const one = await computeControls(prepared, results, { threads: 1, seed: 5, onStage: (_, n) => tasks.push(n) });
-  const pool = await computeControls(prepared, results, { threads: 2, seed: 5 });
+  const [oneRead, poolRead] = [{ bytes: 0 }, { bytes: 0 }];
+  const one = await computeControls(prepared, results, { threads: 1, seed: 5, onStage: (_, n) => tasks.push(n), stats: oneRead });
+  const pool = await computeControls(prepared, results, { threads: 2, seed: 5, stats: poolRead });
   // As the coordinator does it: each answer encoded, then decoded and checked by kind.
   const inner = localControlExecutor({ threads: 1, models: { a: prepared.a, b: prepared.b } });
   const wire: ControlExecutor = {
@@ -50,6 +51,9 @@ test('the same controls on one thread, on the pool, and through the wire a worke
   const remote = await computeControls(prepared, results, { seed: 5, executor: wire });
   t.deepEqual(pool, one);
   t.deepEqual(remote, one);
+  // In one thread the two batches' tasks take turns: none counts another's reads as its own.
+  t.true(oneRead.bytes > 0);
+  t.is(oneRead.bytes, poolRead.bytes, 'the controls read the same bytes on one thread as on the pool');
   t.true(tasks.length === 2 && tasks[0]! >= 4 && tasks[1]! > 0, `two stages of tasks (${tasks.join(' + ')})`);
   t.deepEqual(one.unavailable, []);
   t.is(one.experts.length, 4, 'every MoE layer matched');

@@ -35,6 +35,15 @@ export function localControlExecutor(options: {
     packedModels.set(bytes);
     return (packing = { packedModels, packedId: randomUUID() });
   };
+  // In this thread, one task at a time across run() calls (computeControls runs two batches side
+  // by side): a task that awaits (the expert matching, layer by layer) would otherwise let the
+  // other batch's tasks run meanwhile, and each would count the other's reads and seconds as its own.
+  let inline: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const turn = inline.then(fn);
+    inline = turn.catch(() => {});
+    return turn;
+  };
   return {
     async run(tasks: ControlTask[]): Promise<ControlOutcome[]> {
       const out: ControlOutcome[] = new Array(tasks.length);
@@ -54,11 +63,13 @@ export function localControlExecutor(options: {
       };
       if (threads === 1 && !options.remote) {
         for (const task of tasks) {
-          options.signal?.throwIfAborted();
-          await answer(task, async () => {
-            const before = blockingBytesRead();
-            const value = asWire(await runControlTask(task, options.models));
-            return { value, bytes: blockingBytesRead() - before };
+          await exclusive(() => {
+            options.signal?.throwIfAborted();
+            return answer(task, async () => {
+              const before = blockingBytesRead();
+              const value = asWire(await runControlTask(task, options.models));
+              return { value, bytes: blockingBytesRead() - before };
+            });
           });
         }
         return out;
