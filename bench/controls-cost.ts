@@ -14,6 +14,7 @@ import { runControlTask, type ControlExecutor, type ControlOutcome, type Control
 import { asWire } from '../core/src/controls/wire.ts';
 import { preadBytesRead } from '../core/src/io/pread.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
+import { synthPair } from './synth-pair.ts';
 
 export interface TaskCost {
   label: string;
@@ -69,17 +70,7 @@ function print(cost: Awaited<ReturnType<typeof controlsCost>>): void {
 /** Part of `npm run bench`: the tiny pair and the 22 × 16 MoE pair under `root`, generated when missing. */
 /** The 22-layer, 16-expert bf16 MoE pair of issue 12 (1.4 GB a side), generated under `root` when missing. */
 export function moe22x16Pair(root: string): { base: string; derived: string } {
-  const base = join(root, 'moe-22x16-base');
-  const derived = join(root, 'moe-22x16-derived');
-  if (!existsSync(join(base, 'config.json'))) {
-    console.log(`generating: lineage synth base ${MOE_22X16_FLAGS} --out ${base}`);
-    synthesize('base', { out: base, shape: MOE_22X16 });
-  }
-  if (!existsSync(join(derived, 'config.json'))) {
-    console.log(`generating: lineage synth derivative --like ${base} --out ${derived}`);
-    synthesize('derivative', { out: derived, like: base });
-  }
-  return { base, derived };
+  return synthPair(root, 'moe-22x16', MOE_22X16, MOE_22X16_FLAGS, ['derived']);
 }
 
 export async function benchControlsCost(root: string): Promise<void> {

@@ -4,7 +4,8 @@
  * and two threads, exact and `--sample 0.1`: the whole run, the controls phase (its tasks, wall
  * seconds, and the tensor bytes its tasks read against the weights' bytes). Then the controls of
  * the Solar-Open-100B layout itself (205 GB a side, ../shared/data/layouts) run for real on sparse
- * shards: what they read, against the weights' bytes. Run alone with
+ * shards: what they read, against the weights' bytes. Then a pair at Solar's tensor widths (4 layers
+ * of 16 experts, 3.0 GB a side): the controls' share where tensors are real-sized. Run alone with
  * `node --import tsx bench/controls.ts [ROOT]`; `npm run bench` calls it. The same figures come
  * from any run's report: `run.durationSeconds` and `run.controls`.
  */
@@ -14,6 +15,7 @@ import { compareModels, prepareComparison } from '../core/src/compare/model-repo
 import { computeControls } from '../core/src/controls/index.ts';
 import { solarFolder } from './cluster.ts';
 import { prepare } from './sample-moe.ts';
+import { synthPair } from './synth-pair.ts';
 
 export async function benchControls(root: string): Promise<void> {
   const pair = prepare(root);
@@ -67,8 +69,34 @@ export async function benchSolarControls(root: string): Promise<void> {
   }
 }
 
+/** Solar-Open-100B's widths (hidden 4096, 32 heads of 128, 8 KV heads, routed experts of 1280 x 4096, a shared one), 4 layers of 16 experts: 3.0 GB a side. */
+const WIDE = { layout: 'moe' as const, layers: 4, experts: 16, expertsPerToken: 8, hidden: 4096, intermediate: 11008, moeIntermediate: 1280, heads: 32, kvHeads: 8, vocab: 32000 };
+const WIDE_FLAGS = '--layout moe --layers 4 --experts 16 --experts-per-token 8 --hidden 4096 --intermediate 11008 --moe-intermediate 1280 --heads 32 --kv-heads 8 --vocab 32000';
+
+/**
+ * The controls at real tensor widths: the 48 x 128 pair has Solar's tensor count but 1/300 of its
+ * bytes, so its controls (bound by structure: layers, experts, null draws) dwarf its weights
+ * pass. Here the tensors are Solar's size and the model is cut in depth and experts instead; the
+ * aligned cells and the hidden alignment's profiles read at most 12 layers whatever the depth,
+ * the expert matching grows with the MoE layers.
+ */
+export async function benchWideControls(root: string): Promise<void> {
+  const { base, derived } = synthPair(root, 'wide-4x16', WIDE, WIDE_FLAGS, ['derived']);
+  console.log(`\ncontrols at Solar-Open-100B's tensor widths, 4 layers x 16 experts, 3.0 GB a side (bench/controls.ts; lineage compare ${base} ${derived} --threads T)`);
+  await compareModels(base, derived, { threads: 2 }); // warms the page cache
+  for (const threads of [1, 2]) {
+    const report = await compareModels(base, derived, { threads });
+    const c = report.run.controls!;
+    const total = report.run.durationSeconds;
+    const weightsBytes = report.models.a.bytes + report.models.b.bytes;
+    const parts = Object.entries(report.run.alignmentSeconds ?? {}).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
+    console.log(`  ${threads} thread(s): total ${total.toFixed(1)} s, controls ${c.seconds.toFixed(1)} s (${(100 * c.seconds / total).toFixed(0)}%), read ${((c.bytes ?? 0) / 1e9).toFixed(2)} GB = ${(100 * (c.bytes ?? 0) / weightsBytes).toFixed(0)}% of the weights' bytes; aligned tests' seconds: ${parts}; ${report.verdict.label}`);
+  }
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const root = process.argv[2] ?? join(process.cwd(), '.bench');
   await benchSolarControls(root);
   await benchControls(root);
+  await benchWideControls(root);
 }

@@ -141,5 +141,6 @@ await (await import('./sample-moe.ts')).benchSampleMoe(root);
 const controlsBench = await import('./controls.ts');
 await controlsBench.benchSolarControls(root);
 await controlsBench.benchControls(root);
+await controlsBench.benchWideControls(root);
 await (await import('./controls-cost.ts')).benchControlsCost(root);
 await (await import('./moe-numpy.ts')).benchMoeAgainstNumpy(root);

@@ -5,15 +5,13 @@
  * `node --import tsx bench/sample-moe.ts` (LINEAGE_BENCH_E2E=0 leaves out the end-to-end runs,
  * which the controls dominate today); `npm run bench` calls it too.
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openCheckpoint, type Checkpoint } from '../core/src/checkpoint/folder.ts';
 import { compareModels } from '../core/src/compare/model-report.ts';
 import { executeLocally, planComparison } from '../core/src/compare/weights.ts';
 import { buildWeightsSection, type WeightsSection } from '../core/src/report/weights.ts';
 import { matchTensors } from '../core/src/roles/match.ts';
-import { synthesize } from '../core/src/synth/synth.ts';
+import { synthPair } from './synth-pair.ts';
 
 const SHAPE = {
   layout: 'moe' as const, layers: 48, experts: 128, expertsPerToken: 8, hidden: 256, intermediate: 512,
@@ -43,23 +41,7 @@ function expertShare(w: WeightsSection): { read: number; total: number; experts:
 
 /** The pair (and an independent model) in `root`, generated when missing; bench/cluster-moe.ts runs it on a cluster. */
 export function prepare(root: string): { base: string; derived: string; independent: string } {
-  const base = join(root, 'moe-48x128-base');
-  const derived = join(root, 'moe-48x128-derived');
-  const independent = join(root, 'moe-48x128-independent');
-  mkdirSync(root, { recursive: true });
-  if (!existsSync(join(base, 'config.json'))) {
-    console.log(`generating: lineage synth base ${SHAPE_FLAGS} --out ${base}`);
-    synthesize('base', { out: base, shape: SHAPE });
-  }
-  if (!existsSync(join(derived, 'config.json'))) {
-    console.log(`generating: lineage synth derivative --like ${base} --out ${derived}`);
-    synthesize('derivative', { out: derived, like: base });
-  }
-  if (!existsSync(join(independent, 'config.json'))) {
-    console.log(`generating: lineage synth independent --like ${base} --out ${independent}`);
-    synthesize('independent', { out: independent, like: base });
-  }
-  return { base, derived, independent };
+  return synthPair(root, 'moe-48x128', SHAPE, SHAPE_FLAGS, ['derived', 'independent']);
 }
 
 /** The weights pass in its phases: match and plan (per tensor, whatever is read), execute (the reads), report. */
