@@ -135,8 +135,10 @@ test.serial('URL models get the controls: the same as from local reads, fetched 
       for (const run of remote.reads) t.is(run.sha256, createHash('sha256').update(localBytes(folder, run.url, run.start, run.end)).digest('hex'));
       t.deepEqual(remote.failures, []);
     }
-    // Rows are fetched in batches: a few hundred requests for the whole comparison (windows of 8192 elements included), not one per row.
-    t.true(served.requests.length - before < 800, `${served.requests.length - before} requests`);
+    // Rows are fetched in batches: a few hundred requests for the whole comparison (windows of 8192
+    // elements included), not one per row. (786 when the controls started after the weights pass,
+    // ~805 now that their first tasks run beside it: each thread keeps its own spans.)
+    t.true(served.requests.length - before < 900, `${served.requests.length - before} requests`);
     t.true((report.models.b.remote as RemoteSection).phases.controls!.bytesRead > 0);
   } finally {
     await served.close();

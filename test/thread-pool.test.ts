@@ -39,6 +39,21 @@ test.serial('two comparisons on 2 threads start 2 threads in all: the weights pa
   t.deepEqual(second.verdict, first.verdict);
 });
 
+test.serial("on two threads the controls' first tasks run beside the weights pass; a weights pass that fails stops them, and the pool goes on", async (t) => {
+  const events: string[] = [];
+  const two = await compareModels(base, derived, { threads: 2, kernel: 'wasm-simd', onControls: (e) => events.push('stage' in e ? `stage ${e.stage}` : 'answer') });
+  t.true((two.run.controls!.besideWeightsSeconds ?? 0) > 0, 'the hidden and layer alignments started before the weights pass ended');
+  t.is(events[0], 'stage 1', 'no answer is passed on before stage 1 is announced');
+  t.is(events.filter((e) => e === 'answer').length, two.run.controls!.tasks, 'one answer per task');
+  const one = await compareModels(base, derived, { threads: 1, kernel: 'wasm-simd' });
+  t.is(one.run.controls!.besideWeightsSeconds, undefined, 'on one thread the controls follow the weights pass');
+  t.deepEqual(two.controls, one.controls);
+  // A window that is not a whole number of kernel blocks fails every weights task, in its thread.
+  await t.throwsAsync(compareModels(base, derived, { threads: 2, kernel: 'wasm-simd', windowElements: 1000 }), { message: /multiple of the 4096-element block/ });
+  const after = await compareModels(base, derived, { threads: 2, kernel: 'wasm-simd' });
+  t.deepEqual(after.controls, two.controls, 'the pool still runs whole comparisons');
+});
+
 test('a task that fails in a thread fails alone, with its error, and the pool goes on', async (t) => {
   const pool = new ThreadPool(1);
   t.teardown(() => pool.close());

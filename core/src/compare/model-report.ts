@@ -59,11 +59,12 @@ export interface ComparisonReport {
     controls?: ControlsRun['controls'];
     /**
      * A cluster job on model URLs: the read logs its workers sent back with their task results
-     * (`received`, every answering delivery), the entries the coordinator's checks dropped
-     * (`dropped`: runs of other URLs, ranges past a file's end, bad hex, logs over the limits),
-     * and why (`notes`, the first few reasons).
+     * (`received`, every answering delivery, failed ones included; `failedDeliveries`, those of a
+     * delivery that failed: their fetches count, not their ranges used), the entries the
+     * coordinator's checks dropped (`dropped`: runs of other URLs, ranges past a file's end, bad
+     * hex, logs over the limits), and why (`notes`, the first few reasons).
      */
-    readLogs?: { received: number; dropped: number; notes: string[] };
+    readLogs?: { received: number; failedDeliveries?: number; dropped: number; notes: string[] };
   };
 }
 
@@ -211,14 +212,30 @@ export async function compareModels(
   try {
     // Local models read through the plain local reader (blocking reads where they pay): the HTTP
     // routing, which has no blocking read, only when a model is remote.
-    executed = await executeLocally(prepared.matched, prepared.plan, logDirs ? { ...options, remote: { ...options.remote, logDir: logDirs[0] } } : { ...options, remote: undefined });
-    // The controls read remote models' ranges too (blocking reads on the pool's threads), logged alike.
-    const controlsPhase = runControlsPhase(prepared, executed.results, {
+    const weightsRun = executeLocally(prepared.matched, prepared.plan, logDirs ? { ...options, remote: { ...options.remote, logDir: logDirs[0] } } : { ...options, remote: undefined });
+    // On more than one thread the controls' first tasks (the hidden and layer alignments, which
+    // need no weights results) start now, beside the weights pass: the aligned cells wait on them.
+    // On one thread they would only take turns with it.
+    const beside = (options.threads ?? 1) > 1;
+    const stop = new AbortController();
+    const startControls = (results: ItemResult[] | Promise<ItemResult[]>) => runControlsPhase(prepared, results, {
       threads: options.threads, seed: options.seed, sample: options.sample, remote: logDirs ? { ...options.remote, logDir: logDirs[1] } : undefined,
+      signal: stop.signal,
       onStage: (stage, n) => options.onControls?.({ stage, tasks: n }),
       onAnswer: () => options.onControls?.({ answered: 1 }),
     });
-    controlsPhase.catch(() => {}); // awaited below, after the weights section
+    let controlsPhase = beside ? startControls(weightsRun.then((e) => e.results)) : null;
+    controlsPhase?.catch(() => {}); // awaited below, after the weights section
+    try {
+      executed = await weightsRun;
+    } catch (err) {
+      // The weights pass failed: its error is the comparison's; the control tasks already running stop.
+      stop.abort();
+      await controlsPhase?.catch(() => {});
+      throw err;
+    }
+    controlsPhase ??= startControls(executed.results);
+    controlsPhase.catch(() => {});
     // The control tasks are on the pool's threads now: this thread builds the weights section
     // meanwhile (~0.1-0.2 s at 19k tensors) rather than after them.
     weights = buildWeightsSection(prepared.matched, executed.results, executed.meta);

@@ -116,6 +116,8 @@ export interface ControlsOptions {
   onAnswer?: () => void;
   /** Filled with the tensor bytes the control tasks read, where the executor can tell. */
   stats?: { bytes: number };
+  /** Stops the in-process executor's tasks (the comparison failed elsewhere). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -125,19 +127,48 @@ export interface ControlsOptions {
  * the layer pairing and start as soon as those two are in, beside the rest of stage 1. Each
  * control on its own: one whose task fails (a shard cut short, a mount gone) is reported
  * unavailable with the reason; the comparison and the other controls go on.
+ *
+ * `weightsResults` may still be coming (a promise of the weights pass's results): the hidden and
+ * layer alignments need none of them and start at once, beside the weights pass (the hidden
+ * alignment is the longest task and the cells wait on it); the rest of stage 1 is planned when
+ * the results are in (the neuron test is asked for only where the MLP looks unrelated by index).
  */
-export async function computeControls(prepared: PreparedComparison, results: ItemResult[], options: ControlsOptions = {}): Promise<Controls> {
+export async function computeControls(prepared: PreparedComparison, weightsResults: ItemResult[] | Promise<ItemResult[]>, options: ControlsOptions = {}): Promise<Controls> {
   const seed = options.seed ?? 1;
-  const executor = options.executor ?? localControlExecutor({ threads: options.threads ?? 1, models: { a: prepared.a, b: prepared.b }, remote: options.remote, onAnswer: options.onAnswer });
+  // Answers that come before stage 1 is announced (the lead tasks, beside the weights pass) are
+  // passed on when it is, so that progress never counts more answers than tasks.
+  let announced = false;
+  let early = 0;
+  const onAnswer = () => { if (announced) options.onAnswer?.(); else early++; };
+  const executor = options.executor ?? localControlExecutor({ threads: options.threads ?? 1, models: { a: prepared.a, b: prepared.b }, remote: options.remote, onAnswer, signal: options.signal });
   const models = taskModels(prepared.a, prepared.b);
   const unavailable: UnavailableControl[] = [];
   const tasks: ControlTask[] = [];
   const add = (label: string, part: ControlPart) => { tasks.push({ id: tasks.length, label, models, seed, part }); return tasks.length - 1; };
+  const count = (outcomes: ControlOutcome[]) => { for (const o of outcomes) if (o.ok && o.bytes !== undefined && options.stats) options.stats.bytes += o.bytes; };
+  // Stage 2 needs only the hidden alignment and the layer alignment: they go as a batch of their
+  // own, and the cells start when they are in, beside the rest of stage 1 (the expert matching
+  // and the others), rather than after its last task. Each batch numbers its tasks from 0.
+  const first: ControlOutcome[] = [];
+  const batch = (ats: number[]) => {
+    const run = executor.run(ats.map((at, id) => ({ ...tasks[at]!, id }))).then((outcomes) => {
+      count(outcomes);
+      ats.forEach((at, k) => { first[at] = outcomes[k]!; });
+    });
+    // Awaited below; a failure (a cancelled job) must not go unhandled while the other batch is awaited first.
+    run.catch(() => {});
+    return run;
+  };
 
   // Stage 1. The hidden alignment first: stage 2 waits on it.
   const tokenPairs = cappedTokenPairs(tokenPairsOf(prepared), seed);
   const hiddenAt = add('alignment: hidden dimensions', { kind: 'alignment.hidden', tokenPairs });
   const layersAt = add('layer alignment', { kind: 'layers' });
+  const leadRun = batch([hiddenAt, layersAt]);
+  // While the threads run them: the models' tensor indexes, which planning stage 2 reads.
+  indexTensors(prepared.a);
+  indexTensors(prepared.b);
+  const results = await weightsResults;
   const fraction = controlsFraction(options.sample);
   const expertPlan = expertLayerRuns(prepared, fraction);
   const rows = fraction === null ? {} : { rows: fraction };
@@ -153,25 +184,9 @@ export async function computeControls(prepared: PreparedComparison, results: Ite
   const neuronsAt = mlpRelatedByIndex(prepared, results) ? null : add('neurons', { kind: 'neurons' });
 
   options.onStage?.(1, tasks.length);
-  const count = (outcomes: ControlOutcome[]) => { for (const o of outcomes) if (o.ok && o.bytes !== undefined && options.stats) options.stats.bytes += o.bytes; };
-  // Stage 2 needs only the hidden alignment and the layer alignment: they go as a batch of their
-  // own, and the cells start when they are in, beside the rest of stage 1 (the expert matching
-  // and the others), rather than after its last task. Each batch numbers its tasks from 0.
-  const first: ControlOutcome[] = new Array(tasks.length);
-  const batch = (ats: number[]) => {
-    const run = executor.run(ats.map((at, id) => ({ ...tasks[at]!, id }))).then((outcomes) => {
-      count(outcomes);
-      ats.forEach((at, k) => { first[at] = outcomes[k]!; });
-    });
-    // Awaited below; a failure (a cancelled job) must not go unhandled while the other batch is awaited first.
-    run.catch(() => {});
-    return run;
-  };
-  const leadRun = batch([hiddenAt, layersAt]);
+  announced = true;
+  for (; early > 0; early--) options.onAnswer?.();
   const restRun = batch(tasks.map((_, at) => at).filter((at) => at !== hiddenAt && at !== layersAt));
-  // While the threads run them: the models' tensor indexes, which planning stage 2 reads.
-  indexTensors(prepared.a);
-  indexTensors(prepared.b);
   await leadRun;
   // Unavailable controls are listed in plan order (stage 1's, then the cells'), whichever finished first.
   const failed = new Map<number, UnavailableControl>();
@@ -256,24 +271,32 @@ export async function computeControls(prepared: PreparedComparison, results: Ite
 export interface ControlsRun {
   /** Seconds of work in the aligned tests, by phase (summed over tasks that may run side by side). */
   alignmentSeconds?: Record<string, number>;
-  /** Its tasks (both stages), wall-clock seconds, and (in process only) the tensor bytes its tasks read. */
-  controls: { tasks: number; seconds: number; bytes?: number };
+  /**
+   * Its tasks (both stages); wall-clock seconds from the end of the weights pass to the last answer
+   * (what the controls added to the run); where its first tasks started beside the weights pass (in
+   * process, on more than one thread), for how long they did; and (in process only) the tensor
+   * bytes its tasks read.
+   */
+  controls: { tasks: number; seconds: number; besideWeightsSeconds?: number; bytes?: number };
 }
 
 /** The controls, with the `run` fields of their phase: one place for the local comparison and the coordinator. */
 export async function runControlsPhase(
-  prepared: PreparedComparison, results: ItemResult[], options: Omit<ControlsOptions, 'timings' | 'stats'>,
+  prepared: PreparedComparison, results: ItemResult[] | Promise<ItemResult[]>, options: Omit<ControlsOptions, 'timings' | 'stats'>,
 ): Promise<{ controls: Controls; run: ControlsRun }> {
   const alignmentSeconds: Record<string, number> = {};
   const counted = { tasks: 0, bytes: 0 };
   const started = performance.now();
-  const controls = await computeControls(prepared, results, {
+  let weightsDone = started;
+  const controls = await computeControls(prepared, Array.isArray(results) ? results : results.then((r) => { weightsDone = performance.now(); return r; }), {
     ...options, timings: alignmentSeconds, stats: counted,
     onStage: (stage, n) => { counted.tasks += n; options.onStage?.(stage, n); },
   });
-  const seconds = Math.round(performance.now() - started) / 1000;
+  const seconds = Math.round(performance.now() - weightsDone) / 1000;
+  const beside = Math.round(weightsDone - started) / 1000;
+  const phase = { tasks: counted.tasks, seconds, ...(beside > 0 ? { besideWeightsSeconds: beside } : {}) };
   // Bytes are counted by the in-process executor's readers; a cluster's workers do not report them.
-  const phase = options.executor ? { tasks: counted.tasks, seconds } : { tasks: counted.tasks, seconds, bytes: counted.bytes };
+  if (!options.executor) Object.assign(phase, { bytes: counted.bytes });
   return { controls, run: { ...(Object.keys(alignmentSeconds).length ? { alignmentSeconds } : {}), controls: phase } };
 }
 
