@@ -123,13 +123,15 @@ export interface TaskOutcome {
   controlResult?: Uint8Array;
   /** What the task's HTTP readers fetched (remote models), as core/src/io/read-log-wire.ts encodes it; absent when it read no URL. Untrusted until checked. */
   readLog?: Uint8Array;
+  /** This delivery failed and the task went back on the queue: not the task's outcome, only `error` and the delivery's `readLog`. */
+  retrying?: boolean;
 }
 
 export function encodeTaskResult(o: TaskOutcome): Uint8Array {
   return TaskResult.encode({
     jobId: o.jobId, taskId: o.taskId, results: o.results.map(itemResultToProto), worker: o.worker,
     error: o.error ?? '', seconds: o.seconds, kernel: o.kernel, attempt: o.attempt, controlResult: o.controlResult ?? new Uint8Array(0),
-    readLog: o.readLog ?? new Uint8Array(0),
+    readLog: o.readLog ?? new Uint8Array(0), retrying: o.retrying ?? false,
   }).finish();
 }
 
@@ -140,5 +142,6 @@ export function decodeTaskResult(bytes: Uint8Array): TaskOutcome {
     error: m.error || null, seconds: m.seconds, kernel: m.kernel, attempt: m.attempt,
     ...(m.controlResult.length ? { controlResult: m.controlResult } : {}),
     ...(m.readLog.length ? { readLog: m.readLog } : {}),
+    ...(m.retrying ? { retrying: true } : {}),
   };
 }

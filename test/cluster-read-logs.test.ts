@@ -18,13 +18,13 @@ import { splitPinnedFile } from '../core/src/io/http.ts';
 import { mergeRanges, type ReadLog } from '../core/src/io/read-log.ts';
 import { decodeReadLog, encodeReadLog, MAX_READ_LOG_WIRE_BYTES } from '../core/src/io/read-log-wire.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
-import { checkReadLog, MAX_LOG_RUNS, readLogOfResult } from '../coordinator/src/read-logs.ts';
+import { checkReadLog, fetchesOnly, MAX_LOG_RUNS, readLogOfResult } from '../coordinator/src/read-logs.ts';
 import { startWorker } from '../worker/src/index.ts';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { ClusterKey } from '../proto/cluster-key.ts';
-import { decodeTaskResult } from '../proto/convert.ts';
-import { resultSubject, taskSubject, TASKS_STREAM } from '../proto/jetstream.ts';
+import { decodeTask, decodeTaskResult, type TaskEnvelope } from '../proto/convert.ts';
+import { jobTasksFilter, resultSubject, taskSubject, TASKS_STREAM } from '../proto/jetstream.ts';
 import { openTask, resultMessageId, signResult } from '../proto/signed.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
 import { CLUSTER_KEY, waitFor, WORKER } from './helpers/cluster.ts';
@@ -269,6 +269,176 @@ unless(NATS_MISSING, test.serial)('a worker with the key that sends a hostile re
   for (const run of realRuns) t.true(reads.filter((r) => r.url === run.url && r.start === run.start && r.end === run.end).length >= 2);
 });
 
+unless(NATS_MISSING, test.serial)('a task whose delivery fails after fetching (its reads of model B answer 503 until a worker gives up): the failed delivery\'s log is in the report, its fetches counted, not its ranges used', async (t) => {
+  t.timeout(180_000);
+  const { nats, rpc } = await testCluster(t, root, { allowUrls: true, hubToken: HUB_TOKEN });
+  const { outcomes } = await recordResults(nats.url, t);
+  const [urlA, urlB] = [server.folderUrl('org/base'), server.folderUrl('org/derived')];
+  await rpc.submit({ jobId: 'failed-delivery', modelA: urlA, modelB: urlB, options: { targetTaskBytes: 300_000 } });
+  // Planned (the coordinator read the headers): from now on model B's tensor bytes answer 503, so
+  // a task reads its A ranges and then fails on B once the HTTP client's retries run out (a read
+  // failure: retried). The first failure lifts the fault, and the task's next delivery succeeds.
+  server.inject({ kind: '503', match: /^\/cdn\/org\/derived\//, times: 1_000_000 });
+  t.teardown(() => server.clearFaults());
+  let failures = 0;
+  const onLine = (line: string) => {
+    if (!/failed \(delivery \d+\), will be retried/.test(line)) return;
+    failures++;
+    server.clearFaults();
+  };
+  const workers = await Promise.all([1, 2].map((n) => startWorker({ ...WORKER, id: `w${n}`, nats: nats.url, threads: 1, hubToken: HUB_TOKEN, allowUrls: true, log: onLine })));
+  t.teardown(() => Promise.all(workers.map((w) => w.stop())));
+  const last = (await rpc.watch('failed-delivery')).at(-1)!;
+  t.is(last.state, JobState.JOB_STATE_DONE, last.error);
+  t.true(failures >= 1, 'a delivery failed and was retried');
+
+  // The failed delivery sent its log (marked as not the task's outcome), and the task was answered on a later delivery.
+  const failed = outcomes.filter((o) => o.retrying);
+  t.true(failed.length >= 1, 'a failed delivery\'s log came back');
+  for (const f of failed) {
+    t.regex(f.error ?? '', /ReadFailedError|503/);
+    t.truthy(f.readLog);
+    const answer = outcomes.find((o) => o.taskId === f.taskId && !o.retrying && o.error === null);
+    t.true(answer !== undefined && answer.attempt > f.attempt, `task ${f.taskId} answered on a later delivery`);
+  }
+  const failedLogs = failed.map((f) => (decodeReadLog(f.readLog!) as { log: ReadLog }).log);
+  const failedRuns = failedLogs.flatMap((l) => l.runs);
+  t.true(failedRuns.length > 0, 'it fetched model A\'s bytes before failing');
+  t.true(failedLogs.some((l) => Object.values(l.stats).some((s) => s.retries > 0)), 'its retries are in its log');
+
+  const cluster = await rpc.report('failed-delivery') as ComparisonReport;
+  const local = await compareModels(urlA, urlB, { targetTaskBytes: 300_000, threads: 1, remote: { token: HUB_TOKEN } });
+  const logs = cluster.run.readLogs!;
+  t.is(logs.dropped, 0, logs.notes.join('; '));
+  t.is(logs.failedDeliveries, new Set(failed.map((o) => `${o.taskId}/${o.attempt}/${o.worker}`)).size);
+  t.is(logs.received, new Set(outcomes.filter((o) => o.readLog).map((o) => `${o.taskId}/${o.attempt}/${o.worker}`)).size, 'every log, failed deliveries\' included');
+  // Every run the failed deliveries fetched is in the report, with its hash; the bytes they fetched count.
+  const sections = (['a', 'b'] as const).map((side) => cluster.models[side].remote as RemoteSection);
+  const reads = sections.flatMap((c) => c.reads);
+  for (const run of failedRuns) t.true(reads.some((r) => r.url === run.url && r.start === run.start && r.end === run.end && r.sha256 === run.sha256), `${run.url} [${run.start}, ${run.end})`);
+  const fetchedA = failedRuns.filter((r) => r.url.includes('/org/base/')).reduce((n, r) => n + r.end - r.start, 0);
+  t.true(fetchedA > 0);
+  t.true(sections[0]!.retries === 0 && sections[1]!.retries >= 5, `the 503s' retries are counted: a ${sections[0]!.retries}, b ${sections[1]!.retries}`);
+  for (const [i, side] of (['a', 'b'] as const).entries()) {
+    const c = sections[i]!;
+    const l = local.models[side].remote as RemoteSection;
+    // What was used is what the answers used: the same as the local run's.
+    t.is(c.phases.weights.bytesRead, l.phases.weights.bytesRead);
+    t.deepEqual(c.coverage.tensors, l.coverage.tensors);
+    t.is(c.coverage.fraction, 1);
+    t.deepEqual(c.failures, [], 'a delivery that failed and was retried is no failure of the report\'s');
+    for (const run of c.reads) t.is(run.sha256, sha256(servedBytes(run.url, run.start, run.end)));
+    t.is(await readButNotFetched(c, side === 'a' ? urlA : urlB), 0);
+  }
+  // Its fetches count on top of the answers': the report's weights fetches hold the failed delivery's bytes of A.
+  const answeredA = outcomes.filter((o) => !o.retrying && o.readLog && !o.controlResult && o.error === null)
+    .flatMap((o) => (decodeReadLog(o.readLog!) as { log: ReadLog }).log.runs).filter((r) => r.url.includes('/org/base/'))
+    .reduce((n, r) => n + r.end - r.start, 0);
+  t.is(sections[0]!.phases.weights.bytesFetched, answeredA + fetchedA);
+});
+
+unless(NATS_MISSING, test.serial)('a control task whose delivery fails (model B answers 503 from the controls\' start until a worker gives up): the failed delivery\'s log is in the controls\' fetches, the controls as the local run\'s', async (t) => {
+  t.timeout(180_000);
+  const { nats, rpc } = await testCluster(t, root, { allowUrls: true, hubToken: HUB_TOKEN });
+  const { outcomes } = await recordResults(nats.url, t);
+  const [urlA, urlB] = [server.folderUrl('org/base'), server.folderUrl('org/derived')];
+  const submitted = await rpc.submit({ jobId: 'failed-control', modelA: urlA, modelB: urlB, options: { targetTaskBytes: 300_000 } });
+  t.teardown(() => server.clearFaults());
+  let injected = false;
+  let failures = 0;
+  const onLine = (line: string) => {
+    // Logged before the task runs: its thread then opens the models for the controls, and B's bytes answer 503.
+    if (!injected && /started task failed-control\/\d+ \(control:/.test(line)) {
+      injected = true;
+      server.inject({ kind: '503', match: /^\/cdn\/org\/derived\//, times: 1_000_000 });
+    }
+    if (/failed \(delivery \d+\), will be retried/.test(line)) {
+      failures++;
+      server.clearFaults();
+    }
+  };
+  const workers = await Promise.all([1, 2].map((n) => startWorker({ ...WORKER, id: `c${n}`, nats: nats.url, threads: 1, hubToken: HUB_TOKEN, allowUrls: true, log: onLine })));
+  t.teardown(() => Promise.all(workers.map((w) => w.stop())));
+  const last = (await rpc.watch('failed-control')).at(-1)!;
+  t.is(last.state, JobState.JOB_STATE_DONE, last.error);
+  t.true(injected && failures >= 1, 'a control task\'s delivery failed and was retried');
+
+  const failed = outcomes.filter((o) => o.retrying);
+  t.true(failed.length >= 1);
+  for (const f of failed) {
+    t.true(f.taskId >= submitted.job!.tasksTotal, 'a control task');
+    t.regex(f.error ?? '', /ReadFailedError|503/);
+    t.truthy(f.readLog);
+  }
+  const failedRuns = failed.flatMap((f) => (decodeReadLog(f.readLog!) as { log: ReadLog }).log.runs);
+  t.true(failedRuns.length > 0, 'it fetched bytes (model A\'s opening) before failing');
+
+  const cluster = await rpc.report('failed-control') as ComparisonReport;
+  const local = await compareModels(urlA, urlB, { targetTaskBytes: 300_000, threads: 1, remote: { token: HUB_TOKEN } });
+  t.is(cluster.run.readLogs!.dropped, 0, cluster.run.readLogs!.notes.join('; '));
+  t.is(cluster.run.readLogs!.failedDeliveries, failed.length);
+  t.deepEqual(cluster.controls, local.controls, 'the retried control task answered as it does locally');
+  const sections = (['a', 'b'] as const).map((side) => cluster.models[side].remote as RemoteSection);
+  const reads = sections.flatMap((c) => c.reads);
+  for (const run of failedRuns) t.true(reads.some((r) => r.url === run.url && r.start === run.start && r.end === run.end && r.sha256 === run.sha256), `${run.url} [${run.start}, ${run.end})`);
+  for (const [i, side] of (['a', 'b'] as const).entries()) {
+    const l = local.models[side].remote as RemoteSection;
+    t.is(sections[i]!.phases.controls!.bytesRead, l.phases.controls!.bytesRead);
+    t.deepEqual(sections[i]!.coverage.tensors, l.coverage.tensors);
+    t.deepEqual(sections[i]!.failures, []);
+    for (const run of sections[i]!.reads) t.is(run.sha256, sha256(servedBytes(run.url, run.start, run.end)));
+  }
+});
+
+unless(NATS_MISSING, test.serial)('a task that fails for good (one delivery allowed, model B answers 503): its failure carries what it fetched, counted as fetched and not as read', async (t) => {
+  t.timeout(180_000);
+  const { nats, rpc } = await testCluster(t, root, { allowUrls: true, hubToken: HUB_TOKEN, maxDeliver: 1 });
+  const { nc, outcomes } = await recordResults(nats.url, t);
+  // The tasks as published: which tensors the failed one holds.
+  const tasks = new Map<number, TaskEnvelope['task']>();
+  nc.subscribe(jobTasksFilter('failed-task'), { callback: (_e, m) => { const { task } = decodeTask(m.data); tasks.set(task.id, task); } });
+  const [urlA, urlB] = [server.folderUrl('org/base'), server.folderUrl('org/derived')];
+  await rpc.submit({ jobId: 'failed-task', modelA: urlA, modelB: urlB, options: { targetTaskBytes: 300_000 } });
+  server.inject({ kind: '503', match: /^\/cdn\/org\/derived\//, times: 1_000_000 });
+  t.teardown(() => server.clearFaults());
+  // One worker: one task fails (its only delivery), then the fault is lifted and the rest are answered.
+  const worker = await startWorker({ ...WORKER, nats: nats.url, threads: 1, hubToken: HUB_TOKEN, allowUrls: true, log: (line) => { if (/ failed: /.test(line)) server.clearFaults(); } });
+  t.teardown(() => worker.stop());
+  const last = (await rpc.watch('failed-task')).at(-1)!;
+  t.is(last.state, JobState.JOB_STATE_DONE, last.error);
+  t.is(last.tasksFailed, 1);
+
+  const failed = outcomes.filter((o) => o.error !== null);
+  t.is(failed.length, 1);
+  const f = failed[0]!;
+  t.falsy(f.retrying);
+  t.regex(f.error!, /last delivery \(1 of 1\).*(ReadFailedError|503)/);
+  t.truthy(f.readLog, 'the failure carries its read log');
+  const failedLog = (decodeReadLog(f.readLog!) as { log: ReadLog }).log;
+  const onA = (url: string) => url.includes('/org/base/');
+  const fetchedA = failedLog.runs.filter((r) => onA(r.url)).reduce((n, r) => n + r.end - r.start, 0);
+  const servedA = Object.entries(failedLog.served).filter(([url]) => onA(url)).reduce((n, [, rs]) => n + rs.reduce((x, [a, b]) => x + b - a, 0), 0);
+  t.true(fetchedA > 0 && servedA > 0, `it fetched (${fetchedA}) and used (${servedA}) bytes of A before failing`);
+
+  const cluster = await rpc.report('failed-task') as ComparisonReport;
+  const local = await compareModels(urlA, urlB, { targetTaskBytes: 300_000, threads: 1, remote: { token: HUB_TOKEN } });
+  t.is(cluster.run.readLogs!.dropped, 0, cluster.run.readLogs!.notes.join('; '));
+  t.is(cluster.run.readLogs!.failedDeliveries, 1);
+  const a = cluster.models.a.remote as RemoteSection;
+  const l = local.models.a.remote as RemoteSection;
+  for (const run of failedLog.runs) t.true([...a.reads, ...(cluster.models.b.remote as RemoteSection).reads].some((r) => r.url === run.url && r.start === run.start && r.end === run.end && r.sha256 === run.sha256));
+  const answeredA = outcomes.filter((o) => o.error === null && o.readLog && !o.controlResult)
+    .flatMap((o) => (decodeReadLog(o.readLog!) as { log: ReadLog }).log.runs).filter((r) => onA(r.url)).reduce((n, r) => n + r.end - r.start, 0);
+  t.is(a.phases.weights.bytesFetched, answeredA + fetchedA, 'its fetches count');
+  // Its ranges used are not: the weights pass used all of A's tensors but the failed task's, which no answer used.
+  const failedTask = tasks.get(f.taskId)!;
+  const taskA = failedTask.items.flatMap((i) => [i.a, i.scalesA]).reduce((n, ref) => n + (ref ? ref.byteLength : 0), 0);
+  t.true(taskA > servedA, 'it failed part-way through its tensors');
+  t.is(a.phases.weights.bytesRead, l.phases.weights.bytesRead - taskA);
+  t.deepEqual(a.failures, []);
+  for (const run of a.reads) t.is(run.sha256, sha256(servedBytes(run.url, run.start, run.end)));
+});
+
 // ---- The coordinator's checks, unit by unit ----
 
 const FILE = 'https://hub.example/org/m/resolve/abc/model-00001.safetensors';
@@ -365,7 +535,8 @@ test('a worker leaves the runs out of a log too big to send, and says so', (t) =
   t.deepEqual(readLogOfResult(small, new Map([[FILE, 100_000]])).log.served, goodLog().served);
 });
 
-test('a task\'s log counted twice (a redelivered task) leaves the distinct bytes read as they are; fetched bytes count twice', async (t) => {
+/** The base model opened over HTTP, and the log of a reader that fetched and used one of its tensors whole. */
+async function oneTensorLog(t: { teardown(fn: () => unknown): void }, stats: { requests: number; retries: number }) {
   const ck = await openModel(server.folderUrl('org/base'), { token: HUB_TOKEN });
   t.teardown(() => releaseRemoteCheckpoint(ck));
   if (!isRemoteCheckpoint(ck)) throw new Error('expected a remote checkpoint');
@@ -374,8 +545,13 @@ test('a task\'s log counted twice (a redelivered task) leaves the distinct bytes
   const [start, end] = [tensor.offset, tensor.offset + tensor.byteLength];
   const log: ReadLog = {
     runs: [{ url, start, end, sha256: sha256(servedBytes(url, start, end)) }],
-    served: { [url]: [[start, end]] }, stats: { [url]: { requests: 1, retries: 0, bytes: end - start } }, changes: [], failures: [],
+    served: { [url]: [[start, end]] }, stats: { [url]: { ...stats, bytes: end - start } }, changes: [], failures: [],
   };
+  return { ck, tensor, url, start, end, log };
+}
+
+test('a task\'s log counted twice (a redelivered task) leaves the distinct bytes read as they are; fetched bytes count twice', async (t) => {
+  const { ck, tensor, log } = await oneTensorLog(t, { requests: 1, retries: 0 });
   const once = remoteSection(ck, [log], [log]);
   const twice = remoteSection(ck, [log, log], [log, log]);
   t.is(twice.coverage.bytesRead, once.coverage.bytesRead);
@@ -385,4 +561,20 @@ test('a task\'s log counted twice (a redelivered task) leaves the distinct bytes
   t.is(once.phases.weights.bytesRead, tensor.byteLength);
   t.is(twice.phases.weights.bytesFetched, 2 * once.phases.weights.bytesFetched);
   t.is(twice.requests, once.requests + 2);
+});
+
+test('a failed delivery\'s log counts its fetches and requests, not its ranges used', async (t) => {
+  const { ck, url, start, end, log } = await oneTensorLog(t, { requests: 3, retries: 2 });
+  log.failures = [{ url, reason: 'gave up' }];
+  const failed = fetchesOnly(checkReadLog({ log, omitted: null }, new Map([[url, ck.remote.files.find((f) => f.url === url)!.size]])).log);
+  const none = remoteSection(ck, [], []);
+  const withFailed = remoteSection(ck, [failed], []);
+  t.is(withFailed.phases.weights.bytesRead, 0, 'its ranges used are not coverage');
+  t.is(withFailed.coverage.bytesRead, none.coverage.bytesRead);
+  t.is(withFailed.phases.weights.bytesFetched, end - start);
+  t.is(withFailed.bytesFetched, none.bytesFetched + end - start);
+  t.is(withFailed.requests, none.requests + 3);
+  t.is(withFailed.retries, none.retries + 2);
+  t.true(withFailed.reads.some((r) => r.start === start && r.end === end));
+  t.deepEqual(withFailed.failures, none.failures, 'its own failure is its task\'s error, not the report\'s');
 });

@@ -12,7 +12,7 @@ import { assembleReport, prepareComparison, type PreparedComparison } from '../.
 import { decodeControlValue, runControlsPhase, type ControlExecutor, type ControlOutcome } from '../../core/src/controls/index.ts';
 import { isRemoteCheckpoint, isRemoteSource } from '../../core/src/checkpoint/index.ts';
 import type { ReadLog, HttpReadOptions } from '../../core/src/io/index.ts';
-import { readLogOfResult } from './read-logs.ts';
+import { fetchesOnly, readLogOfResult } from './read-logs.ts';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/index.ts';
 import { KERNEL_CHOICES, resolveKernel, type KernelChoice } from '../../core/src/kernels/index.ts';
 import type { Task } from '../../core/src/plan/index.ts';
@@ -41,6 +41,8 @@ const PUBLISH_CONCURRENCY = 64;
 const NOTIFY_MS = 100;
 /** Read logs kept per task: one per delivery that answered (a redelivery or two), not a flood from one worker. */
 const MAX_LOGS_PER_TASK = 4;
+/** And of its failed deliveries, counted apart so that they never crowd out an answer's (a task is delivered up to max_deliver times, 5 by default). */
+const MAX_FAILED_LOGS_PER_TASK = 8;
 /** Lines of `run.readLogs.notes` in a report. */
 const MAX_READ_LOG_NOTES = 20;
 
@@ -65,8 +67,9 @@ class ActiveJob {
   readonly controlIds = new Set<number>();
   /** Read logs that came back with results (remote models), checked, by delivery (task, attempt, worker). */
   readonly readLogs = new Map<string, { phase: 'weights' | 'controls'; log: ReadLog }>();
-  readonly readLogsSeen = { received: 0, dropped: 0, notes: [] as string[] };
-  private readonly readLogsPerTask = new Map<number, number>();
+  readonly readLogsSeen = { received: 0, failedDeliveries: 0, dropped: 0, notes: [] as string[] };
+  /** Logs kept by task and kind (`7/answer`, `7/failed`). */
+  private readonly readLogsPerTask = new Map<string, number>();
   /** The job's remote files (URL → length) as planned: the only ones a log may speak of. */
   private remoteFiles: Map<string, number> | null = null;
   /** What the job is doing while it runs (JobStatus.phase), and its control tasks so far. */
@@ -119,8 +122,10 @@ class ActiveJob {
   /**
    * Keeps a result's read log, checked (coordinator/src/read-logs.ts). Each delivery that answered
    * counts (a redelivered task's two runs both fetched their bytes); the same delivery seen twice
-   * (a replay) once; at most MAX_LOGS_PER_TASK per task. What the checks drop is noted; returns
-   * the lines about this log, if any, for the coordinator's own log.
+   * (a replay) once; at most MAX_LOGS_PER_TASK per task. A failed delivery's log (one retried, or
+   * the task's failure) is checked the same way and counts its fetches, not its ranges used
+   * (fetchesOnly): at most MAX_FAILED_LOGS_PER_TASK of them. What the checks drop is noted;
+   * returns the lines about this log, if any, for the coordinator's own log.
    */
   keepReadLog(outcome: TaskOutcome): string[] {
     if (!outcome.readLog) return [];
@@ -136,18 +141,22 @@ class ActiveJob {
       lines.push(full);
       if (seen.notes.length < MAX_READ_LOG_NOTES) seen.notes.push(full);
     };
-    const kept = this.readLogsPerTask.get(outcome.taskId) ?? 0;
-    if (kept >= MAX_LOGS_PER_TASK) {
+    const failed = outcome.error !== null || outcome.retrying === true;
+    const perTask = `${outcome.taskId}/${failed ? 'failed' : 'answer'}`;
+    const max = failed ? MAX_FAILED_LOGS_PER_TASK : MAX_LOGS_PER_TASK;
+    const kept = this.readLogsPerTask.get(perTask) ?? 0;
+    if (kept >= max) {
       seen.dropped++;
-      note(`a read log past the ${MAX_LOGS_PER_TASK} kept for one task: refused`);
+      note(`a read log past the ${max} kept for one task${failed ? '\'s failed deliveries' : ''}: refused`);
       return lines;
     }
     this.remoteFiles ??= new Map([this.prepared.a, this.prepared.b].flatMap((ck) => (isRemoteCheckpoint(ck) ? ck.remote.files.map((f) => [f.url, f.size] as [string, number]) : [])));
     const checked = readLogOfResult(outcome.readLog, this.remoteFiles);
     seen.dropped += checked.dropped;
     for (const line of checked.notes) note(line);
-    this.readLogsPerTask.set(outcome.taskId, kept + 1);
-    this.readLogs.set(key, { phase, log: checked.log });
+    if (failed) seen.failedDeliveries++;
+    this.readLogsPerTask.set(perTask, kept + 1);
+    this.readLogs.set(key, { phase, log: failed ? fetchesOnly(checked.log) : checked.log });
     return lines;
   }
 
@@ -421,9 +430,10 @@ export class JobManager {
           if (outcome) {
             // Each line is throttled per kind (a worker flooding bad logs is not logged line by line).
             for (const line of job.keepReadLog(outcome)) this.refusalLog('read-log', `job ${job.record.jobId}: read log of ${line}`);
-            const waiter = job.controlWaiters.get(outcome.taskId);
+            // A failed delivery that went back on the queue sent only its log: not the task's outcome.
+            const waiter = outcome.retrying ? undefined : job.controlWaiters.get(outcome.taskId);
             if (waiter) waiter(outcome);
-            else this.onOutcome(job, outcome);
+            else if (!outcome.retrying) this.onOutcome(job, outcome);
           }
           if (last && m.seq >= last.seq) caughtUp();
         }

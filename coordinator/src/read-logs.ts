@@ -122,3 +122,14 @@ export function readLogOfResult(bytes: Uint8Array, files: ReadonlyMap<string, nu
   }
   return checkReadLog(raw, files);
 }
+
+/**
+ * What a failed delivery's log (a task retried after it, or failed for good) adds to the report:
+ * its fetches (runs with their SHA-256, request and retry counts), not the ranges it used (no
+ * result of that delivery is in the report, and a delivery that answers serves the same ranges),
+ * nor the failures and changes it met (its failure is its task's error; the report's failures
+ * are those its results rest on).
+ */
+export function fetchesOnly(log: ReadLog): ReadLog {
+  return { runs: log.runs, served: {}, stats: log.stats, changes: [], failures: [] };
+}

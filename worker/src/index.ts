@@ -234,8 +234,14 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       const { value } = await runOnPool('control', { task, session: `controls-${jobId}`, remote }, { threads });
       return { value: encodeControlValue(value), readLog: logDir ? mergeReadLogs(readLogsIn(logDir)) : null };
     } catch (err) {
-      // Bad input fails it for good; a read failure goes to another worker; anything else is retried.
-      throw taskFailureOf(err);
+      // Bad input fails it for good; a read failure goes to another worker; anything else is
+      // retried. Its readers wrote their logs as they closed: what it fetched goes back with the failure.
+      const failure = taskFailureOf(err);
+      if (logDir && !failure.readLog) {
+        const logs = readLogsIn(logDir);
+        if (logs.length) failure.withReadLog(mergeReadLogs(logs));
+      }
+      throw failure;
     } finally {
       if (logDir) rmSync(logDir, { recursive: true, force: true });
     }
@@ -252,6 +258,20 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const signed = signResult(key, outcome, taskMac);
     // The message id lets JetStream drop the copy a retried publish may add.
     await retryOnTimeout(() => js.publish(resultSubject(outcome.jobId), signed.data, { msgID: resultMessageId(outcome, signed), headers: signed.headers }));
+  };
+
+  /**
+   * A failed delivery's read log, sent before the task goes back on the queue: best effort (the
+   * task is retried whether or not it got through; a job that has ended wants no more logs).
+   */
+  const publishFailedDelivery = async (outcome: TaskOutcome, readLog: ReadLog, taskMac: string, name: string) => {
+    try {
+      if (await jobEnded(outcome.jobId)) return;
+      attachReadLog(outcome, readLog);
+      await publish(outcome, taskMac);
+    } catch (err) {
+      log(`task ${name}: could not send the read log of its failed delivery: ${(err as Error).message}`);
+    }
   };
 
   const jobEnded = async (jobId: string) => {
@@ -335,10 +355,14 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       if (!failure.deterministic && !last) {
         log(`task ${name} failed (delivery ${attempt}), will be retried: ${failure.message}`);
         metrics.count('retried');
+        // What it fetched goes to the report first (a message that is not the task's outcome), then the task goes back.
+        if (failure.readLog) await publishFailedDelivery({ ...outcome, error: failure.message, retrying: true, seconds: (performance.now() - started) / 1000 }, failure.readLog, taskMac, name);
         msg.nak(retryDelayMs(attempt));
         return;
       }
       outcome.error = failure.deterministic ? failure.message : `failed on its last delivery (${attempt} of ${maxDeliver}): ${failure.message}`;
+      // What it fetched before failing goes back with the failure.
+      if (failure.readLog) attachReadLog(outcome, failure.readLog);
     } finally {
       clearInterval(keepAlive);
       inFlight.delete(slot);

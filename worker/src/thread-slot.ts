@@ -7,18 +7,27 @@
  * uses it.
  */
 import { isBadInput, LineageError } from '../../core/src/errors.ts';
-import { getThreadPool, newSession, type ContextOptions, type ItemResult } from '../../core/src/exec/index.ts';
+import { getThreadPool, loggedTaskError, newSession, type ContextOptions, type ItemResult, type LoggedTaskOutput } from '../../core/src/exec/index.ts';
 import type { ReadLog } from '../../core/src/io/index.ts';
 import type { Task } from '../../core/src/plan/index.ts';
 
 /**
  * Why a task failed, and whether running it again could go differently. `readFailure`: its files
  * could not be read here (ReadFailedError), which another worker, with another mount, may do.
+ * `readLog`: what its HTTP readers fetched before it failed (null: none, or not known), which
+ * goes back with the failure so that the report accounts for every fetch.
  */
 export class TaskFailure extends Error {
+  readLog: ReadLog | null = null;
+
   constructor(message: string, readonly deterministic: boolean, readonly readFailure = false) {
     super(message);
     this.name = 'TaskFailure';
+  }
+
+  withReadLog(log: ReadLog | null): this {
+    this.readLog = log;
+    return this;
   }
 }
 
@@ -53,20 +62,28 @@ export class ThreadSlot {
     return (await this.runLogged(task, context, onProgress)).results;
   }
 
-  /** The same, with what its HTTP readers fetched (null when it read no URL); `scope` (the job) bounds what a thread's reader keeps between tasks. */
+  /**
+   * The same, with what its HTTP readers fetched (null when it read no URL); `scope` (the job)
+   * bounds what a thread's reader keeps between tasks. A task that fails rejects with a
+   * TaskFailure carrying what it fetched until then (none for one abandoned: its thread is gone).
+   */
   async runLogged(task: Task, context: ContextOptions, onProgress?: (bytes: number) => void, scope = ''): Promise<{ results: ItemResult[]; readLog: ReadLog | null }> {
     if (this.shutDown) throw new TaskFailure('the worker is stopping', false);
     const session = this.enter(JSON.stringify(context));
     const abort = new AbortController();
     this.running = abort;
+    let output: LoggedTaskOutput;
     try {
-      return await getThreadPool().run('weightsLogged', { task, scope }, { session, context, onProgress, signal: abort.signal });
+      output = await getThreadPool().run('weightsLogged', { task, scope }, { session, context, onProgress, signal: abort.signal }) as LoggedTaskOutput;
     } catch (err) {
       if (abort.signal.aborted) throw new TaskFailure('the worker is stopping: the task was abandoned', false);
       throw taskFailureOf(err);
     } finally {
       this.running = null;
     }
+    const error = loggedTaskError(output);
+    if (error) throw taskFailureOf(error).withReadLog(output.readLog);
+    return { results: output.results, readLog: output.readLog };
   }
 
   /** The session of these options, leaving (and releasing, when unused) the one this slot was in. */

@@ -45,13 +45,13 @@ async function openRemote(path: string, digest: string | undefined, remote: Http
   if (!remote) throw new BadInputError(first, 'a model URL, and this executor was not given settings to read URLs');
   if (!digest) throw new BadInputError(first, 'a model URL without the digest of its tensor table: the version to read cannot be checked');
   const ck = await openModel(path, { ...remote, logDir: undefined });
+  // A cluster worker's opening fetched bytes too (headers, small files): its log goes back with the
+  // task that opened it, beside the task's reads (or with its failure, when the version differs).
+  if (remote.logDir && isRemoteCheckpoint(ck)) writeFileSync(join(remote.logDir, `open-${randomUUID()}.json`), JSON.stringify(ck.remote.openLog));
   if (tensorTableDigest(ck) !== digest) {
     releaseRemoteCheckpoint(ck);
     throw new BadInputError(first, 'the model is not the version the job was planned from (its tensor table differs): it changed since');
   }
-  // A cluster worker's opening fetched bytes too (headers, small files): its log goes back with the
-  // task that opened it, beside the task's reads.
-  if (remote.logDir && isRemoteCheckpoint(ck)) writeFileSync(join(remote.logDir, `open-${randomUUID()}.json`), JSON.stringify(ck.remote.openLog));
   return ck;
 }
 

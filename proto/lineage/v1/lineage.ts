@@ -258,7 +258,10 @@ export interface TaskResult {
   taskId: number;
   results: ItemResult[];
   worker: string;
-  /** Set when the whole task failed for a deterministic reason (it is not retried). */
+  /**
+   * Set when the whole task failed for a deterministic reason or on its last delivery (it is not
+   * retried), or, with `retrying`, why this delivery failed.
+   */
   error: string;
   seconds: number;
   /** The kernel that computed the moments ("wasm-simd", "js", "gpu.js"). */
@@ -272,6 +275,12 @@ export interface TaskResult {
    * ReadLog (core/src/io/read-log-wire.ts), bounded in size; the coordinator checks it before use.
    */
   readLog: Uint8Array;
+  /**
+   * Set on a delivery that failed and went back on the queue to be run again: the message is not
+   * the task's outcome, only why this delivery failed (`error`) and what it fetched (`read_log`),
+   * so that the report accounts for every byte fetched.
+   */
+  retrying: boolean;
 }
 
 /** Workers announce themselves (and their capacity) periodically. */
@@ -2784,6 +2793,7 @@ function createBaseTaskResult(): TaskResult {
     attempt: 0,
     controlResult: new Uint8Array(0),
     readLog: new Uint8Array(0),
+    retrying: false,
   };
 }
 
@@ -2818,6 +2828,9 @@ export const TaskResult: MessageFns<TaskResult> = {
     }
     if (message.readLog.length !== 0) {
       writer.uint32(82).bytes(message.readLog);
+    }
+    if (message.retrying !== false) {
+      writer.uint32(88).bool(message.retrying);
     }
     return writer;
   },
@@ -2915,6 +2928,14 @@ export const TaskResult: MessageFns<TaskResult> = {
             message.readLog = reader.bytes();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.retrying = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2955,6 +2976,7 @@ export const TaskResult: MessageFns<TaskResult> = {
         : isSet(object.read_log)
         ? bytesFromBase64(object.read_log)
         : new Uint8Array(0),
+      retrying: isSet(object.retrying) ? globalThis.Boolean(object.retrying) : false,
     };
   },
 
@@ -2990,6 +3012,9 @@ export const TaskResult: MessageFns<TaskResult> = {
     if (message.readLog.length !== 0) {
       obj.readLog = base64FromBytes(message.readLog);
     }
+    if (message.retrying !== false) {
+      obj.retrying = message.retrying;
+    }
     return obj;
   },
 
@@ -3008,6 +3033,7 @@ export const TaskResult: MessageFns<TaskResult> = {
     message.attempt = object.attempt ?? 0;
     message.controlResult = object.controlResult ?? new Uint8Array(0);
     message.readLog = object.readLog ?? new Uint8Array(0);
+    message.retrying = object.retrying ?? false;
     return message;
   },
 };
