@@ -68,7 +68,22 @@ export function dotsCompact(x: Float32Array, n: number, y: Float32Array, m: numb
   return dotsInWasm(k, x, n, y, m, w);
 }
 
+/**
+ * `dotsCompact`'s numbers handed to `use` where the kernel leaves them, in its memory: no copy (at
+ * 4096 wide, 64 MB a call). The view is valid only during the call.
+ */
+export function withDots<T>(x: Float32Array, n: number, y: Float32Array, m: number, w: number, use: (out: Float32Array | Float64Array) => T): T {
+  const k = kernel();
+  if (!k || n === 0 || m === 0 || w === 0) return use(dotsJs(x, n, y, m, w));
+  return use(dotsView(k, x, n, y, m, w));
+}
+
 function dotsInWasm(k: DotsExports, x: Float32Array, n: number, y: Float32Array, m: number, w: number): Float32Array {
+  return dotsView(k, x, n, y, m, w).slice();
+}
+
+/** The products in the kernel's memory (valid until its next call). */
+function dotsView(k: DotsExports, x: Float32Array, n: number, y: Float32Array, m: number, w: number): Float32Array {
   const wp = Math.ceil(w / 16) * 16;
   const bytes = 4 * (n * wp + m * wp + n * m);
   const have = k.memory.buffer.byteLength;
@@ -87,7 +102,7 @@ function dotsInWasm(k: DotsExports, x: Float32Array, n: number, y: Float32Array,
   place(x, n, xOff);
   place(y, m, yOff);
   k.dots(xOff * 4, n, yOff * 4, m, wp, outOff * 4);
-  return heap.slice(outOff, outOff + n * m);
+  return heap.subarray(outOff, outOff + n * m);
 }
 
 /** Each query's greatest dot product with a row of B and the first row that reaches it. */
