@@ -192,7 +192,7 @@ unless(NATS_MISSING, test.serial)('a worker killed while it holds a control task
 
 unless(NATS_MISSING, test.serial)('a worker with the key that sends a hostile read log: its entries are dropped and counted, the job is done and its evidence intact; a task answered twice counts its bytes read once, its fetches twice', async (t) => {
   t.timeout(180_000);
-  const { nats, rpc, jsm } = await testCluster(t, root, { allowUrls: true, hubToken: HUB_TOKEN });
+  const { nats, rpc, jsm, coordinator } = await testCluster(t, root, { allowUrls: true, hubToken: HUB_TOKEN, metricsPort: 0 });
   const [urlA, urlB] = [server.folderUrl('org/base'), server.folderUrl('org/derived')];
   await rpc.submit({ jobId: 'hostile-log', modelA: urlA, modelB: urlB, options: { targetTaskBytes: 300_000 } });
   // Task 0 as the coordinator signed it (still queued: no worker runs yet), for its MAC and a file it reads.
@@ -252,6 +252,11 @@ unless(NATS_MISSING, test.serial)('a worker with the key that sends a hostile re
   // 4 runs, 2 served ranges, 1 URL's counters, changes (not a list), 1 failure.
   t.is(cluster.run.readLogs!.dropped, 9, cluster.run.readLogs!.notes.join('; '));
   t.true(cluster.run.readLogs!.notes.length > 0 && cluster.run.readLogs!.notes.every((n) => n.startsWith('task 0 (worker hostile)')));
+  // The coordinator's metrics count them, by reason: runs past the end and a served range past it;
+  // a run and served ranges of a URL not the job's; a run's hash; a run, the counters, changes and a failure of the wrong shape.
+  const metrics = await (await fetch(`http://${coordinator.metricsAddress}/metrics`)).text();
+  const droppedBy = Object.fromEntries([...metrics.matchAll(/^lineage_read_log_entries_dropped_total\{reason="([a-z-]+)"\} (\S+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+  t.deepEqual(droppedBy, { 'refused': 0, 'over-limit': 0, 'foreign-url': 2, 'out-of-range': 2, 'bad-hash': 1, 'malformed': 4 });
   for (const side of ['a', 'b'] as const) {
     const c = cluster.models[side].remote as RemoteSection;
     const l = local.models[side].remote as RemoteSection;
@@ -493,6 +498,8 @@ test('hostile or malformed entries are dropped and counted, the rest kept', (t) 
   t.is(checked.log.failures[0]!.reason.length, 1_000, 'a long reason is cut');
   // 12 runs; 5 served ranges (3 of the file, 1 of the other URL, 1 under __proto__); 2 counters; 1 change.
   t.is(checked.dropped, 12 + 5 + 2 + 1);
+  // By reason (the metric's label): runs 1 + 2 + 6 + 3, served 2 + 1 + 2, counters 1 + 1, the change 1.
+  t.deepEqual(checked.droppedBy, { 'foreign-url': 1 + 2 + 1 + 1, 'out-of-range': 2 + 1, 'malformed': 6 + 2 + 1, 'bad-hash': 3 });
   t.true(checked.notes.some((n) => /not one of the job's files/.test(n)));
   t.true(checked.notes.some((n) => /outside its file/.test(n)));
   t.true(checked.notes.some((n) => /64 hex/.test(n)));
@@ -506,6 +513,7 @@ test('wrong types at the top, huge arrays and oversized or broken messages are r
   }
   const wrongTypes = checkReadLog({ log: { runs: 'x', served: [], stats: 3, changes: {}, failures: 'f' } }, FILES);
   t.is(wrongTypes.dropped, 5);
+  t.deepEqual(wrongTypes.droppedBy, { malformed: 5 });
   t.deepEqual(wrongTypes.log, { runs: [], served: {}, stats: {}, changes: [], failures: [] });
 
   const many = Array.from({ length: MAX_LOG_RUNS + 1 }, () => ({ url: FILE, start: 0, end: 10, sha256: HEX }));
@@ -513,6 +521,9 @@ test('wrong types at the top, huge arrays and oversized or broken messages are r
   t.deepEqual(huge.log.runs, []);
   t.deepEqual(huge.log.served, {});
   t.is(huge.dropped, MAX_LOG_RUNS + 1 + 60_000);
+  t.deepEqual(huge.droppedBy, { 'over-limit': MAX_LOG_RUNS + 1 + 60_000 });
+  t.deepEqual(checkReadLog(null, FILES).droppedBy, { refused: 1 });
+  t.deepEqual(readLogOfResult(new Uint8Array([1, 2, 3]), FILES).droppedBy, { refused: 1 });
 
   // Over the compressed limit, not gzip, a gzip bomb, not JSON: refused whole.
   t.regex(readLogOfResult(new Uint8Array(MAX_READ_LOG_WIRE_BYTES + 1), FILES).notes[0]!, /over the .* limit/);

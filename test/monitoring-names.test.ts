@@ -98,6 +98,7 @@ unless(NATS_MISSING)('coordinator and worker metrics follow the Prometheus namin
     [coordinatorFamilies, 'lineage_nats_consumer_pending_messages', 'gauge'], [coordinatorFamilies, 'lineage_nats_consumer_ack_pending_messages', 'gauge'],
     [coordinatorFamilies, 'lineage_workers', 'gauge'], [coordinatorFamilies, 'lineage_workers_threads', 'gauge'], [coordinatorFamilies, 'lineage_workers_gpu', 'gauge'],
     [coordinatorFamilies, 'lineage_heartbeats_received_total', 'counter'], [coordinatorFamilies, 'lineage_workers_lost_total', 'counter'],
+    [coordinatorFamilies, 'lineage_read_log_entries_dropped_total', 'counter'],
     [workerFamilies, 'lineage_worker_tasks_total', 'counter'], [workerFamilies, 'lineage_worker_task_duration_seconds', 'histogram'],
     [workerFamilies, 'lineage_worker_kernel_duration_seconds', 'histogram'], [workerFamilies, 'lineage_worker_read_bytes_total', 'counter'],
     [workerFamilies, 'lineage_worker_compared_bytes_total', 'counter'], [workerFamilies, 'lineage_worker_threads', 'gauge'],

@@ -169,6 +169,10 @@ unless(firstMissing(NATS_MISSING, PROMETHEUS_MISSING))('every dashboard panel qu
     }
   }
   t.log(`${queries} panel queries answered with data`);
+  // The read-log panel's counter: one series per reason from the start, all 0 (this job reads local paths: no logs to drop).
+  const droppedByReason = (await instant(api, 'sum by (reason) (lineage_read_log_entries_dropped_total)')).data.result as Sample[];
+  t.deepEqual(droppedByReason.map((x) => x.metric.reason).sort(), ['bad-hash', 'foreign-url', 'malformed', 'out-of-range', 'over-limit', 'refused']);
+  t.true(droppedByReason.every((x) => Number(x.value[1]) === 0));
 
   // Every alert rule: loaded, evaluated since the job ended, healthy and inactive.
   const ruleCount = (readFileSync(join(DEPLOY, 'prometheus/alerts.yml'), 'utf8').match(/^\s*- alert:/gm) ?? []).length;

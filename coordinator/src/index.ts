@@ -118,6 +118,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       nc, key, topology, store: new JobStore(topology.jobs, topology.reports, key), roots, workers, log,
       maxRunningJobs: options.maxRunningJobs, maxPlanning: options.maxPlanning, maxReportBuilds: options.maxReportBuilds,
       onUntrusted: (kind, reason) => metrics.untrusted(kind, reason),
+      onReadLogDropped: (reason, n) => metrics.readLogDropped(reason, n),
       remote: options.allowUrls ? { token: options.hubToken ?? process.env.HF_TOKEN } : null,
       onChange: (r) => metrics.jobChanged(r),
       onTask: (failed, bytes, attempt) => metrics.taskMerged(failed, bytes, attempt),

@@ -12,7 +12,7 @@ import { assembleReport, prepareComparison, type PreparedComparison } from '../.
 import { decodeControlValue, runControlsPhase, type ControlExecutor, type ControlOutcome } from '../../core/src/controls/index.ts';
 import { isRemoteCheckpoint, isRemoteSource } from '../../core/src/checkpoint/index.ts';
 import type { ReadLog, HttpReadOptions } from '../../core/src/io/index.ts';
-import { fetchesOnly, readLogOfResult } from './read-logs.ts';
+import { fetchesOnly, readLogOfResult, type ReadLogDropReason } from './read-logs.ts';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/index.ts';
 import { KERNEL_CHOICES, resolveKernel, type KernelChoice } from '../../core/src/kernels/index.ts';
 import type { Task } from '../../core/src/plan/index.ts';
@@ -125,9 +125,10 @@ class ActiveJob {
    * (a replay) once; at most MAX_LOGS_PER_TASK per task. A failed delivery's log (one retried, or
    * the task's failure) is checked the same way and counts its fetches, not its ranges used
    * (fetchesOnly): at most MAX_FAILED_LOGS_PER_TASK of them. What the checks drop is noted;
-   * returns the lines about this log, if any, for the coordinator's own log.
+   * returns the lines about this log, if any, for the coordinator's own log; `dropped` hears
+   * what went, by reason.
    */
-  keepReadLog(outcome: TaskOutcome): string[] {
+  keepReadLog(outcome: TaskOutcome, dropped?: (reason: ReadLogDropReason, n: number) => void): string[] {
     if (!outcome.readLog) return [];
     const phase = this.tasks.has(outcome.taskId) ? 'weights' : this.controlIds.has(outcome.taskId) ? 'controls' : null;
     if (phase === null) return [];
@@ -147,12 +148,14 @@ class ActiveJob {
     const kept = this.readLogsPerTask.get(perTask) ?? 0;
     if (kept >= max) {
       seen.dropped++;
+      dropped?.('over-limit', 1);
       note(`a read log past the ${max} kept for one task${failed ? '\'s failed deliveries' : ''}: refused`);
       return lines;
     }
     this.remoteFiles ??= new Map([this.prepared.a, this.prepared.b].flatMap((ck) => (isRemoteCheckpoint(ck) ? ck.remote.files.map((f) => [f.url, f.size] as [string, number]) : [])));
     const checked = readLogOfResult(outcome.readLog, this.remoteFiles);
     seen.dropped += checked.dropped;
+    for (const [reason, n] of Object.entries(checked.droppedBy)) dropped?.(reason as ReadLogDropReason, n);
     for (const line of checked.notes) note(line);
     if (failed) seen.failedDeliveries++;
     this.readLogsPerTask.set(perTask, kept + 1);
@@ -199,6 +202,8 @@ export interface JobManagerOptions {
   key: ClusterKey;
   /** Called for every message or record rejected as not the cluster's own, or unusable (metrics). */
   onUntrusted?: (kind: UntrustedKind, reason: UntrustedReason) => void;
+  /** Called with the entries of workers' read logs the checks dropped, by reason (metrics). */
+  onReadLogDropped?: (reason: ReadLogDropReason, n: number) => void;
   topology: Topology;
   store: JobStore;
   roots: ModelRoots;
@@ -429,7 +434,7 @@ export class JobManager {
           }
           if (outcome) {
             // Each line is throttled per kind (a worker flooding bad logs is not logged line by line).
-            for (const line of job.keepReadLog(outcome)) this.refusalLog('read-log', `job ${job.record.jobId}: read log of ${line}`);
+            for (const line of job.keepReadLog(outcome, this.o.onReadLogDropped)) this.refusalLog('read-log', `job ${job.record.jobId}: read log of ${line}`);
             // A failed delivery that went back on the queue sent only its log: not the task's outcome.
             const waiter = outcome.retrying ? undefined : job.controlWaiters.get(outcome.taskId);
             if (waiter) waiter(outcome);

@@ -14,6 +14,7 @@ import { TASKS_STREAM, WORKERS_CONSUMER, type JobStateName } from '../../proto/j
 import type { UntrustedReason } from '../../proto/signed.ts';
 import { registerEventLoopDelay, type EventLoopDelay } from '../../service/src/index.ts';
 import type { JobRecord } from './job-record.ts';
+import { READ_LOG_DROP_REASONS, type ReadLogDropReason } from './read-logs.ts';
 import type { WorkerRegistry } from './workers.ts';
 
 const JOB_STATES: JobStateName[] = ['QUEUED', 'RUNNING', 'DONE', 'FAILED', 'CANCELLED'];
@@ -47,6 +48,7 @@ export class CoordinatorMetrics {
   private readonly lost: Counter;
   private readonly consumerErrors: Counter;
   private readonly untrustedCounter: Counter<'kind' | 'reason'>;
+  private readonly readLogDroppedCounter: Counter<'reason'>;
   private jsm: JetStreamManager | null = null;
   private queueRead: { at: number; info: Promise<ConsumerInfo | null> } | null = null;
   private lastAlive = new Set<string>();
@@ -138,6 +140,14 @@ export class CoordinatorMetrics {
       labelNames: ['kind', 'reason'], registers,
     });
     for (const kind of UNTRUSTED_KINDS) for (const reason of UNTRUSTED_REASONS) this.untrustedCounter.inc({ kind, reason }, 0);
+    // Apart from the messages refused whole: a read log comes in a result that verified, and its
+    // checks drop entries of it (runs, ranges, counters), never the result (read-logs.ts).
+    this.readLogDroppedCounter = new Counter({
+      name: 'lineage_read_log_entries_dropped_total',
+      help: 'Entries of the read logs workers send back with their results (remote models) that the coordinator\'s checks dropped, by reason (refused, over-limit, foreign-url, out-of-range, bad-hash, malformed)',
+      labelNames: ['reason'], registers,
+    });
+    for (const reason of READ_LOG_DROP_REASONS) this.readLogDroppedCounter.inc({ reason }, 0);
 
     // ---- Workers, from their heartbeats ----
     const alive = () => this.workers.alive(ALIVE_WITHIN_MS);
@@ -180,6 +190,10 @@ export class CoordinatorMetrics {
 
   untrusted(kind: string, reason: UntrustedReason): void {
     this.untrustedCounter.inc({ kind: UNTRUSTED_KINDS.includes(kind) ? kind : 'other', reason });
+  }
+
+  readLogDropped(reason: ReadLogDropReason, n: number): void {
+    if (READ_LOG_DROP_REASONS.includes(reason) && Number.isSafeInteger(n) && n > 0) this.readLogDroppedCounter.inc({ reason }, n);
   }
 
   jobChanged(record: JobRecord): void {
