@@ -238,8 +238,12 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       // retried. Its readers wrote their logs as they closed: what it fetched goes back with the failure.
       const failure = taskFailureOf(err);
       if (logDir && !failure.readLog) {
-        const logs = readLogsIn(logDir);
-        if (logs.length) failure.withReadLog(mergeReadLogs(logs));
+        try {
+          const logs = readLogsIn(logDir);
+          if (logs.length) failure.withReadLog(mergeReadLogs(logs));
+        } catch (e) {
+          log(`control task of job ${jobId}: its read logs could not be gathered after it failed: ${(e as Error).message}`);
+        }
       }
       throw failure;
     } finally {

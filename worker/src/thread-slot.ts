@@ -74,7 +74,7 @@ export class ThreadSlot {
     this.running = abort;
     let output: LoggedTaskOutput;
     try {
-      output = await getThreadPool().run('weightsLogged', { task, scope }, { session, context, onProgress, signal: abort.signal }) as LoggedTaskOutput;
+      output = await getThreadPool().run('weightsLogged', { task, scope }, { session, context, onProgress, signal: abort.signal });
     } catch (err) {
       if (abort.signal.aborted) throw new TaskFailure('the worker is stopping: the task was abandoned', false);
       throw taskFailureOf(err);
