@@ -3,7 +3,8 @@
  * coordinator on model URLs (a loopback hub), a worker, and a key holder that sends a hostile read
  * log as a failed delivery's (TaskResult.retrying: not the task's outcome, so the job's results
  * are untouched). The panel's own query, taken from the dashboard JSON, shows the dropped entries
- * by reason; the job is done all the same.
+ * by reason, and the shipped alert LineageReadLogEntriesDropped fires for those reasons (and
+ * LineageUntrustedMessages does not: the log's message was signed); the job is done all the same.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,10 +28,11 @@ import { testCluster } from './helpers/test-cluster.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
 const DASHBOARD = fileURLToPath(new URL('../deploy/grafana/dashboards/cluster-overview.json', import.meta.url));
+const ALERTS = fileURLToPath(new URL('../deploy/prometheus/alerts.yml', import.meta.url));
 const HUB_TOKEN = 'hf_monitoring_read_logs';
 const HEX = 'ab'.repeat(32);
 
-unless(firstMissing(NATS_MISSING, PROMETHEUS_MISSING))('the read-log panel shows a hostile log\'s dropped entries by reason, from a real Prometheus scraping the coordinator', async (t) => {
+unless(firstMissing(NATS_MISSING, PROMETHEUS_MISSING))('the read-log panel shows a hostile log\'s dropped entries by reason and its alert fires, from a real Prometheus scraping the coordinator', async (t) => {
   t.timeout(120_000);
   const root = tempDir('lineage-monitoring-read-logs-');
   const [base, derived] = [join(root, 'base'), join(root, 'derived')];
@@ -41,7 +43,7 @@ unless(firstMissing(NATS_MISSING, PROMETHEUS_MISSING))('the read-log panel shows
   });
   t.teardown(() => server.close());
   const { nats, rpc, jsm, coordinator } = await testCluster(t, root, { allowUrls: true, hubToken: HUB_TOKEN, metricsPort: 0 });
-  const prom = await startPrometheus({ 'lineage-coordinator': [coordinator.metricsAddress!] });
+  const prom = await startPrometheus({ 'lineage-coordinator': [coordinator.metricsAddress!] }, [ALERTS]);
   t.teardown(() => prom.stop());
 
   await rpc.submit({ jobId: 'hostile-panel', modelA: server.folderUrl('org/base'), modelB: server.folderUrl('org/derived') });
@@ -98,4 +100,19 @@ unless(firstMissing(NATS_MISSING, PROMETHEUS_MISSING))('the read-log panel shows
   t.deepEqual(Object.keys(byReason).sort(), ['bad-hash', 'foreign-url', 'malformed', 'out-of-range', 'over-limit', 'refused']);
   for (const reason of ['bad-hash', 'foreign-url', 'malformed', 'out-of-range']) t.true(byReason[reason]! > 0, `${reason}: ${byReason[reason]}`);
   for (const reason of ['over-limit', 'refused']) t.is(byReason[reason], 0);
+
+  // The shipped alert, evaluated by the same Prometheus: firing for each reason the log broke, for no other.
+  const alerts = await waitFor('LineageReadLogEntriesDropped to fire for the four reasons', async () => {
+    const r = await (await fetch(new URL('/api/v1/alerts', prom.api))).json() as { data: { alerts: { labels: Record<string, string>; state: string; annotations: Record<string, string> }[] } };
+    const mine = r.data.alerts.filter((a) => a.labels.alertname === 'LineageReadLogEntriesDropped' && a.state === 'firing');
+    return mine.length >= 4 ? r.data.alerts : null;
+  }, 30_000);
+  const firing = alerts.filter((a) => a.labels.alertname === 'LineageReadLogEntriesDropped' && a.state === 'firing');
+  t.deepEqual(firing.map((a) => a.labels.reason).sort(), ['bad-hash', 'foreign-url', 'malformed', 'out-of-range']);
+  for (const a of firing) {
+    t.is(a.labels.severity, 'critical');
+    t.regex(a.annotations.summary!, new RegExp(`^\\d+ read-log entries dropped as ${a.labels.reason} `));
+  }
+  t.log(firing.map((a) => a.annotations.summary).join('; '));
+  t.false(alerts.some((a) => a.labels.alertname === 'LineageUntrustedMessages'), 'a signed hostile log is not an untrusted message');
 });

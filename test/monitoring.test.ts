@@ -184,6 +184,8 @@ unless(firstMissing(NATS_MISSING, PROMETHEUS_MISSING))('every dashboard panel qu
     return all.length === ruleCount && all.every((x) => Date.parse(x.lastEvaluation) > jobEnded) ? all : null;
   }, 10_000);
   t.true(ruleCount >= 4);
+  // The trust alerts among them: a healthy run refuses no message and drops no read-log entry.
+  for (const name of ['LineageUntrustedMessages', 'LineageReadLogEntriesDropped']) t.true(rules.some((r) => r.name === name), `${name} is loaded`);
   for (const rule of rules) {
     t.is(rule.health, 'ok', `${rule.name}: ${rule.lastError ?? ''}`);
     t.is(rule.state, 'inactive', `${rule.name} is ${rule.state}`);
