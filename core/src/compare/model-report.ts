@@ -117,11 +117,16 @@ export interface PreparedComparison {
 
 export async function prepareComparison(
   pathA: string, pathB: string,
-  options: { targetTaskBytes?: number; sample?: number; seed?: number; texts?: string[]; remote?: HttpReadOptions } = {},
+  options: {
+    targetTaskBytes?: number; sample?: number; seed?: number; texts?: string[]; remote?: HttpReadOptions;
+    /** Called once both models are open (their headers read and checked), before the rest is prepared. */
+    onOpened?: () => void;
+  } = {},
 ): Promise<PreparedComparison> {
   // A path may be a model folder, a folder URL or a list of file URLs (see checkpoint/remote.ts).
   const a = await openModel(pathA, options.remote);
   const b = await openModel(pathB, options.remote);
+  options.onOpened?.();
   const architecture = a.config && b.config
     ? analyzeArchitecture(a.config, b.config, {
         labelA: configLabel(a, pathA), labelB: configLabel(b, pathB),
@@ -197,9 +202,10 @@ export async function compareModels(
   } = {},
 ): Promise<ComparisonReport> {
   const started = new Date();
-  // The pool's threads load their code while this thread reads and matches the headers.
-  if ((options.threads ?? 1) > 1) getThreadPool(options.threads).warm(options.threads);
-  const prepared = await prepareComparison(pathA, pathB, options);
+  // Once both models open, the pool's threads load their code while this thread matches the
+  // tensors and plans (not before: a path that does not open fails without waiting for threads).
+  const warm = () => { if ((options.threads ?? 1) > 1) getThreadPool(options.threads).warm(options.threads); };
+  const prepared = await prepareComparison(pathA, pathB, { ...options, onOpened: warm });
   // Remote models: the executor threads' HTTP readers leave their read logs in a folder as they
   // close, one folder for the weights pass and one for the controls (the report tells them apart).
   const remote = isRemoteCheckpoint(prepared.a) || isRemoteCheckpoint(prepared.b);
