@@ -377,6 +377,11 @@ unless(NATS_MISSING, test.serial)('a control task whose delivery fails (model B 
   }
   const failedRuns = failed.flatMap((f) => (decodeReadLog(f.readLog!) as { log: ReadLog }).log.runs);
   t.true(failedRuns.length > 0, 'it fetched bytes (model A\'s opening) before failing');
+  // Model B's opening itself failed (its shard header answers 503): what it fetched before giving up
+  // (config and small files, from the hub) is in the failed delivery's log too, and its retries counted.
+  const failedLogs = failed.map((f) => (decodeReadLog(f.readLog!) as { log: ReadLog }).log);
+  t.true(failedRuns.some((r) => /\/org\/derived\/.*\/config\.json$/.test(r.url)), 'model B\'s failed opening fetched its config.json, and the log says so');
+  t.true(failedLogs.some((l) => Object.entries(l.stats).some(([url, st]) => url.includes('/org/derived/') && url.endsWith('.safetensors') && st.retries > 0)), 'the shard header it gave up on, with its retries');
 
   const cluster = await rpc.report('failed-control') as ComparisonReport;
   const local = await compareModels(urlA, urlB, { targetTaskBytes: 300_000, threads: 1, remote: { token: HUB_TOKEN } });

@@ -85,6 +85,19 @@ export function isRemoteCheckpoint(ck: Checkpoint): ck is RemoteCheckpoint {
   return (ck as Partial<RemoteCheckpoint>).remote !== undefined;
 }
 
+/** What failed openings fetched, by the error they failed with (see openLogOfFailure). */
+const failedOpenLogs = new WeakMap<object, ReadLog>();
+
+/**
+ * What an opening that failed (a read that gave up after its retries, a revision that moved, a
+ * bad header) had fetched by then, with the SHA-256 of every run, or null for an error that did
+ * not come from an opening. The error itself is thrown unchanged: callers that keep read logs take
+ * the log from here, so the bytes of a failed opening are accounted for as a finished one's are.
+ */
+export function openLogOfFailure(err: unknown): ReadLog | null {
+  return typeof err === 'object' && err !== null ? failedOpenLogs.get(err) ?? null : null;
+}
+
 /**
  * A model folder, a folder URL, or file URLs separated by commas (a comma inside a URL is
  * written %2C): local paths open as before, URLs over HTTP.
@@ -133,6 +146,8 @@ export async function openRemoteFolder(folderUrl: string, options: HttpReadOptio
       }
     }));
     return open.finish(folderUrl, 'folder', revision.report(), config, weightMap ? { map: weightMap, url: indexUrl } : null, shards);
+  } catch (err) {
+    throw open.failed(err);
   } finally {
     open.close();
   }
@@ -172,6 +187,8 @@ export async function openRemoteFiles(urls: string[], options: HttpReadOptions =
     const shards = await Promise.all(shardUrls.map((u) => open.shard(pins.get(u) ?? new RevisionPin(u), u)));
     const revisions = [...pins.values()].map((p) => p.report());
     return open.finish(urls.join(','), 'files', combineRevisions(revisions), config, weightMap && indexUrl ? { map: weightMap, url: indexUrl } : null, shards);
+  } catch (err) {
+    throw open.failed(err);
   } finally {
     open.close();
   }
@@ -263,6 +280,19 @@ class Opening {
       totalBytes: tensors.reduce((s, t) => s + t.byteLength, 0),
       remote: { source, layout, revision, files: this.files, openLog: this.recorder.drain(stats), cacheDir: this.cacheDir },
     };
+  }
+
+  /**
+   * The opening failed with `err`: what it fetched so far is kept for openLogOfFailure (fetches
+   * still in flight, cut off by close(), are not in it). Returns `err`, to be thrown unchanged.
+   */
+  failed(err: unknown): unknown {
+    if (typeof err === 'object' && err !== null && !failedOpenLogs.has(err)) {
+      // Counters copied: requests still in flight go on counting into the client's own.
+      const stats = Object.fromEntries([...this.client.stats].map(([url, st]) => [url, { ...st }]));
+      failedOpenLogs.set(err, this.recorder.drain(stats));
+    }
+    return err;
   }
 
   /** Closes the connections; an opening that failed leaves no temporary folder behind. */

@@ -8,12 +8,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deserialize } from 'node:v8';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/folder.ts';
-import { isRemoteCheckpoint, isRemoteSource, openModel, releaseRemoteCheckpoint } from '../checkpoint/remote.ts';
+import { isRemoteCheckpoint, isRemoteSource, openLogOfFailure, openModel, releaseRemoteCheckpoint } from '../checkpoint/remote.ts';
 import { tensorTableDigest } from '../checkpoint/source.ts';
 import { BadInputError } from '../errors.ts';
 import type { ThreadEnv } from '../exec/thread-protocol.ts';
 import { blockingBytesRead } from '../io/blocking.ts';
 import type { HttpReadOptions } from '../io/http-client.ts';
+import type { ReadLog } from '../io/read-log.ts';
 import { runControlTask, type ControlTask } from './tasks.ts';
 import { asWire } from './wire.ts';
 import { rememberRoles, type PackedRoles } from '../roles/roles.ts';
@@ -44,15 +45,31 @@ async function openRemote(path: string, digest: string | undefined, remote: Http
   const first = path.split(',')[0]!;
   if (!remote) throw new BadInputError(first, 'a model URL, and this executor was not given settings to read URLs');
   if (!digest) throw new BadInputError(first, 'a model URL without the digest of its tensor table: the version to read cannot be checked');
-  const ck = await openModel(path, { ...remote, logDir: undefined });
   // A cluster worker's opening fetched bytes too (headers, small files): its log goes back with the
-  // task that opened it, beside the task's reads (or with its failure, when the version differs).
-  if (remote.logDir && isRemoteCheckpoint(ck)) writeFileSync(join(remote.logDir, `open-${randomUUID()}.json`), JSON.stringify(ck.remote.openLog));
+  // task that opened it, beside the task's reads, or with its failure (the version differs, or the
+  // opening itself failed: a read that gave up after its retries).
+  let ck: Checkpoint;
+  try {
+    ck = await openModel(path, { ...remote, logDir: undefined });
+  } catch (err) {
+    const log = openLogOfFailure(err);
+    if (remote.logDir && log) {
+      // The opening's own error is what fails the task: a log that cannot be written does not replace it.
+      try { writeOpenLog(remote.logDir, log); } catch { /* the task fails with err all the same, without this log */ }
+    }
+    throw err;
+  }
+  if (remote.logDir && isRemoteCheckpoint(ck)) writeOpenLog(remote.logDir, ck.remote.openLog);
   if (tensorTableDigest(ck) !== digest) {
     releaseRemoteCheckpoint(ck);
     throw new BadInputError(first, 'the model is not the version the job was planned from (its tensor table differs): it changed since');
   }
   return ck;
+}
+
+/** An opening's log beside the task's readers' (the worker gathers every *.json of the folder). */
+function writeOpenLog(logDir: string, log: ReadLog): void {
+  writeFileSync(join(logDir, `open-${randomUUID()}.json`), JSON.stringify(log));
 }
 
 let unpacked: { id: string; models: { a: Checkpoint; b: Checkpoint } } | null = null;
