@@ -294,9 +294,12 @@ export async function runControlsPhase(
   });
   const seconds = Math.round(performance.now() - weightsDone) / 1000;
   const beside = Math.round(weightsDone - started) / 1000;
-  const phase = { tasks: counted.tasks, seconds, ...(beside > 0 ? { besideWeightsSeconds: beside } : {}) };
-  // Bytes are counted by the in-process executor's readers; a cluster's workers do not report them.
-  if (!options.executor) Object.assign(phase, { bytes: counted.bytes });
+  const phase: ControlsRun['controls'] = {
+    tasks: counted.tasks, seconds,
+    ...(beside > 0 ? { besideWeightsSeconds: beside } : {}),
+    // Bytes are counted by the in-process executor's readers; a cluster's workers do not report them.
+    ...(options.executor ? {} : { bytes: counted.bytes }),
+  };
   return { controls, run: { ...(Object.keys(alignmentSeconds).length ? { alignmentSeconds } : {}), controls: phase } };
 }
 
