@@ -62,7 +62,6 @@ test('a control task whose model opening gives up after its retries leaves the o
   const checked = checkReadLog({ log, omitted: null }, files);
   t.is(checked.dropped, 0, checked.notes.join('; '));
   t.deepEqual(checked.log.runs, log.runs);
-
 });
 
 test('an error that did not come from an opening has no opening log', (t) => {

@@ -74,7 +74,7 @@ export function checkReadLog(raw: unknown, files: ReadonlyMap<string, number>): 
       for (const r of log.runs as unknown[]) {
         if (!isObject(r) || typeof r.url !== 'string') drop(1, 'a run that is not {url, start, end, sha256}', 'malformed');
         else if (!files.has(r.url)) drop(1, 'a run of a URL that is not one of the job\'s files', 'foreign-url');
-        else if (!isCount(r.start) || !isCount(r.end)) drop(1, 'a run outside its file (or an empty or reversed range)', 'malformed');
+        else if (!isCount(r.start) || !isCount(r.end)) drop(1, 'a run whose start or end is not a byte offset', 'malformed');
         else if (!inRange(r.url, r.start, r.end)) drop(1, 'a run outside its file (or an empty or reversed range)', 'out-of-range');
         else if (typeof r.sha256 !== 'string' || !SHA256_HEX.test(r.sha256)) drop(1, 'a run whose sha256 is not 64 hex digits', 'bad-hash');
         else out.runs.push({ url: r.url, start: r.start as number, end: r.end as number, sha256: r.sha256 } satisfies FetchedRun);

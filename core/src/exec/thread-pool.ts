@@ -88,7 +88,8 @@ export class ThreadPool {
 
   /**
    * Starts threads now, up to `threads` (at most the pool's size), so that they load their code
-   * while the caller still prepares the work (a comparison reads and matches headers first).
+   * while the caller still prepares the work (a comparison warms them once both models open, while it
+   * matches and plans their tensors).
    * Threads without work do not keep the process alive once they are ready.
    */
   warm(threads = this.maxThreads): void {
