@@ -165,10 +165,12 @@ export async function computeControls(prepared: PreparedComparison, weightsResul
   const hiddenAt = add('alignment: hidden dimensions', { kind: 'alignment.hidden', tokenPairs });
   const layersAt = add('layer alignment', { kind: 'layers' });
   const leadRun = batch([hiddenAt, layersAt]);
-  // While the threads run them: the models' tensor indexes, which planning stage 2 reads.
+  // While the threads run them: the models' tensor indexes, which planning stage 2 reads, and the
+  // rest of stage 1 but the neuron test, which needs no weights results either (planning the
+  // expert tasks indexes ~19k tensors of a 100B MoE: done here, it is off the path from the weights
+  // pass's end to the dispatch of these tasks).
   indexTensors(prepared.a);
   indexTensors(prepared.b);
-  const results = await weightsResults;
   const fraction = controlsFraction(options.sample);
   const expertPlan = expertLayerRuns(prepared, fraction);
   const rows = fraction === null ? {} : { rows: fraction };
@@ -180,6 +182,7 @@ export async function computeControls(prepared: PreparedComparison, weightsResul
   const vocabDiffers = !!embedA && !!embedB && (embedA.shape.join() !== embedB.shape.join() || (typeof sameIdRate === 'number' && sameIdRate < 0.99));
   const rowsPlan = vocabDiffers ? planSharedRows(prepared.a, prepared.b, prepared.tokenizers.a, prepared.tokenizers.b, { seed }) : null;
   const embeddingsAt = rowsPlan ? add('shared-token rows', { kind: 'embeddings', plan: rowsPlan }) : null;
+  const results = await weightsResults;
   // Only where it can change the reading: the MLP looks unrelated when compared by index.
   const neuronsAt = mlpRelatedByIndex(prepared, results) ? null : add('neurons', { kind: 'neurons' });
 
