@@ -1,4 +1,7 @@
-/** The matching kernel: WebAssembly SIMD dot products equal the JavaScript loop; the binary matches its source. */
+/**
+ * The matching kernel: WebAssembly SIMD dot products equal the JavaScript loop; bit for bit the
+ * float32 arithmetic of the unblocked kernel it replaced; the binary matches its source.
+ */
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { dots, dotsCompact, dotsJs, withDots } from '../core/src/align/dots.ts';
@@ -37,4 +40,75 @@ test('withDots hands over the numbers dotsCompact returns, in place and valid du
   const other = withDots(y, m, x, n, w, (view) => view[1]);
   t.not(other, before[1]);
   t.deepEqual(Array.from(copied), before);
+});
+
+/**
+ * The unblocked kernel's arithmetic, float32 by float32 (Math.fround after every multiply and
+ * add): per dot product, four 4-lane sums over 16-float steps of the row padded with zeros (sum
+ * c takes floats 4c..4c+3 of each step), each from +0; t = (s0 + s1) + (s2 + s3) lane by lane;
+ * the result (t0 + t1) + (t2 + t3). The register-blocked kernel must give exactly these bits.
+ */
+function dotsUnblocked(x: Float32Array, n: number, y: Float32Array, m: number, w: number): Float32Array {
+  const f = Math.fround;
+  const wp = Math.ceil(w / 16) * 16;
+  const out = new Float32Array(n * m);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < m; j++) {
+      const s = [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]];
+      for (let k = 0; k < wp; k += 16) {
+        for (let c = 0; c < 4; c++) {
+          for (let l = 0; l < 4; l++) {
+            const at = k + 4 * c + l;
+            const product = at < w ? f(x[i * w + at]! * y[j * w + at]!) : 0;
+            s[c]![l] = f(s[c]![l]! + product);
+          }
+        }
+      }
+      const [s0, s1, s2, s3] = s as [number[], number[], number[], number[]];
+      const t = [0, 1, 2, 3].map((l) => f(f(s0[l]! + s1[l]!) + f(s2[l]! + s3[l]!)));
+      out[i * m + j] = f(f(t[0]! + t[1]!) + f(t[2]! + t[3]!));
+    }
+  }
+  return out;
+}
+
+function sameBits(t: import('ava').ExecutionContext, got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
+  t.is(got.length, want.length, `${what}: length`);
+  let differing = 0;
+  let first = -1;
+  for (let q = 0; q < want.length; q++) if (!Object.is(got[q], want[q])) { differing++; if (first < 0) first = q; }
+  const show = (v: number | undefined) => (Object.is(v, -0) ? '-0' : String(v));
+  t.is(differing, 0, `${what}: ${differing} of ${want.length} differ (first at ${first}: ${show(got[first])} vs ${show(want[first])})`);
+}
+
+// The kernel works in blocks of 2 rows of X × 4 rows of Y, over tiles of ~16 KB of Y's rows (84
+// rows at 48 floats, 4 at 784): n even and odd (the single last row), m mod 4 = 0..3 (the single
+// rows of Y), n = 1, m = 1, one step of 16 floats and many, rows padded (34, 100, 1), and m over
+// several tiles with a partial last one (170 = 84 + 84 + 2 at 48 wide; 13 at 784).
+const shapes = [
+  [1, 1, 16], [1, 4, 16], [2, 1, 16], [1, 5, 48], [2, 4, 48], [3, 7, 48], [4, 6, 48], [5, 1, 256], [4, 6, 256],
+  [6, 8, 256], [7, 9, 784], [6, 13, 784], [2, 3, 784], [33, 170, 34], [64, 87, 48], [9, 10, 100], [3, 2, 1],
+] as const;
+for (const [n, m, w] of shapes) {
+  test(`dots: ${n} × ${m} rows of ${w} floats are the unblocked kernel's float32 arithmetic bit for bit`, (t) => {
+    const random = new Random(n * 7919 + m * 31 + w, 'dots bits');
+    const x = Float32Array.from({ length: n * w }, () => random.normal() / Math.sqrt(w));
+    const y = Float32Array.from({ length: m * w }, () => random.normal() / Math.sqrt(w));
+    const want = dotsUnblocked(x, n, y, m, w);
+    sameBits(t, dotsCompact(x, n, y, m, w), want, 'dotsCompact');
+    sameBits(t, dots(x, n, y, m, w), Float64Array.from(want), 'dots');
+    withDots(x, n, y, m, w, (view) => sameBits(t, view, want, 'withDots'));
+  });
+}
+
+test('dots: signed zeros come out as the unblocked kernel gives them (each sum starts from +0)', (t) => {
+  // Rows of −0 and rows whose products are all −0: every sum is +0 + (−0) = +0, never −0.
+  const [n, m, w] = [3, 5, 48];
+  const random = new Random(5, 'dots zeros');
+  const x = Float32Array.from({ length: n * w }, (_, q) => (q < w ? -0 : q < 2 * w ? random.normal() : 0));
+  const y = Float32Array.from({ length: m * w }, (_, q) => (q < w ? -0 : q < 2 * w ? Math.abs(random.normal()) : random.normal()));
+  x[2 * w + 3] = -1;
+  const want = dotsUnblocked(x, n, y, m, w);
+  t.true(want.some((v) => Object.is(v, 0)), 'the reference has +0 results');
+  sameBits(t, dotsCompact(x, n, y, m, w), want, 'dotsCompact');
 });
