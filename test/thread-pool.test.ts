@@ -137,6 +137,27 @@ test('a warmed pool starts its threads before any task, runs on them, and does n
   exitsByItself(t, 'warm-exits.mts', script, 'warmed');
 });
 
+test('a task for a thread still starting is handed to it at once, not when this thread next sees its ready; so is a release', async (t) => {
+  const pool = new ThreadPool(2);
+  t.teardown(() => pool.close());
+  const session = newSession('starting');
+  const empty = (id: number) => ({ task: { id, label: 'empty', bytes: 0, items: [] } });
+  const first = pool.run('weights', empty(1), { session, context: CONTEXT });
+  const second = pool.run('weights', empty(2), { session, context: CONTEXT });
+  t.is(pool.threadsStarted, 2);
+  t.is(pool.queued, 0, 'both tasks wait in their starting threads, not in this thread\'s queue (a comparison plans for a second meanwhile)');
+  const third = pool.run('weights', empty(3), { session, context: CONTEXT });
+  t.is(pool.queued, 1, 'a third waits for a thread to finish');
+  t.deepEqual(await Promise.all([first, second, third]), [[], [], []]);
+  t.is(pool.threadsStarted, 2);
+  // A release sent before a thread is ready follows its task in its port, and is confirmed.
+  const other = new ThreadPool(1);
+  t.teardown(() => other.close());
+  const task = other.run('weights', empty(4), { session, context: CONTEXT });
+  await other.release(session);
+  t.deepEqual(await task, []);
+});
+
 test('an aborted task: queued, it never starts; running, it fails at once and its thread is replaced', async (t) => {
   const pool = new ThreadPool(1);
   t.teardown(() => pool.close());

@@ -17,11 +17,11 @@ import { compareTokenizers, loadTokenizer, type Tokenizer, type TokenizerSection
 import type { ItemResult } from '../exec/run-task.ts';
 import { getThreadPool } from '../exec/thread-pool.ts';
 import type { Plan } from '../plan/plan.ts';
-import { buildWeightsSection, type WeightsMeta, type WeightsSection } from '../report/weights.ts';
+import { buildWeightsSection, buildWeightsSectionYielding, type WeightsMeta, type WeightsSection } from '../report/weights.ts';
 import { matchTensors, type MatchedTensor } from '../roles/match.ts';
 import { executeLocally, planComparison, type WeightsOptions } from './weights.ts';
 import { judgeWeights, type Verdict } from '../verdict/verdict.ts';
-import { runControlsPhase, type Controls, type ControlsRun } from '../controls/index.ts';
+import { runControlsPhase, type Controls, type ControlsRun, type PendingComparison } from '../controls/index.ts';
 import { compareBehaviour, LocalLlamaModel, type BehaviourSection } from '../behaviour/index.ts';
 
 export const SCHEMA_VERSION = 1;
@@ -115,18 +115,31 @@ export interface PreparedComparison {
   tokenizers: { a: Tokenizer | null; b: Tokenizer | null };
 }
 
-export async function prepareComparison(
-  pathA: string, pathB: string,
-  options: {
-    targetTaskBytes?: number; sample?: number; seed?: number; texts?: string[]; remote?: HttpReadOptions;
-    /** Called once both models are open (their headers read and checked), before the rest is prepared. */
-    onOpened?: () => void;
-  } = {},
-): Promise<PreparedComparison> {
+/**
+ * What a comparison knows once both models are open: enough for the controls' first tasks (the
+ * hidden and layer alignments), which can then start while the tensors are matched and planned.
+ */
+export type OpenedComparison = Pick<PreparedComparison, 'pathA' | 'pathB' | 'a' | 'b' | 'tokenizer' | 'tokenizers'>;
+
+export interface PrepareOptions {
+  targetTaskBytes?: number; sample?: number; seed?: number; texts?: string[]; remote?: HttpReadOptions;
+  /** Called once both models are open (their headers read and checked), before the rest is prepared. */
+  onOpened?: () => void;
+}
+
+/** Both models opened and their tokenizers compared. */
+export async function openComparison(pathA: string, pathB: string, options: PrepareOptions = {}): Promise<OpenedComparison> {
   // A path may be a model folder, a folder URL or a list of file URLs (see checkpoint/remote.ts).
   const a = await openModel(pathA, options.remote);
   const b = await openModel(pathB, options.remote);
   options.onOpened?.();
+  const { section: tokenizer, tokenizers } = await tokenizerSection(a, b, pathA, pathB, options.texts);
+  return { pathA, pathB, a, b, tokenizer, tokenizers };
+}
+
+/** The rest of the preparation of opened models: their architectures, tensors matched, the plan. */
+export function planOpened(opened: OpenedComparison, options: PrepareOptions = {}): PreparedComparison {
+  const { a, b, pathA, pathB } = opened;
   const architecture = a.config && b.config
     ? analyzeArchitecture(a.config, b.config, {
         labelA: configLabel(a, pathA), labelB: configLabel(b, pathB),
@@ -134,10 +147,13 @@ export async function prepareComparison(
         tensorsA: a.tensors, tensorsB: b.tensors,
       })
     : { available: false as const, reason: `no config.json in ${a.config ? pathB : pathA}` };
-  const { section: tokenizer, tokenizers } = await tokenizerSection(a, b, pathA, pathB, options.texts);
   const matched = matchTensors(a.tensors, b.tensors);
   const plan = planComparison(matched, options);
-  return { pathA, pathB, a, b, matched, plan, architecture, tokenizer, tokenizers };
+  return { ...opened, matched, plan, architecture };
+}
+
+export async function prepareComparison(pathA: string, pathB: string, options: PrepareOptions = {}): Promise<PreparedComparison> {
+  return planOpened(await openComparison(pathA, pathB, options), options);
 }
 
 /** The report from a prepared comparison and its item results (ordered by item index). */
@@ -169,6 +185,15 @@ export function assembleReport(
     verdict: judgeWeights(weights, { tokenizerRelation: relation, controls: meta.controls ?? null, behaviour: meta.behaviour ?? null }),
     run: meta.run,
   };
+}
+
+/** A promise with its settlers in hand (the controls are given the plan and results before they exist). */
+function deferred<T>(): { promise: Promise<T>; resolve(value: T): void; reject(err: unknown): void } {
+  let resolve!: (value: T) => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej; });
+  promise.catch(() => {}); // a rejection is the comparison's error, thrown where it happened
+  return { promise, resolve, reject };
 }
 
 /** With 'auto', both models together below this run their behaviour probes (our forward pass is plain float32). */
@@ -205,57 +230,69 @@ export async function compareModels(
   // Once both models open, the pool's threads load their code while this thread matches the
   // tensors and plans (not before: a path that does not open fails without waiting for threads).
   const warm = () => { if ((options.threads ?? 1) > 1) getThreadPool(options.threads).warm(options.threads); };
-  const prepared = await prepareComparison(pathA, pathB, { ...options, onOpened: warm });
+  const opened = await openComparison(pathA, pathB, { ...options, onOpened: warm });
   // Remote models: the executor threads' HTTP readers leave their read logs in a folder as they
   // close, one folder for the weights pass and one for the controls (the report tells them apart).
-  const remote = isRemoteCheckpoint(prepared.a) || isRemoteCheckpoint(prepared.b);
+  const remote = isRemoteCheckpoint(opened.a) || isRemoteCheckpoint(opened.b);
   const logDirs = remote ? [mkdtempSync(join(tmpdir(), 'lineage-reads-')), mkdtempSync(join(tmpdir(), 'lineage-reads-'))] as const : null;
+  let prepared: PreparedComparison;
   let executed: Awaited<ReturnType<typeof executeLocally>>;
   let phase: Awaited<ReturnType<typeof runControlsPhase>>;
   let weights: WeightsSection;
   let readLogs: ReadLog[] | undefined;
   let controlReadLogs: ReadLog[] | undefined;
   try {
-    // Local models read through the plain local reader (blocking reads where they pay): the HTTP
-    // routing, which has no blocking read, only when a model is remote.
-    const weightsRun = executeLocally(prepared.matched, prepared.plan, logDirs ? { ...options, remote: { ...options.remote, logDir: logDirs[0] } } : { ...options, remote: undefined });
     // On more than one thread the controls' first tasks (the hidden and layer alignments, which
-    // need no weights results) start now, beside the weights pass: the aligned cells wait on them.
-    // On one thread they would only take turns with it.
+    // need neither the matched tensors nor the weights results) start now, while this thread
+    // matches and plans the tensors, and run beside the weights pass: the aligned cells wait on
+    // them. On one thread they would only take turns with it.
     const beside = (options.threads ?? 1) > 1;
     const stop = new AbortController();
     // Resolved once stage 1's tasks are all handed to the executor (announced, then dispatched in
     // the same turn): the weights section is built after that, while the threads run them.
     let stageOneOut!: () => void;
     const stageOne = new Promise<void>((resolve) => { stageOneOut = resolve; });
-    const startControls = (results: ItemResult[] | Promise<ItemResult[]>) => runControlsPhase(prepared, results, {
+    const startControls = (input: PreparedComparison | PendingComparison, results: ItemResult[] | Promise<ItemResult[]>) => runControlsPhase(input, results, {
       threads: options.threads, seed: options.seed, sample: options.sample, remote: logDirs ? { ...options.remote, logDir: logDirs[1] } : undefined,
       signal: stop.signal,
       onStage: (stage, n) => { if (stage === 1) stageOneOut(); options.onControls?.({ stage, tasks: n }); },
       onAnswer: () => options.onControls?.({ answered: 1 }),
     });
-    let controlsPhase = beside ? startControls(weightsRun.then((e) => e.results)) : null;
+    const planned = deferred<PreparedComparison>();
+    const weightsDone = deferred<ItemResult[]>();
+    let controlsPhase = beside ? startControls({ ...opened, prepared: planned.promise }, weightsDone.promise) : null;
     controlsPhase?.catch(() => {}); // awaited below, after the weights section
     try {
-      executed = await weightsRun;
+      const plannedNow = planOpened(opened, options);
+      prepared = plannedNow;
+      // The controls go on with the plan once the weights pass's tasks are handed out (onStart
+      // comes just before, in the same turn): they index tensors meanwhile, off the path to them.
+      const onStart: WeightsOptions['onStart'] = (bytes, tasks) => { options.onStart?.(bytes, tasks); planned.resolve(plannedNow); };
+      // Local models read through the plain local reader (blocking reads where they pay): the HTTP
+      // routing, which has no blocking read, only when a model is remote.
+      executed = await executeLocally(prepared.matched, prepared.plan, logDirs ? { ...options, onStart, remote: { ...options.remote, logDir: logDirs[0] } } : { ...options, onStart, remote: undefined });
+      weightsDone.resolve(executed.results);
     } catch (err) {
-      // The weights pass failed: its error is the comparison's; the control tasks already running stop.
+      // Planning or the weights pass failed: its error is the comparison's; the control tasks already running stop.
       stop.abort();
+      planned.reject(err);
+      weightsDone.reject(err);
       await controlsPhase?.catch(() => {});
       throw err;
     }
-    controlsPhase ??= startControls(executed.results);
+    controlsPhase ??= startControls(prepared, executed.results);
     controlsPhase.catch(() => {});
     // Once the control tasks are on the pool's threads, this thread builds the weights section
-    // meanwhile (0.2-0.3 s at 19k tensors) rather than before them or after them.
+    // meanwhile (0.2-0.6 s at 19k tensors) rather than before them or after them, in steps: the
+    // threads wait for this one to hand out their next tasks.
     await Promise.race([stageOne, controlsPhase.then(() => {}, () => {})]);
-    weights = buildWeightsSection(prepared.matched, executed.results, executed.meta);
+    weights = await buildWeightsSectionYielding(prepared.matched, executed.results, executed.meta);
     phase = await controlsPhase;
     if (logDirs) [readLogs, controlReadLogs] = [readLogsIn(logDirs[0]), readLogsIn(logDirs[1])];
   } finally {
     for (const dir of logDirs ?? []) rmSync(dir, { recursive: true, force: true });
-    releaseRemoteCheckpoint(prepared.a);
-    releaseRemoteCheckpoint(prepared.b);
+    releaseRemoteCheckpoint(opened.a);
+    releaseRemoteCheckpoint(opened.b);
   }
   const { results, meta } = executed;
   const controls = phase.controls;

@@ -4,7 +4,7 @@
  */
 import type { ItemResult } from '../exec/run-task.ts';
 import type { HttpReadOptions } from '../io/http-client.ts';
-import type { PreparedComparison } from '../compare/model-report.ts';
+import type { OpenedComparison, PreparedComparison } from '../compare/model-report.ts';
 import { relatedThreshold } from '../policy.ts';
 import type { BaselinePoint, LayerAlignment } from './layers.ts';
 import { normControls, type NormControl } from './norms.ts';
@@ -24,7 +24,14 @@ export type { ControlExecutor, ControlOutcome, ControlTask } from './tasks.ts';
 export { parseControlTask } from './tasks.ts';
 export { decodeControlValue, encodeControlValue } from './wire.ts';
 export { localControlExecutor } from './executor.ts';
-import type { PreparedComparison as Prepared } from '../compare/model-report.ts';
+
+/**
+ * A comparison whose models are open and whose tensors are still being matched and planned
+ * (compareModels on more than one thread): the controls' first tasks start on the opened models.
+ */
+export interface PendingComparison extends OpenedComparison {
+  prepared: Promise<PreparedComparison>;
+}
 
 export interface Controls {
   norms: { tensors: NormControl[] };
@@ -72,8 +79,8 @@ export interface UnavailableControl {
  * Rows of the embeddings that hold the same token: through the tokenizers when both are known,
  * else by id when the vocabularies have the same size (and no tokenizer says otherwise).
  */
-export function tokenPairsOf(prepared: Prepared): [number, number][] | null {
-  const rows = (ck: Prepared['a']) => ck.tensors.find((t) => classifyTensor(t.name).role === 'embedding')?.shape[0] ?? null;
+export function tokenPairsOf(prepared: OpenedComparison): [number, number][] | null {
+  const rows = (ck: OpenedComparison['a']) => ck.tensors.find((t) => classifyTensor(t.name).role === 'embedding')?.shape[0] ?? null;
   const [ra, rb] = [rows(prepared.a), rows(prepared.b)];
   if (ra === null || rb === null) return null;
   const { a: tokA, b: tokB } = prepared.tokenizers;
@@ -128,20 +135,23 @@ export interface ControlsOptions {
  * control on its own: one whose task fails (a shard cut short, a mount gone) is reported
  * unavailable with the reason; the comparison and the other controls go on.
  *
- * `weightsResults` may still be coming (a promise of the weights pass's results): the hidden and
- * layer alignments need none of them and start at once, beside the weights pass (the hidden
- * alignment is the longest task and the cells wait on it); the rest of stage 1 is planned when
- * the results are in (the neuron test is asked for only where the MLP looks unrelated by index).
+ * `weightsResults` may still be coming (a promise of the weights pass's results), and the tensors
+ * still being matched (a PendingComparison): the hidden and layer alignments need neither and
+ * start at once, beside the planning and the weights pass (the hidden alignment is the longest
+ * task and the cells wait on it); the rest of stage 1 is planned meanwhile and dispatched when the
+ * results are in (the neuron test is asked for only where the MLP looks unrelated by index).
  */
-export async function computeControls(prepared: PreparedComparison, weightsResults: ItemResult[] | Promise<ItemResult[]>, options: ControlsOptions = {}): Promise<Controls> {
+export async function computeControls(input: PreparedComparison | PendingComparison, weightsResults: ItemResult[] | Promise<ItemResult[]>, options: ControlsOptions = {}): Promise<Controls> {
+  // Everything up to the neuron test reads only the opened models (and their tokenizers).
+  const opened: OpenedComparison = input;
   const seed = options.seed ?? 1;
   // Answers that come before stage 1 is announced (the lead tasks, beside the weights pass) are
   // passed on when it is, so that progress never counts more answers than tasks.
   let announced = false;
   let early = 0;
   const onAnswer = () => { if (announced) options.onAnswer?.(); else early++; };
-  const executor = options.executor ?? localControlExecutor({ threads: options.threads ?? 1, models: { a: prepared.a, b: prepared.b }, remote: options.remote, onAnswer, signal: options.signal });
-  const models = taskModels(prepared.a, prepared.b);
+  const executor = options.executor ?? localControlExecutor({ threads: options.threads ?? 1, models: { a: opened.a, b: opened.b }, remote: options.remote, onAnswer, signal: options.signal });
+  const models = taskModels(opened.a, opened.b);
   const unavailable: UnavailableControl[] = [];
   const tasks: ControlTask[] = [];
   const add = (label: string, part: ControlPart) => { tasks.push({ id: tasks.length, label, models, seed, part }); return tasks.length - 1; };
@@ -161,26 +171,28 @@ export async function computeControls(prepared: PreparedComparison, weightsResul
   };
 
   // Stage 1. The hidden alignment first: stage 2 waits on it.
-  const tokenPairs = cappedTokenPairs(tokenPairsOf(prepared), seed);
+  const tokenPairs = cappedTokenPairs(tokenPairsOf(opened), seed);
   const hiddenAt = add('alignment: hidden dimensions', { kind: 'alignment.hidden', tokenPairs });
   const layersAt = add('layer alignment', { kind: 'layers' });
   const leadRun = batch([hiddenAt, layersAt]);
-  // While the threads run them: the models' tensor indexes, which planning stage 2 reads, and the
-  // rest of stage 1 but the neuron test, which needs no weights results either (planning the
-  // expert tasks indexes ~19k tensors of a 100B MoE: done here, it is off the path from the weights
-  // pass's end to the dispatch of these tasks).
-  indexTensors(prepared.a);
-  indexTensors(prepared.b);
+  // Once the tensors are planned (the weights pass is then on the threads too; planning is the
+  // path to it) and while the threads run: the models' tensor indexes, which planning stage 2
+  // reads, and the rest of stage 1 but the neuron test, which needs no weights results either
+  // (planning the expert tasks indexes ~19k tensors of a 100B MoE: done here, it is off the path
+  // from the weights pass's end to the dispatch of these tasks).
+  const prepared = 'prepared' in input ? await input.prepared : input;
+  indexTensors(opened.a);
+  indexTensors(opened.b);
   const fraction = controlsFraction(options.sample);
-  const expertPlan = expertLayerRuns(prepared, fraction);
+  const expertPlan = expertLayerRuns(opened, fraction);
   const rows = fraction === null ? {} : { rows: fraction };
   const expertsAt = expertPlan.runs.map((layers) => add(`experts: layers ${layers[0]}-${layers[layers.length - 1]}`, { kind: 'experts', layers, ...rows }));
-  const embedA = prepared.a.tensors.find((t) => classifyTensor(t.name).role === 'embedding');
-  const embedB = prepared.b.tensors.find((t) => classifyTensor(t.name).role === 'embedding');
+  const embedA = opened.a.tensors.find((t) => classifyTensor(t.name).role === 'embedding');
+  const embedB = opened.b.tensors.find((t) => classifyTensor(t.name).role === 'embedding');
   // Rows pair by id only when the vocabularies do: otherwise compare the rows of shared tokens.
-  const sameIdRate = prepared.tokenizer.available ? prepared.tokenizer.sameIdRate : null;
+  const sameIdRate = opened.tokenizer.available ? opened.tokenizer.sameIdRate : null;
   const vocabDiffers = !!embedA && !!embedB && (embedA.shape.join() !== embedB.shape.join() || (typeof sameIdRate === 'number' && sameIdRate < 0.99));
-  const rowsPlan = vocabDiffers ? planSharedRows(prepared.a, prepared.b, prepared.tokenizers.a, prepared.tokenizers.b, { seed }) : null;
+  const rowsPlan = vocabDiffers ? planSharedRows(opened.a, opened.b, opened.tokenizers.a, opened.tokenizers.b, { seed }) : null;
   const embeddingsAt = rowsPlan ? add('shared-token rows', { kind: 'embeddings', plan: rowsPlan }) : null;
   const results = await weightsResults;
   // Only where it can change the reading: the MLP looks unrelated when compared by index.
@@ -276,16 +288,16 @@ export interface ControlsRun {
   alignmentSeconds?: Record<string, number>;
   /**
    * Its tasks (both stages); wall-clock seconds from the end of the weights pass to the last answer
-   * (what the controls added to the run); where its first tasks started beside the weights pass (in
-   * process, on more than one thread), for how long they did; and (in process only) the tensor
-   * bytes its tasks read.
+   * (what the controls added to the run); where its first tasks started before the weights pass
+   * ended (in process, on more than one thread: once the models are open, beside the planning and
+   * the weights pass), for how long they did; and (in process only) the tensor bytes its tasks read.
    */
   controls: { tasks: number; seconds: number; besideWeightsSeconds?: number; bytes?: number };
 }
 
 /** The controls, with the `run` fields of their phase: one place for the local comparison and the coordinator. */
 export async function runControlsPhase(
-  prepared: PreparedComparison, results: ItemResult[] | Promise<ItemResult[]>, options: Omit<ControlsOptions, 'timings' | 'stats'>,
+  prepared: PreparedComparison | PendingComparison, results: ItemResult[] | Promise<ItemResult[]>, options: Omit<ControlsOptions, 'timings' | 'stats'>,
 ): Promise<{ controls: Controls; run: ControlsRun }> {
   const alignmentSeconds: Record<string, number> = {};
   const counted = { tasks: 0, bytes: 0 };
@@ -317,7 +329,7 @@ const EXPERT_CELLS_PER_TASK = 65_536;
  * The MoE layers both models have (under --sample, the evenly spaced share sampledExpertLayers
  * keeps; `left`: the others), cut into runs that make one expert-control task each.
  */
-function expertLayerRuns(prepared: PreparedComparison, fraction: number | null): { runs: number[][]; left: number[] } {
+function expertLayerRuns(prepared: OpenedComparison, fraction: number | null): { runs: number[][]; left: number[] } {
   const [ma, mb] = [moeLayers(prepared.a), moeLayers(prepared.b)];
   const { chosen, left } = sampledExpertLayers(sharedLayers(ma, mb), fraction);
   const runs: number[][] = [];

@@ -81,6 +81,11 @@ export class ThreadPool {
     return this.maxThreads;
   }
 
+  /** Tasks not yet handed to a thread (more tasks than threads): for tests and benches. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
   /** Threads started over the pool's life (a replaced thread counts again): for tests and benches. */
   get threadsStarted(): number {
     return this.started;
@@ -143,7 +148,8 @@ export class ThreadPool {
    */
   async release(session: string): Promise<void> {
     const message: ToThread = { type: 'release', session };
-    await Promise.all(this.threads.filter((t) => t.ready && !t.releasing.has(session)).map((t) => new Promise<void>((resolve) => {
+    // Starting threads too: one may hold a task of the session in its port (the release follows it there).
+    await Promise.all(this.threads.filter((t) => !t.releasing.has(session)).map((t) => new Promise<void>((resolve) => {
       t.releasing.set(session, resolve);
       this.keepAlive(t);
       t.worker.postMessage(message);
@@ -163,16 +169,17 @@ export class ThreadPool {
     this.threads.length = 0;
   }
 
+  /**
+   * Threads still starting take work too: the message waits in the thread's port until its loop
+   * reads it. A task thus never waits for this thread to see a 'ready' (it may be busy for a
+   * second meanwhile: a comparison matches and plans ~19k tensors a side right after warming).
+   */
   private dispatch(): void {
     for (const t of this.threads) {
       if (this.queue.length === 0) break;
-      if (t.ready && !t.job) this.assign(t, this.queue.shift()!);
+      if (!t.job) this.assign(t, this.queue.shift()!);
     }
-    let starting = this.threads.filter((t) => !t.ready).length;
-    while (this.queue.length > starting && this.threads.length < this.maxThreads) {
-      this.spawn();
-      starting++;
-    }
+    while (this.queue.length > 0 && this.threads.length < this.maxThreads) this.assign(this.spawn(), this.queue.shift()!);
   }
 
   /** A thread keeps the process alive only while someone waits on it. */
@@ -198,7 +205,7 @@ export class ThreadPool {
     else this.keepAlive(t);
   }
 
-  private spawn(): void {
+  private spawn(): PoolThread {
     const worker = new Worker(EXECUTOR_THREAD_ENTRY, { workerData: { protocol: 'pool' } });
     const t: PoolThread = { worker, ready: false, job: null, gone: false, releasing: new Map() };
     this.threads.push(t);
@@ -206,7 +213,8 @@ export class ThreadPool {
     worker.on('message', (m: FromThread) => {
       if (m.type === 'ready') {
         t.ready = true;
-        this.idle(t);
+        if (t.job) this.keepAlive(t);
+        else this.idle(t);
       } else if (m.type === 'released') {
         t.releasing.get(m.session)?.();
         t.releasing.delete(m.session);
@@ -224,6 +232,7 @@ export class ThreadPool {
     });
     worker.on('error', (err) => this.lost(t, err));
     worker.on('exit', (code) => this.lost(t, new Error(`executor thread exited with code ${code}`)));
+    return t;
   }
 
   /** A thread died: its task fails; a thread that died before it was ready fails the queue too (the next would die alike). */

@@ -131,6 +131,31 @@ export interface WeightsMeta {
 }
 
 export function buildWeightsSection(matched: MatchedTensor[], results: ItemResult[], meta: WeightsMeta): WeightsSection {
+  const steps = sectionSteps(matched, results, meta);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * The same section, built in steps with the event loop served between them: compareModels builds
+ * it while the control tasks run on the pool's threads, and a thread that finishes one waits for
+ * this thread to hand it the next (0.2-0.6 s of building at 19k tensors would hold them).
+ */
+export async function buildWeightsSectionYielding(matched: MatchedTensor[], results: ItemResult[], meta: WeightsMeta): Promise<WeightsSection> {
+  const steps = sectionSteps(matched, results, meta);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Tensors reported between two steps (~10-20 ms of work). */
+const STEP_TENSORS = 1024;
+
+function* sectionSteps(matched: MatchedTensor[], results: ItemResult[], meta: WeightsMeta): Generator<void, WeightsSection, void> {
   const confidence = meta.sampling?.confidence ?? meta.confidence ?? 0.95;
   const moments: (Moments | null)[] = [];
   const strata: (Stratum | null)[] = [];
@@ -143,20 +168,25 @@ export function buildWeightsSection(matched: MatchedTensor[], results: ItemResul
     const how = `${expertsRead(plan, results)} of ${plan.members.length} experts of layer ${plan.layer} ${plan.role} read, in ${plan.drawn} row blocks drawn across them`;
     for (const i of plan.members) expertOf.set(i, { plan, stratum, how });
   }
-  const tensors = matched.map((m, i) => {
+  yield;
+  const tensors: TensorReport[] = [];
+  for (let i = 0; i < matched.length; i++) {
+    if (i > 0 && i % STEP_TENSORS === 0) yield;
+    const m = matched[i]!;
     const r = results[i];
     moments.push(r?.moments ?? null);
     const stratum = stratumOf(r, samples[i] ?? null);
     strata.push(stratum);
     const report = tensorReport(m, r, samples[i] ?? null, stratum, confidence);
+    tensors.push(report);
     const e = expertOf.get(i);
-    if (!e) return report;
+    if (!e) continue;
     const read = e.plan.within.has(i);
     // The entry is this tensor's own (tensorReport made it): set in place, no copy of each of a MoE's thousands.
     report.note = [read ? report.note : m.note, `${read ? 'drawn' : 'not read: estimated'} through its stratum (${e.how}; see weights.expertStrata)`].filter(Boolean).join('; ');
     report.stratum = { layer: e.plan.layer, role: e.plan.role, read };
-    return report;
-  });
+  }
+  yield;
   const estimated = tensors.filter((t) => t.stratum && !t.stratum.read).length;
   const elementsTotal = matched.reduce((s, m, i) => s + (results[i]?.moments || (expertOf.has(i) && !results[i]) ? elementCount(m.a!.shape) : 0), 0);
   const elementsRead = results.reduce((s, r) => s + (r?.moments ? r.moments.n + r.moments.excluded : 0), 0);
@@ -173,6 +203,10 @@ export function buildWeightsSection(matched: MatchedTensor[], results: ItemResul
     estimated,
   };
   const stratumOfTensor = (i: number): Stratum | null => expertOf.get(i)?.stratum ?? strata[i] ?? null;
+  const layers = pool(tensors, moments, stratumOfTensor, confidence, (t) => (t.layer === null ? null : String(t.layer))).map(([k, p]) => ({ layer: Number(k), ...p }));
+  yield;
+  const roles = pool(tensors, moments, stratumOfTensor, confidence, (t) => t.role).map(([k, p]) => ({ role: k, group: tensors.find((t) => t.role === k)!.group, ...p }));
+  yield;
   return {
     mode: meta.sampling ? 'sampled' : 'exact',
     sampling: meta.sampling ? { ...meta.sampling, elementsRead, elementsTotal, fractionRead: elementsTotal ? elementsRead / elementsTotal : 0 } : null,
@@ -181,8 +215,8 @@ export function buildWeightsSection(matched: MatchedTensor[], results: ItemResul
     hashAlgorithm: meta.hashAlgorithm,
     summary,
     tensors,
-    layers: pool(tensors, moments, stratumOfTensor, confidence, (t) => (t.layer === null ? null : String(t.layer))).map(([k, p]) => ({ layer: Number(k), ...p })),
-    roles: pool(tensors, moments, stratumOfTensor, confidence, (t) => t.role).map(([k, p]) => ({ role: k, group: tensors.find((t) => t.role === k)!.group, ...p })),
+    layers,
+    roles,
     expertStrata: experts.map((plan) => expertStratumReport(plan, expertOf.get(plan.members[0]!)!.stratum, results, confidence)),
   };
 }
