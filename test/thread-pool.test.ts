@@ -39,7 +39,7 @@ test.serial('two comparisons on 2 threads start 2 threads in all: the weights pa
   t.deepEqual(second.verdict, first.verdict);
 });
 
-test.serial("on two threads the controls' first tasks run beside the weights pass; a weights pass that fails stops them, and the pool goes on", async (t) => {
+test.serial("on two threads the controls' first tasks run beside the weights pass; a weights pass or planning that fails stops them, and the pool goes on", async (t) => {
   const events: string[] = [];
   const two = await compareModels(base, derived, { threads: 2, kernel: 'wasm-simd', onControls: (e) => events.push('stage' in e ? `stage ${e.stage}` : 'answer') });
   t.true((two.run.controls!.besideWeightsSeconds ?? 0) > 0, 'the hidden and layer alignments started before the weights pass ended');
@@ -50,6 +50,8 @@ test.serial("on two threads the controls' first tasks run beside the weights pas
   t.deepEqual(two.controls, one.controls);
   // A window that is not a whole number of kernel blocks fails every weights task, in its thread.
   await t.throwsAsync(compareModels(base, derived, { threads: 2, kernel: 'wasm-simd', windowElements: 1000 }), { message: /multiple of the 4096-element block/ });
+  // Planning that fails after the first control tasks started (they start once the models open) fails the comparison with its own error.
+  await t.throwsAsync(compareModels(base, derived, { threads: 2, kernel: 'wasm-simd', sample: 2 }), { instanceOf: UsageError, message: /--sample must be in \(0, 1\]/ });
   const after = await compareModels(base, derived, { threads: 2, kernel: 'wasm-simd' });
   t.deepEqual(after.controls, two.controls, 'the pool still runs whole comparisons');
 });

@@ -303,7 +303,10 @@ export async function runControlsPhase(
   const counted = { tasks: 0, bytes: 0 };
   const started = performance.now();
   let weightsDone = started;
-  const controls = await computeControls(prepared, Array.isArray(results) ? results : results.then((r) => { weightsDone = performance.now(); return r; }), {
+  const timed = Array.isArray(results) ? results : results.then((r) => { weightsDone = performance.now(); return r; });
+  // Awaited by computeControls unless it fails first (planning failed): its rejection is handled there or not at all.
+  if (!Array.isArray(timed)) timed.catch(() => {});
+  const controls = await computeControls(prepared, timed, {
     ...options, timings: alignmentSeconds, stats: counted,
     onStage: (stage, n) => { counted.tasks += n; options.onStage?.(stage, n); },
   });
