@@ -10,7 +10,7 @@ import type { ItemResult } from '../exec/run-task.ts';
 import { elementCount } from '../checkpoint/dtype.ts';
 import { sampledElements } from '../plan/plan.ts';
 import type { SamplePlan } from '../sample/blocks.ts';
-import { around, INTERVAL_STATS, stratifiedInterval, sumsOf, type StatName, type Stratum } from '../sample/estimate.ts';
+import { around, INTERVAL_STATS, stratifiedIntervals, sumsOf, type StatName, type Stratum } from '../sample/estimate.ts';
 import { expertsRead, expertStratumOf, planExpertStrata, type ExpertStratum } from '../sample/experts.ts';
 import { emptyMoments, finalizeMoments, mergeMoments, type Moments } from '../stats/moments.ts';
 
@@ -222,7 +222,7 @@ function* sectionSteps(matched: MatchedTensor[], results: ItemResult[], meta: We
 }
 
 function expertStratumReport(plan: ExpertStratum, stratum: Stratum, results: ItemResult[], confidence: number): ExpertStratumReport {
-  const pass = Object.fromEntries(INTERVAL_STATS.map((stat) => [stat, stratifiedInterval([stratum], stat, confidence)])) as Record<StatName, ReturnType<typeof stratifiedInterval>>;
+  const pass = stratifiedIntervals([stratum], confidence);
   return {
     layer: plan.layer,
     role: plan.role,
@@ -247,12 +247,14 @@ function stratumOf(r: ItemResult | undefined, sample: SamplePlan | null): Stratu
 
 function intervals(point: Record<StatName, number | null>, strata: Stratum[], confidence: number): Record<StatName, [number, number] | null> {
   const out = {} as Record<StatName, [number, number] | null>;
+  const exact = strata.every((h) => h.exact);
+  const pass = exact ? null : stratifiedIntervals(strata, confidence);
   for (const stat of INTERVAL_STATS) {
-    if (strata.every((h) => h.exact)) {
+    if (!pass) {
       const v = point[stat];
       out[stat] = v === null ? null : [v, v];
     } else {
-      out[stat] = around(point[stat], stratifiedInterval(strata, stat, confidence).halfwidth, stat);
+      out[stat] = around(point[stat], pass[stat].halfwidth, stat);
     }
   }
   return out;
@@ -338,7 +340,7 @@ function pool(
       // statistic's estimate and interval come from one stratified pass (of what was read, only the
       // count is needed: merging thousands of experts' moments would cost more than the pass).
       n = indices.reduce((s, i) => s + (moments[i]?.n ?? 0), 0);
-      const pass = Object.fromEntries(INTERVAL_STATS.map((stat) => [stat, stratifiedInterval(groupStrata, stat, confidence)])) as Record<StatName, ReturnType<typeof stratifiedInterval>>;
+      const pass = stratifiedIntervals(groupStrata, confidence);
       values = { cosine: pass.cosine.estimate, centeredCosine: pass.centeredCosine.estimate, relL2: pass.relL2.estimate };
       ci = Object.fromEntries(INTERVAL_STATS.map((stat) => [stat, around(pass[stat].estimate, pass[stat].halfwidth, stat)])) as Record<StatName, [number, number] | null>;
     }

@@ -63,17 +63,38 @@ export interface Interval {
  * more accurate point value (merged centered moments) may centre the interval on that instead.
  */
 export function stratifiedInterval(strata: Stratum[], stat: StatName, confidence: number): Interval {
+  return intervalsOver(strata, [stat], confidence)[stat]!;
+}
+
+/**
+ * The intervals of every reported statistic over the same strata: their totals and each
+ * deletion's sums made once for the three (a sampled 19k-tensor MoE asks this of every tensor,
+ * layer and role). The same numbers as stratifiedInterval's, statistic by statistic.
+ */
+export function stratifiedIntervals(strata: Stratum[], confidence: number): Record<StatName, Interval> {
+  return intervalsOver(strata, INTERVAL_STATS, confidence) as Record<StatName, Interval>;
+}
+
+const NO_INTERVAL: Interval = Object.freeze({ estimate: null, low: null, high: null, halfwidth: null });
+
+function intervalsOver(strata: Stratum[], stats: readonly StatName[], confidence: number): Partial<Record<StatName, Interval>> {
+  const out: Partial<Record<StatName, Interval>> = {};
+  // A sampled stratum with no block read (its experts' items all failed) leaves nothing to expand.
+  if (strata.some((h) => !h.exact && h.blocks.length === 0)) {
+    for (const stat of stats) out[stat] = { ...NO_INTERVAL };
+    return out;
+  }
   const totals = strata.map((h) => total(h.blocks));
   const weight = (h: Stratum) => (h.exact ? 1 : h.totalBlocks / h.blocks.length);
-  // A sampled stratum with no block read (its experts' items all failed) leaves nothing to expand.
-  if (strata.some((h) => !h.exact && h.blocks.length === 0)) return { estimate: null, low: null, high: null, halfwidth: null };
   const grand: Sums = [0, 0, 0, 0, 0, 0, 0];
   strata.forEach((h, i) => add(grand, totals[i]!, weight(h)));
-  const estimate = statFromSums(grand, stat);
-  if (estimate === null) return { estimate, low: null, high: null, halfwidth: null };
-  let variance = 0;
-  let df = 0;
+  const live = stats.filter((stat) => statFromSums(grand, stat) !== null);
+  for (const stat of stats) if (!live.includes(stat)) out[stat] = { ...NO_INTERVAL };
+  if (live.length === 0) return out;
+  const variance = live.map(() => 0);
+  const df = live.map(() => 0);
   let unknown = false;
+  const r: Sums = [0, 0, 0, 0, 0, 0, 0];
   strata.forEach((h, i) => {
     const m = h.blocks.length;
     if (h.exact) return;
@@ -85,25 +106,37 @@ export function stratifiedInterval(strata: Stratum[], stat: StatName, confidence
     const rest: Sums = [...grand];
     add(rest, totals[i]!, -weight(h));
     const w = h.totalBlocks / (m - 1);
-    const replicates: number[] = [];
+    const replicates: number[][] = live.map(() => []);
     for (const block of h.blocks) {
-      const r: Sums = [...rest];
+      for (let k = 0; k < 7; k++) r[k] = rest[k]!;
       add(r, totals[i]!, w);
       add(r, block, -w);
-      const v = statFromSums(r, stat);
-      if (v !== null) replicates.push(v);
+      live.forEach((stat, s) => {
+        const v = statFromSums(r, stat);
+        if (v !== null) replicates[s]!.push(v);
+      });
     }
-    if (replicates.length < 2) return;
-    const mean = replicates.reduce((s, x) => s + x, 0) / replicates.length;
-    const ss = replicates.reduce((s, x) => s + (x - mean) ** 2, 0);
     const fpc = 1 - m / h.totalBlocks;
-    variance += (fpc * (m - 1) * ss) / m;
-    df += m - 1;
+    live.forEach((_, s) => {
+      const values = replicates[s]!;
+      if (values.length < 2) return;
+      const mean = values.reduce((x, v) => x + v, 0) / values.length;
+      const ss = values.reduce((x, v) => x + (v - mean) ** 2, 0);
+      variance[s] += (fpc * (m - 1) * ss) / m;
+      df[s] += m - 1;
+    });
   });
-  if (unknown) return { estimate, low: null, high: null, halfwidth: null };
-  if (df === 0) return { estimate, low: estimate, high: estimate, halfwidth: 0 };
-  const halfwidth = studentQuantile(0.5 + confidence / 2, df) * Math.sqrt(variance);
-  return { estimate, low: estimate - halfwidth, high: estimate + halfwidth, halfwidth };
+  live.forEach((stat, s) => {
+    const estimate = statFromSums(grand, stat)!;
+    if (unknown) out[stat] = { estimate, low: null, high: null, halfwidth: null };
+    else if (df[s] === 0) out[stat] = { estimate, low: estimate, high: estimate, halfwidth: 0 };
+    else {
+      const halfwidth = studentQuantile(0.5 + confidence / 2, df[s]!) * Math.sqrt(variance[s]!);
+      out[stat] = { estimate, low: estimate - halfwidth, high: estimate + halfwidth, halfwidth };
+    }
+  });
+  // In the order asked for, whichever had none.
+  return Object.fromEntries(stats.map((stat) => [stat, out[stat]!]));
 }
 
 /** An interval around a given point, clipped to the statistic's range. */

@@ -8,15 +8,16 @@ import type { ItemResult } from '../exec/run-task.ts';
 import type { Plan, Task, TaskItem } from '../plan/plan.ts';
 import { emptyMoments, mergeMoments, type Moments } from '../stats/moments.ts';
 import { drawBlocks, type SamplePlan } from './blocks.ts';
-import { INTERVAL_STATS, stratifiedInterval, sumsOf } from './estimate.ts';
+import { INTERVAL_STATS, stratifiedIntervals, sumsOf } from './estimate.ts';
 
 export type RunTasks = (plan: Plan) => Promise<ItemResult[]>;
 
 function widest(item: TaskItem, result: ItemResult, confidence: number): number {
   if (!item.sample || !result.blocks) return 0;
   const stratum = { blocks: result.blocks.map(sumsOf), totalBlocks: item.sample.totalBlocks, exact: false };
+  const pass = stratifiedIntervals([stratum], confidence);
   let w = 0;
-  for (const stat of INTERVAL_STATS) w = Math.max(w, stratifiedInterval([stratum], stat, confidence).halfwidth ?? 0);
+  for (const stat of INTERVAL_STATS) w = Math.max(w, pass[stat].halfwidth ?? 0);
   return w;
 }
 
