@@ -139,7 +139,7 @@ test('a warmed pool starts its threads before any task, runs on them, and does n
   exitsByItself(t, 'warm-exits.mts', script, 'warmed');
 });
 
-test('a task for a thread still starting is handed to it at once, not when this thread next sees its ready; so is a release', async (t) => {
+test('a task for a thread still starting is handed to it at once, not when this thread next sees its ready; so is a release, and cancelling it fails nothing else', async (t) => {
   const pool = new ThreadPool(2);
   t.teardown(() => pool.close());
   const session = newSession('starting');
@@ -158,6 +158,17 @@ test('a task for a thread still starting is handed to it at once, not when this 
   const task = other.run('weights', empty(4), { session, context: CONTEXT });
   await other.release(session);
   t.deepEqual(await task, []);
+  // Cancelling the task of a thread still starting stops that thread; the tasks queued behind it
+  // run on another (it is not a thread that cannot start).
+  const stopping = new ThreadPool(1);
+  t.teardown(() => stopping.close());
+  const cancel = new AbortController();
+  const cancelled = stopping.run('weights', empty(5), { session, context: CONTEXT, signal: cancel.signal });
+  const behind = stopping.run('weights', empty(6), { session, context: CONTEXT });
+  cancel.abort();
+  await t.throwsAsync(cancelled, { name: 'AbortError' });
+  t.deepEqual(await behind, []);
+  t.is(stopping.threadsStarted, 2, 'the stopped thread was replaced');
 });
 
 test('an aborted task: queued, it never starts; running, it fails at once and its thread is replaced', async (t) => {

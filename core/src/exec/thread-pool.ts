@@ -138,7 +138,8 @@ export class ThreadPool {
     t.job = null;
     job.reject(error);
     // Out of the pool at once, so nothing is dispatched to it; another starts when work comes.
-    this.lost(t, error);
+    // Stopped by us, even before it was ready: not a thread that cannot start, so the queue goes on.
+    this.lost(t, error, true);
     void t.worker.terminate();
   }
 
@@ -235,8 +236,11 @@ export class ThreadPool {
     return t;
   }
 
-  /** A thread died: its task fails; a thread that died before it was ready fails the queue too (the next would die alike). */
-  private lost(t: PoolThread, cause: Error): void {
+  /**
+   * A thread died: its task fails; a thread that died before it was ready fails the queue too (the
+   * next would die alike), unless it was `stopped` (its task cancelled: abort).
+   */
+  private lost(t: PoolThread, cause: Error, stopped = false): void {
     if (t.gone) return;
     t.gone = true;
     const at = this.threads.indexOf(t);
@@ -247,7 +251,7 @@ export class ThreadPool {
     const error = new LineageError('INTERNAL', `executor thread ${t.ready ? 'failed' : 'could not start'}: ${cause.message}`, { cause, retryable: t.ready });
     t.job?.reject(error);
     t.job = null;
-    if (!t.ready) for (const job of this.queue.splice(0)) job.reject(error);
+    if (!t.ready && !stopped) for (const job of this.queue.splice(0)) job.reject(error);
     this.dispatch();
   }
 }
