@@ -8,8 +8,9 @@
  * of 16 experts, 3.0 GB a side): the controls' share where tensors are real-sized. Run alone with
  * `node --import tsx bench/controls.ts [ROOT]`; `npm run bench` calls it. The same figures come
  * from any run's report: `run.durationSeconds` and `run.controls` (its `seconds` run from the end
- * of the weights pass; on two threads the hidden and layer alignments start beside the weights
- * pass, for `besideWeightsSeconds`, and shorten the run rather than add to it).
+ * of the weights pass; on two threads the hidden and layer alignments start once the models are
+ * open, beside the planning and the weights pass, for `besideWeightsSeconds`, and shorten the run
+ * rather than add to it).
  */
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
