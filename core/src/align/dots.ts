@@ -1,7 +1,9 @@
 /**
  * All dot products between the rows of two float32 matrices, in WebAssembly SIMD (wasm/source.ts):
- * the matchings' one hot loop. ~5× the plain JavaScript loop here; the JavaScript loop stays as
- * the reference the tests compare against and as the fallback where WebAssembly SIMD is missing.
+ * the matchings' one hot loop. 13-16× the plain JavaScript loop here on unit matchings' shapes
+ * (64 rows against 512-2048 of 256-768 floats), 6× on the hidden alignment's short rows (1024²
+ * of 48); the JavaScript loop stays as the reference the tests compare against and as the
+ * fallback where WebAssembly SIMD is missing.
  */
 import { readFileSync } from 'node:fs';
 import { wasmSimdAvailable } from '../kernels/wasm-kernel.ts';
