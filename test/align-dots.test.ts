@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { dots, dotsCompact, dotsJs, withDots } from '../core/src/align/dots.ts';
+import { dots, dotsCompact, dotsJs, freezeOperand, withDots } from '../core/src/align/dots.ts';
 import { assembleDots } from '../core/src/align/wasm/build.ts';
 import { Random } from '../core/src/synth/random.ts';
 
@@ -111,4 +111,32 @@ test('dots: signed zeros come out as the unblocked kernel gives them (each sum s
   const want = dotsUnblocked(x, n, y, m, w);
   t.true(want.some((v) => Object.is(v, 0)), 'the reference has +0 results');
   sameBits(t, dotsCompact(x, n, y, m, w), want, 'dotsCompact');
+});
+
+test('dots reuses its copy of a frozen operand only while it is the same operand in the same place; other operands are always copied afresh', (t) => {
+  const random = new Random(11, 'dots operands');
+  const w = 40; // padded to 48 in the kernel: rows are copied one by one
+  const rows = (count: number) => Float32Array.from({ length: count * w }, () => random.normal());
+  const [x, y1, y2] = [freezeOperand(rows(6)), freezeOperand(rows(9)), rows(9)];
+  const bits = (a: Float64Array) => Array.from(new Uint32Array(a.buffer));
+  // The same numbers as copies the kernel has never seen (fresh arrays are never reused).
+  const fresh = (a: Float32Array) => Float32Array.from(a);
+  const expect = (xa: Float32Array, n: number, ya: Float32Array, m: number, xRows: Int32Array | null = null) => bits(dots(fresh(xa), n, fresh(ya), m, w, xRows ? Int32Array.from(xRows) : null));
+  const calls: [string, () => Float64Array, () => number[]][] = [
+    ['x and y1', () => dots(x, 6, y1, 9, w), () => expect(x, 6, y1, 9)],
+    ['x again, y1 again (both reused)', () => dots(x, 6, y1, 9, w), () => expect(x, 6, y1, 9)],
+    ['x with the unfrozen y2', () => dots(x, 6, y2, 9, w), () => expect(x, 6, y2, 9)],
+    ['fewer rows of x: y1 moves', () => dots(x, 4, y1, 9, w), () => expect(x, 4, y1, 9)],
+    ['x as the second operand', () => dots(y1, 9, x, 6, w), () => expect(y1, 9, x, 6)],
+    ['listed rows of x', () => dots(x, 3, y1, 9, w, freezeOperand(Int32Array.from([5, 0, 2]))), () => expect(x, 3, y1, 9, Int32Array.from([5, 0, 2]))],
+    ['other listed rows of x', () => dots(x, 3, y1, 9, w, freezeOperand(Int32Array.from([1, 3, 4]))), () => expect(x, 3, y1, 9, Int32Array.from([1, 3, 4]))],
+  ];
+  for (const [what, run, reference] of calls) t.deepEqual(bits(run()), reference(), what);
+  // An operand that is not frozen may change between calls: it is read again every time.
+  dots(x, 6, y2, 9, w);
+  y2.fill(0.5);
+  t.deepEqual(bits(dots(x, 6, y2, 9, w)), expect(x, 6, y2, 9), 'a changed unfrozen operand');
+  // Listed rows agree with the rows gathered by hand.
+  const gathered = Float32Array.from([...x.subarray(2 * w, 3 * w), ...x.subarray(0, w)]);
+  t.deepEqual(bits(dots(x, 2, y1, 9, w, Int32Array.from([2, 0]))), bits(dots(gathered, 2, y1, 9, w)), 'xRows picks those rows');
 });

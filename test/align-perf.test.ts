@@ -10,7 +10,7 @@ import { BestDots, bestDotsJs } from '../core/src/align/dots.ts';
 import { greedyMatchJs, matchDimensions } from '../core/src/align/hidden.ts';
 import { greedyMatchInWasm, greedySimilarities } from '../core/src/align/greedy-wasm.ts';
 import { ModelView } from '../core/src/align/model-view.ts';
-import { attentionUnits, mlpUnits, routerUnits, tokenUnits, type UnitBuilder } from '../core/src/align/units.ts';
+import { attentionUnits, mlpUnits, routerUnits, similarities, tokenUnits, type UnitBuilder } from '../core/src/align/units.ts';
 import { assembleGreedy, assembleLines, assembleUnits } from '../core/src/align/wasm/build.ts';
 import { unitKernelCuts } from '../core/src/align/units-wasm.ts';
 import { lineKernelCalls } from '../core/src/align/lines-wasm.ts';
@@ -110,7 +110,18 @@ test('units cut in WebAssembly equal the reference loops bit for bit: every kind
             t.is(unitKernelCuts.count, cuts0 + 1, `${what}: cut by the kernel`);
             const slow = b.buildReference(dims, sign, only);
             t.is(fast.width, slow.width, what);
+            t.is(fast.width, b.widthFor(dims), `${what}: widthFor`);
             sameBits(t, fast.data, slow.data, what);
+            if (only) {
+              // Just the listed units, in their order: each the row the whole build gives it.
+              t.is(fast.rows, only, `${what}: rows`);
+              const whole = b.build(dims, sign);
+              sameBits(t, fast.data, Float32Array.from(Array.from(only).flatMap((u) => Array.from(whole.data.subarray(u * whole.width, (u + 1) * whole.width)))), `${what}: the whole build's rows`);
+              // Compared through the chosen units, a partial build gives the whole one's similarities.
+              const chosen = only.subarray(0, Math.max(1, only.length >> 1));
+              sameBits(t, similarities(fast, chosen, whole), similarities(whole, chosen, whole), `${what}: similarities of chosen units`);
+              sameBits(t, similarities(fast, only, whole), similarities(whole, only, whole), `${what}: similarities of all listed units`);
+            }
             t.is(!!fast.magnitude, !!slow.magnitude, `${what}: magnitudes`);
             if (fast.magnitude && slow.magnitude) sameBits(t, fast.magnitude, slow.magnitude, `${what}: magnitudes`);
           }

@@ -52,11 +52,50 @@ export function dotsJs(x: Float32Array, n: number, y: Float32Array, m: number, w
   return out;
 }
 
-/** The same in WebAssembly SIMD (rows copied in, padded to a multiple of 16 floats). */
-export function dots(x: Float32Array, n: number, y: Float32Array, m: number, w: number): Float64Array {
+/**
+ * The same in WebAssembly SIMD (rows copied in, padded to a multiple of 16 floats). `xRows`: only
+ * these rows of x, in this order (n of them), copied straight into the kernel's memory.
+ */
+export function dots(x: Float32Array, n: number, y: Float32Array, m: number, w: number, xRows: Int32Array | null = null): Float64Array {
   const k = kernel();
-  if (!k || n === 0 || m === 0 || w === 0) return dotsJs(x, n, y, m, w);
-  return new Float64Array(dotsInWasm(k, x, n, y, m, w));
+  if (!k || n === 0 || m === 0 || w === 0) return dotsJs(xRows ? gatherRows(x, xRows, w) : x, n, y, m, w);
+  // Widened from the kernel's memory in one copy.
+  return new Float64Array(dotsView(k, x, n, y, m, w, xRows));
+}
+
+function gatherRows(x: Float32Array, rows: Int32Array, w: number): Float32Array {
+  const out = new Float32Array(rows.length * w);
+  rows.forEach((u, i) => out.set(x.subarray(u * w, (u + 1) * w), i * w));
+  return out;
+}
+
+/**
+ * Operands that never change once made (units, the hidden alignment's rows of A): the kernel keeps
+ * the copy it placed of one and skips placing it again while the same operand comes back in the
+ * same place (a cell's null draws compare one layer's units with many others).
+ */
+const frozen = new WeakSet<Float32Array | Int32Array>();
+
+/** Marks `a` (an operand, or a list of its rows) as never written again: dots may reuse its copy. Returns it. */
+export function freezeOperand<T extends Float32Array | Int32Array>(a: T): T {
+  frozen.add(a);
+  return a;
+}
+
+/** What the kernel's memory holds of the last call's operands: which array, which rows, where. */
+interface Placed {
+  src: Float32Array;
+  rows: Int32Array | null;
+  count: number;
+  wp: number;
+  at: number;
+}
+
+let placedX: Placed | null = null;
+let placedY: Placed | null = null;
+
+function samePlace(p: Placed | null, src: Float32Array, rows: Int32Array | null, count: number, wp: number, at: number): boolean {
+  return p !== null && frozen.has(src) && (rows === null || frozen.has(rows)) && p.src === src && p.rows === rows && p.count === count && p.wp === wp && p.at === at;
 }
 
 /**
@@ -85,7 +124,7 @@ function dotsInWasm(k: DotsExports, x: Float32Array, n: number, y: Float32Array,
 }
 
 /** The products in the kernel's memory (valid until its next call). */
-function dotsView(k: DotsExports, x: Float32Array, n: number, y: Float32Array, m: number, w: number): Float32Array {
+function dotsView(k: DotsExports, x: Float32Array, n: number, y: Float32Array, m: number, w: number, xRows: Int32Array | null = null): Float32Array {
   const wp = Math.ceil(w / 16) * 16;
   const bytes = 4 * (n * wp + m * wp + n * m);
   const have = k.memory.buffer.byteLength;
@@ -94,15 +133,20 @@ function dotsView(k: DotsExports, x: Float32Array, n: number, y: Float32Array, m
   const xOff = 0;
   const yOff = n * wp;
   const outOff = yOff + m * wp;
-  const place = (src: Float32Array, rows: number, at: number) => {
-    if (wp === w) { heap.set(src.subarray(0, rows * w), at); return; }
+  // Row r of the operand (a listed row of x) to heap row r at `at`, zeros after it up to wp.
+  const place = (src: Float32Array, rowsOf: Int32Array | null, rows: number, at: number) => {
+    if (wp === w && !rowsOf) { heap.set(src.subarray(0, rows * w), at); return; }
     for (let r = 0; r < rows; r++) {
-      heap.set(src.subarray(r * w, (r + 1) * w), at + r * wp);
-      heap.fill(0, at + r * wp + w, at + (r + 1) * wp);
+      const u = rowsOf ? rowsOf[r]! : r;
+      heap.set(src.subarray(u * w, (u + 1) * w), at + r * wp);
+      if (wp !== w) heap.fill(0, at + r * wp + w, at + (r + 1) * wp);
     }
   };
-  place(x, n, xOff);
-  place(y, m, yOff);
+  if (!samePlace(placedX, x, xRows, n, wp, xOff)) place(x, xRows, n, xOff);
+  if (!samePlace(placedY, y, null, m, wp, yOff)) place(y, null, m, yOff);
+  // The memory now holds exactly these two (the products go after both).
+  placedX = { src: x, rows: xRows, count: n, wp, at: xOff };
+  placedY = { src: y, rows: null, count: m, wp, at: yOff };
   k.dots(xOff * 4, n, yOff * 4, m, wp, outOff * 4);
   return heap.subarray(outOff, outOff + n * m);
 }

@@ -22,7 +22,7 @@ import { maximizeAssignmentFlat } from '../controls/assignment.ts';
 import { Random } from '../synth/random.ts';
 import type { ModelView, Matrix } from './model-view.ts';
 import { evenlySpaced, predictivePValue, shuffled } from './stats.ts';
-import { dotsCompact, withDots } from './dots.ts';
+import { dotsCompact, freezeOperand, withDots } from './dots.ts';
 import { greedyMatchInWasm, greedySimilarities } from './greedy-wasm.ts';
 
 export type HiddenAlignmentKind = 'identity' | 'permuted' | 'partial' | 'none';
@@ -310,8 +310,8 @@ export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAli
   if (f < 3 && !useEmbedding) return null;
 
   // A's side is the same in every draw: its rows are made (and cut to float32) once.
-  const rowsA = f >= 3 ? Float32Array.from(profileRows(fa, wa)) : null;
-  const embColsA = useEmbedding ? Float32Array.from(colsA!) : null;
+  const rowsA = f >= 3 ? freezeOperand(Float32Array.from(profileRows(fa, wa))) : null;
+  const embColsA = useEmbedding ? freezeOperand(Float32Array.from(colsA!)) : null;
   const similarity = (rowsB: Float64Array, embColsB: Float64Array | null, into: Float64Array): { sim: Float64Array; signed: Float32Array | Float64Array | null } => {
     // Profiles alone (the widths where the embedding only gives signs): read where the kernel left them.
     if (rowsA && !(embColsA && embColsB)) return { sim: withDots(rowsA, wa, Float32Array.from(rowsB), wb, f, (prof) => combined(prof, null, into)), signed: null };

@@ -25,6 +25,7 @@ import { maximizeAssignmentFlat } from '../controls/assignment.ts';
 import { Random } from '../synth/random.ts';
 import { alignHidden, identityMap, type DimMap, type HiddenAlignment } from './hidden.ts';
 import { ModelView } from './model-view.ts';
+import { freezeOperand } from './dots.ts';
 export { indexTensors } from './model-view.ts';
 import { evenlySpaced, fisherCombine, median, predictivePValue, shuffled } from './stats.ts';
 import { controlsFraction, sampledCellPairs } from '../sample/controls.ts';
@@ -435,7 +436,7 @@ function neuronStatistic(uniform: () => number): Statistic & { chosen(count: num
   const chosenFor = new Map<number, Int32Array>();
   const chosenOf = (count: number) => {
     const k = count > LARGE_MLP ? NEURONS_PER_CELL / 2 : NEURONS_PER_CELL;
-    if (!chosenFor.has(count)) chosenFor.set(count, Int32Array.from(shuffled(count, uniform).slice(0, Math.min(k, count))).sort());
+    if (!chosenFor.has(count)) chosenFor.set(count, freezeOperand(Int32Array.from(shuffled(count, uniform).slice(0, Math.min(k, count))).sort()));
     return chosenFor.get(count)!;
   };
   const statistic = (x: Units[], y: Units[]): Observed => {
@@ -505,9 +506,11 @@ function layerCells(
   };
   let kept = 0;
   const keep = (bytes: number) => { if (kept + bytes > CELL_CACHE_BYTES) return false; kept += bytes; return true; };
-  // Each builder's cuts one after another: the cutter lays its matrices out once for them.
-  const cut = (p: PreparedCell, builders: UnitBuilder[], from: number, to: number) => {
-    for (let d = from; d < to; d++) p.shuffled.push(builders.map((u) => u.build(p.shuffles[d]!, null, p.only)));
+  // Units on each list of dimensions, one builder's cuts after another (heads, then KV groups):
+  // the thread's cutter lays a builder's matrices out once for all of them, not once per draw.
+  const cut = (builders: UnitBuilder[], dimsList: Int32Array[], only: Int32Array | null): Units[][] => {
+    const byBuilder = builders.map((u) => dimsList.map((dims) => u.build(dims, null, only)));
+    return dimsList.map((_, d) => byBuilder.map((built) => built[d]!));
   };
   const prepared: PreparedCell[] = [];
   for (const [la, lb] of pairs) {
@@ -520,11 +523,12 @@ function layerCells(
     const energy = builders.map((u) => u.energy(sel.a)).reduce((s, e) => s.map((x, i) => x + e[i]!));
     const shuffles = Array.from({ length: count }, () => Int32Array.from(stratifiedShuffle(energy, uniform), (k) => sel.a[k]!));
     const firstCross = Math.min(cross.length, Math.ceil((EARLY_DRAWS * cross.length) / (cross.length + count)));
+    // The observed units, and the first stage's shuffles.
+    const [observed, ...shuffled] = cut(builders, [sel.a, ...shuffles.slice(0, Math.max(0, Math.min(count, EARLY_DRAWS - firstCross)))], only);
     const p: PreparedCell = {
       draft: { component, layerA: la, layerB: lb, observed: null, draws: [] },
-      observed: builders.map((u) => u.build(sel.a, null, only)), shuffles, shuffled: [], cross, firstCross, builders: null, only,
+      observed: observed!, shuffles, shuffled, cross, firstCross, builders: null, only,
     };
-    cut(p, builders, 0, Math.min(count, EARLY_DRAWS - firstCross));
     // Counted twice: the cutter holds a copy of the matrices laid out for its kernel.
     if (keep(2 * builders.reduce((s, u) => s + u.bytes, 0))) p.builders = builders;
     prepared.push(p);
@@ -563,7 +567,7 @@ function layerCells(
   const firstShuffles = new Map(open.map((p) => [p, p.shuffled.length]));
   for (const p of open) {
     const builders = p.builders ?? load(a, p.draft.layerA!);
-    if (builders) cut(p, builders, p.shuffled.length, p.shuffles.length);
+    if (builders) p.shuffled.push(...cut(builders, p.shuffles.slice(p.shuffled.length), p.only));
   }
   for (const p of prepared) p.builders = null;
   visit(open, 2, (p) => p.cross.slice(p.firstCross), (p) => firstShuffles.get(p)!);
@@ -613,11 +617,12 @@ function expertCells(a: ModelView, b: ModelView, pairs: [number, number][], sel:
     for (const ea of picked) {
       const ua = mlpUnits({ view: a, layer: la, expert: ea, dims: sel.a }, 'expert');
       if (!ua) continue;
-      const x = [ua.build(sel.a, null)];
       const eb = toB[ea]!;
       const others = candidates.filter((e) => e !== eb).slice(0, MIN_NULL_DRAWS);
       const yb = unitsOf(eb);
-      if (!yb || yb[0]!.width !== x[0]!.width) continue;
+      if (!yb || yb[0]!.width !== ua.widthFor(sel.a)) continue;
+      // Only the neurons the statistic reads (drawn here, where the statistic would draw them first).
+      const x = [ua.build(sel.a, null, stat.chosen(ua.count))];
       const draft: CellDraft = { component: 'routed experts', layerA: la, layerB: lb, expertA: ea, expertB: eb, observed: stat(x, yb), draws: [] };
       for (const e of others) {
         const y = unitsOf(e);

@@ -63,7 +63,7 @@ export class UnitCutter {
   }
 
   /**
-   * The units' data (count × width floats; units not listed stay zero) and, per listed unit and
+   * The units' data (count × width floats; with `only`, just the listed units in their order) and, per listed unit and
    * block, Σv² before centring (block-major: squares[i·listed + n]); null where the kernel cannot
    * run (no WebAssembly, too large, or dimensions or units out of range: the caller's JavaScript
    * loops then give their answer, whatever it is).
@@ -116,10 +116,10 @@ export class UnitCutter {
       offset += sizes[i]!;
     });
     unitKernelCuts.count++;
-    const data = new Float32Array(count * width);
+    const data = new Float32Array(listed * width);
     const heap = new Float32Array(memory.buffer, outAt, count * width);
     if (!only) data.set(heap);
-    else for (const u of only) data.set(heap.subarray(u * width, (u + 1) * width), u * width);
+    else only.forEach((u, n) => data.set(heap.subarray(u * width, (u + 1) * width), n * width));
     return { data, squares: new Float64Array(memory.buffer, squaresAt, listed * this.sources.length).slice(), width };
   }
 

@@ -16,7 +16,7 @@ import { maximizeAssignmentFlat } from '../controls/assignment.ts';
 import type { DimMap } from './hidden.ts';
 import type { Matrix, ModelView } from './model-view.ts';
 import { centerUnit } from './stats.ts';
-import { dots } from './dots.ts';
+import { dots, freezeOperand } from './dots.ts';
 import { UnitCutter } from './units-wasm.ts';
 
 /** Dimensions compared: A's and B's indices of matched pairs, and B's sign for each. */
@@ -42,13 +42,18 @@ export function selectDims(map: DimMap, max: number, uniform: () => number): Dim
   };
 }
 
-/** Unit vectors, `count` rows of `width` floats (blocks concatenated, each scaled by 1/√blocks). */
+/** Unit vectors, `count` rows of `width` floats (blocks concatenated, each scaled by 1/√blocks); never written once built (dots.ts may reuse its copy of `data`). */
 export interface Units {
   count: number;
   width: number;
   data: Float32Array;
   /**
-   * Per unit, Σ over its blocks of log ‖block‖ before centring (MLP neurons: log‖gate_r‖ +
+   * Built for these units only (`build`'s `only`): `data` holds just them, in this order
+   * (rows.length × width). Absent: all `count` units, in order.
+   */
+  rows?: Int32Array;
+  /**
+   * Per unit (indexed by unit, listed or not), Σ over its blocks of log ‖block‖ before centring (MLP neurons: log‖gate_r‖ +
    * log‖up_r‖ + log‖down_r‖ on the compared dimensions, the norm folded in): unchanged by
    * up×s with down÷s, so a magnitude a function-preserving edit cannot move. Absent for other units.
    */
@@ -77,8 +82,10 @@ export interface UnitBuilder {
   count: number;
   /** Bytes of the matrices it holds. */
   bytes: number;
-  /** `only`: build just these units (the others stay zero): a null draw needs only the units its statistic reads. */
+  /** `only`: build just these units (`rows` of the result): a null draw needs only the units its statistic reads. */
   build(dims: Int32Array, sign: Float32Array | null, only?: Int32Array | null): Units;
+  /** The width of the units `build` makes on these dimensions (nothing is cut). */
+  widthFor(dims: Int32Array): number;
   /** `build` as first written (a closure per block, columns walked with a stride): the reference tests compare `build` against. */
   buildReference(dims: Int32Array, sign: Float32Array | null, only?: Int32Array | null): Units;
   /** Energy (sum of squares) of each chosen dimension over the blocks: used to stratify nulls. */
@@ -125,7 +132,8 @@ function builder(specs: BlockSpec[], count: number, kept: Int32Array | null = nu
       const cut = cutter.cut(at(wanted), sign, count, only, scale);
       if (!cut) return self.buildReference(wanted, sign, only);
       const { data, squares, width } = cut;
-      if (!withMagnitude) return { count, width, data };
+      freezeOperand(data);
+      if (!withMagnitude) return only ? { count, width, data, rows: only } : { count, width, data };
       // Σ over blocks of log‖block‖, added in block order as the reference adds them.
       const magnitude = new Float64Array(count);
       const listed = only ? only.length : count;
@@ -133,17 +141,20 @@ function builder(specs: BlockSpec[], count: number, kept: Int32Array | null = nu
         const u = only ? only[n]! : n;
         for (let i = 0; i < specs.length; i++) magnitude[u] += 0.5 * Math.log(squares[i * listed + n]! + 1e-30);
       }
-      return { count, width, data, magnitude };
+      return only ? { count, width, data, rows: only, magnitude } : { count, width, data, magnitude };
+    },
+    widthFor(dims) {
+      return specs.reduce((w, s) => w + s.span * dims.length, 0);
     },
     buildReference(wanted, sign, only = null) {
       const dims = at(wanted);
       const sizes = specs.map((s) => s.span * dims.length);
       const width = sizes.reduce((x, y) => x + y, 0);
-      const data = new Float32Array(count * width);
+      const data = new Float32Array((only ? only.length : count) * width);
       const magnitude = withMagnitude ? new Float64Array(count) : undefined;
       for (let n = 0; n < (only ? only.length : count); n++) {
         const u = only ? only[n]! : n;
-        let offset = u * width;
+        let offset = n * width;
         specs.forEach((s, i) => {
           const block = data.subarray(offset, offset + sizes[i]!);
           if (s.side === 'rows') rowBlock(s.m, u * s.span, (u + 1) * s.span, dims, sign, block);
@@ -152,7 +163,9 @@ function builder(specs: BlockSpec[], count: number, kept: Int32Array | null = nu
           offset += sizes[i]!;
         });
       }
-      return magnitude ? { count, width, data, magnitude } : { count, width, data };
+      freezeOperand(data);
+      const listed = only ? { rows: only } : {};
+      return magnitude ? { count, width, data, ...listed, magnitude } : { count, width, data, ...listed };
     },
     energy(wanted) {
       const dims = at(wanted);
@@ -238,11 +251,22 @@ export function tokenUnits(view: ModelView, role: 'embedding' | 'lm_head', rows:
 
 /** Similarities of the chosen units of x against every unit of y (rows: x's chosen units). */
 export function similarities(x: Units, chosen: Int32Array | null, y: Units): Float64Array {
+  // Columns are y's units and, without `chosen`, rows x's: both must be whole there.
+  if (y.rows || (!chosen && x.rows)) throw new Error('similarities: units built for some units only are compared only through `chosen`');
   if (!chosen) return dots(x.data, x.count, y.data, y.count, x.width);
-  const w = x.width;
-  const rows = new Float32Array(chosen.length * w);
-  chosen.forEach((u, i) => rows.set(x.data.subarray(u * w, (u + 1) * w), i * w));
-  return dots(rows, chosen.length, y.data, y.count, w);
+  // Built for the chosen units only: its rows are them, in order.
+  if (x.rows === chosen) return dots(x.data, chosen.length, y.data, y.count, x.width);
+  return dots(x.data, chosen.length, y.data, y.count, x.width, x.rows ? positionsIn(x.rows, chosen) : chosen);
+}
+
+/** Where each of `units` sits among `rows` (a unit built for some units only, read for a subset of them). */
+function positionsIn(rows: Int32Array, units: Int32Array): Int32Array {
+  const at = new Map(Array.from(rows, (u, i) => [u, i]));
+  return Int32Array.from(units, (u) => {
+    const i = at.get(u);
+    if (i === undefined) throw new Error(`unit ${u} was not built`);
+    return i;
+  });
 }
 
 /** Mean over rows of the best similarity in the row, the share whose best sits at the same index, and each row's best column. */
