@@ -229,3 +229,18 @@ for (const [wa, wb] of [[1100, 1100], [1030, 1200], [1200, 1030]] as const) {
     t.deepEqual([...matchDimensions(inPlace, wa, wb)], expected, 'WebAssembly, similarities in its memory');
   });
 }
+
+test('greedy matching in WebAssembly at every small width: the four-lane scan of each row and its last columns give the first greatest value, as first written', (t) => {
+  const random = new Random(17, 'greedy widths');
+  for (let wb = 1; wb <= 13; wb++) {
+    for (const wa of [1, 3, wb, 2 * wb + 1]) {
+      // Few distinct values (ties across lanes), with NaN, -Infinity and signed zeros, and rows that start with NaN.
+      const sim = Float64Array.from({ length: wa * wb }, (_, k) => {
+        const u = random.uniform();
+        if (k % wb === 0 && u < 0.1) return NaN;
+        return u < 0.05 ? NaN : u < 0.1 ? -Infinity : u < 0.15 ? -0 : u < 0.2 ? 0 : Math.round(random.normal() * 2) / 2;
+      });
+      t.deepEqual([...greedyMatchInWasm(sim, wa, wb)!], [...greedyAsFirstWritten(sim, wa, wb)], `${wa} into ${wb}`);
+    }
+  }
+});

@@ -38,7 +38,7 @@ function kernelFor(wa: number, wb: number): Kernel | null {
   const top = align(best + wa * 4);
   const order = align(top + wa * 8);
   const used = align(order + wa * 4);
-  const toB = align(used + wb);
+  const toB = align(used + wb * 8);
   const end = toB + wa * 4;
   if (end > MAX_BYTES) return null;
   const exports = new WebAssembly.Instance(compiled, {}).exports as unknown as GreedyExports;
@@ -75,7 +75,7 @@ export function greedyMatchInWasm(sim: Float64Array, wa: number, wb: number): In
   for (let i = 0; i < wa; i++) order.push(i);
   order.sort((x, y) => top[y]! - top[x]!);
   new Int32Array(buffer, at.order, wa).set(order);
-  new Uint8Array(buffer, at.used, wb).fill(0);
+  new Uint8Array(buffer, at.used, wb * 8).fill(0);
   const toB = new Int32Array(buffer, at.toB, wa);
   toB.fill(-1);
   exports.assign(0, wa, wb, at.best, at.order, at.used, at.toB);
