@@ -7,6 +7,8 @@
  *  - the whole alignment on a 2-layer pair of that width (hidden 4096, 14,336 neurons, 32 heads,
  *    8 KV groups; bf16; a light fine-tune), against the weights pass on the same pair: the
  *    matchings must run at this size, not be skipped for budget.
+ *  - the hidden alignment's greedy matching at 4096 dimensions (random similarities, as its null
+ *    draws give, and a near-identity, as a derivative's), WebAssembly against the JavaScript;
  * Run alone: `node --import tsx bench/align.ts`; the kernels alone (seconds):
  * `node --import tsx bench/align.ts --kernel`.
  */
@@ -17,6 +19,8 @@ import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
 import { compareCheckpoints } from '../core/src/compare/weights.ts';
 import { alignModels } from '../core/src/align/index.ts';
 import { dots, dotsJs } from '../core/src/align/dots.ts';
+import { greedyMatchJs } from '../core/src/align/hidden.ts';
+import { greedyMatchInWasm, greedySimilarities } from '../core/src/align/greedy-wasm.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { dotsSource } from '../core/src/align/wasm/source.ts';
 import { assembleWat } from '../core/src/kernels/wasm/build.ts';
@@ -117,8 +121,34 @@ export async function benchDotsKernels(): Promise<void> {
   }
 }
 
+/** The greedy matching of 4096 dimensions (matchDimensions beyond 1024): WebAssembly in place against the JavaScript, best of 5 each, the same matching checked. */
+export function benchGreedy(): void {
+  console.log('\nthe hidden alignment\'s greedy matching, 4096 x 4096 similarities (WebAssembly, 4-lane SIMD scans, against the JavaScript; best of 5)');
+  const n = 4096;
+  const random = new Random(5, 'bench greedy');
+  const sim = greedySimilarities(n, n);
+  if (!sim) { console.log('  WebAssembly SIMD unavailable: skipped'); return; }
+  for (const [what, value] of [
+    ['random (a null draw)', () => random.uniform()],
+    ['near-identity (a derivative)', (i: number, j: number) => (i === j ? 0.9 : 0) + 0.1 * random.uniform()],
+  ] as const) {
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) sim[i * n + j] = (value as (i: number, j: number) => number)(i, j);
+    const best = (f: () => Int32Array | null): [Int32Array | null, number] => {
+      let out: Int32Array | null = null;
+      let fastest = Infinity;
+      for (let r = 0; r < 5; r++) { const [o, s] = timeIt(f); out = o; fastest = Math.min(fastest, s); }
+      return [out, fastest];
+    };
+    const [wasm, sw] = best(() => greedyMatchInWasm(sim, n, n));
+    const [js, sj] = best(() => greedyMatchJs(sim, n, n));
+    const same = !!wasm && !!js && wasm.every((v, i) => v === js[i]);
+    console.log(`  ${what.padEnd(30)} WebAssembly ${(sw * 1000).toFixed(0)} ms, JavaScript ${(sj * 1000).toFixed(0)} ms (${(sj / sw).toFixed(1)}x); ${same ? 'the same matching' : 'MATCHINGS DIFFER'}`);
+  }
+}
+
 export async function benchAlignment(root: string): Promise<void> {
   await benchDotsKernels();
+  benchGreedy();
   console.log('\naligned tests (matchings under the hidden alignment)');
   const [n, m, w] = [64, 14336, 768];
   const random = new Random(1, 'bench dots');
@@ -147,6 +177,6 @@ export async function benchAlignment(root: string): Promise<void> {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  if (process.argv.includes('--kernel')) await benchDotsKernels();
+  if (process.argv.includes('--kernel')) { await benchDotsKernels(); benchGreedy(); }
   else await benchAlignment(fileURLToPath(new URL('../.bench/', import.meta.url)));
 }
