@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BestDots, bestDotsJs } from '../core/src/align/dots.ts';
 import { greedyMatchJs, matchDimensions } from '../core/src/align/hidden.ts';
-import { greedyMatchInWasm, greedySimilarities } from '../core/src/align/greedy-wasm.ts';
+import { greedyMatchInWasm, greedySimilarities, greedySimilarities32 } from '../core/src/align/greedy-wasm.ts';
 import { ModelView } from '../core/src/align/model-view.ts';
 import { attentionUnits, mlpUnits, routerUnits, similarities, tokenUnits, type UnitBuilder } from '../core/src/align/units.ts';
 import { assembleGreedy, assembleLines, assembleUnits } from '../core/src/align/wasm/build.ts';
@@ -227,12 +227,19 @@ for (const [wa, wb] of [[1100, 1100], [1030, 1200], [1200, 1030]] as const) {
     const inPlace = greedySimilarities(wa, wb)!;
     inPlace.set(sim);
     t.deepEqual([...matchDimensions(inPlace, wa, wb)], expected, 'WebAssembly, similarities in its memory');
+    // The same numbers in float32 (each is one: eighths, NaN, -Infinity): the same matching.
+    const sim32 = Float32Array.from(sim);
+    t.deepEqual([...greedyMatchInWasm(sim32, wa, wb)!], expected, 'WebAssembly float32, similarities copied in');
+    const inPlace32 = greedySimilarities32(wa, wb)!;
+    inPlace32.set(sim32);
+    t.deepEqual([...matchDimensions(inPlace32, wa, wb)], expected, 'WebAssembly float32, similarities in its memory');
+    t.deepEqual([...greedyMatchJs(sim32, wa, wb)], expected, 'JavaScript, float32');
   });
 }
 
-test('greedy matching in WebAssembly at every small width: the four-lane scan of each row and its last columns give the first greatest value, as first written', (t) => {
+test('greedy matching in WebAssembly at every small width, float64 and float32: the lane scans of each row and its last columns give the first greatest value, as first written', (t) => {
   const random = new Random(17, 'greedy widths');
-  for (let wb = 1; wb <= 13; wb++) {
+  for (let wb = 1; wb <= 21; wb++) {
     for (const wa of [1, 3, wb, 2 * wb + 1]) {
       // Few distinct values (ties across lanes), with NaN, -Infinity and signed zeros, and rows that start with NaN.
       const sim = Float64Array.from({ length: wa * wb }, (_, k) => {
@@ -240,7 +247,9 @@ test('greedy matching in WebAssembly at every small width: the four-lane scan of
         if (k % wb === 0 && u < 0.1) return NaN;
         return u < 0.05 ? NaN : u < 0.1 ? -Infinity : u < 0.15 ? -0 : u < 0.2 ? 0 : Math.round(random.normal() * 2) / 2;
       });
-      t.deepEqual([...greedyMatchInWasm(sim, wa, wb)!], [...greedyAsFirstWritten(sim, wa, wb)], `${wa} into ${wb}`);
+      const expected = [...greedyAsFirstWritten(sim, wa, wb)];
+      t.deepEqual([...greedyMatchInWasm(sim, wa, wb)!], expected, `${wa} into ${wb}`);
+      t.deepEqual([...greedyMatchInWasm(Float32Array.from(sim), wa, wb)!], expected, `${wa} into ${wb}, float32 (eight lanes)`);
     }
   }
 });

@@ -30,6 +30,11 @@ function kernel(): DotsExports | null {
   return instance;
 }
 
+/** Whether `dots` runs in WebAssembly here (its numbers are float32 then: `dotsCompact`, `withDots`). */
+export function dotsInWasmAvailable(): boolean {
+  return kernel() !== null;
+}
+
 /** out[i·m + j] = Σ_k x[i·w + k]·y[j·w + k], in JavaScript (four accumulators). */
 export function dotsJs(x: Float32Array, n: number, y: Float32Array, m: number, w: number): Float64Array {
   const out = new Float64Array(n * m);

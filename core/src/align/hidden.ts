@@ -22,8 +22,8 @@ import { maximizeAssignmentFlat } from '../controls/assignment.ts';
 import { Random } from '../synth/random.ts';
 import type { ModelView, Matrix } from './model-view.ts';
 import { evenlySpaced, predictivePValue, shuffled } from './stats.ts';
-import { dotsCompact, freezeOperand, withDots } from './dots.ts';
-import { greedyMatchInWasm, greedySimilarities } from './greedy-wasm.ts';
+import { dotsCompact, dotsInWasmAvailable, freezeOperand, withDots } from './dots.ts';
+import { greedyMatchInWasm, greedySimilarities, greedySimilarities32 } from './greedy-wasm.ts';
 
 export type HiddenAlignmentKind = 'identity' | 'permuted' | 'partial' | 'none';
 
@@ -162,8 +162,14 @@ function profileRows(features: Float64Array[], width: number): Float64Array {
  * into `sim` (wa × wb: reused from draw to draw, as a fresh 128 MB array costs more in page faults
  * at 4096 wide than filling it does).
  */
-function combined(prof: Float32Array | Float64Array | null, signed: Float32Array | Float64Array | null, sim: Float64Array): Float64Array {
+function combined(prof: Float32Array | Float64Array | null, signed: Float32Array | Float64Array | null, sim: Sims): Sims {
   const cells = sim.length;
+  // Float32 similarities hold float32 profiles alone, copied as they are (the same numbers).
+  if (sim instanceof Float32Array) {
+    if (!(prof instanceof Float32Array) || signed) throw new Error('hidden alignment: float32 similarities take float32 profile correlations alone');
+    sim.set(prof.subarray(0, cells));
+    return sim;
+  }
   if (prof && signed) for (let k = 0; k < cells; k++) sim[k] = (prof[k]! + Math.abs(signed[k]!)) / 2;
   // (p + 0) / 1 is p itself: a sum that starts at +0 is never −0, so the copy is the same numbers.
   else if (prof) sim.set(prof.subarray(0, cells));
@@ -195,10 +201,18 @@ function standardizedColumns(m: Matrix): Float64Array {
   return out;
 }
 
+/**
+ * Similarities of A's dimensions (rows) with B's: float64, or float32 where they are the profiles'
+ * correlations alone beyond the exact assignment's width (greedy matching compares them as their
+ * float64 copy would, exactly, in half the memory).
+ */
+export type Sims = Float64Array | Float32Array;
+
 /** One-to-one matching of A's dimensions (rows) into B's (columns) maximizing similarity. */
-export function matchDimensions(sim: Float64Array, wa: number, wb: number): Int32Array {
+export function matchDimensions(sim: Sims, wa: number, wb: number): Int32Array {
   const toB = new Int32Array(wa).fill(-1);
   if (Math.max(wa, wb) <= EXACT_ASSIGNMENT_WIDTH) {
+    if (!(sim instanceof Float64Array)) throw new Error('hidden alignment: the exact assignment takes float64 similarities');
     maximizeAssignmentFlat(sim, wa, wb).rowToCol.forEach((j, i) => { toB[i] = j; });
     return toB;
   }
@@ -207,7 +221,7 @@ export function matchDimensions(sim: Float64Array, wa: number, wb: number): Int3
 }
 
 /** The greedy matching in JavaScript (the fallback, and the reference greedy-wasm.ts is tested against). */
-export function greedyMatchJs(sim: Float64Array, wa: number, wb: number): Int32Array {
+export function greedyMatchJs(sim: Sims, wa: number, wb: number): Int32Array {
   const toB = new Int32Array(wa).fill(-1);
   const order: number[] = [];
   const best = new Int32Array(wa);
@@ -257,7 +271,7 @@ function hiddenSettled(score: number, draws: number[]): boolean {
   return (test.pValue <= EARLY_P && score - test.mean >= MIN_EFFECT) || test.pValue >= 0.5;
 }
 
-function meanMatched(sim: Float64Array, wb: number, toB: Int32Array): number {
+function meanMatched(sim: Sims, wb: number, toB: Int32Array): number {
   let s = 0;
   let n = 0;
   toB.forEach((j, i) => { if (j >= 0) { s += sim[i * wb + j]!; n++; } });
@@ -312,7 +326,7 @@ export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAli
   // A's side is the same in every draw: its rows are made (and cut to float32) once.
   const rowsA = f >= 3 ? freezeOperand(Float32Array.from(profileRows(fa, wa))) : null;
   const embColsA = useEmbedding ? freezeOperand(Float32Array.from(colsA!)) : null;
-  const similarity = (rowsB: Float64Array, embColsB: Float64Array | null, into: Float64Array): { sim: Float64Array; signed: Float32Array | Float64Array | null } => {
+  const similarity = (rowsB: Float64Array, embColsB: Float64Array | null, into: Sims): { sim: Sims; signed: Float32Array | Float64Array | null } => {
     // Profiles alone (the widths where the embedding only gives signs): read where the kernel left them.
     if (rowsA && !(embColsA && embColsB)) return { sim: withDots(rowsA, wa, Float32Array.from(rowsB), wb, f, (prof) => combined(prof, null, into)), signed: null };
     const prof = rowsA ? dotsCompact(rowsA, wa, Float32Array.from(rowsB), wb, f) : null;
@@ -321,8 +335,10 @@ export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAli
   };
 
   // Beyond the exact assignment's width the similarities go straight into the greedy kernel's
-  // memory, one buffer for the observed matching (used up before the draws) and every draw.
-  const greedyBuffer = Math.max(wa, wb) > EXACT_ASSIGNMENT_WIDTH ? greedySimilarities(wa, wb) : null;
+  // memory, one buffer for the observed matching (used up before the draws) and every draw:
+  // float32 where they are the profiles' correlations alone, as the dots kernel gives them.
+  const profilesOnly = !!rowsA && !useEmbedding;
+  const greedyBuffer = Math.max(wa, wb) <= EXACT_ASSIGNMENT_WIDTH ? null : profilesOnly && dotsInWasmAvailable() ? greedySimilarities32(wa, wb) : greedySimilarities(wa, wb);
   const observed = similarity(profileRows(fb, wb), colsB, greedyBuffer ?? new Float64Array(wa * wb));
   const toB = matchDimensions(observed.sim, wa, wb);
   const score = meanMatched(observed.sim, wb, toB);
