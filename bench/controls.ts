@@ -25,6 +25,9 @@ export async function benchControls(root: string): Promise<void> {
   console.log('\ncontrols share, 48 × 128 MoE pair (bench/controls.ts; lineage compare A B --threads T [--sample 0.1], run.controls of the report)');
   for (const [label, b] of [['derived', pair.derived], ['independent', pair.independent]] as const) {
     const exactTotal = new Map<number, number>();
+    // Warms the page cache (the Solar runs before evict it) and the compiled code: else the first
+    // exact run is cold and every sampled ratio against it flatters.
+    await compareModels(pair.base, b, { threads: 2 });
     for (const sample of [undefined, 0.1]) {
       for (const threads of [1, 2]) {
         const report = await compareModels(pair.base, b, { threads, sample });
