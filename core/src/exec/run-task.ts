@@ -49,20 +49,85 @@ export const DEFAULT_WINDOW_ELEMENTS = 1 << 21;
 export async function runTask(task: Task, ctx: TaskContext, onItem?: (bytes: number) => void): Promise<ItemResult[]> {
   if (ctx.windowElements % BLOCK !== 0) throw new Error(`window of ${ctx.windowElements} elements is not a multiple of the ${BLOCK}-element block`);
   const results: ItemResult[] = [];
-  for (const item of task.items) {
-    results.push(await runItem(item, ctx));
-    onItem?.((item.a?.byteLength ?? 0) + (item.b?.byteLength ?? 0));
+  const ahead = ctx.overlapReads ? new PairsAhead(task.items, ctx) : null;
+  try {
+    for (let i = 0; i < task.items.length; i++) {
+      results.push(await runItem(task.items[i]!, ctx, ahead?.take(i) ?? null));
+      onItem?.((task.items[i]!.a?.byteLength ?? 0) + (task.items[i]!.b?.byteLength ?? 0));
+    }
+  } finally {
+    // A read still in flight would write into windows the next task uses: let it land first.
+    await ahead?.settle();
   }
   return results;
 }
 
-async function runItem(item: TaskItem, ctx: TaskContext): Promise<ItemResult> {
+/**
+ * Pairs read one item ahead: a pair that fits one window has nothing to overlap within itself,
+ * so while it computes, the next such pair's bytes are read into the other half of the windows
+ * (on libuv's pool). MoE layouts are thousands of expert tensors of about a window or less; on one
+ * thread of two cores the reads then cost the second core's time instead of the kernel's. Only
+ * pairs of AHEAD_FROM bytes or more a side: below that a blocking read costs less than a hand-off.
+ */
+const AHEAD_FROM = 256 << 10;
+
+interface ReadAhead {
+  rawA: Uint8Array;
+  rawB: Uint8Array;
+  /** Both sides' reads (rejected with the read's error: the item's own to classify). */
+  read: Promise<void>;
+}
+
+class PairsAhead {
+  private readonly eligible: boolean[];
+  private readonly stride: number = 0;
+  private ordinal = 0;
+  private next: { index: number; ahead: ReadAhead } | null = null;
+
+  constructor(private readonly items: TaskItem[], private readonly ctx: TaskContext) {
+    this.eligible = items.map((item) => {
+      if (!item.compare || !item.a || !item.b || item.sample || !ctx.reader.readSync) return false;
+      const n = elementCount(item.a.shape);
+      return n > 0 && n <= ctx.windowElements && Math.min(item.a.byteLength, item.b.byteLength) >= AHEAD_FROM;
+    });
+    const widest = Math.max(0, ...items.filter((_, i) => this.eligible[i]).map((item) => elementCount(item.a!.shape)));
+    // Sized once for the task: a later windows() call asking no more keeps these buffers in place.
+    if (widest > 0) { ctx.kernel.windows(2 * widest); this.stride = widest * 4; }
+  }
+
+  /** Item i's bytes if they are being read ahead (starting them now if not), and the next item's read started. */
+  take(i: number): ReadAhead | null {
+    if (!this.eligible[i]) return null;
+    const own = this.next?.index === i ? this.next.ahead : this.start(i);
+    this.next = this.eligible[i + 1] ? { index: i + 1, ahead: this.start(i + 1) } : null;
+    return own;
+  }
+
+  async settle(): Promise<void> {
+    if (this.next) await Promise.allSettled([this.next.ahead.read]);
+  }
+
+  private start(i: number): ReadAhead {
+    const { a, b } = this.items[i]!;
+    const n = elementCount(a!.shape);
+    const windows = this.ctx.kernel.windows(2 * (this.stride / 4));
+    const at = (this.ordinal++ % 2) * this.stride;
+    const rawA = windows.rawA.subarray(at, at + n * bytesPerElement(a!.dtype));
+    const rawB = windows.rawB.subarray(at, at + n * bytesPerElement(b!.dtype));
+    const read = bothSides(this.ctx.reader.read(a!.file, a!.offset, rawA), this.ctx.reader.read(b!.file, b!.offset, rawB));
+    // Awaited by its item, or settled at the end; never an unhandled rejection meanwhile.
+    read.catch(() => {});
+    return { rawA, rawB, read };
+  }
+}
+
+async function runItem(item: TaskItem, ctx: TaskContext, ahead: ReadAhead | null): Promise<ItemResult> {
   const result: ItemResult = { index: item.index, moments: null, blocks: null, hashA: null, hashB: null, error: null };
   try {
       if (item.compare && item.a && item.b && item.sample) {
         await compareSampled(item, item.a, item.b, item.sample, ctx, result);
       } else if (item.compare && item.a && item.b) {
-        await compareStreams(item, item.a, item.b, ctx, result);
+        await compareStreams(item, item.a, item.b, ctx, result, ahead);
       } else {
         if (item.a && ctx.hashers) result.hashA = await hashOnly(item.a, ctx, 0);
         if (item.b && ctx.hashers) result.hashB = await hashOnly(item.b, ctx, 1);
@@ -80,9 +145,9 @@ async function runItem(item: TaskItem, ctx: TaskContext): Promise<ItemResult> {
 /**
  * Streams a pair in windows with double buffering: while the kernel and the hashes work on one
  * window, the reader fills the next (on libuv's thread pool for pread), so reading overlaps
- * computing instead of adding to it.
+ * computing instead of adding to it. A pair of one window may come read ahead (`PairsAhead`).
  */
-async function compareStreams(item: TaskItem, a: TensorRef, b: TensorRef, ctx: TaskContext, out: ItemResult): Promise<void> {
+async function compareStreams(item: TaskItem, a: TensorRef, b: TensorRef, ctx: TaskContext, out: ItemResult, ahead: ReadAhead | null): Promise<void> {
   const { kernel, reader, hashers, windowElements } = ctx;
   const n = elementCount(a.shape);
   const sizeA = bytesPerElement(a.dtype);
@@ -92,7 +157,7 @@ async function compareStreams(item: TaskItem, a: TensorRef, b: TensorRef, ctx: T
   const perWindow = Math.min(windowElements, n);
   // Two slots of raw bytes per side; the f32 scratch of one slot serves decoding.
   const windows = kernel.windows(2 * perWindow);
-  const slot = (k: number) => ({
+  const slot = (k: number) => ahead ? ahead : ({
     rawA: windows.rawA.subarray((k % 2) * perWindow * 4, (k % 2) * perWindow * 4 + perWindow * 4),
     rawB: windows.rawB.subarray((k % 2) * perWindow * 4, (k % 2) * perWindow * 4 + perWindow * 4),
   });
@@ -117,8 +182,8 @@ async function compareStreams(item: TaskItem, a: TensorRef, b: TensorRef, ctx: T
   hashers?.[1].init();
   kernel.reset();
   // One window leaves nothing to overlap: an async read would only add its round trip (MoE layouts hold ~19k tensors of tens of KB).
-  const overlap = (ctx.overlapReads && windowsCount > 1) || !reader.readSync;
-  let pending: Promise<unknown> | null = overlap ? fill(0) : null;
+  const overlap = !!ahead || (ctx.overlapReads && windowsCount > 1) || !reader.readSync;
+  let pending: Promise<unknown> | null = ahead ? ahead.read : overlap ? fill(0) : null;
   try {
     for (let k = 0; k < windowsCount; k++) {
       if (overlap) {
