@@ -13,6 +13,7 @@ import { synthesize } from '../core/src/synth/synth.ts';
 import { startWorker } from '../worker/src/index.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
 import { waitFor, WORKER } from './helpers/cluster.ts';
+import { jobTasksFilter, taskSubject, TASKS_STREAM } from '../proto/jetstream.ts';
 import { recordResults, testCluster, workerProcess } from './helpers/test-cluster.ts';
 import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
@@ -65,6 +66,44 @@ unless(NATS_MISSING, test.serial)('a worker killed while it holds a control task
   const { run: _localRun, ...inProcess } = local;
   t.deepEqual(cluster, inProcess);
   t.deepEqual(report.controls!.unavailable, []);
+  t.is(report.run.controls!.tasks, local.run.controls!.tasks);
+});
+
+unless(NATS_MISSING, test.serial)('the controls start beside the weights pass: their first tasks are queued with the weights tasks at once, the job still in its weights phase; the report equals the local one', async (t) => {
+  t.timeout(180_000);
+  const { root, base, derived } = modelPair();
+  const { nats, rpc, jsm: jsmOf } = await testCluster(t, root);
+  const jsm = await jsmOf();
+  // A tensor a task: a weights pass of many tasks, long enough to be seen running.
+  const options = { hash: '', kernel: '', targetTaskBytes: 1 };
+  const submitted = await rpc.submit({ jobId: 'ctl-early', modelA: base, modelB: derived, options });
+  const total = submitted.job!.tasksTotal;
+  // No worker yet: every weights task is queued, and the hidden and layer alignments (ahead of them).
+  const ids = async () => Object.keys((await jsm.streams.info(TASKS_STREAM, { subjects_filter: jobTasksFilter('ctl-early') })).state.subjects ?? {}).map((s) => Number(s.split('.').pop())).sort((x, y) => x - y);
+  const queued = await waitFor('the controls\' first tasks on the queue', async () => { const q = await ids(); return q.length === total + 2 ? q : null; });
+  t.deepEqual(queued, Array.from({ length: total + 2 }, (_, i) => i));
+  // Ahead of them on the queue (the hidden alignment is the longest control; the cells wait on it).
+  const seq = async (id: number) => (await jsm.streams.getMessage(TASKS_STREAM, { last_by_subj: taskSubject('ctl-early', id) }))!.seq;
+  const weightsFirst = Math.min(...await Promise.all(queued.filter((id) => id < total).map(seq)));
+  for (const id of [total, total + 1]) t.true(await seq(id) < weightsFirst, `control task ${id} queued ahead of the weights pass`);
+
+  // While the weights pass runs, the job's phase is the weights' (its control tasks already published).
+  const watched = rpc.watch('ctl-early');
+  const worker = await startWorker({ ...WORKER, nats: nats.url, threads: 1 });
+  t.teardown(() => worker.stop());
+  const statuses = await watched;
+  t.is(statuses.at(-1)!.state, JobState.JOB_STATE_DONE);
+  const seen = statuses.filter((s) => s.state === JobState.JOB_STATE_RUNNING && s.tasksDone + s.tasksFailed < total).map((s) => s.phase);
+  t.log(`${seen.length} of ${statuses.length} statuses during the weights pass`);
+  t.true(seen.length > 0, 'the job was seen running its weights pass');
+  t.deepEqual([...new Set(seen)], ['weights']);
+
+  const report = await rpc.report('ctl-early') as ComparisonReport;
+  t.true((report.run.controls!.besideWeightsSeconds ?? 0) > 0, 'the report says the controls started beside the weights pass');
+  const local = await compareModels(base, derived, { targetTaskBytes: 1 });
+  const { run: _clusterRun, ...cluster } = report;
+  const { run: _localRun, ...inProcess } = local;
+  t.deepEqual(cluster, inProcess);
   t.is(report.run.controls!.tasks, local.run.controls!.tasks);
 });
 

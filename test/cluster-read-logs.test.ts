@@ -279,20 +279,24 @@ unless(NATS_MISSING, test.serial)('a task whose delivery fails after fetching (i
   const { nats, rpc } = await testCluster(t, root, { allowUrls: true, hubToken: HUB_TOKEN });
   const { outcomes } = await recordResults(nats.url, t);
   const [urlA, urlB] = [server.folderUrl('org/base'), server.folderUrl('org/derived')];
-  await rpc.submit({ jobId: 'failed-delivery', modelA: urlA, modelB: urlB, options: { targetTaskBytes: 300_000 } });
-  // Planned (the coordinator read the headers): from now on model B's tensor bytes answer 503, so
-  // a task reads its A ranges and then fails on B once the HTTP client's retries run out (a read
-  // failure: retried). The first failure lifts the fault, and the task's next delivery succeeds.
-  server.inject({ kind: '503', match: /^\/cdn\/org\/derived\//, times: 1_000_000 });
-  t.teardown(() => server.clearFaults());
+  const submitted = await rpc.submit({ jobId: 'failed-delivery', modelA: urlA, modelB: urlB, options: { targetTaskBytes: 300_000 } });
+  const total = submitted.job!.tasksTotal;
   let failures = 0;
   const onLine = (line: string) => {
     if (!/failed \(delivery \d+\), will be retried/.test(line)) return;
     failures++;
     server.clearFaults();
   };
-  const workers = await Promise.all([1, 2].map((n) => startWorker({ ...WORKER, id: `w${n}`, nats: nats.url, threads: 1, hubToken: HUB_TOKEN, allowUrls: true, log: onLine })));
+  // One worker: no second one has a read under way when the fault comes or goes.
+  const workers = await Promise.all([1].map((n) => startWorker({ ...WORKER, id: `w${n}`, nats: nats.url, threads: 1, hubToken: HUB_TOKEN, allowUrls: true, log: onLine })));
   t.teardown(() => Promise.all(workers.map((w) => w.stop())));
+  // The controls' first tasks (queued ahead of the weights pass) answered: from now on model B's
+  // tensor bytes answer 503, so a weights task reads its A ranges and then fails on B once the
+  // HTTP client's retries run out (a read failure: retried). The first failure lifts the fault,
+  // and the task's next delivery succeeds.
+  await waitFor('the controls\' first answers', () => outcomes.filter((o) => o.taskId >= total && !o.retrying).length >= 2, 60_000);
+  server.inject({ kind: '503', match: /^\/cdn\/org\/derived\//, times: 1_000_000 });
+  t.teardown(() => server.clearFaults());
   const last = (await rpc.watch('failed-delivery')).at(-1)!;
   t.is(last.state, JobState.JOB_STATE_DONE, last.error);
   t.true(failures >= 1, 'a delivery failed and was retried');
@@ -408,12 +412,15 @@ unless(NATS_MISSING, test.serial)('a task that fails for good (one delivery allo
   const tasks = new Map<number, TaskEnvelope['task']>();
   nc.subscribe(jobTasksFilter('failed-task'), { callback: (_e, m) => { const { task } = decodeTask(m.data); tasks.set(task.id, task); } });
   const [urlA, urlB] = [server.folderUrl('org/base'), server.folderUrl('org/derived')];
-  await rpc.submit({ jobId: 'failed-task', modelA: urlA, modelB: urlB, options: { targetTaskBytes: 300_000 } });
-  server.inject({ kind: '503', match: /^\/cdn\/org\/derived\//, times: 1_000_000 });
-  t.teardown(() => server.clearFaults());
-  // One worker: one task fails (its only delivery), then the fault is lifted and the rest are answered.
+  const submitted = await rpc.submit({ jobId: 'failed-task', modelA: urlA, modelB: urlB, options: { targetTaskBytes: 300_000 } });
+  const total = submitted.job!.tasksTotal;
+  // One worker: once the controls' first tasks (queued ahead) are answered, one weights task fails
+  // (its only delivery), then the fault is lifted and the rest are answered.
   const worker = await startWorker({ ...WORKER, nats: nats.url, threads: 1, hubToken: HUB_TOKEN, allowUrls: true, log: (line) => { if (/ failed: /.test(line)) server.clearFaults(); } });
   t.teardown(() => worker.stop());
+  await waitFor('the controls\' first answers', () => outcomes.filter((o) => o.taskId >= total).length >= 2, 60_000);
+  server.inject({ kind: '503', match: /^\/cdn\/org\/derived\//, times: 1_000_000 });
+  t.teardown(() => server.clearFaults());
   const last = (await rpc.watch('failed-task')).at(-1)!;
   t.is(last.state, JobState.JOB_STATE_DONE, last.error);
   t.is(last.tasksFailed, 1);

@@ -78,12 +78,19 @@ unless(NATS_MISSING, test.serial)('a task JetStream gives up on is recorded as f
   t.teardown(() => rpc.close());
   const submitted = await rpc.submit({ jobId: 'given-up', modelA: base, modelB: derived, options: { hash: '', kernel: '', targetTaskBytes: 1 } });
 
-  // A client that takes the first task and never acks it.
+  // A client that takes the first weights task and never acks it. The controls' first tasks are
+  // queued ahead of it (the hidden and layer alignments): it takes and holds those too.
   const nc = await connect({ servers: nats.url });
   t.teardown(() => nc.close());
   const consumer = await jetstream(nc).consumers.get(TASKS_STREAM, WORKERS_CONSUMER);
-  const held = await consumer.next({ expires: 5_000 });
-  t.truthy(held);
+  const total = submitted.job!.tasksTotal;
+  const heldIds: number[] = [];
+  while (!heldIds.some((id) => id < total)) {
+    const held = await consumer.next({ expires: 5_000 });
+    t.truthy(held);
+    heldIds.push(Number(held!.subject.split('.').pop()));
+  }
+  t.deepEqual(heldIds, [total, total + 1, heldIds.at(-1)!], 'the two control tasks came first');
 
   const worker = await startWorker({ ...WORKER, nats: nats.url, threads: 1 });
   t.teardown(() => worker.stop());
@@ -96,4 +103,8 @@ unless(NATS_MISSING, test.serial)('a task JetStream gives up on is recorded as f
   t.true(failed.length >= 1, 'the tensors of the given-up task say why they have no values');
   t.true(failed.every((x) => x.cosine === null));
   t.true(report.weights.tensors.filter((x) => !failed.includes(x)).every((x) => x.cosine !== null || x.note !== null));
+  // The given-up control tasks: their controls are unavailable with the reason, the job done all the same.
+  const unavailable = report.controls!.unavailable.map((u) => u.control).sort();
+  t.deepEqual(unavailable, ['alignment', 'layers']);
+  t.true(report.controls!.unavailable.every((u) => /delivered 1 time without a result/.test(u.reason)), JSON.stringify(report.controls!.unavailable));
 });

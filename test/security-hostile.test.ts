@@ -105,8 +105,9 @@ unless(NATS_MISSING, test.serial)('a hostile NATS client changes nothing: file-r
   await forgeResults(evil, 'forge', 40);
   const submitted = await rpc.submit({ jobId: 'forge', modelA: base, modelB: other, options: { targetTaskBytes: TASK_BYTES } });
   t.true(submitted.job!.tasksTotal > 3, `several tasks (${submitted.job!.tasksTotal})`);
-  // ... and after Submit, while it runs.
-  await forgeResults(evil, 'forge', submitted.job!.tasksTotal);
+  // ... and after Submit, while it runs, for its control tasks too (ids after the weights pass's,
+  // some not planned yet: held until they are, then checked against them).
+  await forgeResults(evil, 'forge', submitted.job!.tasksTotal + 30);
   const last = (await rpc.watch('forge')).at(-1)!;
   t.is(last.state, JobState.JOB_STATE_DONE);
   t.is(last.tasksDone, submitted.job!.tasksTotal);
@@ -118,6 +119,9 @@ unless(NATS_MISSING, test.serial)('a hostile NATS client changes nothing: file-r
   t.is(report.verdict.label, local.verdict.label);
   t.is(report.verdict.label, 'independent');
   t.true(coordinatorLog.some((l) => /job forge: rejected (unsigned|tampered) result/.test(l)));
+  // Forged answers to control tasks (held while those were not planned yet) are not used either.
+  t.deepEqual(report.controls!.unavailable, [], 'every control ran and was answered by the worker');
+  t.deepEqual(report.controls, local.controls);
 
   // ---- 3. A rewritten report chunk: refused as tampered, never a changed verdict. ----
   const chunk = await reportsKv.get('forge.0');

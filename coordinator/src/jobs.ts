@@ -6,12 +6,13 @@
  * only the tasks that have neither a result nor a message in the queue.
  */
 import { status } from '@grpc/grpc-js';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { jetstream, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream';
 import { assembleReport, prepareComparison, type PreparedComparison } from '../../core/src/compare/index.ts';
 import { decodeControlValue, runControlsPhase, type ControlExecutor, type ControlOutcome } from '../../core/src/controls/index.ts';
 import { isRemoteCheckpoint, isRemoteSource } from '../../core/src/checkpoint/index.ts';
 import type { ReadLog, HttpReadOptions } from '../../core/src/io/index.ts';
+import type { ItemResult } from '../../core/src/exec/run-task.ts';
 import { fetchesOnly, readLogOfResult, type ReadLogDropReason } from './read-logs.ts';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/index.ts';
 import { KERNEL_CHOICES, resolveKernel, type KernelChoice } from '../../core/src/kernels/index.ts';
@@ -51,18 +52,26 @@ type Listener = (status: JobStatus, terminal: boolean) => void;
 /** What an untrusted message or record was (a metric label). */
 export type UntrustedKind = 'result' | 'job-record' | 'report' | 'advisory';
 
+/** Results held for control tasks not planned yet: ids after the weights pass's, tasks, per task, bytes in all. */
+const MAX_CONTROL_IDS = 100_000;
+const MAX_HELD_TASKS = 4_096;
+const MAX_HELD_PER_TASK = 4;
+const MAX_HELD_BYTES = 64 << 20;
+
 class ActiveJob {
   readonly outcomes = new Map<number, TaskOutcome>();
   readonly tasks: Map<number, Task>;
   /** The MAC of each task as this coordinator publishes it: a result verifies only against it. */
   readonly taskMacs = new Map<number, string>();
   readonly listeners = new Set<Listener>();
-  /** Control tasks (the second phase, planned once the weights pass is in) awaiting their answer, by task id. */
+  /** Control tasks (the second phase: its first tasks beside the weights pass, the rest once it is in) awaiting their answer, by task id. */
   readonly controlWaiters = new Map<number, (outcome: TaskOutcome) => void>();
   /** Aborted when the job stops being followed (cancel, end): control tasks still awaited fail. */
   readonly controlsAbort = new AbortController();
   /** Control tasks take ids after the weights pass's. */
   nextControlId: number;
+  /** The workers that answered control tasks. */
+  readonly controlWorkers = new Set<string>();
   /** Ids of the control tasks this coordinator published (their results' read logs are the controls'). */
   readonly controlIds = new Set<number>();
   /** Read logs that came back with results (remote models), checked, by delivery (task, attempt, worker). */
@@ -72,6 +81,29 @@ class ActiveJob {
   private readonly readLogsPerTask = new Map<string, number>();
   /** The job's remote files (URL → length) as planned: the only ones a log may speak of. */
   private remoteFiles: Map<string, number> | null = null;
+  /**
+   * The controls phase, started once the weights pass's tasks are on the queue: its first tasks
+   * (the hidden and layer alignments) need no weights results and run beside the weights pass; the
+   * rest waits on `weightsResults`, given when the last weights result is in (or refused: the job
+   * failed). Null until started.
+   */
+  controls: ReturnType<typeof runControlsPhase> | null = null;
+  /** Subjects of control tasks queued for this job before a restart, dropped before the controls start. */
+  staleControls: string[] = [];
+  /**
+   * Results for control task ids this coordinator has not planned yet: a restarted coordinator
+   * replays its predecessor's answers before it plans the same control tasks again (under the same
+   * ids, with the same signed contents). Each is checked against its task once planned, and used
+   * if it answers it (the task is then not run again); bounded, as anyone on NATS may send them.
+   */
+  private readonly held = new Map<number, { data: Uint8Array; headers: MsgHdrs | undefined }[]>();
+  private heldBytes = 0;
+  private readonly firstControlId: number;
+  private weightsIn!: (results: ItemResult[]) => void;
+  private weightsRefused!: (err: Error) => void;
+  readonly weightsResults = new Promise<ItemResult[]>((resolve, reject) => { this.weightsIn = resolve; this.weightsRefused = reject; });
+  /** Every weights result is in (the controls' tasks from now on are the job's phase). */
+  weightsOver = false;
   /** What the job is doing while it runs (JobStatus.phase), and its control tasks so far. */
   phase: 'weights' | 'controls' | 'report' = 'weights';
   controlsTotal = 0;
@@ -82,8 +114,11 @@ class ActiveJob {
   private notifyTimer: NodeJS.Timeout | null = null;
 
   constructor(readonly record: JobRecord, readonly prepared: PreparedComparison, private readonly store: JobStore, private readonly log: (line: string) => void, key: ClusterKey) {
+    // Awaited by the controls phase, if it started; a job that ends first refuses it unheard.
+    this.weightsResults.catch(() => {});
     this.tasks = new Map(prepared.plan.tasks.map((t) => [t.id, t]));
     this.nextControlId = prepared.plan.tasks.reduce((next, t) => Math.max(next, t.id + 1), 0);
+    this.firstControlId = this.nextControlId;
     // Encoding is deterministic, so the MACs are the same on submit and on resume.
     for (const task of prepared.plan.tasks) this.taskMacs.set(task.id, taskMac(key, this.envelope(task)));
   }
@@ -184,8 +219,43 @@ class ActiveJob {
     return { ...s, phase: this.record.state === 'RUNNING' ? this.phase : '', controlsTotal: this.controlsTotal, controlsDone: this.controlsDone };
   }
 
+  /** Keeps a result for a control task id not planned yet; false where it is no such id or the bounds are reached. */
+  hold(taskId: number, data: Uint8Array, headers: MsgHdrs | undefined): boolean {
+    if (!Number.isSafeInteger(taskId) || taskId < Math.max(this.firstControlId, this.nextControlId) || taskId >= this.firstControlId + MAX_CONTROL_IDS) return false;
+    const kept = this.held.get(taskId) ?? [];
+    if (kept.length >= MAX_HELD_PER_TASK || (kept.length === 0 && this.held.size >= MAX_HELD_TASKS) || this.heldBytes + data.length > MAX_HELD_BYTES) return false;
+    kept.push({ data, headers });
+    this.held.set(taskId, kept);
+    this.heldBytes += data.length;
+    return true;
+  }
+
+  /** The results held for a control task now planned (each still to be checked against it). */
+  takeHeld(taskId: number): { data: Uint8Array; headers: MsgHdrs | undefined }[] {
+    const kept = this.held.get(taskId) ?? [];
+    this.held.delete(taskId);
+    for (const k of kept) this.heldBytes -= k.data.length;
+    return kept;
+  }
+
+  /** The weights pass is over: its results for the controls phase (which then shows as the job's phase while its tasks run). */
+  weightsDone(results: ItemResult[]): void {
+    this.weightsOver = true;
+    if (this.controlsDone < this.controlsTotal) this.phase = 'controls';
+    this.weightsIn(results);
+  }
+
+  /** The job ends without its weights results (failed, cancelled): the controls stop. */
+  weightsFailed(err: Error): void {
+    this.weightsRefused(err);
+    this.controlsAbort.abort();
+  }
+
   stopFollowing(): void {
     this.closed = true;
+    this.held.clear();
+    this.heldBytes = 0;
+    this.weightsRefused(new Error('the job was stopped'));
     this.controlsAbort.abort();
     this.messages?.stop();
     this.messages = null;
@@ -230,6 +300,11 @@ export interface JobManagerOptions {
 export class JobManager {
   private readonly active = new Map<string, ActiveJob>();
   private readonly submitting = new Map<string, Promise<{ job: JobStatus; created: boolean }>>();
+  /**
+   * Control tasks being published, by job: a job that ends (cancelled, failed) while its controls
+   * run beside the weights pass waits for them before its queue is cleaned, so none lands after.
+   */
+  private readonly publishing = new Map<string, Set<Promise<unknown>>>();
   private readonly js: JetStreamClient;
   private advisories: Subscription | null = null;
   /** Refusals are logged throttled per kind and reason (each is counted in the metrics). */
@@ -357,8 +432,16 @@ export class JobManager {
       // What is still queued (or held by a worker) must be read before the results: a task missing
       // from both was lost or never published (a coordinator that died while dispatching).
       const queued = await this.queuedTasks(record.jobId);
+      // Control tasks an earlier coordinator queued for this job (it restarted): this one plans its
+      // own under the same ids, and drops the old copies before it publishes (else they run twice).
+      const weights = new Set([...job.tasks.keys()].map((id) => taskSubject(record.jobId, id)));
+      job.staleControls = [...queued].filter((subject) => !weights.has(subject));
       await this.follow(job);
       if (job.closed) return;
+      // The controls' first tasks go on the queue ahead of the weights pass's: the hidden alignment
+      // is the longest control and the aligned cells wait on it, so a worker takes it at once and
+      // the cells can start when the weights are in (as the local executor runs them).
+      this.startControls(job);
       try {
         await this.dispatchMissing(job, queued);
       } catch (err) {
@@ -425,11 +508,18 @@ export class JobManager {
       try {
         for await (const m of messages) {
           let outcome: TaskOutcome | null = null;
+          let asked: number | null = null;
           try {
             // Only results bound to a task this job published, signed with the cluster key.
-            outcome = openResult(this.o.key, m.data, m.headers, (jobId, taskId) => (jobId === job.record.jobId ? job.taskMacs.get(taskId) ?? null : null));
+            outcome = openResult(this.o.key, m.data, m.headers, (jobId, taskId) => {
+              if (jobId !== job.record.jobId) return null;
+              asked = taskId;
+              return job.taskMacs.get(taskId) ?? null;
+            });
           } catch (err) {
-            if (err instanceof UntrustedDataError) this.untrusted('result', err, job.record.jobId);
+            // An answer to a control task planned again after a restart, but not yet: kept to be checked then.
+            const later = err instanceof UntrustedDataError && err.reason === 'foreign' && asked !== null && !job.taskMacs.has(asked) && job.hold(asked, m.data, m.headers);
+            if (later) { /* held */ } else if (err instanceof UntrustedDataError) this.untrusted('result', err, job.record.jobId);
             else this.o.log(`job ${job.record.jobId}: ignored a result: ${(err as Error).message}`);
           }
           if (outcome) {
@@ -485,6 +575,42 @@ export class JobManager {
     await Promise.all(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, ordered.length) }, publishOne));
   }
 
+  /** Whether a held result answers control task `taskId` (signed for it, successful): it is then its answer. */
+  private answeredBefore(job: ActiveJob, taskId: number, mac: string): boolean {
+    const { jobId } = job.record;
+    for (const held of job.takeHeld(taskId)) {
+      try {
+        const outcome = openResult(this.o.key, held.data, held.headers, (j, id) => (j === jobId && id === taskId ? mac : null));
+        if (outcome.retrying || outcome.error !== null) continue;
+        for (const line of job.keepReadLog(outcome, this.o.onReadLogDropped)) this.refusalLog('read-log', `job ${jobId}: read log of ${line}`);
+        job.controlWaiters.get(taskId)?.(outcome);
+        return true;
+      } catch (err) {
+        if (err instanceof UntrustedDataError) this.untrusted('result', err, jobId);
+        else throw err;
+      }
+    }
+    return false;
+  }
+
+  /** The job's controls phase, started once (beside the weights pass, or at its end when the results were all in already). */
+  private startControls(job: ActiveJob): NonNullable<ActiveJob['controls']> {
+    if (!job.controls) {
+      const { jobId, options } = job.record;
+      const stale = job.staleControls;
+      job.controls = (async () => {
+        if (stale.length) {
+          this.o.log(`job ${jobId}: dropping ${stale.length} control task(s) queued before the restart`);
+          await this.dropQueuedTasks(jobId, stale).catch((err) => this.o.log(`job ${jobId}: could not drop them: ${(err as Error).message}`));
+        }
+        return runControlsPhase(job.prepared, job.weightsResults, { seed: options.seed, sample: options.sample, executor: this.controlExecutor(job) });
+      })();
+      // Awaited by finish(); a job that ends before it does must not leave the rejection unhandled.
+      job.controls.catch(() => {});
+    }
+    return job.controls;
+  }
+
   /**
    * Runs control tasks through the work queue: signed like the weights pass's tasks (a control
    * task carries its spec as JSON), answered by whichever workers pull them, each answer checked
@@ -507,6 +633,7 @@ export class JobManager {
             signal.addEventListener('abort', () => reject(new Error('the job was cancelled')), { once: true });
             job.controlWaiters.set(id, (outcome) => {
               job.controlWaiters.delete(id);
+              job.controlWorkers.add(outcome.worker);
               job.controlsDone++;
               job.notify();
               this.o.onTask?.(outcome.error !== null, 0, outcome.attempt);
@@ -516,19 +643,31 @@ export class JobManager {
           answer.catch(() => {});
           return { id, control, signed, answer };
         });
-        job.phase = 'controls';
+        // Beside the weights pass, the job's phase stays the weights' until they are in.
+        if (job.weightsOver) job.phase = 'controls';
         job.controlsTotal += entries.length;
+        // Answers a predecessor got before it restarted: a task one of them answers is not run again.
+        const toPublish = entries.filter((e) => !this.answeredBefore(job, e.id, e.signed.mac));
         job.notify();
         const round = randomBytes(8).toString('hex');
         let next = 0;
         const publishOne = async () => {
-          while (next < entries.length && !signal.aborted) {
-            const e = entries[next++]!;
+          while (next < toPublish.length && !signal.aborted) {
+            const e = toPublish[next++]!;
             await retryOnTimeout(() => this.js.publish(taskSubject(jobId, e.id), e.signed.data, { msgID: `${jobId}.${e.id}.${round}`, headers: e.signed.headers }));
             this.o.onDispatch?.(1);
           }
         };
-        await Promise.all(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, entries.length) }, publishOne));
+        const published = Promise.all(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, toPublish.length) }, publishOne));
+        const inFlight = this.publishing.get(jobId) ?? new Set();
+        this.publishing.set(jobId, inFlight);
+        inFlight.add(published);
+        try {
+          await published;
+        } finally {
+          inFlight.delete(published);
+          if (inFlight.size === 0 && this.publishing.get(jobId) === inFlight) this.publishing.delete(jobId);
+        }
         const outcomes = await Promise.all(entries.map((e) => e.answer));
         return outcomes.map((outcome, i): ControlOutcome => {
           if (outcome.error !== null) return { ok: false, error: outcome.error };
@@ -555,19 +694,28 @@ export class JobManager {
     const buildStarted = performance.now();
     try {
       const uncompared = mostlyUncompared(prepared.plan, job.outcomes);
-      if (uncompared) throw new JobFailedError(uncompared);
+      if (uncompared) {
+        const failure = new JobFailedError(uncompared);
+        job.weightsFailed(failure);
+        throw failure;
+      }
       const results = mergeOutcomes(prepared.plan, job.outcomes);
       const kernel = kernelOf(prepared.plan, job.outcomes) ?? await resolveKernel(record.options.kernel);
-      const workers = new Set([...job.outcomes.values()].map((o) => o.worker));
-      const threads = [...workers].reduce((n, w) => n + (this.o.workers.threadsOf(w) ?? 1), 0);
       const samples = new Array(prepared.matched.length).fill(null);
       for (const task of prepared.plan.tasks) for (const item of task.items) samples[item.index] = item.sample;
       // The controls (layer alignment, expert matching, shared-token rows, the aligned tests) are a
       // second phase of tasks on the same work queue: workers read the tensors (remote models: the
       // ranges, over HTTP, held to the version planned from), this coordinator plans the tasks and
-      // combines their small answers.
-      const phase = await runControlsPhase(prepared, results, { seed: record.options.seed, sample: record.options.sample, executor: this.controlExecutor(job) });
+      // combines their small answers. Its first tasks started with the job (startControls); the
+      // rest are planned now, from the weights results.
+      const controlsPhase = this.startControls(job);
+      job.weightsDone(results);
+      job.notify();
+      const phase = await controlsPhase;
       const controls = phase.controls;
+      // The workers that ran the job's tasks, of either phase (one may have run controls only).
+      const workers = new Set([...[...job.outcomes.values()].map((o) => o.worker), ...job.controlWorkers]);
+      const threads = [...workers].reduce((n, w) => n + (this.o.workers.threadsOf(w) ?? 1), 0);
       // Every task of both phases is in: the next job's tasks may go on the queue while this report
       // is built (leaving earlier would queue them ahead of this job's control tasks).
       this.admission.jobs.leave(record.jobId);
@@ -654,6 +802,8 @@ export class JobManager {
   /** The job has ended: its queued tasks and its results are no longer needed. */
   private async cleanUp(jobId: string): Promise<void> {
     const { jsm } = this.o.topology;
+    // Publishes stop once the job's controls are aborted; the ones under way land first.
+    await Promise.allSettled([...(this.publishing.get(jobId) ?? [])]);
     await Promise.all([
       this.dropQueuedTasks(jobId),
       jsm.streams.purge(RESULTS_STREAM, { filter: resultSubject(jobId) }),
@@ -663,11 +813,12 @@ export class JobManager {
   /**
    * Deletes the job's task messages one by one. Not a filtered purge: on a work-queue stream,
    * nats-server 2.9 moves the shared consumer past every message on a filtered purge, so the
-   * other jobs' queued tasks would never be delivered (test/cluster-cancel.test.ts).
+   * other jobs' queued tasks would never be delivered (test/cluster-cancel.test.ts). `only`: just
+   * these subjects of the job's.
    */
-  private async dropQueuedTasks(jobId: string): Promise<void> {
+  private async dropQueuedTasks(jobId: string, only?: string[]): Promise<void> {
     const { jsm } = this.o.topology;
-    const subjects = [...(await this.queuedTasks(jobId))];
+    const subjects = only ?? [...(await this.queuedTasks(jobId))];
     let next = 0;
     const dropOne = async () => {
       while (next < subjects.length) {
