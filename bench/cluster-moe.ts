@@ -37,7 +37,7 @@ export async function benchClusterMoe(root: string): Promise<void> {
     const report = await cluster.client.result(job.jobId);
     const seconds = (performance.now() - t0) / 1000;
     const delay = formatDelay(before, await scrapeDelay(cluster.metricsAddress));
-    console.log(`${'48×128 MoE pair, 2 workers × 1 thread'.padEnd(44)} ${seconds.toFixed(1).padStart(6)} s (local, 2 threads: ${localSeconds.toFixed(1)} s); ${sameSections(report, local)}; ${delay}`);
+    console.log(`${'48×128 MoE pair, 2 workers × 1 thread'.padEnd(44)} ${seconds.toFixed(1).padStart(6)} s (local, 2 threads: ${localSeconds.toFixed(1)} s); ${sameSections(report, local)}; ${delay}${cluster.fromBuild ? '' : ' (processes from the sources through tsx: the build is missing or stale)'}`);
   } catch (err) {
     console.log(`cluster MoE bench failed: ${(err as Error).message}`);
   } finally {

@@ -1,15 +1,16 @@
 /**
  * A cluster of processes for benches, as deployed: a nats-server, `lineage coordinator` (metrics on
- * a free port) and `lineage worker`s of one thread each, all signing with a fresh cluster key.
- * `stop()` ends them all (SIGTERM, then waits).
+ * a free port) and `lineage worker`s of one thread each, all signing with a fresh cluster key, run
+ * from the build where it is current (bench/built.ts; `fromBuild` says so). `stop()` ends them all
+ * (SIGTERM, then waits).
  */
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { connect, type LineageClient } from '../client/src/sdk/index.ts';
 import { startNatsServer } from '../test/helpers/nats-server.ts';
 
-const BIN = fileURLToPath(new URL('../client/bin/lineage.js', import.meta.url));
+import { cliEntry } from './built.ts';
+
 const TOKEN = 'bench-token';
 
 export interface Service {
@@ -23,6 +24,8 @@ export interface ProcessCluster {
   /** HOST:PORT of the coordinator's metrics. */
   metricsAddress: string;
   client: LineageClient;
+  /** The processes run the build (else the sources through tsx, slower). */
+  fromBuild: boolean;
   stop(): Promise<void>;
 }
 
@@ -38,8 +41,9 @@ export async function until<T>(what: string, probe: () => T | null | undefined, 
 
 export async function startProcessCluster(root: string, workers: number, coordinatorArgs: string[] = []): Promise<ProcessCluster> {
   const key = randomBytes(32).toString('hex');
+  const { entry, fromBuild } = cliEntry();
   const service = (args: string[]): Service => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LINEAGE_TOKEN: TOKEN, LINEAGE_CLUSTER_KEY: key } });
+    const child = spawn(process.execPath, [entry, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LINEAGE_TOKEN: TOKEN, LINEAGE_CLUSTER_KEY: key } });
     let log = '';
     child.stderr!.setEncoding('utf8').on('data', (s: string) => { log += s; });
     return { child, log: () => log };
@@ -59,7 +63,7 @@ export async function startProcessCluster(root: string, workers: number, coordin
     const metricsAddress = /metrics on http:\/\/(\S+?)\/metrics/.exec(coordinator.log())![1]!;
     await until('the workers', () => started.every((w) => / ready: /.test(w.log())));
     client = await connect({ address, token: TOKEN });
-    return { coordinator, workers: started, metricsAddress, client, stop };
+    return { coordinator, workers: started, metricsAddress, client, stop, fromBuild };
   } catch (err) {
     await stop();
     throw err;

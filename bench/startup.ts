@@ -9,21 +9,10 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { synthesize } from '../core/src/synth/synth.ts';
+import { BUILT, buildIsStale, SOURCES } from './built.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BUILT = join(ROOT, 'dist/client/src/main.js');
-const SOURCES = join(ROOT, 'client/bin/lineage.js');
 const GOAL_SECONDS = 0.3;
-/** The folders the build compiles. */
-const COMPILED = (JSON.parse(readFileSync(join(ROOT, 'tsconfig.build.json'), 'utf8')) as { include: string[] }).include;
-
-/** True when dist/ is missing or older than a source (the same test ./lineage makes). */
-function buildIsStale(): boolean {
-  const stamp = join(ROOT, 'dist/.built');
-  if (!existsSync(stamp)) return true;
-  const out = execFileSync('find', [...COMPILED, '-newer', stamp, '(', '-name', '*.ts', '-o', '-name', '*.mjs', '-o', '-name', '*.wasm', ')', '-print'], { cwd: ROOT, encoding: 'utf8' });
-  return out.trim() !== '';
-}
 
 function median(values: number[]): number {
   const sorted = [...values].sort((x, y) => x - y);
