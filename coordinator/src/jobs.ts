@@ -13,7 +13,7 @@ import { buildWeightsSectionYielding } from '../../core/src/report/index.ts';
 import { decodeControlValue, runControlsPhase, type ControlExecutor, type ControlOutcome } from '../../core/src/controls/index.ts';
 import { isRemoteCheckpoint, isRemoteSource } from '../../core/src/checkpoint/index.ts';
 import type { ReadLog, HttpReadOptions } from '../../core/src/io/index.ts';
-import type { ItemResult } from '../../core/src/exec/index.ts';
+import { nextTurn, pacer, type ItemResult } from '../../core/src/exec/index.ts';
 import { fetchesOnly, readLogOfResult, type ReadLogDropReason } from './read-logs.ts';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/index.ts';
 import { KERNEL_CHOICES, resolveKernel, type KernelChoice } from '../../core/src/kernels/index.ts';
@@ -443,6 +443,10 @@ export class JobManager {
       // is the longest control and the aligned cells wait on it, so a worker takes it at once and
       // the cells can start when the weights are in (as the local executor runs them).
       this.startControls(job);
+      // Their planning and the weights tasks' signing are each ~0.1 s at 19k tensors: the event
+      // loop (Watch, heartbeats, scrapes) is served between them.
+      await nextTurn();
+      if (job.closed) return;
       try {
         await this.dispatchMissing(job, queued);
       } catch (err) {
@@ -565,8 +569,12 @@ export class JobManager {
     // cannot be guessed (so no one can publish first under the id and have the real task dropped).
     const round = randomBytes(8).toString('hex');
     let next = 0;
+    // Signing is ~2 ms a task at 19k tensors: the publishers, 64 at once, let the event loop in every 20 ms.
+    const signing = pacer();
     const publishOne = async () => {
       while (next < ordered.length && !job.closed) {
+        while (signing.due()) await signing.yield();
+        if (next >= ordered.length || job.closed) return;
         const task = ordered[next++]!;
         const { data, headers } = signTask(this.o.key, job.envelope(task));
         await retryOnTimeout(() => this.js.publish(taskSubject(jobId, task.id), data, { msgID: `${jobId}.${task.id}.${round}`, headers }));
@@ -669,17 +677,18 @@ export class JobManager {
           inFlight.delete(published);
           if (inFlight.size === 0 && this.publishing.get(jobId) === inFlight) this.publishing.delete(jobId);
         }
-        const outcomes = await Promise.all(entries.map((e) => e.answer));
-        return outcomes.map((outcome, i): ControlOutcome => {
+        // Each answer is decoded (gunzipped and checked) as it arrives, in its own turn of the event
+        // loop, rather than all of a batch's in one turn at its end.
+        return Promise.all(entries.map((e) => e.answer.then((outcome): ControlOutcome => {
           if (outcome.error !== null) return { ok: false, error: outcome.error };
           if (!outcome.controlResult) return { ok: false, error: `worker ${outcome.worker} sent no answer` };
           try {
-            return { ok: true, value: decodeControlValue(entries[i]!.control.part.kind, outcome.controlResult), seconds: outcome.seconds };
+            return { ok: true, value: decodeControlValue(e.control.part.kind, outcome.controlResult), seconds: outcome.seconds };
           } catch (err) {
-            this.o.log(`job ${jobId}: control task ${entries[i]!.id} from worker ${outcome.worker}: ${(err as Error).message}`);
+            this.o.log(`job ${jobId}: control task ${e.id} from worker ${outcome.worker}: ${(err as Error).message}`);
             return { ok: false, error: (err as Error).message };
           }
-        });
+        })));
       },
     };
   }
@@ -738,6 +747,8 @@ export class JobManager {
       // Remote models: what the workers fetched, from the logs their results carried (both phases).
       const remote = isRemoteCheckpoint(prepared.a) || isRemoteCheckpoint(prepared.b);
       const logs = [...job.readLogs.values()];
+      await nextTurn();
+      if (cancelled()) return;
       const report = assembleReport(prepared, results, {
         controls,
         ...(remote ? {
@@ -756,8 +767,13 @@ export class JobManager {
         },
       });
       // Stored unindented: half the bytes to seal, store, fetch and send at 19k tensors (41 -> 21 MB);
-      // clients parse it, and write their files indented.
-      const stored = await this.o.store.putReport(record.jobId, JSON.stringify(report) + '\n');
+      // clients parse it, and write their files indented. Assembling, writing out and sealing it
+      // are each tens of milliseconds there: the event loop is served between them.
+      await nextTurn();
+      const text = JSON.stringify(report) + '\n';
+      await nextTurn();
+      if (cancelled()) return;
+      const stored = await this.o.store.putReport(record.jobId, text);
       record.reportChunks = stored.chunks;
       record.reportSha256 = stored.sha256;
       if (cancelled()) return;

@@ -23,6 +23,7 @@ import { executeLocally, planComparison, type WeightsOptions } from './weights.t
 import { judgeWeights, type Verdict } from '../verdict/verdict.ts';
 import { runControlsPhase, type Controls, type ControlsRun, type PendingComparison } from '../controls/index.ts';
 import { compareBehaviour, LocalLlamaModel, type BehaviourSection } from '../behaviour/index.ts';
+import { nextTurn } from '../exec/next-turn.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -131,6 +132,8 @@ export interface PrepareOptions {
 export async function openComparison(pathA: string, pathB: string, options: PrepareOptions = {}): Promise<OpenedComparison> {
   // A path may be a model folder, a folder URL or a list of file URLs (see checkpoint/remote.ts).
   const a = await openModel(pathA, options.remote);
+  // Each header's parse is tens of milliseconds at 19k tensors: a coordinator serves its event loop between them.
+  await nextTurn();
   const b = await openModel(pathB, options.remote);
   options.onOpened?.();
   const { section: tokenizer, tokenizers } = await tokenizerSection(a, b, pathA, pathB, options.texts);
@@ -139,21 +142,33 @@ export async function openComparison(pathA: string, pathB: string, options: Prep
 
 /** The rest of the preparation of opened models: their architectures, tensors matched, the plan. */
 export function planOpened(opened: OpenedComparison, options: PrepareOptions = {}): PreparedComparison {
+  const architecture = architectureOf(opened);
+  const matched = matchTensors(opened.a.tensors, opened.b.tensors);
+  const plan = planComparison(matched, options);
+  return { ...opened, matched, plan, architecture };
+}
+
+function architectureOf(opened: OpenedComparison): PreparedComparison['architecture'] {
   const { a, b, pathA, pathB } = opened;
-  const architecture = a.config && b.config
+  return a.config && b.config
     ? analyzeArchitecture(a.config, b.config, {
         labelA: configLabel(a, pathA), labelB: configLabel(b, pathB),
         indexA: loadCheckpointIndex(a.root), indexB: loadCheckpointIndex(b.root),
         tensorsA: a.tensors, tensorsB: b.tensors,
       })
     : { available: false as const, reason: `no config.json in ${a.config ? pathB : pathA}` };
-  const matched = matchTensors(a.tensors, b.tensors);
-  const plan = planComparison(matched, options);
-  return { ...opened, matched, plan, architecture };
 }
 
+/** planOpened's steps with the event loop served between them (each up to ~0.1 s at 19k tensors a side). */
 export async function prepareComparison(pathA: string, pathB: string, options: PrepareOptions = {}): Promise<PreparedComparison> {
-  return planOpened(await openComparison(pathA, pathB, options), options);
+  const opened = await openComparison(pathA, pathB, options);
+  await nextTurn();
+  const architecture = architectureOf(opened);
+  await nextTurn();
+  const matched = matchTensors(opened.a.tensors, opened.b.tensors);
+  await nextTurn();
+  const plan = planComparison(matched, options);
+  return { ...opened, matched, plan, architecture };
 }
 
 /** The report from a prepared comparison and its item results (ordered by item index). */

@@ -19,6 +19,7 @@ import { controlsFraction, notSampled, sampledExpertLayers } from '../sample/con
 import { Random } from '../synth/random.ts';
 import { taskModels, type ControlExecutor, type ControlKind, type ControlOutcome, type ControlPart, type ControlTask, type ControlValues } from './tasks.ts';
 import { localControlExecutor } from './executor.ts';
+import { nextTurn } from '../exec/next-turn.ts';
 
 export type { ControlExecutor, ControlOutcome, ControlTask } from './tasks.ts';
 export { parseControlTask } from './tasks.ts';
@@ -181,10 +182,15 @@ export async function computeControls(input: PreparedComparison | PendingCompari
   // (planning the expert tasks indexes ~19k tensors of a 100B MoE: done here, it is off the path
   // from the weights pass's end to the dispatch of these tasks).
   const prepared = 'prepared' in input ? await input.prepared : input;
+  // Each step below is tens of milliseconds at 19k tensors a side: the event loop (a coordinator's
+  // Watch and heartbeats, the local pool's hand-offs to threads) is served between them.
   indexTensors(opened.a);
+  await nextTurn();
   indexTensors(opened.b);
+  await nextTurn();
   const fraction = controlsFraction(options.sample);
   const expertPlan = expertLayerRuns(opened, fraction);
+  await nextTurn();
   const rows = fraction === null ? {} : { rows: fraction };
   const expertsAt = expertPlan.runs.map((layers) => add(`experts: layers ${layers[0]}-${layers[layers.length - 1]}`, { kind: 'experts', layers, ...rows }));
   const embedA = opened.a.tensors.find((t) => classifyTensor(t.name).role === 'embedding');

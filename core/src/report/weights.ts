@@ -13,6 +13,7 @@ import type { SamplePlan } from '../sample/blocks.ts';
 import { around, INTERVAL_STATS, stratifiedIntervals, sumsOf, type StatName, type Stratum } from '../sample/estimate.ts';
 import { expertsRead, expertStratumOf, planExpertStrata, type ExpertStratum } from '../sample/experts.ts';
 import { emptyMoments, finalizeMoments, mergeMoments, type Moments } from '../stats/moments.ts';
+import { nextTurn } from '../exec/next-turn.ts';
 
 export interface TensorReport {
   name: string | null;
@@ -148,7 +149,7 @@ export async function buildWeightsSectionYielding(matched: MatchedTensor[], resu
   for (;;) {
     const step = steps.next();
     if (step.done) return step.value;
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await nextTurn();
   }
 }
 
