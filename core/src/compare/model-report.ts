@@ -142,31 +142,35 @@ export async function openComparison(pathA: string, pathB: string, options: Prep
 
 /** The rest of the preparation of opened models: their architectures, tensors matched, the plan. */
 export function planOpened(opened: OpenedComparison, options: PrepareOptions = {}): PreparedComparison {
-  const architecture = architectureOf(opened);
-  const matched = matchTensors(opened.a.tensors, opened.b.tensors);
-  const plan = planComparison(matched, options);
-  return { ...opened, matched, plan, architecture };
+  const steps = planSteps(opened, options);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
 }
 
-function architectureOf(opened: OpenedComparison): PreparedComparison['architecture'] {
+/** The same, with the event loop served between its steps (each up to ~0.1 s at 19k tensors a side). */
+export async function prepareComparison(pathA: string, pathB: string, options: PrepareOptions = {}): Promise<PreparedComparison> {
+  const steps = planSteps(await openComparison(pathA, pathB, options), options);
+  for (;;) {
+    await nextTurn();
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+function* planSteps(opened: OpenedComparison, options: PrepareOptions): Generator<void, PreparedComparison, void> {
   const { a, b, pathA, pathB } = opened;
-  return a.config && b.config
+  const architecture = a.config && b.config
     ? analyzeArchitecture(a.config, b.config, {
         labelA: configLabel(a, pathA), labelB: configLabel(b, pathB),
         indexA: loadCheckpointIndex(a.root), indexB: loadCheckpointIndex(b.root),
         tensorsA: a.tensors, tensorsB: b.tensors,
       })
     : { available: false as const, reason: `no config.json in ${a.config ? pathB : pathA}` };
-}
-
-/** planOpened's steps with the event loop served between them (each up to ~0.1 s at 19k tensors a side). */
-export async function prepareComparison(pathA: string, pathB: string, options: PrepareOptions = {}): Promise<PreparedComparison> {
-  const opened = await openComparison(pathA, pathB, options);
-  await nextTurn();
-  const architecture = architectureOf(opened);
-  await nextTurn();
-  const matched = matchTensors(opened.a.tensors, opened.b.tensors);
-  await nextTurn();
+  yield;
+  const matched = matchTensors(a.tensors, b.tensors);
+  yield;
   const plan = planComparison(matched, options);
   return { ...opened, matched, plan, architecture };
 }

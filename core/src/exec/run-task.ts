@@ -80,7 +80,8 @@ interface ReadAhead {
 
 class PairsAhead {
   private readonly eligible: boolean[];
-  private readonly stride: number = 0;
+  /** Elements of the task's widest such pair: each half of the windows holds one. */
+  private readonly widest: number;
   private ordinal = 0;
   private next: { index: number; ahead: ReadAhead } | null = null;
 
@@ -90,9 +91,9 @@ class PairsAhead {
       const n = elementCount(item.a.shape);
       return n > 0 && n <= ctx.windowElements && Math.min(item.a.byteLength, item.b.byteLength) >= AHEAD_FROM;
     });
-    const widest = Math.max(0, ...items.filter((_, i) => this.eligible[i]).map((item) => elementCount(item.a!.shape)));
+    this.widest = Math.max(0, ...items.filter((_, i) => this.eligible[i]).map((item) => elementCount(item.a!.shape)));
     // Sized once for the task: a later windows() call asking no more keeps these buffers in place.
-    if (widest > 0) { ctx.kernel.windows(2 * widest); this.stride = widest * 4; }
+    if (this.widest > 0) ctx.kernel.windows(2 * this.widest);
   }
 
   /** Item i's bytes if they are being read ahead (starting them now if not), and the next item's read started. */
@@ -110,8 +111,9 @@ class PairsAhead {
   private start(i: number): ReadAhead {
     const { a, b } = this.items[i]!;
     const n = elementCount(a!.shape);
-    const windows = this.ctx.kernel.windows(2 * (this.stride / 4));
-    const at = (this.ordinal++ % 2) * this.stride;
+    const windows = this.ctx.kernel.windows(2 * this.widest);
+    // Raw windows hold 4 bytes an element (the widest dtype read).
+    const at = (this.ordinal++ % 2) * this.widest * 4;
     const rawA = windows.rawA.subarray(at, at + n * bytesPerElement(a!.dtype));
     const rawB = windows.rawB.subarray(at, at + n * bytesPerElement(b!.dtype));
     const read = bothSides(this.ctx.reader.read(a!.file, a!.offset, rawA), this.ctx.reader.read(b!.file, b!.offset, rawB));
