@@ -54,6 +54,7 @@ unless(NATS_MISSING)('status codes of malformed, unauthorized and premature call
   t.regex(r.details, /invalid token/);
   t.is((await codeOf(impostor.list())).code, status.UNAUTHENTICATED);
   t.is((await codeOf(anonymous.watch('j1'))).code, status.UNAUTHENTICATED);
+  t.is((await codeOf(impostor.readReport('j1'))).code, status.UNAUTHENTICATED);
 
   r = await codeOf(rpc.submit({ jobId: 'j2', modelA: base, modelB: join(outside, 'other') }));
   t.is(r.code, status.PERMISSION_DENIED);

@@ -53,6 +53,10 @@ unless(NATS_MISSING)('3 workers give the local report; Submit is idempotent; Lis
   const { run: _localRun, ...inProcess } = local;
   t.deepEqual(cluster, inProcess);
   t.truthy(report.verdict && report.controls, 'verdict and controls are there');
+  // ReadReport streams the same bytes in pieces of at most 1 MiB.
+  const streamed = await rpc.readReport('three-workers');
+  t.deepEqual(JSON.parse(streamed.bytes.toString('utf8')), report);
+  t.true(streamed.pieces.length >= 1 && streamed.pieces.every((n) => n > 0 && n <= 1024 * 1024), `pieces ${streamed.pieces.join(', ')}`);
   t.true(report.weights.tensors.every((x) => x.note === null || !/failed/.test(x.note)));
   // Every worker took part (tasks are pulled, not pushed, so this is what JetStream did).
   t.is(report.run.threads, 3);

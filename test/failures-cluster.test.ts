@@ -194,11 +194,11 @@ unless(NATS_MISSING)('stop() is idempotent: every call returns the one drain, wh
   t.is(worker.stop(), first);
 });
 
-unless(NATS_MISSING)('odd job ids (*, >, ../x, empty, too long) are INVALID_ARGUMENT in report, watch and cancel, as in submit', async (t) => {
+unless(NATS_MISSING)('odd job ids (*, >, ../x, empty, too long) are INVALID_ARGUMENT in report (whole or streamed), watch and cancel, as in submit', async (t) => {
   const root = tempDir();
   const { rpc } = await cluster(t, root);
   for (const id of ['*', '>', '../x', '', 'a.b', 'x'.repeat(129)]) {
-    for (const [call, p] of [['report', rpc.report(id)], ['watch', rpc.watch(id)], ['cancel', rpc.cancel(id)], ['submit', rpc.submit({ jobId: id, modelA: root, modelB: root })]] as const) {
+    for (const [call, p] of [['report', rpc.report(id)], ['readReport', rpc.readReport(id)], ['watch', rpc.watch(id)], ['cancel', rpc.cancel(id)], ['submit', rpc.submit({ jobId: id, modelA: root, modelB: root })]] as const) {
       const { code, details } = await codeOf(p);
       t.is(code, status.INVALID_ARGUMENT, `${call}(${JSON.stringify(id)}): ${details}`);
       t.regex(details, /job_id .* is not valid/);

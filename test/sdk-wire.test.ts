@@ -1,7 +1,9 @@
 /**
  * The SDK's wire behaviour against a scripted Jobs server on real gRPC (loopback): the token in
  * the metadata, retries on UNAVAILABLE that repeat the same job id, a progress stream reopened
- * after the coordinator drops it, reports larger than gRPC's default 4 MB message limit. The
+ * after the coordinator drops it, reports larger than gRPC's default 4 MB message limit (streamed in
+ * pieces, a piece cut inside a character, a stream cut and read again; in one GetReport answer from
+ * a coordinator that predates ReadReport). The
  * failures these need (a coordinator that is down for two calls, a stream cut mid-job) cannot be
  * produced on cue with the real coordinator; the real one is tested in sdk-cluster.test.ts.
  */
@@ -11,7 +13,7 @@ import { connect, type LineageClient } from '../client/src/sdk/client.ts';
 import { JobNotFoundError, UnauthenticatedError, UnavailableError } from '../client/src/sdk/errors.ts';
 import {
   JobsService, JobState, type JobsServer, type JobStatus, type SubmitRequest, type SubmitResponse, type WatchRequest,
-  type GetReportRequest, type GetReportResponse,
+  type GetReportRequest, type GetReportResponse, type ReportPiece,
 } from '../proto/lineage/v1/lineage.ts';
 
 const TOKEN = 'wire-test-token';
@@ -29,7 +31,9 @@ function authorized(metadata: Metadata): boolean {
 }
 
 // A report well over 4 MB, as a job of ~20k tensors gives.
-const bigReport = { schemaVersion: 1, weights: { tensors: Array.from({ length: 80_000 }, (_, i) => ({ name: `model.layers.${i}.mlp.experts.0.down_proj.weight`, cosine: i / 80_000 })) } };
+const bigReport = { schemaVersion: 1, weights: { tensors: Array.from({ length: 80_000 }, (_, i) => ({ name: `model.layers.${i}.mlp.experts.0.down_proj.weight é`, cosine: i / 80_000 })) } };
+const bigBytes = Buffer.from(JSON.stringify(bigReport));
+const calls = { getReport: 0, readReport: new Map<string, number>() };
 
 const handlers: JobsServer = {
   submit(call: ServerUnaryCall<SubmitRequest, SubmitResponse>, callback: sendUnaryData<SubmitResponse>) {
@@ -59,8 +63,23 @@ const handlers: JobsServer = {
     call.end();
   },
   getReport(call: ServerUnaryCall<GetReportRequest, GetReportResponse>, callback: sendUnaryData<GetReportResponse>) {
-    if (call.request.jobId !== 'big') return callback({ code: status.NOT_FOUND, details: `no job ${call.request.jobId}` });
-    callback(null, { reportJson: JSON.stringify(bigReport) });
+    calls.getReport++;
+    if (call.request.jobId !== 'legacy') return callback({ code: status.NOT_FOUND, details: `no job ${call.request.jobId}` });
+    callback(null, { reportJson: bigBytes });
+  },
+  readReport(call: ServerWritableStream<GetReportRequest, ReportPiece>) {
+    const id = call.request.jobId;
+    const opens = (calls.readReport.get(id) ?? 0) + 1;
+    calls.readReport.set(id, opens);
+    // A coordinator from before ReadReport: grpc-js answers a method it lacks with UNIMPLEMENTED.
+    if (id === 'legacy') return void call.emit('error', { code: status.UNIMPLEMENTED, details: 'no such method' });
+    if (id !== 'big' && id !== 'cut') return void call.emit('error', { code: status.NOT_FOUND, details: `no job ${id}` });
+    // The first piece ends inside the first 'é' (two bytes in UTF-8); the rest go in 1 MiB pieces.
+    const split = bigBytes.indexOf(Buffer.from('é')) + 1;
+    call.write({ data: bigBytes.subarray(0, split) });
+    if (id === 'cut' && opens === 1) return void setTimeout(() => call.emit('error', { code: status.UNAVAILABLE, details: 'going away' }), 20);
+    for (let at = split; at < bigBytes.length; at += 1024 * 1024) call.write({ data: bigBytes.subarray(at, at + 1024 * 1024) });
+    call.end();
   },
   cancel(_call, callback) { callback({ code: status.UNIMPLEMENTED, details: 'not in this test' }); },
   delete(_call, callback) { callback({ code: status.UNIMPLEMENTED, details: 'not in this test' }); },
@@ -128,12 +147,17 @@ test.serial('watch of an unknown job throws JobNotFoundError', async (t) => {
   t.is((err as JobNotFoundError).jobId, 'nope');
 });
 
-test.serial('a report larger than 4 MB arrives whole and parsed', async (t) => {
-  const report = await client.report('big') as unknown as typeof bigReport;
-  t.is(report.weights.tensors.length, 80_000);
-  t.true(JSON.stringify(bigReport).length > 4 * 1024 * 1024);
+test.serial('a report larger than 4 MB arrives whole and parsed: streamed in pieces, read again after a cut, or in one answer', async (t) => {
+  t.true(bigBytes.length > 4 * 1024 * 1024);
+  t.deepEqual(await client.report('big'), bigReport, 'pieces, one of them ending inside a character');
+  t.is(calls.getReport, 0, 'streamed, not one message');
+  t.deepEqual(await client.report('cut'), bigReport, 'the stream cut after a piece is read again from the start');
+  t.is(calls.readReport.get('cut'), 2);
+  t.deepEqual(await client.report('legacy'), bigReport, 'from a coordinator without ReadReport: GetReport');
+  t.is(calls.getReport, 1);
   const err = await t.throwsAsync(client.report('missing'));
   t.true(err instanceof JobNotFoundError);
+  t.is(calls.getReport, 1, 'a missing job is not asked again by GetReport');
 });
 
 test.serial('list gives every job as typed statuses', async (t) => {

@@ -130,6 +130,7 @@ unless(NATS_MISSING, test.serial)('a hostile NATS client changes nothing: file-r
   const tampered = await codeOf(rpc.report('forge'));
   t.is(tampered.code, status.DATA_LOSS);
   t.regex(tampered.details, /report of job forge, chunk 0 of 1: its MAC does not verify/);
+  t.is((await codeOf(rpc.readReport('forge'))).code, status.DATA_LOSS, 'nor streamed');
   // The chunk without its MAC line at all.
   await reportsKv.put('forge.0', text.slice(text.indexOf('\n') + 1).replaceAll('"independent"', '"derived"'));
   t.is((await codeOf(rpc.report('forge'))).code, status.DATA_LOSS);

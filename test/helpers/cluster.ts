@@ -6,7 +6,7 @@
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { tmpdir } from 'node:os';
 import {
-  CompareOptions, JobsClient, JobState, type CancelRequest, type CancelResponse, type DeleteRequest, type DeleteResponse, type GetReportRequest, type GetReportResponse, type JobStatus, type ListJobsResponse, type SubmitRequest, type SubmitResponse,
+  CompareOptions, JobsClient, JobState, type CancelRequest, type CancelResponse, type DeleteRequest, type DeleteResponse, type GetReportRequest, type GetReportResponse, type JobStatus, type ReportPiece, type ListJobsResponse, type SubmitRequest, type SubmitResponse,
 } from '../../proto/lineage/v1/lineage.ts';
 
 export const TOKEN = 'test-token-7f3a';
@@ -44,7 +44,18 @@ export class Rpc {
 
   async report(jobId: string): Promise<unknown> {
     const r = await this.unary<GetReportRequest, GetReportResponse>(this.client.getReport, { jobId });
-    return JSON.parse(r.reportJson);
+    return JSON.parse(Buffer.from(r.reportJson).toString('utf8'));
+  }
+
+  /** The report's bytes as ReadReport streams them, and the size of each piece. */
+  readReport(jobId: string): Promise<{ bytes: Buffer; pieces: number[] }> {
+    const stream = this.client.readReport({ jobId }, metadata(this.token));
+    const pieces: Buffer[] = [];
+    return new Promise((resolve, reject) => {
+      stream.on('data', (p: ReportPiece) => pieces.push(Buffer.from(p.data)));
+      stream.on('error', reject);
+      stream.on('end', () => resolve({ bytes: Buffer.concat(pieces), pieces: pieces.map((p) => p.length) }));
+    });
   }
 
   async cancel(jobId: string): Promise<JobStatus> {

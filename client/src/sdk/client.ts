@@ -17,7 +17,7 @@ import {
 } from '@grpc/grpc-js';
 import type { ComparisonReport } from '../../../core/src/compare/index.ts';
 import { LineageError } from '../../../core/src/errors.ts';
-import { JobsClient, type JobStatus } from '../../../proto/lineage/v1/lineage.ts';
+import { JobsClient, type JobStatus, type ReportPiece } from '../../../proto/lineage/v1/lineage.ts';
 import {
   fromGrpcError, isServiceError, JobFailedError, UnavailableError, type CallContext,
 } from './errors.ts';
@@ -190,11 +190,11 @@ export class LineageClient {
     throw new UnavailableError('the progress stream ended without a status', this.address);
   }
 
-  /** The report of a finished job, exactly as `lineage compare --json` writes it. */
+  /** The report of a finished job, as `lineage compare --json` gives it. */
   async report(jobId: string): Promise<ComparisonReport> {
-    const response = await this.unary(this.grpc.getReport, { jobId }, { jobId });
+    const bytes = await this.reportBytes(jobId);
     try {
-      return JSON.parse(response.reportJson) as ComparisonReport;
+      return JSON.parse(bytes.toString('utf8')) as ComparisonReport;
     } catch (err) {
       throw new LineageError('INTERNAL', `coordinator ${this.address} sent a report for job ${jobId} that is not JSON: ${(err as Error).message}`);
     }
@@ -251,6 +251,34 @@ export class LineageClient {
     return isServiceError(err) ? fromGrpcError(err, { ...context, address: this.address }) : err;
   }
 
+  /**
+   * The report's bytes, streamed in pieces (ReadReport), with the unary calls' deadline and
+   * retries; from a coordinator that predates ReadReport, in one GetReport answer.
+   */
+  private async reportBytes(jobId: string): Promise<Buffer> {
+    try {
+      return await withRetry(
+        this.retry,
+        async () => {
+          const call = this.grpc.readReport({ jobId }, this.metadata(), { deadline: Date.now() + this.callTimeoutMs });
+          const pieces: Buffer[] = [];
+          try {
+            for await (const piece of call as AsyncIterable<ReportPiece>) pieces.push(Buffer.from(piece.data.buffer, piece.data.byteOffset, piece.data.byteLength));
+          } finally {
+            call.cancel();
+          }
+          return Buffer.concat(pieces);
+        },
+        (err) => isServiceError(err) && err.code === GrpcStatus.UNAVAILABLE,
+        (err, attempts) => (unimplemented(err) ? err : this.typed(err, { jobId, attempts })),
+      );
+    } catch (err) {
+      if (!unimplemented(err)) throw err;
+    }
+    const response = await this.unary(this.grpc.getReport, { jobId }, { jobId });
+    return Buffer.from(response.reportJson.buffer, response.reportJson.byteOffset, response.reportJson.byteLength);
+  }
+
   /** A unary call with the token, a deadline, and retries while the coordinator is unavailable. */
   private unary<Req, Res>(method: Unary<Req, Res>, request: Req, context: Omit<CallContext, 'address' | 'attempts'>): Promise<Res> {
     return withRetry(
@@ -265,4 +293,8 @@ export class LineageClient {
       (err, attempts) => this.typed(err, { ...context, attempts }),
     );
   }
+}
+
+function unimplemented(err: unknown): boolean {
+  return isServiceError(err) && err.code === GrpcStatus.UNIMPLEMENTED;
 }

@@ -1,2 +1,3 @@
-/** The weights section of the report. */
+/** The weights section of the report, and the report's JSON written in steps. */
 export * from './weights.ts';
+export * from './json-steps.ts';

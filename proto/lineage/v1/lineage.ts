@@ -153,8 +153,17 @@ export interface GetReportRequest {
 }
 
 export interface GetReportResponse {
-  /** The report, exactly as `lineage compare --json` writes it. */
-  reportJson: string;
+  /**
+   * The report's JSON as UTF-8 (`lineage compare --json` writes the same report, indented).
+   * Bytes on the wire as a string field would be: a coordinator sends the stored bytes as they
+   * are, without decoding ~21 MB (19k tensors a side) to a string and encoding it back.
+   */
+  reportJson: Uint8Array;
+}
+
+export interface ReportPiece {
+  /** The next bytes of the report's UTF-8 JSON (a piece may end inside a character). */
+  data: Uint8Array;
 }
 
 export interface CancelRequest {
@@ -1166,13 +1175,13 @@ export const GetReportRequest: MessageFns<GetReportRequest> = {
 };
 
 function createBaseGetReportResponse(): GetReportResponse {
-  return { reportJson: "" };
+  return { reportJson: new Uint8Array(0) };
 }
 
 export const GetReportResponse: MessageFns<GetReportResponse> = {
   encode(message: GetReportResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.reportJson !== "") {
-      writer.uint32(10).string(message.reportJson);
+    if (message.reportJson.length !== 0) {
+      writer.uint32(10).bytes(message.reportJson);
     }
     return writer;
   },
@@ -1195,7 +1204,7 @@ export const GetReportResponse: MessageFns<GetReportResponse> = {
               break;
             }
 
-            message.reportJson = reader.string();
+            message.reportJson = reader.bytes();
             continue;
           }
         }
@@ -1213,17 +1222,17 @@ export const GetReportResponse: MessageFns<GetReportResponse> = {
   fromJSON(object: any): GetReportResponse {
     return {
       reportJson: isSet(object.reportJson)
-        ? globalThis.String(object.reportJson)
+        ? bytesFromBase64(object.reportJson)
         : isSet(object.report_json)
-        ? globalThis.String(object.report_json)
-        : "",
+        ? bytesFromBase64(object.report_json)
+        : new Uint8Array(0),
     };
   },
 
   toJSON(message: GetReportResponse): unknown {
     const obj: any = {};
-    if (message.reportJson !== "") {
-      obj.reportJson = message.reportJson;
+    if (message.reportJson.length !== 0) {
+      obj.reportJson = base64FromBytes(message.reportJson);
     }
     return obj;
   },
@@ -1233,7 +1242,74 @@ export const GetReportResponse: MessageFns<GetReportResponse> = {
   },
   fromPartial<I extends Exact<DeepPartial<GetReportResponse>, I>>(object: I): GetReportResponse {
     const message = createBaseGetReportResponse();
-    message.reportJson = object.reportJson ?? "";
+    message.reportJson = object.reportJson ?? new Uint8Array(0);
+    return message;
+  },
+};
+
+function createBaseReportPiece(): ReportPiece {
+  return { data: new Uint8Array(0) };
+}
+
+export const ReportPiece: MessageFns<ReportPiece> = {
+  encode(message: ReportPiece, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.data.length !== 0) {
+      writer.uint32(10).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportPiece {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportPiece();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.data = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportPiece {
+    return { data: isSet(object.data) ? bytesFromBase64(object.data) : new Uint8Array(0) };
+  },
+
+  toJSON(message: ReportPiece): unknown {
+    const obj: any = {};
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReportPiece>, I>>(base?: I): ReportPiece {
+    return ReportPiece.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReportPiece>, I>>(object: I): ReportPiece {
+    const message = createBaseReportPiece();
+    message.data = object.data ?? new Uint8Array(0);
     return message;
   },
 };
@@ -3217,6 +3293,7 @@ export const JobsService = {
     responseSerialize: (value: JobStatus): Buffer => Buffer.from(JobStatus.encode(value).finish()),
     responseDeserialize: (value: Buffer): JobStatus => JobStatus.decode(value),
   },
+  /** The report in one message: for small reports and older clients (ReadReport is preferred). */
   getReport: {
     path: "/lineage.v1.Jobs/GetReport" as const,
     requestStream: false as const,
@@ -3225,6 +3302,20 @@ export const JobsService = {
     requestDeserialize: (value: Buffer): GetReportRequest => GetReportRequest.decode(value),
     responseSerialize: (value: GetReportResponse): Buffer => Buffer.from(GetReportResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetReportResponse => GetReportResponse.decode(value),
+  },
+  /**
+   * The report's UTF-8 JSON in pieces of at most 1 MiB, in order; the stream's OK status ends it.
+   * No message comes near gRPC's size limits, and a coordinator sends a report of any size
+   * without building one message of it (at 19k tensors a side a report is ~21 MB).
+   */
+  readReport: {
+    path: "/lineage.v1.Jobs/ReadReport" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: GetReportRequest): Buffer => Buffer.from(GetReportRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetReportRequest => GetReportRequest.decode(value),
+    responseSerialize: (value: ReportPiece): Buffer => Buffer.from(ReportPiece.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReportPiece => ReportPiece.decode(value),
   },
   /** Cancels a queued or running job; its remaining tasks are dropped. */
   cancel: {
@@ -3262,7 +3353,14 @@ export interface JobsServer extends UntypedServiceImplementation {
   submit: handleUnaryCall<SubmitRequest, SubmitResponse>;
   /** Progress of one job until it ends (done, failed or cancelled). */
   watch: handleServerStreamingCall<WatchRequest, JobStatus>;
+  /** The report in one message: for small reports and older clients (ReadReport is preferred). */
   getReport: handleUnaryCall<GetReportRequest, GetReportResponse>;
+  /**
+   * The report's UTF-8 JSON in pieces of at most 1 MiB, in order; the stream's OK status ends it.
+   * No message comes near gRPC's size limits, and a coordinator sends a report of any size
+   * without building one message of it (at 19k tensors a side a report is ~21 MB).
+   */
+  readReport: handleServerStreamingCall<GetReportRequest, ReportPiece>;
   /** Cancels a queued or running job; its remaining tasks are dropped. */
   cancel: handleUnaryCall<CancelRequest, CancelResponse>;
   listJobs: handleUnaryCall<ListJobsRequest, ListJobsResponse>;
@@ -3290,6 +3388,7 @@ export interface JobsClient extends Client {
   /** Progress of one job until it ends (done, failed or cancelled). */
   watch(request: WatchRequest, options?: Partial<CallOptions>): ClientReadableStream<JobStatus>;
   watch(request: WatchRequest, metadata?: Metadata, options?: Partial<CallOptions>): ClientReadableStream<JobStatus>;
+  /** The report in one message: for small reports and older clients (ReadReport is preferred). */
   getReport(
     request: GetReportRequest,
     callback: (error: ServiceError | null, response: GetReportResponse) => void,
@@ -3305,6 +3404,17 @@ export interface JobsClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetReportResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * The report's UTF-8 JSON in pieces of at most 1 MiB, in order; the stream's OK status ends it.
+   * No message comes near gRPC's size limits, and a coordinator sends a report of any size
+   * without building one message of it (at 19k tensors a side a report is ~21 MB).
+   */
+  readReport(request: GetReportRequest, options?: Partial<CallOptions>): ClientReadableStream<ReportPiece>;
+  readReport(
+    request: GetReportRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ReportPiece>;
   /** Cancels a queued or running job; its remaining tasks are dropped. */
   cancel(
     request: CancelRequest,
