@@ -13,7 +13,7 @@ import { buildWeightsSectionYielding, jsonBytesSteps } from '../../core/src/repo
 import { decodeControlValue, runControlsPhase, type ControlExecutor, type ControlOutcome } from '../../core/src/controls/index.ts';
 import { isRemoteCheckpoint, isRemoteSource } from '../../core/src/checkpoint/index.ts';
 import type { ReadLog, HttpReadOptions } from '../../core/src/io/index.ts';
-import { nextTurn, pacer, runStepsPaced, type ItemResult } from '../../core/src/exec/index.ts';
+import { nextTurn, runStepsPaced, threadTurns, type ItemResult } from '../../core/src/exec/index.ts';
 import { fetchesOnly, readLogOfResult, type ReadLogDropReason } from './read-logs.ts';
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../../core/src/hash/index.ts';
 import { KERNEL_CHOICES, resolveKernel, type KernelChoice } from '../../core/src/kernels/index.ts';
@@ -62,8 +62,12 @@ const MAX_HELD_BYTES = 64 << 20;
 class ActiveJob {
   readonly outcomes = new Map<number, TaskOutcome>();
   readonly tasks: Map<number, Task>;
-  /** The MAC of each task as this coordinator publishes it: a result verifies only against it. */
-  readonly taskMacs = new Map<number, string>();
+  /**
+   * The MAC of each task as this coordinator publishes it: a result verifies only against it. A
+   * control task's is set as it is published; a weights task's when it is signed for publishing,
+   * or on first use (a resumed job's results): all at once, ~50 ms at 19k tensors.
+   */
+  private readonly taskMacs = new Map<number, string>();
   readonly listeners = new Set<Listener>();
   /** Control tasks (the second phase: its first tasks beside the weights pass, the rest once it is in) awaiting their answer, by task id. */
   readonly controlWaiters = new Map<number, (outcome: TaskOutcome) => void>();
@@ -114,14 +118,28 @@ class ActiveJob {
   private writes: Promise<void> = Promise.resolve();
   private notifyTimer: NodeJS.Timeout | null = null;
 
-  constructor(readonly record: JobRecord, readonly prepared: PreparedComparison, private readonly store: JobStore, private readonly log: (line: string) => void, key: ClusterKey) {
+  constructor(readonly record: JobRecord, readonly prepared: PreparedComparison, private readonly store: JobStore, private readonly log: (line: string) => void, private readonly key: ClusterKey) {
     // Awaited by the controls phase, if it started; a job that ends first refuses it unheard.
     this.weightsResults.catch(() => {});
     this.tasks = new Map(prepared.plan.tasks.map((t) => [t.id, t]));
     this.nextControlId = prepared.plan.tasks.reduce((next, t) => Math.max(next, t.id + 1), 0);
     this.firstControlId = this.nextControlId;
-    // Encoding is deterministic, so the MACs are the same on submit and on resume.
-    for (const task of prepared.plan.tasks) this.taskMacs.set(task.id, taskMac(key, this.envelope(task)));
+  }
+
+  /** The MAC of a task of this job (null for an id it has not planned); encoding is deterministic, so it is the same on submit and on resume. */
+  macOf(taskId: number): string | null {
+    const known = this.taskMacs.get(taskId);
+    if (known !== undefined) return known;
+    const task = this.tasks.get(taskId);
+    if (!task) return null;
+    const mac = taskMac(this.key, this.envelope(task));
+    this.taskMacs.set(taskId, mac);
+    return mac;
+  }
+
+  /** Records the MAC a task was signed with as it is published. */
+  signedAs(taskId: number, mac: string): void {
+    this.taskMacs.set(taskId, mac);
   }
 
   envelope(task: Task) {
@@ -519,11 +537,11 @@ export class JobManager {
             outcome = openResult(this.o.key, m.data, m.headers, (jobId, taskId) => {
               if (jobId !== job.record.jobId) return null;
               asked = taskId;
-              return job.taskMacs.get(taskId) ?? null;
+              return job.macOf(taskId);
             });
           } catch (err) {
             // An answer to a control task planned again after a restart, but not yet: kept to be checked then.
-            const later = err instanceof UntrustedDataError && err.reason === 'foreign' && asked !== null && !job.taskMacs.has(asked) && job.hold(asked, m.data, m.headers);
+            const later = err instanceof UntrustedDataError && err.reason === 'foreign' && asked !== null && job.macOf(asked) === null && job.hold(asked, m.data, m.headers);
             if (later) { /* held */ } else if (err instanceof UntrustedDataError) this.untrusted('result', err, job.record.jobId);
             else this.o.log(`job ${job.record.jobId}: ignored a result: ${(err as Error).message}`);
           }
@@ -569,14 +587,16 @@ export class JobManager {
     // cannot be guessed (so no one can publish first under the id and have the real task dropped).
     const round = randomBytes(8).toString('hex');
     let next = 0;
-    // Signing is ~2 ms a task at 19k tensors: the publishers, 64 at once, let the event loop in every 20 ms.
-    const signing = pacer();
+    // Signing is ~2 ms a task at 19k tensors: the publishers, 64 at once, let the event loop in
+    // every 20 ms, on the budget the thread's other paced work (the controls' planning) shares.
+    const signing = threadTurns;
     const publishOne = async () => {
       while (next < ordered.length && !job.closed) {
         while (signing.due()) await signing.yield();
         if (next >= ordered.length || job.closed) return;
         const task = ordered[next++]!;
-        const { data, headers } = signTask(this.o.key, job.envelope(task));
+        const { data, headers, mac } = signTask(this.o.key, job.envelope(task));
+        job.signedAs(task.id, mac);
         await retryOnTimeout(() => this.js.publish(taskSubject(jobId, task.id), data, { msgID: `${jobId}.${task.id}.${round}`, headers }));
         this.o.onDispatch?.(1);
       }
@@ -635,7 +655,7 @@ export class JobManager {
           const id = job.nextControlId++;
           const envelope: TaskEnvelope = { jobId, task: { id, label: `control: ${control.label}`, bytes: 0, items: [] }, hash: 'none', kernel: 'auto', control: JSON.stringify(control) };
           const signed = signTask(this.o.key, envelope);
-          job.taskMacs.set(id, signed.mac);
+          job.signedAs(id, signed.mac);
           job.controlIds.add(id);
           const answer = new Promise<TaskOutcome>((resolve, reject) => {
             if (signal.aborted) reject(new Error('the job was cancelled'));
@@ -880,8 +900,8 @@ export class JobManager {
       // Only a task this cluster published (the advisory names a sequence; the message must verify).
       const { envelope: { jobId, task } } = openTask(this.o.key, stored.subject, stored.data, stored.header, taskSubject);
       const job = this.active.get(jobId);
-      const mac = job?.taskMacs.get(task.id);
-      if (job && mac !== undefined && !job.outcomes.has(task.id)) {
+      const mac = job?.macOf(task.id) ?? null;
+      if (job && mac !== null && !job.outcomes.has(task.id)) {
         const deliveries = Math.max(1, Math.floor(Number(advisory.deliveries) || 0));
         const outcome: TaskOutcome = {
           jobId, taskId: task.id, results: [], worker: 'coordinator', seconds: 0, kernel: '', attempt: deliveries,

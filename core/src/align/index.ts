@@ -26,7 +26,7 @@ import { Random } from '../synth/random.ts';
 import { alignHidden, identityMap, type DimMap, type HiddenAlignment } from './hidden.ts';
 import { ModelView } from './model-view.ts';
 import { freezeOperand } from './dots.ts';
-export { indexTensors } from './model-view.ts';
+export { indexTensorsSteps } from './model-view.ts';
 import { evenlySpaced, fisherCombine, median, predictivePValue, shuffled } from './stats.ts';
 import { controlsFraction, sampledCellPairs } from '../sample/controls.ts';
 import {

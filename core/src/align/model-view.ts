@@ -13,6 +13,7 @@ import { bytesPerElement, COMPARABLE_DTYPES, type DType } from '../checkpoint/dt
 import { blockingReader } from '../io/blocking.ts';
 import { blockScalesFrom, toFloat32, type BlockScales } from '../kernels/decode.ts';
 import { classifyTensor } from '../roles/roles.ts';
+import { runSteps, type Steps } from '../steps.ts';
 import { columnsInWasm, lineSquaresInWasm } from './lines-wasm.ts';
 import { LineageError } from '../errors.ts';
 
@@ -337,11 +338,21 @@ interface TensorIndex {
 const indexes = new WeakMap<Checkpoint, TensorIndex>();
 
 function tensorIndex(checkpoint: Checkpoint): TensorIndex {
+  return indexes.get(checkpoint) ?? runSteps(tensorIndexSteps(checkpoint));
+}
+
+/** Tensors indexed between two steps. */
+const STEP_TENSORS = 256;
+
+function* tensorIndexSteps(checkpoint: Checkpoint): Steps<TensorIndex> {
   const known = indexes.get(checkpoint);
   if (known) return known;
   const index: TensorIndex = { byKey: new Map(), scales: new Map(), layers: [] };
   const layers = new Set<number>();
-  for (const t of checkpoint.tensors) {
+  const { tensors } = checkpoint;
+  for (let i = 0; i < tensors.length; i++) {
+    if (i > 0 && i % STEP_TENSORS === 0) yield;
+    const t = tensors[i]!;
     if (/_scale_inv$/.test(t.name)) index.scales.set(t.name.replace(/_scale_inv$/, ''), t);
     if (!COMPARABLE_DTYPES.has(t.dtype as DType)) continue;
     const r = classifyTensor(t.name);
@@ -355,11 +366,12 @@ function tensorIndex(checkpoint: Checkpoint): TensorIndex {
 }
 
 /**
- * Builds a checkpoint's tensor index ahead of its first view: the comparison's thread does it
- * while the control tasks run, so that planning the aligned cells does not wait on it.
+ * Builds a checkpoint's tensor index ahead of its first view, in steps of a few hundred tensors:
+ * the comparison's thread does it while the control tasks run, so that planning the aligned cells
+ * does not wait on it.
  */
-export function indexTensors(checkpoint: Checkpoint): void {
-  tensorIndex(checkpoint);
+export function* indexTensorsSteps(checkpoint: Checkpoint): Steps<void> {
+  yield* tensorIndexSteps(checkpoint);
 }
 
 /** Rows read at a time from a matrix `width` elements wide: bounded memory whatever the matrix. */

@@ -12,6 +12,7 @@ import { normalizeConfig } from './normalize.ts';
 import { countParams } from './params.ts';
 import { checkParamsAgainstTensors, countParamsFromTensors, type ParamCheck } from './tensor-params.ts';
 import type { NormalizedArch, ParamBreakdown } from './types.ts';
+import { runSteps, type Steps } from '../steps.ts';
 
 export { loadConfig, loadCheckpointIndex, parseCheckpointIndex, configFileOf, holdsWeights, type CheckpointIndexInfo } from './load.ts';
 export { normalizeConfig } from './normalize.ts';
@@ -88,10 +89,17 @@ const CAVEATS = [
 ];
 
 export function analyzeArchitecture(configA: unknown, configB: unknown, options: AnalyzeOptions = {}): ArchitectureSection {
+  return runSteps(analyzeArchitectureSteps(configA, configB, options));
+}
+
+/** The same, in steps: each model's tensor count is tens of milliseconds at 19k tensors. */
+export function* analyzeArchitectureSteps(configA: unknown, configB: unknown, options: AnalyzeOptions = {}): Steps<ArchitectureSection> {
   const archA = normalizeConfig(configA, options.labelA ?? 'config A');
   const archB = normalizeConfig(configB, options.labelB ?? 'config B');
   const a = describe(archA, options.labelA ?? null, options.indexA ?? null, options.tensorsA ?? null);
+  yield;
   const b = describe(archB, options.labelB ?? null, options.indexB ?? null, options.tensorsB ?? null);
+  yield;
   const { diffs, identical } = diffArchitectures(archA, archB);
   const comparable = compareRoleGroups(archA, archB);
 

@@ -6,7 +6,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { BadInputError } from '../errors.ts';
-import { readSafetensorsHeader, type SafetensorsEntry } from './safetensors.ts';
+import { runSteps, type Steps } from '../steps.ts';
+import { readSafetensorsHeaderSteps, type SafetensorsEntry } from './safetensors.ts';
 
 export interface TensorEntry extends SafetensorsEntry {
   /** The shard that holds it. */
@@ -25,6 +26,14 @@ export interface Checkpoint {
 const INDEX_FILE = 'model.safetensors.index.json';
 
 export function openCheckpoint(folder: string): Checkpoint {
+  return runSteps(openCheckpointSteps(folder));
+}
+
+/** Tensors taken in between two steps. */
+const STEP_TENSORS = 256;
+
+/** The same, in steps of a few hundred tensors (a coordinator opens 19k-tensor models between other work). */
+export function* openCheckpointSteps(folder: string): Steps<Checkpoint> {
   const root = resolve(folder);
   if (!existsSync(root)) throw new BadInputError(folder, 'no such folder');
   if (!statSync(root).isDirectory()) throw new BadInputError(folder, 'not a folder (expected a model folder with config.json and *.safetensors)');
@@ -33,13 +42,17 @@ export function openCheckpoint(folder: string): Checkpoint {
   const shards = listShards(root, index);
   const byName = new Map<string, TensorEntry>();
   for (const shard of shards) {
-    for (const entry of readSafetensorsHeader(shard).tensors) {
+    const { tensors } = yield* readSafetensorsHeaderSteps(shard);
+    for (let i = 0; i < tensors.length; i++) {
+      if (i > 0 && i % STEP_TENSORS === 0) yield;
+      const entry = tensors[i]!;
       const previous = byName.get(entry.name);
       if (previous) throw new BadInputError(shard, `tensor '${entry.name}' is also in ${basename(previous.file)}`);
       byName.set(entry.name, { ...entry, file: shard });
     }
+    yield;
   }
-  checkIndexAgrees(root, index, byName);
+  yield* checkIndexAgrees(root, index, byName);
   const tensors = [...byName.values()];
   return { root, config, shards, tensors, totalBytes: tensors.reduce((s, t) => s + t.byteLength, 0) };
 }
@@ -93,10 +106,12 @@ function listShards(root: string, index: Record<string, string> | null): string[
   return files.map((f) => join(root, f));
 }
 
-function checkIndexAgrees(root: string, index: Record<string, string> | null, byName: Map<string, TensorEntry>): void {
+function* checkIndexAgrees(root: string, index: Record<string, string> | null, byName: Map<string, TensorEntry>): Steps<void> {
   if (!index) return;
   const indexFile = join(root, INDEX_FILE);
+  let checked = 0;
   for (const [name, shard] of Object.entries(index)) {
+    if (++checked % STEP_TENSORS === 0) yield;
     const entry = byName.get(name);
     if (!entry) throw new BadInputError(indexFile, `lists tensor '${name}' in ${shard}, but no shard holds it`);
     if (basename(entry.file) !== shard) throw new BadInputError(indexFile, `puts '${name}' in ${shard}, but it is in ${basename(entry.file)}`);

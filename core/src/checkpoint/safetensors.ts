@@ -6,6 +6,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { BadInputError } from '../errors.ts';
+import { runSteps, type Steps } from '../steps.ts';
 import { bytesPerElement, elementCount, isKnownDType, type DType } from './dtype.ts';
 
 /** Largest header we accept: real ones are a few MB even for 20k tensors. */
@@ -33,6 +34,17 @@ export interface SafetensorsHeader {
 }
 
 export function readSafetensorsHeader(file: string): SafetensorsHeader {
+  return runSteps(readSafetensorsHeaderSteps(file));
+}
+
+/** The same, in steps of a few hundred entries (a 19k-tensor header is ~0.1 s of checking). */
+export function* readSafetensorsHeaderSteps(file: string): Steps<SafetensorsHeader> {
+  const { fileSize, json } = readHeaderJson(file);
+  return yield* parseSafetensorsHeaderSteps(file, fileSize, 8 + json.byteLength, json.toString('utf8'));
+}
+
+/** The file's size and its header's JSON bytes. */
+function readHeaderJson(file: string): { fileSize: number; json: Buffer } {
   let fd: number;
   try {
     fd = openSync(file, 'r');
@@ -47,7 +59,7 @@ export function readSafetensorsHeader(file: string): SafetensorsHeader {
     const length = checkHeaderLength(file, fileSize, lengthBytes);
     const json = Buffer.alloc(length);
     if (readSync(fd, json, 0, length, 8) !== length) throw new BadInputError(file, 'truncated while reading the header');
-    return parseSafetensorsHeader(file, fileSize, 8 + length, json.toString('utf8'));
+    return { fileSize, json };
   } finally {
     closeSync(fd);
   }
@@ -70,6 +82,13 @@ export function checkHeaderLength(file: string, fileSize: number, lengthBytes: U
  * bytes whose data section starts at `dataOffset`: the same checks wherever the bytes came from.
  */
 export function parseSafetensorsHeader(file: string, fileSize: number, dataOffset: number, text: string): SafetensorsHeader {
+  return runSteps(parseSafetensorsHeaderSteps(file, fileSize, dataOffset, text));
+}
+
+/** Entries checked between two steps. */
+const STEP_ENTRIES = 256;
+
+export function* parseSafetensorsHeaderSteps(file: string, fileSize: number, dataOffset: number, text: string): Steps<SafetensorsHeader> {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -77,16 +96,20 @@ export function parseSafetensorsHeader(file: string, fileSize: number, dataOffse
     throw new BadInputError(file, `header is not valid JSON (${(err as Error).message})`);
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new BadInputError(file, 'header is not a JSON object');
+  yield;
   const dataSize = fileSize - dataOffset;
   const metadata: Record<string, string> = {};
   const tensors: SafetensorsEntry[] = [];
+  let seen = 0;
   for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
+    if (++seen % STEP_ENTRIES === 0) yield;
     if (name === '__metadata__') {
       if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) metadata[k] = String(v);
       continue;
     }
     tensors.push(parseEntry(file, name, value, dataOffset, dataSize));
   }
+  yield;
   checkNoOverlap(file, tensors);
   return { file, fileSize, dataOffset, metadata, tensors };
 }

@@ -6,24 +6,25 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Checkpoint } from '../checkpoint/folder.ts';
-import { configLabel, isRemoteCheckpoint, openModel, releaseRemoteCheckpoint } from '../checkpoint/remote.ts';
+import { openCheckpointSteps, type Checkpoint } from '../checkpoint/folder.ts';
+import { configLabel, isRemoteCheckpoint, isRemoteSource, openModel, releaseRemoteCheckpoint } from '../checkpoint/remote.ts';
 import { remoteSection, type RemoteSection } from '../checkpoint/remote-section.ts';
 import type { HttpReadOptions } from '../io/http-client.ts';
 import { readLogsIn, type ReadLog } from '../io/read-log.ts';
 import { isBadInput } from '../errors.ts';
-import { analyzeArchitecture, loadCheckpointIndex, totalTensorElements, type ArchitectureSection } from '../arch/index.ts';
+import { analyzeArchitectureSteps, loadCheckpointIndex, totalTensorElements, type ArchitectureSection } from '../arch/index.ts';
 import { compareTokenizers, loadTokenizer, type Tokenizer, type TokenizerSection } from '../tokenizer/index.ts';
 import type { ItemResult } from '../exec/run-task.ts';
 import { getThreadPool } from '../exec/thread-pool.ts';
 import type { Plan } from '../plan/plan.ts';
 import { buildWeightsSection, buildWeightsSectionYielding, type WeightsMeta, type WeightsSection } from '../report/weights.ts';
-import { matchTensors, type MatchedTensor } from '../roles/match.ts';
-import { executeLocally, planComparison, type WeightsOptions } from './weights.ts';
+import { matchTensorsSteps, type MatchedTensor } from '../roles/match.ts';
+import { executeLocally, planComparisonSteps, type WeightsOptions } from './weights.ts';
 import { judgeWeights, type Verdict } from '../verdict/verdict.ts';
 import { runControlsPhase, type Controls, type ControlsRun, type PendingComparison } from '../controls/index.ts';
 import { compareBehaviour, LocalLlamaModel, type BehaviourSection } from '../behaviour/index.ts';
-import { nextTurn } from '../exec/next-turn.ts';
+import { runStepsPaced } from '../exec/next-turn.ts';
+import { runSteps, type Steps } from '../steps.ts';
 
 export const SCHEMA_VERSION = 1;
 
@@ -131,47 +132,44 @@ export interface PrepareOptions {
 /** Both models opened and their tokenizers compared. */
 export async function openComparison(pathA: string, pathB: string, options: PrepareOptions = {}): Promise<OpenedComparison> {
   // A path may be a model folder, a folder URL or a list of file URLs (see checkpoint/remote.ts).
-  const a = await openModel(pathA, options.remote);
-  // Each header's parse is tens of milliseconds at 19k tensors: a coordinator serves its event loop between them.
-  await nextTurn();
-  const b = await openModel(pathB, options.remote);
+  const a = await openPaced(pathA, options.remote);
+  const b = await openPaced(pathB, options.remote);
   options.onOpened?.();
   const { section: tokenizer, tokenizers } = await tokenizerSection(a, b, pathA, pathB, options.texts);
   return { pathA, pathB, a, b, tokenizer, tokenizers };
 }
 
+/**
+ * A model folder opened in steps, the event loop served between them (a header of 19k tensors is
+ * ~0.1 s of checking); a remote model as openModel opens it (its awaits serve the event loop).
+ */
+function openPaced(path: string, remote: HttpReadOptions | undefined): Promise<Checkpoint> {
+  return isRemoteSource(path) ? openModel(path, remote) : runStepsPaced(openCheckpointSteps(path));
+}
+
 /** The rest of the preparation of opened models: their architectures, tensors matched, the plan. */
 export function planOpened(opened: OpenedComparison, options: PrepareOptions = {}): PreparedComparison {
-  const steps = planSteps(opened, options);
-  for (;;) {
-    const step = steps.next();
-    if (step.done) return step.value;
-  }
+  return runSteps(planSteps(opened, options));
 }
 
-/** The same, with the event loop served between its steps (each up to ~0.1 s at 19k tensors a side). */
+/** The same, with the event loop served between its steps (~0.3 s in all at 19k tensors a side). */
 export async function prepareComparison(pathA: string, pathB: string, options: PrepareOptions = {}): Promise<PreparedComparison> {
-  const steps = planSteps(await openComparison(pathA, pathB, options), options);
-  for (;;) {
-    await nextTurn();
-    const step = steps.next();
-    if (step.done) return step.value;
-  }
+  return runStepsPaced(planSteps(await openComparison(pathA, pathB, options), options));
 }
 
-function* planSteps(opened: OpenedComparison, options: PrepareOptions): Generator<void, PreparedComparison, void> {
+function* planSteps(opened: OpenedComparison, options: PrepareOptions): Steps<PreparedComparison> {
   const { a, b, pathA, pathB } = opened;
   const architecture = a.config && b.config
-    ? analyzeArchitecture(a.config, b.config, {
+    ? yield* analyzeArchitectureSteps(a.config, b.config, {
         labelA: configLabel(a, pathA), labelB: configLabel(b, pathB),
         indexA: loadCheckpointIndex(a.root), indexB: loadCheckpointIndex(b.root),
         tensorsA: a.tensors, tensorsB: b.tensors,
       })
     : { available: false as const, reason: `no config.json in ${a.config ? pathB : pathA}` };
   yield;
-  const matched = matchTensors(a.tensors, b.tensors);
+  const matched = yield* matchTensorsSteps(a.tensors, b.tensors);
   yield;
-  const plan = planComparison(matched, options);
+  const plan = yield* planComparisonSteps(matched, options);
   return { ...opened, matched, plan, architecture };
 }
 

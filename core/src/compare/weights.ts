@@ -11,7 +11,8 @@ import type { HashAlgorithm } from '../hash/content-hash.ts';
 import { resolveKernel, type KernelChoice } from '../kernels/select.ts';
 import type { ItemResult } from '../exec/run-task.ts';
 import { UsageError } from '../errors.ts';
-import { planTasks, type Plan } from '../plan/plan.ts';
+import { planTasksSteps, type Plan } from '../plan/plan.ts';
+import { runSteps, type Steps } from '../steps.ts';
 import { buildWeightsSection, type WeightsMeta, type WeightsSection } from '../report/weights.ts';
 import { matchTensors, type MatchedTensor } from '../roles/match.ts';
 import type { SamplePlan } from '../sample/blocks.ts';
@@ -44,8 +45,13 @@ export interface WeightsOptions {
 
 /** The plan of a comparison, sampled when asked. */
 export function planComparison(matched: MatchedTensor[], options: Pick<WeightsOptions, 'targetTaskBytes' | 'sample' | 'seed'>): Plan {
+  return runSteps(planComparisonSteps(matched, options));
+}
+
+/** The same, in steps (a coordinator serves its event loop between them). */
+export function planComparisonSteps(matched: MatchedTensor[], options: Pick<WeightsOptions, 'targetTaskBytes' | 'sample' | 'seed'>): Steps<Plan> {
   if (options.sample !== undefined && !(options.sample > 0 && options.sample <= 1)) throw new UsageError(`--sample must be in (0, 1], got ${options.sample}`);
-  return planTasks(matched, {
+  return planTasksSteps(matched, {
     targetTaskBytes: options.targetTaskBytes,
     sample: options.sample !== undefined && options.sample < 1 ? { fraction: options.sample, seed: options.seed ?? 1 } : undefined,
   });

@@ -8,18 +8,18 @@ import type { OpenedComparison, PreparedComparison } from '../compare/model-repo
 import { relatedThreshold } from '../policy.ts';
 import type { BaselinePoint, LayerAlignment } from './layers.ts';
 import { normControls, type NormControl } from './norms.ts';
-import { moeLayers, sharedLayers, type ExpertLayer } from './experts.ts';
+import { moeLayers, moeLayersSteps, sharedLayers, type ExpertLayer } from './experts.ts';
 import { planSharedRows, sharedTokenIds, type EmbeddingControl } from './embeddings.ts';
 import { classifyTensor } from '../roles/roles.ts';
 import { finalizeMoments } from '../stats/moments.ts';
 import type { NeuronPermutationTest } from './neurons.ts';
-import { addCellTimings, alignmentSection, cellSpecs, indexTensors, planAlignment, type AlignmentSection, type CellsPart } from '../align/index.ts';
+import { addCellTimings, alignmentSection, cellSpecs, indexTensorsSteps, planAlignment, type AlignmentSection, type CellsPart } from '../align/index.ts';
 import { chooseSorted } from '../sample/blocks.ts';
 import { controlsFraction, notSampled, sampledExpertLayers } from '../sample/controls.ts';
 import { Random } from '../synth/random.ts';
 import { taskModels, type ControlExecutor, type ControlKind, type ControlOutcome, type ControlPart, type ControlTask, type ControlValues } from './tasks.ts';
 import { localControlExecutor } from './executor.ts';
-import { nextTurn } from '../exec/next-turn.ts';
+import { nextTurn, runStepsPaced } from '../exec/next-turn.ts';
 
 export type { ControlExecutor, ControlOutcome, ControlTask } from './tasks.ts';
 export { parseControlTask } from './tasks.ts';
@@ -182,12 +182,13 @@ export async function computeControls(input: PreparedComparison | PendingCompari
   // (planning the expert tasks indexes ~19k tensors of a 100B MoE: done here, it is off the path
   // from the weights pass's end to the dispatch of these tasks).
   const prepared = 'prepared' in input ? await input.prepared : input;
-  // Each step below is tens of milliseconds at 19k tensors a side: the event loop (a coordinator's
-  // Watch and heartbeats, the local pool's hand-offs to threads) is served between them.
-  indexTensors(opened.a);
-  await nextTurn();
-  indexTensors(opened.b);
-  await nextTurn();
+  // Indexing is ~0.1 s a model at 19k tensors: done in steps, the event loop (a coordinator's
+  // Watch and heartbeats, the local pool's hand-offs to threads) served between them; planning the
+  // expert tasks then reads the indexes made here.
+  await runStepsPaced(indexTensorsSteps(opened.a));
+  await runStepsPaced(indexTensorsSteps(opened.b));
+  await runStepsPaced(moeLayersSteps(opened.a));
+  await runStepsPaced(moeLayersSteps(opened.b));
   const fraction = controlsFraction(options.sample);
   const expertPlan = expertLayerRuns(opened, fraction);
   await nextTurn();

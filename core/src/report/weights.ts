@@ -13,7 +13,8 @@ import type { SamplePlan } from '../sample/blocks.ts';
 import { around, INTERVAL_STATS, stratifiedIntervals, sumsOf, type StatName, type Stratum } from '../sample/estimate.ts';
 import { expertsRead, expertStratumOf, planExpertStrata, type ExpertStratum } from '../sample/experts.ts';
 import { emptyMoments, finalizeMoments, mergeMoments, type Moments } from '../stats/moments.ts';
-import { nextTurn } from '../exec/next-turn.ts';
+import { runStepsPaced, threadTurns } from '../exec/next-turn.ts';
+import { runSteps, type Steps } from '../steps.ts';
 
 export interface TensorReport {
   name: string | null;
@@ -132,11 +133,7 @@ export interface WeightsMeta {
 }
 
 export function buildWeightsSection(matched: MatchedTensor[], results: ItemResult[], meta: WeightsMeta): WeightsSection {
-  const steps = sectionSteps(matched, results, meta);
-  for (;;) {
-    const step = steps.next();
-    if (step.done) return step.value;
-  }
+  return runSteps(sectionSteps(matched, results, meta));
 }
 
 /**
@@ -144,19 +141,14 @@ export function buildWeightsSection(matched: MatchedTensor[], results: ItemResul
  * it while the control tasks run on the pool's threads, and a thread that finishes one waits for
  * this thread to hand it the next (0.2-0.6 s of building at 19k tensors would hold them).
  */
-export async function buildWeightsSectionYielding(matched: MatchedTensor[], results: ItemResult[], meta: WeightsMeta): Promise<WeightsSection> {
-  const steps = sectionSteps(matched, results, meta);
-  for (;;) {
-    const step = steps.next();
-    if (step.done) return step.value;
-    await nextTurn();
-  }
+export function buildWeightsSectionYielding(matched: MatchedTensor[], results: ItemResult[], meta: WeightsMeta, turns = threadTurns): Promise<WeightsSection> {
+  return runStepsPaced(sectionSteps(matched, results, meta), turns);
 }
 
-/** Tensors reported between two steps (~10-20 ms of work). */
-const STEP_TENSORS = 1024;
+/** Tensors reported or pooled between two steps (a few milliseconds of work). */
+const STEP_TENSORS = 256;
 
-function* sectionSteps(matched: MatchedTensor[], results: ItemResult[], meta: WeightsMeta): Generator<void, WeightsSection, void> {
+function* sectionSteps(matched: MatchedTensor[], results: ItemResult[], meta: WeightsMeta): Steps<WeightsSection> {
   const confidence = meta.sampling?.confidence ?? meta.confidence ?? 0.95;
   const moments: (Moments | null)[] = [];
   const strata: (Stratum | null)[] = [];
@@ -188,25 +180,35 @@ function* sectionSteps(matched: MatchedTensor[], results: ItemResult[], meta: We
     report.stratum = { layer: e.plan.layer, role: e.plan.role, read };
   }
   yield;
-  const estimated = tensors.filter((t) => t.stratum && !t.stratum.read).length;
-  const elementsTotal = matched.reduce((s, m, i) => s + (results[i]?.moments || (expertOf.has(i) && !results[i]) ? elementCount(m.a!.shape) : 0), 0);
-  const elementsRead = results.reduce((s, r) => s + (r?.moments ? r.moments.n + r.moments.excluded : 0), 0);
+  // The counts in one pass, in steps.
+  let elementsTotal = 0;
+  let elementsRead = 0;
   const summary = {
-    tensorsA: matched.filter((m) => m.a).length,
-    tensorsB: matched.filter((m) => m.b).length,
-    compared: tensors.filter((t) => t.n !== null).length,
-    identical: tensors.filter((t) => t.identical).length,
-    notCompared: matched.filter((m) => m.a && m.b && !m.comparable).length,
-    onlyA: matched.filter((m) => m.a && !m.b).length,
-    onlyB: matched.filter((m) => !m.a && m.b).length,
-    failed: results.filter((r) => r?.error).length,
-    elementsCompared: tensors.reduce((s, t) => s + (t.n ?? 0), 0),
-    estimated,
+    tensorsA: 0, tensorsB: 0, compared: 0, identical: 0, notCompared: 0, onlyA: 0, onlyB: 0, failed: 0, elementsCompared: 0, estimated: 0,
   };
-  const stratumOfTensor = (i: number): Stratum | null => expertOf.get(i)?.stratum ?? strata[i] ?? null;
-  const layers = pool(tensors, moments, stratumOfTensor, confidence, (t) => (t.layer === null ? null : String(t.layer))).map(([k, p]) => ({ layer: Number(k), ...p }));
+  for (let i = 0; i < matched.length; i++) {
+    if (i > 0 && i % STEP_TENSORS === 0) yield;
+    const m = matched[i]!;
+    const t = tensors[i]!;
+    const r = results[i];
+    if (r?.moments || (expertOf.has(i) && !r)) elementsTotal += elementCount(m.a!.shape);
+    if (r?.moments) elementsRead += r.moments.n + r.moments.excluded;
+    if (m.a) summary.tensorsA++;
+    if (m.b) summary.tensorsB++;
+    if (t.n !== null) summary.compared++;
+    if (t.identical) summary.identical++;
+    if (m.a && m.b && !m.comparable) summary.notCompared++;
+    if (m.a && !m.b) summary.onlyA++;
+    if (!m.a && m.b) summary.onlyB++;
+    if (r?.error) summary.failed++;
+    summary.elementsCompared += t.n ?? 0;
+    if (t.stratum && !t.stratum.read) summary.estimated++;
+  }
   yield;
-  const roles = pool(tensors, moments, stratumOfTensor, confidence, (t) => t.role).map(([k, p]) => ({ role: k, group: tensors.find((t) => t.role === k)!.group, ...p }));
+  const stratumOfTensor = (i: number): Stratum | null => expertOf.get(i)?.stratum ?? strata[i] ?? null;
+  const layers = (yield* pool(tensors, moments, stratumOfTensor, confidence, (t) => (t.layer === null ? null : String(t.layer)))).map(([k, p]) => ({ layer: Number(k), ...p }));
+  yield;
+  const roles = (yield* pool(tensors, moments, stratumOfTensor, confidence, (t) => t.role)).map(([k, p]) => ({ role: k, group: tensors.find((t) => t.role === k)!.group, ...p }));
   yield;
   return {
     mode: meta.sampling ? 'sampled' : 'exact',
@@ -311,57 +313,73 @@ function tensorReport(m: MatchedTensor, r: ItemResult | undefined, sample: Sampl
  * Pooled figures per key (layer or role). A sampled expert stands in the pool through its stratum,
  * which enters once and stands for every expert of it, those not read included.
  */
-function pool(
+/** Pooled by layer or role, in steps: a group after another, the grouping a few hundred tensors at a time. */
+function* pool(
   tensors: TensorReport[], moments: (Moments | null)[], stratumOf: (i: number) => Stratum | null, confidence: number, keyOf: (t: TensorReport) => string | null,
-): [string, PooledReport][] {
+): Steps<[string, PooledReport][]> {
   const groups = new Map<string, number[]>();
-  tensors.forEach((t, i) => {
+  for (let i = 0; i < tensors.length; i++) {
+    if (i > 0 && i % STEP_TENSORS === 0) yield;
+    const t = tensors[i]!;
     const key = keyOf(t);
     const estimated = !!t.stratum && !t.stratum.read;
-    if (key === null || (!moments[i] && !estimated)) return;
+    if (key === null || (!moments[i] && !estimated)) continue;
     const list = groups.get(key);
     if (list) list.push(i);
     else groups.set(key, [i]);
-  });
-  return [...groups].map(([key, indices]) => {
-    const groupStrata = [...new Set(indices.map(stratumOf).filter((h): h is Stratum => h !== null))];
-    const allExact = groupStrata.every((h) => h.exact);
-    let n: number;
-    let values: Record<StatName, number | null>;
-    let ci: Record<StatName, [number, number] | null>;
-    if (allExact) {
-      let merged = emptyMoments();
-      for (const i of indices) merged = mergeMoments(merged, moments[i]!);
-      const exactPooled = finalizeMoments(merged);
-      n = exactPooled.n;
-      values = { cosine: exactPooled.cosine, centeredCosine: exactPooled.centeredCosine, relL2: exactPooled.relL2 };
-      ci = intervals(values, groupStrata, confidence);
-    } else {
-      // Sampled tensors weigh by their whole size (expansion estimate), not by what was read: each
-      // statistic's estimate and interval come from one stratified pass (of what was read, only the
-      // count is needed: merging thousands of experts' moments would cost more than the pass).
-      n = indices.reduce((s, i) => s + (moments[i]?.n ?? 0), 0);
-      const pass = stratifiedIntervals(groupStrata, confidence);
-      values = { cosine: pass.cosine.estimate, centeredCosine: pass.centeredCosine.estimate, relL2: pass.relL2.estimate };
-      ci = Object.fromEntries(INTERVAL_STATS.map((stat) => [stat, around(pass[stat].estimate, pass[stat].halfwidth, stat)])) as Record<StatName, [number, number] | null>;
+  }
+  const pooled: [string, PooledReport][] = [];
+  for (const group of groups) {
+    yield;
+    pooled.push(yield* pooledGroup(group, tensors, moments, stratumOf, confidence));
+  }
+  return pooled;
+}
+
+/** One group's pooled figures (a layer's or a role's: up to thousands of experts), merged in steps. */
+function* pooledGroup(
+  [key, indices]: [string, number[]], tensors: TensorReport[], moments: (Moments | null)[], stratumOf: (i: number) => Stratum | null, confidence: number,
+): Steps<[string, PooledReport]> {
+  const groupStrata = [...new Set(indices.map(stratumOf).filter((h): h is Stratum => h !== null))];
+  const allExact = groupStrata.every((h) => h.exact);
+  let n: number;
+  let values: Record<StatName, number | null>;
+  let ci: Record<StatName, [number, number] | null>;
+  if (allExact) {
+    let merged = emptyMoments();
+    for (let k = 0; k < indices.length; k++) {
+      if (k > 0 && k % STEP_TENSORS === 0) yield;
+      merged = mergeMoments(merged, moments[indices[k]!]!);
     }
-    const pooled = { n, ...values };
-    const cos = indices.map((i) => tensors[i]!.cosine).filter((x): x is number => x !== null);
-    const ccos = indices.map((i) => tensors[i]!.centeredCosine).filter((x): x is number => x !== null);
-    return [key, {
-      tensors: indices.length,
-      identical: indices.filter((i) => tensors[i]!.identical).length,
-      n: pooled.n,
-      cosine: pooled.cosine,
-      centeredCosine: pooled.centeredCosine,
-      relL2: pooled.relL2,
-      meanCosine: mean(cos),
-      minCosine: cos.length ? Math.min(...cos) : null,
-      meanCenteredCosine: mean(ccos),
-      minCenteredCosine: ccos.length ? Math.min(...ccos) : null,
-      ci,
-    }];
-  });
+    const exactPooled = finalizeMoments(merged);
+    n = exactPooled.n;
+    values = { cosine: exactPooled.cosine, centeredCosine: exactPooled.centeredCosine, relL2: exactPooled.relL2 };
+    ci = intervals(values, groupStrata, confidence);
+  } else {
+    // Sampled tensors weigh by their whole size (expansion estimate), not by what was read: each
+    // statistic's estimate and interval come from one stratified pass (of what was read, only the
+    // count is needed: merging thousands of experts' moments would cost more than the pass).
+    n = indices.reduce((s, i) => s + (moments[i]?.n ?? 0), 0);
+    const pass = stratifiedIntervals(groupStrata, confidence);
+    values = { cosine: pass.cosine.estimate, centeredCosine: pass.centeredCosine.estimate, relL2: pass.relL2.estimate };
+    ci = Object.fromEntries(INTERVAL_STATS.map((stat) => [stat, around(pass[stat].estimate, pass[stat].halfwidth, stat)])) as Record<StatName, [number, number] | null>;
+  }
+  const pooled = { n, ...values };
+  const cos = indices.map((i) => tensors[i]!.cosine).filter((x): x is number => x !== null);
+  const ccos = indices.map((i) => tensors[i]!.centeredCosine).filter((x): x is number => x !== null);
+  return [key, {
+    tensors: indices.length,
+    identical: indices.filter((i) => tensors[i]!.identical).length,
+    n: pooled.n,
+    cosine: pooled.cosine,
+    centeredCosine: pooled.centeredCosine,
+    relL2: pooled.relL2,
+    meanCosine: mean(cos),
+    minCosine: cos.length ? Math.min(...cos) : null,
+    meanCenteredCosine: mean(ccos),
+    minCenteredCosine: ccos.length ? Math.min(...ccos) : null,
+    ci,
+  }];
 }
 
 function mean(xs: number[]): number | null {
