@@ -195,8 +195,8 @@ test('experts not read are estimated through their stratum, not compared; the pl
   // at every step: a budget of 0 ms).
   let turns = 0;
   let counting = true;
-  const count = () => { if (counting) { turns++; setTimeout(count, 0); } };
-  setTimeout(count, 0);
+  const count = () => { if (counting) { turns++; setImmediate(count); } };
+  setImmediate(count);
   const stepped = await buildWeightsSectionYielding(matched, results, meta, pacer(0));
   counting = false;
   t.is(JSON.stringify(stepped), JSON.stringify(w));

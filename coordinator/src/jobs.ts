@@ -588,7 +588,7 @@ export class JobManager {
     const round = randomBytes(8).toString('hex');
     let next = 0;
     // Signing is ~2 ms a task at 19k tensors: the publishers, 64 at once, let the event loop in
-    // every 20 ms, on the budget the thread's other paced work (the controls' planning) shares.
+    // on the budget the thread's other paced work (the controls' planning) shares (threadTurns).
     const signing = threadTurns;
     const publishOne = async () => {
       while (next < ordered.length && !job.closed) {
