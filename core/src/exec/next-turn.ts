@@ -21,7 +21,7 @@ export function nextTurn(): Promise<void> {
  * until it is spent again; they then yield anew, and wait for a later turn (were each allowed to
  * start a budget, 64 publishers back in the same turn would run 64 budgets in it).
  */
-export function pacer(budgetMs = 20): { due(): boolean; yield(): Promise<void> } {
+export function pacer(budgetMs: number): { due(): boolean; yield(): Promise<void> } {
   let since = performance.now();
   let budgets = 0;
   const due = () => performance.now() - since >= budgetMs;

@@ -310,10 +310,10 @@ function tensorReport(m: MatchedTensor, r: ItemResult | undefined, sample: Sampl
 }
 
 /**
- * Pooled figures per key (layer or role). A sampled expert stands in the pool through its stratum,
- * which enters once and stands for every expert of it, those not read included.
+ * Pooled figures per key (layer or role), in steps: a group after another, the grouping a few
+ * hundred tensors at a time. A sampled expert stands in the pool through its stratum, which enters
+ * once and stands for every expert of it, those not read included.
  */
-/** Pooled by layer or role, in steps: a group after another, the grouping a few hundred tensors at a time. */
 function* pool(
   tensors: TensorReport[], moments: (Moments | null)[], stratumOf: (i: number) => Stratum | null, confidence: number, keyOf: (t: TensorReport) => string | null,
 ): Steps<[string, PooledReport][]> {
