@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { availableParallelism, hostname, tmpdir } from 'node:os';
 import { millis, nuid } from '@nats-io/transport-node';
-import { jetstream, type Consumer, type JsMsg } from '@nats-io/jetstream';
+import { jetstream, type Consumer, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { DEFAULT_WINDOW_ELEMENTS, type ContextOptions, type ItemResult } from '../../core/src/exec/index.ts';
 import { isRemoteSource } from '../../core/src/checkpoint/index.ts';
 import { mergeReadLogs, readLogsIn, encodeReadLog, type ReadLog } from '../../core/src/io/index.ts';
@@ -126,6 +126,14 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   }
 
   let stopping = false;
+  /**
+   * Set when stop()'s grace has run out. Until then a task delivered to this worker is run even
+   * while it stops: JetStream has counted that delivery, and handing it back would spend one of the
+   * task's max_deliver for nothing (with max_deliver 1, fail it).
+   */
+  let handingBack = false;
+  /** Pending pulls, ended by stop() so that it need not wait for them to expire. */
+  const pulls = new Set<ConsumerMessages>();
   const inFlight = new Map<ThreadSlot, JsMsg>();
   /** Tasks being handled (run, publish, ack): a drain waits for these. */
   const handling = new Set<Promise<void>>();
@@ -317,7 +325,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       msg.ack();
       return;
     }
-    if (stopping) {
+    if (handingBack) {
       msg.nak();
       return;
     }
@@ -405,6 +413,19 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     metrics.seconds.observe((performance.now() - received) / 1000);
   };
 
+  /** One message, or null when the pull expires or stop() ends it. */
+  const pullOne = async (): Promise<JsMsg | null> => {
+    const pull = await consumer.fetch({ max_messages: 1, expires: 5_000 });
+    pulls.add(pull);
+    if (stopping) pull.stop();
+    try {
+      for await (const msg of pull) return msg;
+      return null;
+    } finally {
+      pulls.delete(pull);
+    }
+  };
+
   const loop = async (slot: ThreadSlot) => {
     while (!stopping) {
       const paused = readBackoff.pauseMs();
@@ -414,7 +435,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       }
       let msg: JsMsg | null;
       try {
-        msg = await consumer.next({ expires: 5_000 });
+        msg = await pullOne();
       } catch (err) {
         if (stopping || nc.isClosed()) break;
         log(`pull failed: ${(err as Error).message}`);
@@ -422,10 +443,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         continue;
       }
       if (!msg) continue;
-      if (stopping) {
-        msg.nak();
-        break;
-      }
+      // A task that reached this worker as it stops is still run (handle() hands it back past the grace).
       const handled = handle(msg, slot);
       handling.add(handled);
       try {
@@ -448,14 +466,15 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     stop: (stopOptions = {}) => (stopped ??= (async () => {
       stopping = true;
       for (const wake of [...wakers]) wake();
-      // A rolling update should not redo work: running tasks finish and are acked within the grace.
+      for (const pull of pulls) pull.stop();
+      // A rolling update should not redo work: running tasks (and one that arrived as the pulls
+      // ended) finish and are acked within the grace; then each loop returns.
       const graceMs = stopOptions.graceMs ?? options.drainGraceMs ?? DEFAULT_DRAIN_GRACE_MS;
-      if (handling.size > 0) {
-        log(`worker ${id} draining: waiting up to ${(graceMs / 1000).toFixed(0)} s for ${handling.size} running task(s)`);
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([Promise.allSettled([...handling]), new Promise((r) => { timer = setTimeout(r, graceMs); })]);
-        clearTimeout(timer);
-      }
+      if (handling.size > 0) log(`worker ${id} draining: waiting up to ${(graceMs / 1000).toFixed(0)} s for ${handling.size} running task(s)`);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled(loops), new Promise((r) => { timer = setTimeout(r, graceMs); })]);
+      clearTimeout(timer);
+      handingBack = true;
       clearInterval(heartbeatTimer);
       // Past the grace: hand what still runs back at once rather than after the ack wait.
       for (const msg of inFlight.values()) {
