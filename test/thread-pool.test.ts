@@ -120,7 +120,7 @@ function exitsByItself(t: ExecutionContext, name: string, script: string, expect
   t.is(r.stdout.trim(), expected);
 }
 
-test('a warmed pool starts its threads before any task, runs on them, and does not hold a process that ends without using it', async (t) => {
+test.serial('a warmed pool starts its threads before any task, runs on them, and does not hold a process that ends without using it', async (t) => {
   const pool = new ThreadPool(2);
   pool.warm();
   t.is(pool.threadsStarted, 2, 'both threads start at once, with no task queued');
@@ -139,7 +139,7 @@ test('a warmed pool starts its threads before any task, runs on them, and does n
   exitsByItself(t, 'warm-exits.mts', script, 'warmed');
 });
 
-test('a task for a thread still starting is handed to it at once, not when this thread next sees its ready; so is a release, and cancelling it fails nothing else', async (t) => {
+test.serial('a task for a thread still starting is handed to it at once, not when this thread next sees its ready; so is a release, and cancelling it fails nothing else', async (t) => {
   const pool = new ThreadPool(2);
   t.teardown(() => pool.close());
   const session = newSession('starting');
@@ -166,6 +166,7 @@ test('a task for a thread still starting is handed to it at once, not when this 
   const cancelled = stopping.run('weights', empty(5), { session, context: CONTEXT, signal: cancel.signal });
   const behind = stopping.run('weights', empty(6), { session, context: CONTEXT });
   cancel.abort();
+  t.is(stopping.threadsStarted, 1, 'its replacement waits until it is gone: no thread starts while one is stopped (thread-gate.ts)');
   await t.throwsAsync(cancelled, { name: 'AbortError' });
   t.deepEqual(await behind, []);
   t.is(stopping.threadsStarted, 2, 'the stopped thread was replaced');

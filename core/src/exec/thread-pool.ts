@@ -22,11 +22,14 @@
  * - Idle threads are unref'd, so a finished process exits on its own; `closeThreadPool()` stops
  *   them at once (tests, a draining worker). Threads load compiled JavaScript when running from
  *   dist/, and register tsx only when running from the sources.
+ * - Threads start and stop through thread-gate.ts, never both at once (a Node crash): work that
+ *   needs a new thread while one is being stopped waits for it to be gone.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { LineageError } from '../errors.ts';
 import type { ContextOptions } from './task-context.ts';
+import { threadGate } from './thread-gate.ts';
 import { errorFromMessage, type FromThread, type ToThread } from './thread-protocol.ts';
 import type { ThreadTaskInput, ThreadTaskKind, ThreadTaskOutput } from './thread-tasks.ts';
 
@@ -71,9 +74,13 @@ export class ThreadPool {
   private nextId = 1;
   private closed = false;
   private started = 0;
+  /** Threads warm() asked for: started as soon as the gate lets them. */
+  private warmTo = 0;
+  private readonly leaveGate: () => void;
 
   constructor(private maxThreads: number) {
     this.maxThreads = Math.max(1, Math.floor(maxThreads));
+    this.leaveGate = threadGate.whenOpen(() => this.dispatch());
   }
 
   /** The most threads this pool runs at once. */
@@ -94,12 +101,13 @@ export class ThreadPool {
   /**
    * Starts threads now, up to `threads` (at most the pool's size), so that they load their code
    * while the caller still prepares the work (a comparison warms them once both models open, while it
-   * matches and plans their tensors).
+   * matches and plans their tensors); while a thread is being stopped, once it is gone. The pool
+   * keeps that many from then on (a stopped one is replaced).
    * Threads without work do not keep the process alive once they are ready.
    */
   warm(threads = this.maxThreads): void {
-    const want = Math.min(this.maxThreads, Math.floor(threads));
-    while (!this.closed && this.threads.length < want) this.spawn();
+    this.warmTo = Math.max(this.warmTo, Math.min(this.maxThreads, Math.floor(threads)));
+    this.dispatch();
   }
 
   /** Lets the pool run at least `threads` threads. */
@@ -137,10 +145,11 @@ export class ThreadPool {
     if (!t) return;
     t.job = null;
     job.reject(error);
+    // Stopping first, so that a thread for the queue starts once this one is gone (thread-gate.ts).
+    void threadGate.terminate(t.worker);
     // Out of the pool at once, so nothing is dispatched to it; another starts when work comes.
     // Stopped by us, even before it was ready: not a thread that cannot start, so the queue goes on.
     this.lost(t, error, true);
-    void t.worker.terminate();
   }
 
   /**
@@ -160,12 +169,13 @@ export class ThreadPool {
   /** Stops every thread now; queued and running tasks fail. */
   async close(): Promise<void> {
     this.closed = true;
+    this.leaveGate();
     const error = new LineageError('INTERNAL', 'the thread pool was closed');
     for (const job of this.queue.splice(0)) job.reject(error);
     await Promise.all(this.threads.map((t) => {
       t.job?.reject(error);
       t.job = null;
-      return t.worker.terminate();
+      return threadGate.terminate(t.worker);
     }));
     this.threads.length = 0;
   }
@@ -176,11 +186,13 @@ export class ThreadPool {
    * second meanwhile: a comparison matches and plans ~19k tensors a side right after warming).
    */
   private dispatch(): void {
+    if (this.closed) return;
     for (const t of this.threads) {
       if (this.queue.length === 0) break;
       if (!t.job) this.assign(t, this.queue.shift()!);
     }
-    while (this.queue.length > 0 && this.threads.length < this.maxThreads) this.assign(this.spawn(), this.queue.shift()!);
+    while (this.queue.length > 0 && this.threads.length < this.maxThreads && threadGate.canStart()) this.assign(this.spawn(), this.queue.shift()!);
+    while (this.threads.length < this.warmTo && threadGate.canStart()) this.spawn();
   }
 
   /** A thread keeps the process alive only while someone waits on it. */
@@ -207,7 +219,7 @@ export class ThreadPool {
   }
 
   private spawn(): PoolThread {
-    const worker = new Worker(EXECUTOR_THREAD_ENTRY, { workerData: { protocol: 'pool' } });
+    const worker = threadGate.start(() => new Worker(EXECUTOR_THREAD_ENTRY, { workerData: { protocol: 'pool' } }));
     const t: PoolThread = { worker, ready: false, job: null, gone: false, releasing: new Map() };
     this.threads.push(t);
     this.started++;
@@ -251,7 +263,11 @@ export class ThreadPool {
     const error = new LineageError('INTERNAL', `executor thread ${t.ready ? 'failed' : 'could not start'}: ${cause.message}`, { cause, retryable: t.ready });
     t.job?.reject(error);
     t.job = null;
-    if (!t.ready && !stopped) for (const job of this.queue.splice(0)) job.reject(error);
+    if (!t.ready && !stopped) {
+      // The next would die alike: no more warming either.
+      this.warmTo = 0;
+      for (const job of this.queue.splice(0)) job.reject(error);
+    }
     this.dispatch();
   }
 }
