@@ -136,7 +136,10 @@ function zScored(features: Float64Array[], width: number): Float64Array[] {
     let ss = 0;
     for (let i = 0; i < width; i++) ss += (f[i]! - mean) ** 2;
     const sd = Math.sqrt(ss / width);
-    return Float64Array.from(f, (x) => (sd > 1e-9 * (Math.abs(mean) + 1) ? (x - mean) / sd : 0));
+    // A plain loop: Float64Array.from(f, fn) iterates, an object per element.
+    const out = new Float64Array(f.length);
+    if (sd > 1e-9 * (Math.abs(mean) + 1)) for (let i = 0; i < f.length; i++) out[i] = (f[i]! - mean) / sd;
+    return out;
   });
 }
 
