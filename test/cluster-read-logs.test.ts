@@ -284,19 +284,15 @@ async function leadControlsAnswered(url: string, outcomes: TaskOutcome[], weight
   // stopped while a pull is on the wire may not get the task the server sent it, and that spends
   // one of the task's deliveries (the only one, in a test with max_deliver 1).
   let finished = 0;
-  let worker: Awaited<ReturnType<typeof startWorker>> | undefined;
   let stopped: Promise<void> | undefined;
-  let stopOnStart = false;
-  worker = await startWorker({
+  // startWorker returns before any task can finish (its loops' first pulls wait on the server), so `worker` is set by then.
+  const worker: Awaited<ReturnType<typeof startWorker>> = await startWorker({
     ...WORKER, id: 'lead', nats: url, threads: 1, hubToken: HUB_TOKEN, allowUrls: true,
     log: (line) => {
       const id = /^finished task [^/]+\/(\d+) /.exec(line)?.[1];
-      if (id === undefined || Number(id) < weightsTasks || ++finished !== 2) return;
-      if (worker) stopped = worker.stop();
-      else stopOnStart = true;
+      if (id !== undefined && Number(id) >= weightsTasks && ++finished === 2) stopped = worker.stop();
     },
   });
-  if (stopOnStart) stopped = worker.stop();
   try {
     await waitFor('the controls\' first answers', () => outcomes.filter((o) => o.taskId >= weightsTasks && !o.retrying && o.error === null).length >= 2, 60_000);
   } finally {

@@ -135,8 +135,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   /** Pending pulls, ended by stop() so that it need not wait for them to expire. */
   const pulls = new Set<ConsumerMessages>();
   const inFlight = new Map<ThreadSlot, JsMsg>();
-  /** Tasks being handled (run, publish, ack): a drain waits for these. */
-  const handling = new Set<Promise<void>>();
+  /** Tasks being handled (run, publish, ack), for the drain's log line: a drain waits for the loops that handle them. */
+  let handling = 0;
   /** Pulling pauses after read failures here, so that other workers get the tasks first. */
   const readBackoff = new ReadBackoff();
   /** Wakes the loops paused by readBackoff (when stopping). */
@@ -444,15 +444,14 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       }
       if (!msg) continue;
       // A task that reached this worker as it stops is still run (handle() hands it back past the grace).
-      const handled = handle(msg, slot);
-      handling.add(handled);
+      handling++;
       try {
-        await handled;
+        await handle(msg, slot);
       } catch (err) {
         log(`task message on ${msg.subject} could not be handled: ${(err as Error).message}`);
         if (!stopping) msg.nak(1_000);
       } finally {
-        handling.delete(handled);
+        handling--;
       }
     }
   };
@@ -470,7 +469,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       // A rolling update should not redo work: running tasks (and one that arrived as the pulls
       // ended) finish and are acked within the grace; then each loop returns.
       const graceMs = stopOptions.graceMs ?? options.drainGraceMs ?? DEFAULT_DRAIN_GRACE_MS;
-      if (handling.size > 0) log(`worker ${id} draining: waiting up to ${(graceMs / 1000).toFixed(0)} s for ${handling.size} running task(s)`);
+      if (handling > 0) log(`worker ${id} draining: waiting up to ${(graceMs / 1000).toFixed(0)} s for ${handling} running task(s)`);
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([Promise.allSettled(loops), new Promise((r) => { timer = setTimeout(r, graceMs); })]);
       clearTimeout(timer);

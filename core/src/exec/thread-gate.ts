@@ -1,6 +1,6 @@
 /**
  * Node can crash (SIGSEGV) when one worker thread creates its isolate while another is being
- * terminated (nodejs/node#56312, open; CI here died once so in a test that abandons a running task).
+ * terminated (nodejs/node#56312, open; CI here died so once, in a test that abandons a running task).
  * The executor threads of this process start and stop through one gate, so the two never overlap:
  * a thread is terminated only once no thread is starting, and none starts while one terminates.
  *
