@@ -224,6 +224,9 @@ export class ThreadPool {
     this.threads.push(t);
     this.started++;
     worker.on('message', (m: FromThread) => {
+      // A thread out of the pool (cancelled, or the pool closed: stopped once it runs, thread-gate.ts)
+      // may still say it is ready: it must not take queued work, nor be unref'd before it has exited.
+      if (t.gone || this.closed) return;
       if (m.type === 'ready') {
         t.ready = true;
         if (t.job) this.keepAlive(t);
