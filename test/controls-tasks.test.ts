@@ -9,7 +9,8 @@ import { statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { prepareComparison, type PreparedComparison } from '../core/src/compare/model-report.ts';
-import { computeControls, localControlExecutor, type ControlExecutor } from '../core/src/controls/index.ts';
+import { computeControls, localControlExecutor, runHeaviestFirst, type ControlExecutor } from '../core/src/controls/index.ts';
+import { cellsWork, type CellsSpec } from '../core/src/align/index.ts';
 import { compareSharedRows } from '../core/src/controls/embeddings.ts';
 import { parseControlTask, runControlTask, taskModels, type ControlTask } from '../core/src/controls/tasks.ts';
 import { run as runThreadTask } from '../core/src/controls/thread-task.ts';
@@ -171,9 +172,11 @@ test('the aligned cells start once the hidden and layer alignments are in, while
   let cellsAsked!: () => void;
   const cellsAskedFirst = new Promise<boolean>((resolve) => { cellsAsked = () => resolve(true); setTimeout(() => resolve(false), 20_000).unref(); });
   const kinds: string[][] = [];
+  const cellWork: number[] = [];
   const executor: ControlExecutor = {
     run: async (list) => {
       kinds.push(list.map((task) => task.part.kind));
+      for (const task of list) if (task.part.kind === 'alignment.cells') cellWork.push(cellsWork(task.part.spec as CellsSpec));
       if (list.some((task) => task.part.kind === 'alignment.cells')) cellsAsked();
       const answers = await inner.run(list);
       if (list.some((task) => task.part.kind === 'experts')) t.true(await cellsAskedFirst, 'the cells were asked for before the expert matching answered');
@@ -183,5 +186,22 @@ test('the aligned cells start once the hidden and layer alignments are in, while
   const controls = await computeControls(prepared, results, { seed: 5, executor });
   t.deepEqual(kinds[0], ['alignment.hidden', 'layers'], 'the hidden and layer alignments go as a batch of their own');
   t.true(kinds.length === 3 && kinds[2]!.every((k) => k === 'alignment.cells'));
+  t.true(cellWork.length > 2 && new Set(cellWork).size > 1 && cellWork.every((w, i) => i === 0 || w <= cellWork[i - 1]!), `the cells handed out heaviest first: ${cellWork.join(', ')}`);
   t.deepEqual(controls, await computeControls(prepared, results, { threads: 1, seed: 5 }), 'the same controls as the in-process executor gives');
+});
+
+test('a batch handed out heaviest first is answered in its own order', async (t) => {
+  const tasks: ControlTask[] = ['light', 'heavy', 'middle', 'heavy too'].map((label, id) => ({ ...valid, id, label }));
+  const handed: { id: number; label: string }[] = [];
+  // Each answer names its task: an executor answers in the order it was handed the tasks.
+  const executor: ControlExecutor = {
+    run: async (list) => {
+      handed.push(...list.map(({ id, label }) => ({ id, label })));
+      return list.map((task) => ({ ok: true, value: task.label, seconds: 0 }));
+    },
+  };
+  const answers = await runHeaviestFirst(executor, tasks, [1, 5, 3, 5]);
+  t.deepEqual(handed, [{ id: 0, label: 'heavy' }, { id: 1, label: 'heavy too' }, { id: 2, label: 'middle' }, { id: 3, label: 'light' }]);
+  t.deepEqual(answers.map((a) => (a.ok ? a.value : null)), ['light', 'heavy', 'middle', 'heavy too']);
+  t.deepEqual(await runHeaviestFirst(executor, [], []), []);
 });

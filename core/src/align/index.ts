@@ -241,6 +241,22 @@ export function planAlignment(a: Checkpoint, b: Checkpoint, layerPairsGiven: [nu
   }
 }
 
+/**
+ * A part's work relative to the others', to hand the heaviest out first: the last parts to start
+ * are then small ones, and a few threads or workers finish together instead of one running the
+ * largest part alone at the end (on two threads, a 22 x 16 MoE pair's two routed-experts parts,
+ * dispatched last in plan order, left a thread idle for ~0.2 s). Per layer pair, rounded from the
+ * aligned tests' seconds per pair (run.alignmentSeconds) on the bench pairs (22 x 16 MoE, 48 x 128
+ * MoE, Solar's widths): attention and routed experts ~4 times the shared experts, the router cells
+ * ~1/100 of them; the token rows' one part about two attention pairs. A dense MLP reads as much as
+ * the routed experts. Only the order of dispatch depends on it, never a result.
+ */
+const GROUP_WORK: Record<CellGroup, number> = { attention: 4, 'dense MLP': 4, 'routed experts': 4, 'shared experts': 1, router: 0.04, 'embedding and lm_head': 8 };
+
+export function cellsWork(spec: CellsSpec): number {
+  return spec.group === 'embedding and lm_head' ? GROUP_WORK[spec.group] : GROUP_WORK[spec.group] * spec.pairs.length;
+}
+
 /** The parts of step 2: each group of cells over runs of layer pairs (the token rows as one part). */
 export function cellSpecs(plan: AlignmentPlan, hidden: HiddenPart, tokenPairs: [number, number][] | null, seed: number): { specs: CellsSpec[]; notes: string[] } {
   if (!hidden.selection) return { specs: [], notes: [] };

@@ -13,7 +13,7 @@ import { planSharedRows, sharedTokenIds, type EmbeddingControl } from './embeddi
 import { classifyTensor } from '../roles/roles.ts';
 import { finalizeMoments } from '../stats/moments.ts';
 import type { NeuronPermutationTest } from './neurons.ts';
-import { addCellTimings, alignmentSection, cellSpecs, indexTensorsSteps, planAlignment, type AlignmentSection, type CellsPart } from '../align/index.ts';
+import { addCellTimings, alignmentSection, cellSpecs, cellsWork, indexTensorsSteps, planAlignment, type AlignmentSection, type CellsPart } from '../align/index.ts';
 import { chooseSorted } from '../sample/blocks.ts';
 import { controlsFraction, notSampled, sampledExpertLayers } from '../sample/controls.ts';
 import { Random } from '../synth/random.ts';
@@ -235,7 +235,7 @@ export async function computeControls(input: PreparedComparison | PendingCompari
     const { specs, notes } = cellSpecs(plan, hidden, tokenPairs, seed);
     const cellTasks = specs.map((spec, id): ControlTask => ({ id, label: `alignment: ${spec.group} ${spec.pairs.length ? `layers ${spec.pairs[0]![0]}-${spec.pairs[spec.pairs.length - 1]![0]}` : 'rows'}`, models, seed, part: { kind: 'alignment.cells', spec } }));
     options.onStage?.(2, cellTasks.length);
-    cells = (cellTasks.length ? executor.run(cellTasks) : Promise.resolve([])).then((second) => {
+    cells = runHeaviestFirst(executor, cellTasks, specs.map(cellsWork)).then((second) => {
       count(second);
       const parts: (CellsPart | null)[] = second.map((o, i) => {
         if (o.ok) return o.value as CellsPart;
@@ -326,6 +326,21 @@ export async function runControlsPhase(
     ...(options.executor ? {} : { bytes: counted.bytes }),
   };
   return { controls, run: { ...(Object.keys(alignmentSeconds).length ? { alignmentSeconds } : {}), controls: phase } };
+}
+
+/**
+ * Runs a batch with its heaviest tasks handed out first (`work`: each task's relative work), and
+ * answers in the batch's own order: an executor numbers a batch's tasks by their place in it, so
+ * the reordered batch is renumbered for it and its answers are put back.
+ */
+export async function runHeaviestFirst(executor: ControlExecutor, tasks: ControlTask[], work: number[]): Promise<ControlOutcome[]> {
+  if (!tasks.length) return [];
+  // Stable: equal work keeps plan order.
+  const order = tasks.map((_, i) => i).sort((x, y) => work[y]! - work[x]! || x - y);
+  const answers = await executor.run(order.map((at, id) => ({ ...tasks[at]!, id })));
+  const out = new Array<ControlOutcome>(tasks.length);
+  order.forEach((at, k) => { out[at] = answers[k]!; });
+  return out;
 }
 
 /** A layer's reason for not being analysed, as reported (an answer's text is cut to this). */
