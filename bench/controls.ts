@@ -4,7 +4,8 @@
  * and two threads, exact and `--sample 0.1`: the whole run, the controls phase (its tasks, wall
  * seconds, and the tensor bytes its tasks read against the weights' bytes). Then the controls of
  * the Solar-Open-100B layout itself (205 GB a side, ../shared/data/layouts) run for real on sparse
- * shards: what they read, against the weights' bytes. Then a pair at Solar's tensor widths (4 layers
+ * shards: what they read, against the weights' bytes; and a whole comparison of that layout on the
+ * same shards (~2 minutes): the controls' share at full size. Then a pair at Solar's tensor widths (4 layers
  * of 16 experts, 3.0 GB a side): the controls' share where tensors are real-sized. Run alone with
  * `node --import tsx bench/controls.ts [ROOT]`; `npm run bench` calls it. The same figures come
  * from any run's report: `run.durationSeconds` and `run.controls` (its `seconds` run from the end
@@ -75,6 +76,25 @@ export async function benchSolarControls(root: string): Promise<void> {
   }
 }
 
+/**
+ * A whole comparison of the Solar-Open-100B layout against itself on its sparse shards (411 GB
+ * read, all of it holes), on two threads: the controls' share at the size they were designed for,
+ * where the 48 x 128 pair's share is bound by structure. What the zeros change: the hidden
+ * alignment finds no profile feature and matches the embedding columns at full width (its
+ * costliest path, ~12 s of one thread, beside the weights pass), and the attention cells find
+ * constant heads and skip them; reads cost a page of zeros each rather than a copy from the cache.
+ */
+export async function benchSolarCompare(root: string): Promise<void> {
+  const dir = solarFolder(root, 'compare');
+  if (!dir) return;
+  const report = await compareModels(dir, dir, { threads: 2 });
+  const c = report.run.controls!;
+  const total = report.run.durationSeconds;
+  const weightsBytes = report.models.a.bytes + report.models.b.bytes;
+  const parts = Object.entries(report.run.alignmentSeconds ?? {}).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
+  console.log(`Solar-Open-100B layout, whole comparison (sparse shards, 2 threads; lineage compare ${dir} ${dir} --threads 2): total ${total.toFixed(0)} s for ${(weightsBytes / 1e9).toFixed(0)} GB (${(weightsBytes / 1e9 / total).toFixed(1)} GB/s), controls ${c.seconds.toFixed(1)} s after the weights pass = ${(100 * c.seconds / total).toFixed(1)}% of the run (goal of the 48 x 128 pair: <= 10%), their first tasks beside it for ${(c.besideWeightsSeconds ?? 0).toFixed(0)} s; aligned tests' seconds: ${parts}; ${report.verdict.label}`);
+}
+
 /** Solar-Open-100B's widths (hidden 4096, 32 heads of 128, 8 KV heads, routed experts of 1280 x 4096, a shared one), 4 layers of 16 experts: 3.0 GB a side. */
 const WIDE = { layout: 'moe' as const, layers: 4, experts: 16, expertsPerToken: 8, hidden: 4096, intermediate: 11008, moeIntermediate: 1280, heads: 32, kvHeads: 8, vocab: 32000 };
 const WIDE_FLAGS = '--layout moe --layers 4 --experts 16 --experts-per-token 8 --hidden 4096 --intermediate 11008 --moe-intermediate 1280 --heads 32 --kv-heads 8 --vocab 32000';
@@ -103,6 +123,7 @@ export async function benchWideControls(root: string): Promise<void> {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const root = process.argv[2] ?? join(process.cwd(), '.bench');
   await benchSolarControls(root);
+  await benchSolarCompare(root);
   await benchControls(root);
   await benchWideControls(root);
 }

@@ -140,6 +140,7 @@ await benchAlignment(root);
 await (await import('./sample-moe.ts')).benchSampleMoe(root);
 const controlsBench = await import('./controls.ts');
 await controlsBench.benchSolarControls(root);
+await controlsBench.benchSolarCompare(root);
 await controlsBench.benchControls(root);
 await controlsBench.benchWideControls(root);
 await (await import('./controls-cost.ts')).benchControlsCost(root);
