@@ -99,6 +99,12 @@ export async function benchSolarCompare(root: string): Promise<void> {
 const WIDE = { layout: 'moe' as const, layers: 4, experts: 16, expertsPerToken: 8, hidden: 4096, intermediate: 11008, moeIntermediate: 1280, heads: 32, kvHeads: 8, vocab: 32000 };
 const WIDE_FLAGS = '--layout moe --layers 4 --experts 16 --experts-per-token 8 --hidden 4096 --intermediate 11008 --moe-intermediate 1280 --heads 32 --kv-heads 8 --vocab 32000';
 
+/** The pair at Solar-Open-100B's tensor widths (4 layers of 16 experts, 3.0 GB a side), generated when missing. */
+export function widePair(root: string): { base: string; derived: string } {
+  const { base, derived } = synthPair(root, 'wide-4x16', WIDE, WIDE_FLAGS, ['derived']);
+  return { base, derived };
+}
+
 /**
  * The controls at real tensor widths: the 48 x 128 pair has Solar's tensor count but 1/300 of its
  * bytes, so its controls (bound by structure: layers, experts, null draws) dwarf its weights
@@ -107,7 +113,7 @@ const WIDE_FLAGS = '--layout moe --layers 4 --experts 16 --experts-per-token 8 -
  * the expert matching grows with the MoE layers.
  */
 export async function benchWideControls(root: string): Promise<void> {
-  const { base, derived } = synthPair(root, 'wide-4x16', WIDE, WIDE_FLAGS, ['derived']);
+  const { base, derived } = widePair(root);
   console.log(`\ncontrols at Solar-Open-100B's tensor widths, 4 layers x 16 experts, 3.0 GB a side (bench/controls.ts; lineage compare ${base} ${derived} --threads T)`);
   await compareModels(base, derived, { threads: 2 }); // warms the page cache
   for (const threads of [1, 2]) {

@@ -3,13 +3,16 @@
  * (1.4 GB a side), controls and report included, against the chunked numpy reference
  * (bench/numpy_reference.py: the same weights statistics, no controls, no hashes) in the same run,
  * on one thread and on two. Goal: >= 3x numpy on one thread, >= 5x on two, two never slower than
- * one. Alone: `node --import tsx bench/moe-numpy.ts [ROOT]`; `npm run bench` calls it.
+ * one. Then the same on the pair at Solar-Open-100B's tensor widths (4 layers of 16 experts, 3.0 GB
+ * a side): where tensors are real-sized, whether the controls, fixed by structure, still leave
+ * the ratio. Alone: `node --import tsx bench/moe-numpy.ts [ROOT]`; `npm run bench` calls it.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { moe22x16Pair } from './controls-cost.ts';
+import { widePair } from './controls.ts';
 
 const BUILT = fileURLToPath(new URL('../dist/client/src/main.js', import.meta.url));
 
@@ -23,8 +26,14 @@ function lineageCompare(a: string, b: string, threads: number, json: string): { 
 }
 
 export async function benchMoeAgainstNumpy(root: string): Promise<void> {
-  const { base, derived } = moe22x16Pair(root);
-  console.log(`\n22-layer, 16-expert MoE pair against numpy (bench/moe-numpy.ts; lineage compare ${base} ${derived} --threads T)`);
+  const pair = moe22x16Pair(root);
+  await againstNumpy(root, '22-layer, 16-expert MoE pair', pair.base, pair.derived);
+  const wide = widePair(root);
+  await againstNumpy(root, "Solar-Open-100B's tensor widths, 4 layers x 16 experts", wide.base, wide.derived);
+}
+
+async function againstNumpy(root: string, label: string, base: string, derived: string): Promise<void> {
+  console.log(`\n${label} against numpy (bench/moe-numpy.ts; lineage compare ${base} ${derived} --threads T)`);
   if (spawnSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status !== 0) {
     console.log('  reference: python3 with numpy not found, skipped');
     return;
