@@ -96,7 +96,6 @@ export async function benchSolarCompare(root: string): Promise<void> {
     const total = report.run.durationSeconds;
     const weightsBytes = report.models.a.bytes + report.models.b.bytes;
     const parts = Object.entries(report.run.alignmentSeconds ?? {}).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
-    // On zeros a sampled run sees no tensor whole, so no identical one, and finds its components unrelated.
     console.log(`Solar-Open-100B layout, whole comparison${sample ? ' --sample 0.1' : ''} (sparse shards, 2 threads; lineage compare ${dir} ${dir} --threads 2${sample ? ' --sample 0.1' : ''}): total ${total.toFixed(0)} s for ${(weightsBytes / 1e9).toFixed(0)} GB (${(weightsBytes / 1e9 / total).toFixed(1)} GB/s)${sample ? ` = ${(100 * total / exact).toFixed(0)}% of exact's (goal of the 48 x 128 pair: <= 25%)` : ''}, controls ${c.seconds.toFixed(1)} s after the weights pass = ${(100 * c.seconds / total).toFixed(1)}% of the run (goal of the 48 x 128 pair: <= 10%), their first tasks beside it for ${(c.besideWeightsSeconds ?? 0).toFixed(0)} s; aligned tests' seconds: ${parts}; ${report.verdict.label} (holes: see benchSolarCompare)`);
     if (!sample) exact = total;
   }
@@ -108,8 +107,7 @@ const WIDE_FLAGS = '--layout moe --layers 4 --experts 16 --experts-per-token 8 -
 
 /** The pair at Solar-Open-100B's tensor widths (4 layers of 16 experts, 3.0 GB a side), generated when missing. */
 export function widePair(root: string): { base: string; derived: string } {
-  const { base, derived } = synthPair(root, 'wide-4x16', WIDE, WIDE_FLAGS, ['derived']);
-  return { base, derived };
+  return synthPair(root, 'wide-4x16', WIDE, WIDE_FLAGS, ['derived']);
 }
 
 /**
