@@ -187,6 +187,16 @@ gpuTest('gpu.js: probe says whether a real GPU backend exists, and why not', (t)
   t.throws(() => new GpuKernel({ mode: 'webgpu', thread: 'main' }), { message: /asynchronous/ });
 });
 
+gpuTest('gpu.js: WebGPU (Dawn) is probed only when asked: a second thread loading Dawn aborts the process', (t) => {
+  // Without webgpu the probe never starts Dawn, so its reason names no webgpu attempt.
+  const plain = GpuKernel.probe({ refresh: true });
+  t.not(plain.backend, 'webgpu');
+  t.notRegex(plain.reason ?? '', /webgpu:/);
+  const asked = GpuKernel.probe({ webgpu: true, refresh: true });
+  if (asked.backend === 'webgpu') t.true(asked.real);
+  else t.regex(asked.reason ?? '', /webgpu:/);
+});
+
 test('MomentsAccumulator merges exactly as mergeMoments does', (t) => {
   const z = normals(4000, 31);
   const blocks: Moments[] = [];

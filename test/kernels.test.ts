@@ -116,3 +116,13 @@ test('mergeMoments with an empty side is the identity', (t) => {
   t.deepEqual(mergeMoments(emptyMoments(), m), m);
   t.deepEqual(mergeMoments(m, emptyMoments()), m);
 });
+
+test("kernel 'auto' is the CPU kernel (gpu.js measured slower on an H200), the controls' pairs too; an unknown kernel is a usage error", async (t) => {
+  const { cpuKernel, resolveKernel } = await import('../core/src/kernels/select.ts');
+  const { CROSS_PAIRS_KERNEL } = await import('../core/src/compare/cross-pairs.ts');
+  t.is(cpuKernel(), 'wasm-simd');
+  t.is(await resolveKernel('auto'), 'wasm-simd');
+  t.is(CROSS_PAIRS_KERNEL, 'wasm-simd');
+  t.is(await resolveKernel('gpu.js'), 'gpu.js');
+  await t.throwsAsync(() => resolveKernel('cuda' as never), { name: 'UsageError', message: /unknown kernel 'cuda'/ });
+});

@@ -22,7 +22,8 @@ options:
   --html FILE              write the report as one self-contained HTML page with charts
   --threads N              worker threads (default: all cores, ${availableParallelism()} here)
   --hash xxh3-128|sha256   content hash of each tensor (default xxh3-128)
-  --kernel auto|wasm-simd|js|gpu.js   weight kernel (default auto: gpu.js on a real GPU, else WASM SIMD)
+  --kernel auto|wasm-simd|js|gpu.js   weight kernel (default auto: WASM SIMD; gpu.js only when asked,
+                           measured slower even on a GPU, see README)
   --reader pread|mmap      how tensor bytes are read (default pread: faster here, see README)
   --sample F               read a fraction F of each large tensor (row blocks drawn without
                            replacement) and report every statistic with a confidence interval

@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import { executePlan } from '../exec/local-executor.ts';
 import { remoteReadSettings } from '../io/blocking.ts';
 import { DEFAULT_WINDOW_ELEMENTS } from '../exec/run-task.ts';
-import { resolveKernel, type KernelChoice } from '../kernels/select.ts';
+import { cpuKernel, resolveKernel, type KernelChoice } from '../kernels/select.ts';
 import type { Plan, Task, TensorRef } from '../plan/plan.ts';
 import { planSample } from '../sample/blocks.ts';
 import type { Moments } from '../stats/moments.ts';
@@ -22,6 +22,14 @@ export interface CrossPair {
   scalesA?: TensorRef | null;
   scalesB?: TensorRef | null;
 }
+
+/**
+ * The controls' pairs run on the CPU kernel, whatever the machine: they are small (sampled
+ * blocks, a few pairs per task), and their figures then do not depend on which worker, with a GPU
+ * or without, took the task. They used to resolve 'auto' on their own, which on an H200 ran them
+ * through gpu.js even under `--kernel wasm-simd` and aborted the process (README, "Kernels").
+ */
+export const CROSS_PAIRS_KERNEL: KernelChoice = cpuKernel();
 
 export interface CrossOptions {
   threads?: number;
@@ -59,7 +67,7 @@ export async function compareCrossPairs(pairs: CrossPair[], options: CrossOption
   const remote = remoteReadSettings();
   const results = await executePlan(plan, {
     threads,
-    kernel: await resolveKernel(options.kernel ?? 'auto'),
+    kernel: await resolveKernel(options.kernel ?? CROSS_PAIRS_KERNEL),
     reader: 'pread',
     hash: 'none',
     windowElements: DEFAULT_WINDOW_ELEMENTS,

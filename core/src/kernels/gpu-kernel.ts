@@ -36,7 +36,7 @@ export type GpuMode = 'auto' | 'gpu' | 'cpu' | 'webasm' | 'headlessgl' | 'webgl'
 export interface GpuProbe {
   /** gpu.js loads and has some backend (perhaps only the CPU). */
   available: boolean;
-  /** The backend a GpuKernel in mode 'auto' uses: webgpu, headlessgl, or what gpu.js picks ('webasm', 'cpu'). */
+  /** The best backend found: webgpu (only when the probe asked for it), headlessgl, or what gpu.js picks ('webasm', 'cpu'). */
   backend: string;
   /** That backend runs on a hardware GPU (not gpu.js's CPU or WebAssembly modes, not a software renderer). */
   real: boolean;
@@ -47,7 +47,7 @@ export interface GpuProbe {
 }
 
 export interface GpuKernelOptions {
-  /** gpu.js backend; 'auto' (default) takes the probed one. */
+  /** gpu.js backend; 'auto' (default) takes the probed one (headless-gl on a hardware renderer, else what gpu.js picks; never WebGPU: see probe). */
   mode?: GpuMode;
   /** Run gpu.js on a worker thread the caller blocks on. WebGPU requires it; default only there. */
   thread?: 'main' | 'worker';
@@ -147,6 +147,16 @@ process.on('unhandledRejection', (e) => fail(e));
   if (mode === 'webgpu') {
     const { create, globals } = await import(pathToFileURL(webgpuEntry).href);
     Object.assign(globalThis, globals);
+    // Dawn's Node binding rejects a function for GPUDevice.onuncapturederror ("invalid value to
+    // onuncapturederror", seen on an H200), and gpu.js sets one on its device: the kernel then
+    // never runs. The handler is kept in JavaScript instead; errors are caught by the error scopes
+    // around each call below.
+    if (globals.GPUDevice && globals.GPUDevice.prototype) {
+      const handlers = new WeakMap();
+      Object.defineProperty(globals.GPUDevice.prototype, 'onuncapturederror', {
+        configurable: true, get() { return handlers.get(this) || null; }, set(fn) { handlers.set(this, fn); },
+      });
+    }
     Object.defineProperty(globalThis, 'navigator', { value: { gpu: create(dawnFlags) }, configurable: true, writable: true });
     const found = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!found) throw new Error('Dawn found no WebGPU adapter');
@@ -157,15 +167,25 @@ process.on('unhandledRejection', (e) => fail(e));
     };
   }
   if (probeOnly) return reply({ id: 0, ok: true, adapter });
-  const { GPU } = require(gpuJsEntry);
+  const { GPU, WebGPUContext } = require(gpuJsEntry);
   const gpu = new GPU({ mode });
   const kernel = gpu.createKernel(source, settings);
+  const SCOPES = ['validation', 'out-of-memory', 'internal'];
   port.on('message', async (req) => {
     try {
       const x = new Float32Array(req.bufferA, req.offsetA, req.length);
       const y = new Float32Array(req.bufferB, req.offsetB, req.length);
       kernel.setOutput([req.cells, stats]);
+      // WebGPU reports a failed command only to an error scope (or the device's handler): a kernel
+      // whose buffers were refused would otherwise answer zeros.
+      const device = mode === 'webgpu' ? (await WebGPUContext.acquire()).device : null;
+      if (device) for (const scope of SCOPES) device.pushErrorScope(scope);
       const rows = await kernel(x, y, req.cells);
+      if (device) {
+        const errors = [];
+        for (let i = 0; i < SCOPES.length; i++) { const e = await device.popErrorScope(); if (e) errors.push(e.message); }
+        if (errors.length) throw new Error('WebGPU error: ' + errors.join('; '));
+      }
       const flat = new Float32Array(stats * req.cells);
       for (let s = 0; s < stats; s++) flat.set(rows[s].subarray(0, req.cells), s * req.cells);
       const backend = (kernel.kernel && kernel.kernel.constructor.mode) || mode;
@@ -358,7 +378,7 @@ export class MomentsAccumulator {
 
 // ---------------------------------------------------------------------------------------------
 
-let probed: GpuProbe | null = null;
+const probed = new Map<boolean, GpuProbe>();
 
 const SOFTWARE = /swiftshader|llvmpipe|lavapipe|softpipe|software|microsoft basic/i;
 
@@ -375,16 +395,31 @@ export class GpuKernel implements PairKernel {
   readonly counters = { kernelCalls: 0, largestCall: 0, cellsOnCpu: 0 };
 
   /**
-   * Whether gpu.js has a real GPU backend here: WebGPU through Dawn (asked on a worker thread,
-   * since adapters answer asynchronously), else headless-gl on a hardware renderer. Cached.
+   * Whether gpu.js has a real GPU backend here: with `webgpu`, WebGPU through Dawn (asked on a
+   * worker thread, since adapters answer asynchronously); else, or then, headless-gl on a hardware
+   * renderer. Cached per process.
+   *
+   * WebGPU is asked only when the caller says so (bench/gpu-check), never for mode 'auto': Dawn's
+   * Node binding (webgpu 0.2.9) keeps its constructors from the first thread that loads it, and a
+   * second thread that loads it aborts the process (seen on an H200: `napi_open_escapable_handle_scope`
+   * from `GPUAdapter::Bind`, and `napi_throw` from its event pump after a thread ended). The
+   * executor runs a kernel on each of its threads, so the WebGPU backend cannot serve it.
    */
-  static probe(options: { timeoutMs?: number; dawnFlags?: string[]; refresh?: boolean } = {}): GpuProbe {
-    if (probed && !options.refresh) return probed;
+  static probe(options: { timeoutMs?: number; dawnFlags?: string[]; refresh?: boolean; webgpu?: boolean } = {}): GpuProbe {
+    const webgpu = options.webgpu ?? false;
+    const cached = probed.get(webgpu);
+    if (cached && !options.refresh) return cached;
+    const answer = GpuKernel.probeNow(webgpu, options);
+    probed.set(webgpu, answer);
+    return answer;
+  }
+
+  private static probeNow(webgpu: boolean, options: { timeoutMs?: number; dawnFlags?: string[] }): GpuProbe {
     const loaded = loadGpuJs();
-    if ('error' in loaded) return (probed = { available: false, backend: 'none', real: false, reason: loaded.error });
+    if ('error' in loaded) return { available: false, backend: 'none', real: false, reason: loaded.error };
     const why: string[] = [];
 
-    try {
+    if (webgpu) try {
       const worker = new BlockingWorker({
         mode: 'webgpu', gpuJsEntry: loaded.entry, webgpuEntry: webgpuEntry(loaded.entry), probeOnly: true, dawnFlags: options.dawnFlags ?? [],
       }, options.timeoutMs ?? 30_000);
@@ -394,7 +429,7 @@ export class GpuKernel implements PairKernel {
       if (!answer.ok || !adapter) why.push(`webgpu: ${firstLine(answer.error ?? 'no adapter')}`);
       else {
         const device = [adapter.vendor, adapter.architecture, adapter.device, adapter.description].filter(Boolean).join(' ');
-        if (!adapter.fallback && !SOFTWARE.test(device)) return (probed = { available: true, backend: 'webgpu', real: true, device });
+        if (!adapter.fallback && !SOFTWARE.test(device)) return { available: true, backend: 'webgpu', real: true, device };
         why.push(`webgpu: software adapter (${device})`);
       }
     } catch (error) {
@@ -402,13 +437,13 @@ export class GpuKernel implements PairKernel {
     }
 
     const renderer = headlessGlRenderer(loaded.gpujs, loaded.entry);
-    if (renderer.real) return (probed = { available: true, backend: 'headlessgl', real: true, device: renderer.device });
+    if (renderer.real) return { available: true, backend: 'headlessgl', real: true, device: renderer.device };
     why.push(`headlessgl: ${renderer.reason}`);
 
     const gpu = new loaded.gpujs.GPU({ mode: 'gpu' });
     const backend = gpu.Kernel?.mode ?? 'cpu';
     void gpu.destroy();
-    return (probed = { available: true, backend, real: false, reason: why.join('; ') });
+    return { available: true, backend, real: false, reason: why.join('; ') };
   }
 
   constructor(options: GpuKernelOptions = {}) {
