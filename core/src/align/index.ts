@@ -394,7 +394,13 @@ export function alignmentSection(hidden: HiddenPart, plan: AlignmentPlan, parts:
   const notes = new Set<string>(hidden.unreadable);
   for (const p of parts) for (const n of [...p.notes, ...p.unreadable]) notes.add(n);
   for (const n of planNotes) notes.add(n);
-  const components = summarize(parts.flatMap((p) => p.drafts));
+  const drafts = parts.flatMap((p) => p.drafts);
+  const components = summarize(drafts.filter((d) => !d.observed || !withoutInformation(d)));
+  const blind = new Map<AlignedComponent, number>();
+  for (const d of drafts) if (d.observed && withoutInformation(d)) blind.set(d.component, (blind.get(d.component) ?? 0) + 1);
+  for (const [component, count] of blind) {
+    notes.add(`${component}: ${count} cell(s) left out: the matching gives the same value under every permutation (constant units, e.g. all zeros), so they tell neither way`);
+  }
   return {
     hidden: hidden.hidden,
     layerPairing: plan.pairing,
@@ -717,6 +723,20 @@ function tokenCell(a: ModelView, b: ModelView, role: 'embedding' | 'lm_head', to
     draws.push(s / n);
   }
   return { component: role, layerA: null, layerB: null, observed: { statistic: observed / n, sameIndexShare: 1 }, draws };
+}
+
+/**
+ * A cell whose null draws and observed value are all the same number: its units are constant (all
+ * zeros, say), and any permutation matches them equally well. Its p-value (0.5 by symmetry) would
+ * read as "unrelated" on no information; such a cell is left out, and its component, if nothing
+ * else of it is, is not compared. Real weights always spread the draws.
+ */
+function withoutInformation(d: CellDraft): boolean {
+  const same = (xs: readonly number[], v: number) => xs.length > 0 && xs.every((x) => Math.abs(x - v) <= 1e-12);
+  const direction = same(d.draws, d.observed!.statistic);
+  const mag = d.observed!.magnitude;
+  const magnitude = typeof mag !== 'number' || (d.magnitudeDraws ?? []).length === 0 || same(d.magnitudeDraws!, mag);
+  return direction && magnitude;
 }
 
 /** A cell's test on its draws: the direction, the magnitude channel where it has one (against the same null draws), and both combined. */

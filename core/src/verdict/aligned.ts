@@ -4,7 +4,8 @@
  * (core/src/align): related when Fisher's combination is at most COMPONENT_LEVEL. The label
  * follows from which components are related, and names them:
  *
- *  - derived: every component that could be tested is related (or byte-identical);
+ *  - derived: every component that could be tested is related (or byte-identical, identity
+ *    counted only where independent models would not share it: verdict/identity.ts);
  *  - partially-derived: some are related and some are not (blocks reused with the token
  *    interface replaced; a few layers reused; embeddings alone copied);
  *  - independent: components were tested and none is related, and no tensor is identical;
@@ -19,6 +20,7 @@ import type { AlignedComponentResult, AlignmentSection } from '../align/index.ts
 import type { TensorReport, WeightsSection } from '../report/weights.ts';
 import { contextEvidence, type ComponentFinding, type Evidence, type Verdict, type VerdictLabel } from './verdict.ts';
 import { CELL_LEVEL, COMPONENT_LEVEL } from '../policy.ts';
+import { identityExplanation, identityIsEvidence, noIdentityText } from './identity.ts';
 
 const COMPONENT_OF_GROUP: Record<string, string> = {
   embedding: 'embedding', attention: 'attention', mlp: 'dense MLP', router: 'router',
@@ -46,7 +48,7 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
   const names = [...new Set([...byComponent.keys(), ...tested.keys()])];
   for (const name of names) {
     const list = byComponent.get(name) ?? [];
-    const identical = list.filter((t) => t.identical).length;
+    const identical = list.filter(identityIsEvidence).length;
     const c = tested.get(name);
     const copied = list.length > 0 && identical === list.length;
     components.push({
@@ -65,7 +67,7 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
   const reused = components.filter((c) => c.finding === 'copied' || c.finding === 'related' || c.finding === 'mixed');
   const judged = components.filter((c) => c.finding !== 'not compared');
   const fresh = judged.filter((c) => c.finding === 'unrelated');
-  const identicalCount = weights.tensors.filter((t) => t.identical).length;
+  const identicalCount = weights.tensors.filter(identityIsEvidence).length;
 
   let label: VerdictLabel;
   let confidence: number;
@@ -100,7 +102,7 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
     'partially-derived': blocksReused && interfaceFresh
       ? `blocks reused, token interface replaced: reused ${list(reused)}; new ${list(fresh)}; ${hiddenText}`
       : `some components are reused (${list(reused)}) while others are new (${list(fresh) || 'none tested'}); ${hiddenText}`,
-    independent: `no tested component is related beyond what matching finds between unrelated weights (${list(judged)}), and no tensor is identical; ${hiddenText}`,
+    independent: `no tested component is related beyond what matching finds between unrelated weights (${list(judged)}), and ${noIdentityText(weights.tensors)}; ${hiddenText}`,
     inconclusive: `no component could be tested: ${alignment.notes.join('; ') || 'shapes differ and no correspondence was found'}. Evidence that would decide: a shared tokenizer (to compare embedding rows), config.json with the attention heads, or behavioural probes (lineage probe A B, or compare --behaviour on)`,
   }[label];
 
@@ -122,7 +124,7 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
   }
   evidence.push({
     signal: 'byte-identical tensors', value: identicalCount, baseline: 'independent models: 0', weight: 1,
-    explanation: 'identical bytes (same dtype, shape and content hash) are reused, whatever else differs',
+    explanation: identityExplanation(weights.tensors),
   });
   const byIndex = matrices.filter((t) => t.centeredCosine !== null).length;
   evidence.push({

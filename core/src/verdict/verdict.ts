@@ -12,6 +12,7 @@ import type { RoleGroup } from '../roles/roles.ts';
 import type { TensorReport, WeightsSection } from '../report/weights.ts';
 import type { Controls } from '../controls/index.ts';
 import { judgeAligned } from './aligned.ts';
+import { identityExplanation, identityIsEvidence, noIdentityText } from './identity.ts';
 import { relatedThreshold } from '../policy.ts';
 
 export type VerdictLabel = 'derived' | 'partially-derived' | 'independent' | 'inconclusive';
@@ -66,7 +67,7 @@ function isMatrix(t: TensorReport): boolean {
 }
 
 function relatedByValue(t: TensorReport): boolean {
-  if (t.identical) return true;
+  if (identityIsEvidence(t)) return true;
   if (t.centeredCosine === null || t.n === null) return false;
   // In sampled mode a tensor is related only if its whole interval says so.
   const low = t.ci?.centeredCosine?.[0] ?? t.centeredCosine;
@@ -162,6 +163,14 @@ function withBehaviour(v: Verdict, b: BehaviourEvidence | null): Verdict {
   };
 }
 
+/** Why no matrix was compared: constant ones (no information), else shapes. */
+function whyNoMatrix(weights: WeightsSection): string {
+  const constant = weights.tensors.filter((t) => isMatrix(t) && t.n !== null && t.centeredCosine === null).length;
+  return constant > 0
+    ? `${constant} weight matrices are constant, all zeros say, and carry no information; no other could be compared`
+    : 'shapes differ or are missing';
+}
+
 const BY_INDEX_PROCEDURE = 'fallback (the aligned tests did not run): a matrix is related when its centered cosine exceeds max(0.1, 10/√n); components by the share of related matrices; confidence from a fixed formula on the counts';
 
 function judgeByIndex(weights: WeightsSection, context: { tokenizerRelation?: string | null; controls?: Controls | null }): Verdict {
@@ -179,7 +188,8 @@ function judgeByIndex(weights: WeightsSection, context: { tokenizerRelation?: st
     (t.group === 'routed_expert' && t.layer !== null && matchedExpertLayers.has(t.layer)) ||
     ((t.group === 'embedding' || t.group === 'lm_head') && t.n === null && sharedRowsRelated) ||
     (t.group === 'mlp' && neuronsPermuted);
-  const isCompared = (t: TensorReport) => t.n !== null || !!t.identical || viaControl(t);
+  // A constant tensor has no centered cosine: compared, it says nothing either way.
+  const isCompared = (t: TensorReport) => t.centeredCosine !== null || identityIsEvidence(t) || viaControl(t);
   const related = (t: TensorReport) => relatedByValue(t) || viaControl(t);
   const matrices = weights.tensors.filter((t) => isMatrix(t) && isCompared(t));
   const byComponent = new Map<string, TensorReport[]>();
@@ -191,7 +201,7 @@ function judgeByIndex(weights: WeightsSection, context: { tokenizerRelation?: st
   const components: ComponentFinding[] = [...byComponent].map(([component, list]) => {
     const compared = list.filter(isCompared);
     const rel = compared.filter(related).length;
-    const identical = compared.filter((t) => t.identical).length;
+    const identical = compared.filter(identityIsEvidence).length;
     const share = compared.length ? rel / compared.length : 0;
     return {
       component,
@@ -207,7 +217,7 @@ function judgeByIndex(weights: WeightsSection, context: { tokenizerRelation?: st
     };
   });
   const relatedCount = matrices.filter(related).length;
-  const identicalCount = weights.tensors.filter((t) => t.identical).length;
+  const identicalCount = weights.tensors.filter(identityIsEvidence).length;
   const share = matrices.length ? relatedCount / matrices.length : 0;
   const evidence: Evidence[] = [
     {
@@ -218,7 +228,7 @@ function judgeByIndex(weights: WeightsSection, context: { tokenizerRelation?: st
     {
       signal: 'byte-identical tensors', value: identicalCount,
       baseline: 'independent models: 0', weight: 1,
-      explanation: 'identical bytes (same dtype, shape and content hash) are reused, whatever else differs',
+      explanation: identityExplanation(weights.tensors),
     },
     {
       signal: 'median centered cosine of matrices', value: median(matrices.map((t) => t.centeredCosine).filter((x): x is number => x !== null)),
@@ -300,8 +310,8 @@ function judgeByIndex(weights: WeightsSection, context: { tokenizerRelation?: st
       ? `B's layers are A's layers ${aligned!.pattern} (${Math.round(100 * alignedShare)}% align with a related layer): the model is derived with its depth changed`
       : `${relatedCount} of ${matrices.length} weight matrices are related to their counterparts: the model is derived`,
     'partially-derived': `some components are reused (${relatedComponents.map((c) => `${c.component}: ${c.finding}`).join(', ')}) while the rest is new`,
-    independent: `none of ${matrices.length} weight matrices is related to its counterpart and no tensor is identical`,
-    inconclusive: 'no weight matrix could be compared (shapes differ or are missing): weights alone cannot decide. Evidence that would decide: behavioural probes (lineage probe A B, or compare --behaviour on), a shared tokenizer (to compare embedding rows), or config.json with the attention heads',
+    independent: `none of ${matrices.length} weight matrices is related to its counterpart and ${noIdentityText(weights.tensors)}`,
+    inconclusive: `no weight matrix could be compared (${whyNoMatrix(weights)}): weights alone cannot decide. Evidence that would decide: behavioural probes (lineage probe A B, or compare --behaviour on), a shared tokenizer (to compare embedding rows), or config.json with the attention heads`,
   }[label];
   return { label, confidence: Math.round(confidence * 100) / 100, summary, evidence, components };
 }
