@@ -5,9 +5,13 @@
  * of the neuron cells: invariant where it must be, weighed in each cell's p-value.
  */
 import test from 'ava';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
 import { alignedCellsPart, alignHiddenPart, alignModels, cellSpecs, planAlignment } from '../core/src/align/index.ts';
+import { alignHidden } from '../core/src/align/hidden.ts';
+import { writeSafetensors } from '../core/src/checkpoint/writer.ts';
+import { shuffled } from '../core/src/synth/rewrite.ts';
 import { evenlySpaced } from '../core/src/align/stats.ts';
 import { ModelView } from '../core/src/align/model-view.ts';
 import { magnitudeCorrelation, mlpUnits } from '../core/src/align/units.ts';
@@ -94,4 +98,74 @@ test('the magnitude channel: invariant under function-preserving rescaling, rela
   t.true(derived.cells.every((c) => c.pValue <= c.directionPValue * 100), 'the cell weighs both channels');
   t.true(independent.cells.every((c) => c.magnitudePValue === null || c.magnitudePValue > 0.001), JSON.stringify(independent.cells.map((c) => [c.magnitude, c.magnitudePValue])));
   t.is(independent.finding, 'unrelated');
+});
+
+/** A model of an embedding alone (no layer gives a profile feature): columns of B are A's permuted, plus noise. */
+function embeddingOnlyPair(root: string, width: number, vocab: number): { a: string; b: string; perm: number[] } {
+  let s = 12345;
+  const normal = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    const u = (s + 0.5) / 4294967296;
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * ((s + 0.5) / 4294967296));
+  };
+  const a = Float32Array.from({ length: vocab * width }, () => normal());
+  const perm = shuffled(width, 5);
+  // B's column i is A's column perm[i], with 20% noise: a fine-tune that permuted the hidden dimension.
+  const b = Float32Array.from({ length: vocab * width }, (_, k) => a[Math.floor(k / width) * width + perm[k % width]!]! + 0.2 * normal());
+  const write = (folder: string, values: Float32Array) => {
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, 'config.json'), JSON.stringify({ hidden_size: width, vocab_size: vocab, num_hidden_layers: 0 }));
+    writeSafetensors(join(folder, 'model.safetensors'), [{ name: 'model.embed_tokens.weight', dtype: 'F32', shape: [vocab, width] }],
+      (_spec, first, count, out) => out.set(new Uint8Array(values.buffer, first * 4, count * 4)));
+  };
+  write(join(root, 'a'), a);
+  write(join(root, 'b'), b);
+  return { a: join(root, 'a'), b: join(root, 'b'), perm };
+}
+
+test('with no profile feature the embedding-only matching keeps within its budget by reading fewer token rows, and still recovers the permutation', (t) => {
+  const root = tempDir();
+  const width = 96;
+  const pair = embeddingOnlyPair(root, width, 1200);
+  const tokenPairs = Array.from({ length: 1200 }, (_, i) => [i, i] as [number, number]);
+  const run = (budget?: number) => {
+    const a = new ModelView(openCheckpoint(pair.a));
+    const b = new ModelView(openCheckpoint(pair.b));
+    try {
+      return alignHidden({ a, b, tokenPairs, seed: 1, ...(budget ? { embeddingOnlyBudget: budget } : {}) })!;
+    } finally {
+      a.close();
+      b.close();
+    }
+  };
+  const whole = run();
+  t.true(whole.alignment.features < 3, 'no layer: only the embedding column norms, too few profile features');
+  t.deepEqual(whole.alignment.sources, ['embedding columns over 1024 shared tokens'], 'under the default budget: every row picked (at most 1024)');
+  // A budget of 300 rows' worth at this width: 300 rows; of 100 rows' worth: the floor, 256.
+  const cut = run(width * width * 300);
+  t.deepEqual(cut.alignment.sources, ['embedding columns over 300 shared tokens']);
+  const floor = run(width * width * 100);
+  t.deepEqual(floor.alignment.sources, ['embedding columns over 256 shared tokens']);
+  for (const found of [whole, cut, floor]) {
+    t.is(found.alignment.kind, 'permuted');
+    let right = 0;
+    pair.perm.forEach((old, i) => { if (found.map.toB[old] === i) right++; });
+    t.is(right, width, 'every dimension recovered');
+  }
+});
+
+test('an all-zero embedding gives no correspondence, without matching its columns', (t) => {
+  const root = tempDir();
+  for (const side of ['a', 'b']) {
+    const folder = join(root, side);
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, 'config.json'), JSON.stringify({ hidden_size: 64, vocab_size: 500, num_hidden_layers: 0 }));
+    writeSafetensors(join(folder, 'model.safetensors'), [{ name: 'model.embed_tokens.weight', dtype: 'F32', shape: [500, 64] }], (_s, _f, _c, out) => out.fill(0));
+  }
+  const a = new ModelView(openCheckpoint(join(root, 'a')));
+  const b = new ModelView(openCheckpoint(join(root, 'b')));
+  t.is(alignHidden({ a, b, tokenPairs: Array.from({ length: 500 }, (_, i) => [i, i] as [number, number]), seed: 1 }), null);
+  a.close();
+  b.close();
 });

@@ -78,6 +78,17 @@ const MAX_EMBEDDING_ROWS = 1024;
 const PROFILE_LAYERS = 12;
 const MIN_EFFECT = 0.1;
 const EMBEDDING_MATCH_BUDGET = 2.5e8;
+/**
+ * With fewer than 3 profile features (layer roles not recognised, say) the embedding columns are
+ * the only evidence and are matched at full width: wa·wb·rows multiply-adds per draw, up to 11
+ * draws. At 1024 rows a permuted derivative took 7.6 s at width 4096 and 31.6 s at 8192; with
+ * the rows cut to keep a draw within this budget (down to MIN_EMBEDDING_ONLY_ROWS), 3.2 s and
+ * 12.0 s, every dimension still recovered (the rest is the matching itself, width² a draw).
+ * 256 rows still separate a derivative's columns (correlation near 1) from the best of 16384
+ * unrelated ones (about 4.4/√256 = 0.28).
+ */
+const EMBEDDING_ONLY_BUDGET = 4.3e9;
+const MIN_EMBEDDING_ONLY_ROWS = 256;
 
 /** log of the L2 norm of each row (byRow) or column of m. */
 function logNorms(m: Matrix, byRow: boolean): Float64Array {
@@ -182,6 +193,11 @@ function combined(prof: Float32Array | Float64Array | null, signed: Float32Array
 }
 
 /** Columns of the embedding rows (those of paired tokens), standardized: correlation = dot product / rows. */
+/** The standardized columns, or null when every one is constant (standardized to zeros). */
+function informative(columns: Float64Array): Float64Array | null {
+  return columns.some((x) => x !== 0) ? columns : null;
+}
+
 function standardizedColumns(m: Matrix): Float64Array {
   const { rows: n, cols, data } = m;
   const out = new Float64Array(cols * n);
@@ -287,6 +303,8 @@ export interface HiddenAlignmentInput {
   /** Embedding rows of tokens both vocabularies hold: [row in A, row in B]; null when unknown. */
   tokenPairs: [number, number][] | null;
   seed?: number;
+  /** Multiply-adds per draw allowed to the embedding-only matching (default EMBEDDING_ONLY_BUDGET; tests lower it). */
+  embeddingOnlyBudget?: number;
 }
 
 export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAlignment; map: DimMap } | null {
@@ -316,11 +334,17 @@ export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAli
   const fb = zB.filter((_, i) => live[i]);
   const f = fa.length;
 
+  const budget = input.embeddingOnlyBudget ?? EMBEDDING_ONLY_BUDGET;
+  if (f < 3 && pairs && wa * wb * pairs.length > budget) {
+    const keep = Math.max(MIN_EMBEDDING_ONLY_ROWS, Math.floor(budget / (wa * wb)));
+    if (keep < pairs.length) pairs = evenlySpaced(pairs.length, keep).map((k) => pairs![k]!);
+  }
   // Embedding columns over the rows of shared tokens (sign and scale per dimension drop out).
   const embA = pairs && pairs.length >= 64 ? a.rows('embedding', null, pairs.map((p) => p[0])) : null;
   const embB = pairs && pairs.length >= 64 ? b.rows('embedding', null, pairs.map((p) => p[1])) : null;
-  const colsA = embA && embA.cols === wa ? standardizedColumns(embA) : null;
-  const colsB = embB && embB.cols === wb ? standardizedColumns(embB) : null;
+  // Columns all constant (an all-zero embedding) match every way alike: no evidence, and no cost.
+  const colsA = embA && embA.cols === wa ? informative(standardizedColumns(embA)) : null;
+  const colsB = embB && embB.cols === wb ? informative(standardizedColumns(embB)) : null;
   // The full width × width correlation over the rows costs wa·wb·rows per draw: used to match only
   // where that stays small; at larger widths the profiles match and the embedding gives the signs.
   const useEmbedding = !!colsA && !!colsB && (f < 3 || wa * wb * pairs!.length <= EMBEDDING_MATCH_BUDGET);
