@@ -80,11 +80,11 @@ export async function benchSolarControls(root: string): Promise<void> {
  * A whole comparison of the Solar-Open-100B layout against itself on its sparse shards (411 GB
  * read, all of it holes), on two threads: the controls' share at the size they were designed for,
  * where the 48 x 128 pair's share is bound by structure. What the zeros change: the hidden
- * alignment finds no profile feature and matches the embedding columns at full width (its
- * costliest path, ~12 s of one thread, beside the weights pass), and the attention cells find
- * constant heads and skip them; reads cost a page of zeros each rather than a copy from the cache;
- * and with --sample 0.1, where no tensor is read whole, no tensor is found identical and zeros
- * correlate with nothing: the verdict on the model against itself is then not 'derived'.
+ * alignment finds no profile feature and an all-zero embedding, so no correspondence (where real
+ * weights take ~1 s); the attention cells find constant heads and skip them, and every cell on
+ * constant units is left out; reads cost a page of zeros each rather than a copy from the cache.
+ * Constant tensors and cells tell neither way, so the verdict on the model against itself is
+ * 'inconclusive' (verdict/identity.ts), exact or sampled.
  */
 export async function benchSolarCompare(root: string): Promise<void> {
   const dir = solarFolder(root, 'compare');
