@@ -187,7 +187,7 @@ gpuTest('gpu.js: probe says whether a real GPU backend exists, and why not', (t)
   t.throws(() => new GpuKernel({ mode: 'webgpu', thread: 'main' }), { message: /asynchronous/ });
 });
 
-gpuTest('gpu.js: WebGPU (Dawn) is probed only when asked: a second thread loading Dawn aborts the process', (t) => {
+gpuTest('gpu.js: WebGPU (Dawn) is probed only when asked: threads loading Dawn in turn aborted lineage compare on an H200', (t) => {
   // Without webgpu the probe never starts Dawn, so its reason names no webgpu attempt.
   const plain = GpuKernel.probe({ refresh: true });
   t.not(plain.backend, 'webgpu');

@@ -400,10 +400,11 @@ export class GpuKernel implements PairKernel {
    * renderer. Cached per process.
    *
    * WebGPU is asked only when the caller says so (bench/gpu-check), never for mode 'auto': Dawn's
-   * Node binding (webgpu 0.2.9) keeps its constructors from the first thread that loads it, and a
-   * second thread that loads it aborts the process (seen on an H200: `napi_open_escapable_handle_scope`
-   * from `GPUAdapter::Bind`, and `napi_throw` from its event pump after a thread ended). The
-   * executor runs a kernel on each of its threads, so the WebGPU backend cannot serve it.
+   * Node binding (webgpu 0.2.9) does not survive threads that load it coming and going. On an H200,
+   * `lineage compare --kernel gpu.js` (the probe's thread, then a kernel thread per executor slot)
+   * aborted the process: on two slots `napi_open_escapable_handle_scope` from `GPUAdapter::Bind`
+   * in the second thread's requestAdapter, on one `napi_throw` from Dawn's event pump. bench/gpu-check
+   * (one probe thread, then one kernel thread) ran. So the executor does not use WebGPU.
    */
   static probe(options: { timeoutMs?: number; dawnFlags?: string[]; refresh?: boolean; webgpu?: boolean } = {}): GpuProbe {
     const webgpu = options.webgpu ?? false;
