@@ -127,7 +127,7 @@ interface Candidate { mode: GpuMode; thread: 'main' | 'worker'; gpu: boolean }
 function main(): number {
   const started = performance.now();
   console.log(`gpu-check: node ${process.version}, cell ${CELL} elements, window ${WINDOW}, throughput tensors ${ELEMENTS} elements`);
-  const probe = GpuKernel.probe();
+  const probe = GpuKernel.probe({ webgpu: true });
   console.log(`probe: ${JSON.stringify(probe)}`);
   if (!probe.available) {
     console.log(`gpu-check: gpu.js unusable here (${probe.reason}); nothing checked`);
