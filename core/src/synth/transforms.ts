@@ -5,6 +5,7 @@
  * the token interface. The evaluation set (bench/eval-set.ts) and the tests build their cases
  * with these, on small models held whole (core/src/synth/rewrite.ts).
  */
+import { rmSync } from 'node:fs';
 import { openCheckpoint } from '../checkpoint/folder.ts';
 import { classifyTensor } from '../roles/roles.ts';
 import { Random } from './random.ts';
@@ -335,4 +336,80 @@ export function upcycle(src: string, out: string, experts: number, drift: number
     ...config, architectures: ['Qwen2MoeForCausalLM'], model_type: 'qwen2_moe', num_experts: experts, num_experts_per_tok: 2,
     moe_intermediate_size: config.intermediate_size, shared_expert_intermediate_size: 0, decoder_sparse_step: 1,
   }));
+}
+
+/** A random orthogonal d × d matrix (row-major, float64): Gram-Schmidt on seeded Gaussian rows. */
+function randomOrthogonal(d: number, seed: number): Float64Array {
+  const random = new Random(seed, 'rotation');
+  const q = Float64Array.from({ length: d * d }, () => random.normal());
+  for (let i = 0; i < d; i++) {
+    const row = q.subarray(i * d, (i + 1) * d);
+    for (let pass = 0; pass < 2; pass++) {
+      for (let j = 0; j < i; j++) {
+        const other = q.subarray(j * d, (j + 1) * d);
+        let dot = 0;
+        for (let k = 0; k < d; k++) dot += row[k]! * other[k]!;
+        for (let k = 0; k < d; k++) row[k] = row[k]! - dot * other[k]!;
+      }
+    }
+    let norm = 0;
+    for (let k = 0; k < d; k++) norm += row[k]! * row[k]!;
+    norm = Math.sqrt(norm);
+    for (let k = 0; k < d; k++) row[k] = row[k]! / norm;
+  }
+  return q;
+}
+
+/**
+ * The residual stream rotated by a random orthogonal Q (x → Qx), as QuaRot and SliceGPT do: every
+ * norm is folded first (γ → 1; RMSNorm without a scale commutes with Q), a tied head is untied to
+ * take the final norm, then matrices that read the stream become W Qᵀ and those that write it
+ * Q W. The function is unchanged, and no hidden dimension of B is any one dimension of A.
+ */
+export function rotateHidden(src: string, out: string, seed: number): string {
+  const folded = rescale(src, `${out}.folded`, seed);
+  const ck = openCheckpoint(folded);
+  const width = ck.config?.hidden_size as number;
+  const q = randomOrthogonal(width, seed);
+  const hasHead = ck.tensors.some((t) => classifyTensor(t.name).role === 'lm_head');
+  const finalNorm = ck.tensors.find((t) => classifyTensor(t.name).role === 'norm.final');
+  const gammaFinal = finalNorm ? readTensor(ck, finalNorm.name) : null;
+  // Rows × width read the stream: (W Qᵀ)[r][i] = Σ_k W[r][k] Q[i][k].
+  const readsStream = (v: Float32Array, rows: number, scale: Float32Array | null) => {
+    const outValues = new Float32Array(rows * width);
+    const row = new Float64Array(width);
+    for (let r = 0; r < rows; r++) {
+      for (let k = 0; k < width; k++) row[k] = v[r * width + k]! * (scale ? scale[k]! : 1);
+      for (let i = 0; i < width; i++) {
+        let s = 0;
+        for (let k = 0; k < width; k++) s += row[k]! * q[i * width + k]!;
+        outValues[r * width + i] = s;
+      }
+    }
+    return outValues;
+  };
+  // Width × cols write it: (Q W)[i][c] = Σ_k Q[i][k] W[k][c].
+  const writesStream = (v: Float32Array, cols: number) => {
+    const outValues = new Float64Array(width * cols);
+    for (let i = 0; i < width; i++) for (let k = 0; k < width; k++) {
+      const f = q[i * width + k]!;
+      for (let c = 0; c < cols; c++) outValues[i * cols + c] = outValues[i * cols + c]! + f * v[k * cols + c]!;
+    }
+    return Float32Array.from(outValues);
+  };
+  const result = rewrite(folded, out, (name, shape, v) => {
+    const { role } = classifyTensor(name);
+    if (role === 'norm.final' && !hasHead) return [{ name, shape, values: new Float32Array(v.length).fill(1) }];
+    if (role === 'embedding' && !hasHead) {
+      return [
+        { name, shape, values: readsStream(v, shape[0]!, null) },
+        { name: 'lm_head.weight', shape, values: readsStream(v, shape[0]!, gammaFinal) },
+      ];
+    }
+    if (HIDDEN_COLUMNS.has(role) && shape[1] === width) return [{ name, shape, values: readsStream(v, shape[0]!, null) }];
+    if (HIDDEN_ROWS.has(role) && shape[0] === width) return [{ name, shape, values: writesStream(v, shape[1]!) }];
+    return [{ name, shape, values: v }];
+  }, (c) => (hasHead ? c : { ...c, tie_word_embeddings: false }));
+  rmSync(folded, { recursive: true, force: true });
+  return result;
 }

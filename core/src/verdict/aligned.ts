@@ -18,7 +18,7 @@
  */
 import type { AlignedComponentResult, AlignmentSection } from '../align/index.ts';
 import type { TensorReport, WeightsSection } from '../report/weights.ts';
-import { contextEvidence, type ComponentFinding, type Evidence, type Verdict, type VerdictLabel } from './verdict.ts';
+import { contextEvidence, ROTATION_NOT_TESTED, type ComponentFinding, type Evidence, type Verdict, type VerdictLabel } from './verdict.ts';
 import { CELL_LEVEL, COMPONENT_LEVEL } from '../policy.ts';
 import { identityExplanation, identityIsEvidence, noIdentityText } from './identity.ts';
 
@@ -102,7 +102,7 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
     'partially-derived': blocksReused && interfaceFresh
       ? `blocks reused, token interface replaced: reused ${list(reused)}; new ${list(fresh)}; ${hiddenText}`
       : `some components are reused (${list(reused)}) while others are new (${list(fresh) || 'none tested'}); ${hiddenText}`,
-    independent: `no tested component is related beyond what matching finds between unrelated weights (${list(judged)}), and ${noIdentityText(weights.tensors)}; ${hiddenText}`,
+    independent: `no tested component is related beyond what matching finds between unrelated weights (${list(judged)}), and ${noIdentityText(weights.tensors)}; ${hiddenText}; not tested: ${ROTATION_NOT_TESTED}`,
     inconclusive: `no component could be tested: ${alignment.notes.join('; ') || 'shapes differ and no correspondence was found'}. Evidence that would decide: a shared tokenizer (to compare embedding rows), config.json with the attention heads, or behavioural probes (lineage probe A B, or compare --behaviour on)`,
   }[label];
 

@@ -108,11 +108,17 @@ export function judgeWeights(
   return withBehaviour({ ...fromWeights, evidence: [...fromWeights.evidence, ...unavailable] }, context.behaviour ?? null);
 }
 
-/** Context both paths report and neither weighs: norm vectors (the LayerNorm trap), the tokenizer. */
+/** The function-preserving edit the verdict does not see through (bench/eval-set.ts ROTATION_GAP). */
+export const ROTATION_NOT_TESTED = 'a rotated hidden basis (QuaRot-style: norms folded, residual stream times an orthogonal matrix)';
+
+/** Context both paths report and neither weighs: norm vectors (the LayerNorm trap), the rotation gap, the tokenizer. */
 export function contextEvidence(tokenizerRelation: string | null | undefined): Evidence[] {
   const out: Evidence[] = [{
     signal: 'norm vectors', value: 'context only', baseline: 'raw cosine 0.95–0.99 even between unrelated models', weight: 0,
     explanation: 'norm scales start at 1.0, so their raw cosine says nothing; they are not weighed on their own',
+  }, {
+    signal: 'not tested', value: ROTATION_NOT_TESTED, baseline: '', weight: 0,
+    explanation: 'hidden dimensions are matched one to one (a permutation with signs); an orthogonal rotation of the residual stream with the norms folded keeps the function and mixes every dimension, so it is not seen through (README, "Known gap")',
   }];
   if (tokenizerRelation) {
     out.push({
@@ -310,7 +316,7 @@ function judgeByIndex(weights: WeightsSection, context: { tokenizerRelation?: st
       ? `B's layers are A's layers ${aligned!.pattern} (${Math.round(100 * alignedShare)}% align with a related layer): the model is derived with its depth changed`
       : `${relatedCount} of ${matrices.length} weight matrices are related to their counterparts: the model is derived`,
     'partially-derived': `some components are reused (${relatedComponents.map((c) => `${c.component}: ${c.finding}`).join(', ')}) while the rest is new`,
-    independent: `none of ${matrices.length} weight matrices is related to its counterpart and ${noIdentityText(weights.tensors)}`,
+    independent: `none of ${matrices.length} weight matrices is related to its counterpart and ${noIdentityText(weights.tensors)}; not tested: ${ROTATION_NOT_TESTED}`,
     inconclusive: `no weight matrix could be compared (${whyNoMatrix(weights)}): weights alone cannot decide. Evidence that would decide: behavioural probes (lineage probe A B, or compare --behaviour on), a shared tokenizer (to compare embedding rows), or config.json with the attention heads`,
   }[label];
   return { label, confidence: Math.round(confidence * 100) / 100, summary, evidence, components };
