@@ -30,12 +30,14 @@ export interface LabelledPair {
 }
 
 /**
- * Why a rotated residual stream is missed: the aligned tests put hidden dimensions in one-to-one
- * correspondence (a permutation with signs), and a rotation maps each dimension of B to a mix of
- * all of A's. What would see through it: units matched by their projections on the shared tokens'
- * embeddings (invariant to any orthogonal change of the hidden basis), read against other layers.
+ * Why a rotated residual stream is only half seen: the aligned tests put hidden dimensions in
+ * one-to-one correspondence (a permutation with signs), and a rotation maps each dimension of B to
+ * a mix of all of A's. The shared tokens' embedding geometry (align/geometry.ts) sees the reuse, so
+ * the verdict is partially-derived, not derived: the blocks are not compared in B's basis. What
+ * would: B rotated into A's basis (orthogonal Procrustes on the shared tokens' rows) before the
+ * cells, or units matched by their projections on those rows, read against other layers.
  */
-export const ROTATION_GAP = 'rotation of the hidden basis: dimensions are matched one to one, and a rotation mixes them all';
+export const ROTATION_GAP = 'rotated hidden basis: the embedding geometry shows reuse, the blocks are not compared in that basis';
 
 /** B made of A's tensors where `fromA(name)`, the other model's elsewhere (byte copies). */
 function splice(out: string, a: string, other: string, fromA: (name: string) => boolean): void {

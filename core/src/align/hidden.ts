@@ -22,6 +22,7 @@ import { maximizeAssignmentFlat } from '../controls/assignment.ts';
 import { Random } from '../synth/random.ts';
 import type { ModelView, Matrix } from './model-view.ts';
 import { evenlySpaced, predictivePValue, shuffled } from './stats.ts';
+import { embeddingGeometry, type EmbeddingGeometry } from './geometry.ts';
 import { dotsCompact, dotsInWasmAvailable, freezeOperand, withDots } from './dots.ts';
 import { greedyMatchInWasm, greedySimilarities, greedySimilarities32 } from './greedy-wasm.ts';
 
@@ -47,6 +48,8 @@ export interface HiddenAlignment {
   flippedSigns: number;
   nullKind: string;
   note: string;
+  /** The shared tokens' embedding geometry, the same under any change of hidden basis (align/geometry.ts); null without shared rows. */
+  embeddingGeometry?: EmbeddingGeometry | null;
 }
 
 /** The correspondence itself (not in the report: widths of thousands). */
@@ -342,6 +345,7 @@ export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAli
   // Embedding columns over the rows of shared tokens (sign and scale per dimension drop out).
   const embA = pairs && pairs.length >= 64 ? a.rows('embedding', null, pairs.map((p) => p[0])) : null;
   const embB = pairs && pairs.length >= 64 ? b.rows('embedding', null, pairs.map((p) => p[1])) : null;
+  const geometry = embA && embB ? embeddingGeometry(embA, embB) : null;
   // Columns all constant (an all-zero embedding) match every way alike: no evidence, and no cost.
   const colsA = embA && embA.cols === wa ? informative(standardizedColumns(embA)) : null;
   const colsB = embB && embB.cols === wb ? informative(standardizedColumns(embB)) : null;
@@ -435,7 +439,7 @@ export function alignHidden(input: HiddenAlignmentInput): { alignment: HiddenAli
   return {
     alignment: {
       kind, widthA: wa, widthB: wb, matched, sameIndexShare, score, nullMean: test.mean, nullSd: test.sd, pValue: test.pValue,
-      features: f, sources, flippedSigns: flipped,
+      features: f, sources, flippedSigns: flipped, embeddingGeometry: geometry,
       note: kind === 'none'
         ? 'no correspondence between the hidden dimensions stands out from the null (profiles shuffled across dimensions); weights are compared by index where the widths agree'
         : `${matched} dimensions of A matched into B's ${wb} (${Math.round(100 * sameIndexShare)}% at the same index)`,

@@ -57,6 +57,9 @@ function checkValue(kind: ControlKind, v: unknown): string | null {
     case 'alignment.hidden': {
       if (v === null) return null;
       if (!obj(v) || !strings(v.unreadable) || !num(v.seconds) || (v.hidden !== null && !obj(v.hidden))) return 'not a hidden alignment';
+      // The verdict reads the geometry's CKA: a number in [0, 1], or none.
+      const g = obj(v.hidden) ? v.hidden.embeddingGeometry : undefined;
+      if (g !== undefined && g !== null && !(obj(g) && num(g.cka) && (g.cka as number) >= 0 && (g.cka as number) <= 1 && Number.isSafeInteger(g.tokens))) return 'malformed embedding geometry';
       const s = v.selection;
       if (s === null) return null;
       const ints = (x: unknown) => Array.isArray(x) && x.every((i) => Number.isSafeInteger(i) && (i as number) >= 0);

@@ -21,6 +21,7 @@ import type { TensorReport, WeightsSection } from '../report/weights.ts';
 import { contextEvidence, ROTATION_NOT_TESTED, type ComponentFinding, type Evidence, type Verdict, type VerdictLabel } from './verdict.ts';
 import { CELL_LEVEL, COMPONENT_LEVEL } from '../policy.ts';
 import { identityExplanation, identityIsEvidence, noIdentityText } from './identity.ts';
+import { ROTATION_CKA_LEVEL } from '../align/geometry.ts';
 
 const COMPONENT_OF_GROUP: Record<string, string> = {
   embedding: 'embedding', attention: 'attention', mlp: 'dense MLP', router: 'router',
@@ -64,6 +65,23 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
       channel: c ? 'aligned' : identical > 0 ? 'bytes' : 'none',
     });
   }
+  // A rotated hidden basis (align/geometry.ts): B's shared-token embeddings have A's geometry up to
+  // a change of basis, while the dimension-wise embedding test found no correspondence. Then the
+  // embedding is reused, and the dimension-wise tests of the blocks, made in the wrong basis, say
+  // nothing either way: their "unrelated" is set aside.
+  const geometry = alignment.hidden?.embeddingGeometry ?? null;
+  const sameGeometry = !!geometry && geometry.cka >= ROTATION_CKA_LEVEL;
+  const embeddingFinding = components.find((c) => c.component === 'embedding');
+  const rotatedBasis = sameGeometry && !['copied', 'related', 'mixed'].includes(embeddingFinding?.finding ?? 'not compared');
+  if (rotatedBasis) {
+    for (const c of components) {
+      if (c.component === 'embedding') Object.assign(c, { finding: 'related', channel: 'embedding geometry', pValue: null });
+      else if (c.finding === 'unrelated') Object.assign(c, { finding: 'not compared', channel: 'none' });
+    }
+    if (!embeddingFinding) {
+      components.push({ component: 'embedding', compared: 0, related: 0, identical: 0, medianCenteredCosine: null, finding: 'related', pValue: null, medianNull: null, sameIndexShare: null, channel: 'embedding geometry' });
+    }
+  }
   const reused = components.filter((c) => c.finding === 'copied' || c.finding === 'related' || c.finding === 'mixed');
   const judged = components.filter((c) => c.finding !== 'not compared');
   const fresh = judged.filter((c) => c.finding === 'unrelated');
@@ -79,6 +97,10 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
     label = 'independent';
     const testedMatrices = matrices.filter((t) => tested.has(COMPONENT_OF_GROUP[t.group]!)).length;
     confidence = (1 - CELL_LEVEL) * (matrices.length ? testedMatrices / matrices.length : 1);
+  } else if (rotatedBasis) {
+    // Only the embedding could be judged in B's basis: reuse is shown, its extent is not.
+    label = 'partially-derived';
+    confidence = 1 - CELL_LEVEL;
   } else if (fresh.length === 0 && reused.every((c) => c.finding !== 'mixed')) {
     label = 'derived';
     confidence = 1 - worstReusedP;
@@ -99,7 +121,9 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
   const interfaceFresh = fresh.some((c) => tokenInterface.includes(c.component)) && !reused.some((c) => tokenInterface.includes(c.component));
   const summary = {
     derived: `every tested component is reused: ${list(reused)}; ${hiddenText}${alignment.layerPairing !== 'index' ? `; layers paired through the ${alignment.layerPairing} (depth changed)` : ''}: the model is derived`,
-    'partially-derived': blocksReused && interfaceFresh
+    'partially-derived': rotatedBasis
+      ? `the token embeddings are A's in a rotated hidden basis (their geometry over ${geometry!.tokens} shared tokens matches A's: CKA ${geometry!.cka.toFixed(4)}, at least ${ROTATION_CKA_LEVEL}, where independent synthetic pairs stay at 0.21 or below; dimension by dimension nothing matches): at least the token interface is reused; the blocks could not be compared in that basis (a rotation of the residual stream keeps the function: a derived model may hide behind it)`
+      : blocksReused && interfaceFresh
       ? `blocks reused, token interface replaced: reused ${list(reused)}; new ${list(fresh)}; ${hiddenText}`
       : `some components are reused (${list(reused)}) while others are new (${list(fresh) || 'none tested'}); ${hiddenText}`,
     independent: `no tested component is related beyond what matching finds between unrelated weights (${list(judged)}), and ${noIdentityText(weights.tensors)}; ${hiddenText}; not tested: ${ROTATION_NOT_TESTED}`,
@@ -131,6 +155,15 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
     signal: 'matrices compared by index', value: byIndex, baseline: 'see weights.tensors', weight: 0,
     explanation: 'the tensor-by-tensor statistics are reported for every pair of equal shape; the label rests on the aligned tests above, which a permutation or rescaling cannot hide from',
   });
+  if (geometry) {
+    evidence.push({
+      signal: 'embedding geometry (any hidden basis)', value: `linear CKA ${geometry.cka.toFixed(4)} over ${geometry.tokens} shared tokens`,
+      baseline: `independent synthetic pairs at most 0.21 in calibration; taken as the same embedding from ${ROTATION_CKA_LEVEL}`, weight: rotatedBasis ? 1 : 0,
+      explanation: rotatedBasis
+        ? 'B\'s embedding is A\'s in another basis (a rotated residual stream), which the dimension-wise tests cannot see; they are set aside'
+        : 'the same under any permutation, sign flip or rotation of the hidden dimensions; weighed only where the dimension-wise embedding test found nothing',
+    });
+  }
   evidence.push(...contextEvidence(context.tokenizerRelation));
   for (const note of alignment.notes) evidence.push({ signal: 'not tested', value: note, baseline: '', weight: 0, explanation: 'a component that could not be tested does not count either way' });
 

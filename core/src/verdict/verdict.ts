@@ -40,7 +40,7 @@ export interface ComponentFinding {
   medianNull?: number | null;
   sameIndexShare?: number | null;
   /** Which evidence judged it: aligned tests, identical bytes, by-index statistics, or none. */
-  channel?: 'aligned' | 'bytes' | 'by index' | 'behaviour' | 'none';
+  channel?: 'aligned' | 'bytes' | 'by index' | 'behaviour' | 'embedding geometry' | 'none';
 }
 
 export interface Verdict {
@@ -109,7 +109,7 @@ export function judgeWeights(
 }
 
 /** The function-preserving edit the verdict does not see through (bench/eval-set.ts ROTATION_GAP). */
-export const ROTATION_NOT_TESTED = 'a rotated hidden basis (QuaRot-style: norms folded, residual stream times an orthogonal matrix)';
+export const ROTATION_NOT_TESTED = 'the blocks under a rotated hidden basis (QuaRot-style: norms folded, residual stream times an orthogonal matrix; the embedding is checked in any basis)';
 
 /** Context both paths report and neither weighs: norm vectors (the LayerNorm trap), the rotation gap, the tokenizer. */
 export function contextEvidence(tokenizerRelation: string | null | undefined): Evidence[] {
@@ -118,7 +118,7 @@ export function contextEvidence(tokenizerRelation: string | null | undefined): E
     explanation: 'norm scales start at 1.0, so their raw cosine says nothing; they are not weighed on their own',
   }, {
     signal: 'not tested', value: ROTATION_NOT_TESTED, baseline: '', weight: 0,
-    explanation: 'hidden dimensions are matched one to one (a permutation with signs); an orthogonal rotation of the residual stream with the norms folded keeps the function and mixes every dimension, so it is not seen through (README, "Known gap")',
+    explanation: 'hidden dimensions are matched one to one (a permutation with signs); an orthogonal rotation of the residual stream with the norms folded keeps the function and mixes every dimension, so the blocks are not compared through it; the shared tokens\' embedding geometry is, and a rotated copy is found partially derived at least (README, "Known gap")',
   }];
   if (tokenizerRelation) {
     out.push({
