@@ -6,7 +6,7 @@
  * orthogonal matrix: QuaRot-style) keeps CKA at 1 where the dimension-wise tests see nothing.
  *
  * Calibration set (bench/calibration.ts, `npm run eval`, independent pairs only): 264 synthetic
- * pairs reach at most 0.21 (the generator gives models a common token-norm profile). No real
+ * pairs reach at most 0.28 (the generator gives models a common token-norm profile). No real
  * independent pair with shared tokens is at hand (the real ones there share no tokenizer), and
  * independently trained models do learn alike geometries: hence a level near 1, 0.99, which
  * costs only heavily fine-tuned rotated copies. Judged on the labelled set (bench/eval-set.ts):
