@@ -50,6 +50,8 @@ export interface HiddenAlignment {
   note: string;
   /** The shared tokens' embedding geometry, the same under any change of hidden basis (align/geometry.ts); null without shared rows. */
   embeddingGeometry?: EmbeddingGeometry | null;
+  /** Set where no permutation matched but the embedding geometry is A's: the cells compared A and B in the basis of this many shared tokens' embeddings (align/token-basis.ts). */
+  rotated?: { tokens: number };
 }
 
 /** The correspondence itself (not in the report: widths of thousands). */

@@ -25,6 +25,8 @@ import { maximizeAssignmentFlat } from '../controls/assignment.ts';
 import { Random } from '../synth/random.ts';
 import { alignHidden, identityMap, type DimMap, type HiddenAlignment } from './hidden.ts';
 import { ModelView } from './model-view.ts';
+import { TokenBasisView } from './token-basis.ts';
+import { ROTATION_CKA_LEVEL } from './geometry.ts';
 import { freezeOperand } from './dots.ts';
 export { indexTensorsSteps } from './model-view.ts';
 import { evenlySpaced, fisherCombine, median, predictivePValue, shuffled } from './stats.ts';
@@ -38,6 +40,11 @@ import { CELL_LEVEL, COMPONENT_LEVEL } from '../policy.ts';
 export { CELL_LEVEL, COMPONENT_LEVEL };
 /** Hidden dimensions compared per unit (a seeded choice among the matched ones). */
 const MAX_DIMS = 256;
+/** Shared tokens whose embeddings are the basis where B's hidden basis is rotated (align/token-basis.ts), and the fewest that will do. */
+const PROBE_TOKENS = 256;
+const MIN_PROBES = 64;
+/** Mean profile correlation of matched dimensions from which the permutation is trusted (a choice of cost, not of correctness: see alignHiddenPart). */
+const STRONG_MATCH = 0.9;
 /** Neurons of A matched per cell (each against every neuron of B). */
 const NEURONS_PER_CELL = 64;
 /**
@@ -161,6 +168,11 @@ export interface PlainSelection {
   a: number[];
   b: number[];
   sign: number[];
+  /**
+   * Present where B is A in a rotated hidden basis (align/token-basis.ts): the shared tokens
+   * [row in A, row in B] whose embeddings are the basis; `a` and `b` then index them.
+   */
+  probes?: [number, number][];
 }
 
 /** Step 1's result: the hidden alignment, and the dimensions every cell compares under it. */
@@ -294,11 +306,29 @@ export function alignHiddenPart(ca: Checkpoint, cb: Checkpoint, tokenPairs: [num
   try {
     if (!a.hidden || !b.hidden) return null;
     const found = alignHidden({ a, b, tokenPairs, seed });
+    const random = new Random(seed, 'alignment');
+    // The shared tokens' embeddings have A's geometry, yet no permutation of the hidden dimensions
+    // matches well: B is A in another basis (rotated). The cells then compare both in the basis of
+    // those tokens' embeddings, where a rotation leaves every number as it was. That basis is valid
+    // for any correspondence (a permutation is a rotation too); it reads whole matrices, so a
+    // strong permutation match (a plain or permuted copy) keeps the cheaper dimension-wise cells.
+    const geometry = found?.alignment.embeddingGeometry ?? null;
+    const weakMatch = !!found && (found.alignment.kind === 'none' || found.alignment.score < STRONG_MATCH);
+    if (found && weakMatch && geometry && geometry.cka >= ROTATION_CKA_LEVEL && tokenPairs && tokenPairs.length >= MIN_PROBES) {
+      const probes = evenlySpaced(tokenPairs.length, Math.min(PROBE_TOKENS, tokenPairs.length)).map((i) => tokenPairs[i]!);
+      const sel = selectDims(identityMap(probes.length), MAX_DIMS, () => random.uniform());
+      found.alignment.rotated = { tokens: probes.length };
+      return {
+        hidden: found.alignment,
+        selection: { a: [...sel.a], b: [...sel.b], sign: [...sel.sign], probes },
+        unreadable: unreadableNotes(a, b),
+        seconds: (Date.now() - started) / 1000,
+      };
+    }
     // Any fixed correspondence is valid for the tests below (their nulls share it); the found one is
     // used unless it is no better than chance and the widths agree, where indices are kept.
     let map: DimMap | null = found?.map ?? null;
     if ((!found || found.alignment.kind === 'none') && a.hidden === b.hidden) map = identityMap(a.hidden);
-    const random = new Random(seed, 'alignment');
     const sel = map ? selectDims(map, MAX_DIMS, () => random.uniform()) : null;
     return {
       hidden: found?.alignment ?? null,
@@ -323,7 +353,10 @@ function unreadableNotes(a: ModelView, b: ModelView): string[] {
 /** Step 2, one part: a group of cells over a run of layer pairs, with its own random stream. */
 export function alignedCellsPart(ca: Checkpoint, cb: Checkpoint, spec: CellsSpec): CellsPart {
   const started = Date.now();
-  const [a, b] = [new ModelView(ca), new ModelView(cb)];
+  const probes = spec.selection.probes;
+  const [a, b] = probes
+    ? [new TokenBasisView(ca, probes.map((p) => p[0])), new TokenBasisView(cb, probes.map((p) => p[1]))]
+    : [new ModelView(ca), new ModelView(cb)];
   try {
     const random = new Random(spec.seed, spec.stream);
     const uniform = () => random.uniform();

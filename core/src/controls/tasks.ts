@@ -164,6 +164,8 @@ export function parseControlTask(json: string): ControlTask {
       const ints = (x: unknown) => Array.isArray(x) && x.length <= 4096 && x.every(isCount);
       if (!isObject(sel) || !ints(sel.a) || !ints(sel.b) || !Array.isArray(sel.sign) || !sel.sign.every((v) => v === 1 || v === -1)
         || (sel.a as number[]).length !== (sel.b as number[]).length || (sel.b as number[]).length !== sel.sign.length) bad('alignment.cells: selection');
+      // A rotated basis: the probe tokens, and the selection indexes them.
+      if (isObject(sel) && sel.probes !== undefined && (!pairsOk(sel.probes, 4096) || [...(sel.a as number[]), ...(sel.b as number[])].some((i) => i >= (sel.probes as unknown[]).length))) bad('alignment.cells: probes');
       break;
     }
     default:

@@ -60,11 +60,16 @@ function checkValue(kind: ControlKind, v: unknown): string | null {
       // The verdict reads the geometry's CKA: a number in [0, 1], or none.
       const g = obj(v.hidden) ? v.hidden.embeddingGeometry : undefined;
       if (g !== undefined && g !== null && !(obj(g) && num(g.cka) && (g.cka as number) >= 0 && (g.cka as number) <= 1 && Number.isSafeInteger(g.tokens))) return 'malformed embedding geometry';
+      const rotated = obj(v.hidden) ? v.hidden.rotated : undefined;
+      if (rotated !== undefined && !(obj(rotated) && Number.isSafeInteger(rotated.tokens))) return 'malformed rotated basis';
       const s = v.selection;
       if (s === null) return null;
       const ints = (x: unknown) => Array.isArray(x) && x.every((i) => Number.isSafeInteger(i) && (i as number) >= 0);
-      return obj(s) && ints(s.a) && ints(s.b) && Array.isArray(s.sign) && s.sign.every((x) => x === 1 || x === -1)
-        && (s.a as number[]).length === (s.b as number[]).length && (s.a as number[]).length === s.sign.length ? null : 'malformed selection';
+      if (!(obj(s) && ints(s.a) && ints(s.b) && Array.isArray(s.sign) && s.sign.every((x) => x === 1 || x === -1)
+        && (s.a as number[]).length === (s.b as number[]).length && (s.a as number[]).length === s.sign.length)) return 'malformed selection';
+      const probes = s.probes;
+      return probes === undefined || (Array.isArray(probes) && probes.length <= 4096 && probes.every((p) => Array.isArray(p) && p.length === 2 && ints(p))
+        && [...(s.a as number[]), ...(s.b as number[])].every((i) => i < probes.length)) ? null : 'malformed selection';
     }
     case 'alignment.cells':
       return obj(v) && strings(v.notes) && strings(v.unreadable) && num(v.seconds) && Array.isArray(v.drafts) && v.drafts.every((d) => obj(d)

@@ -112,10 +112,13 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
 
   const list = (cs: ComponentFinding[]) => cs.map((c) => `${c.component} (${c.finding}${c.pValue !== null && c.pValue !== undefined ? `, p = ${fmtP(c.pValue)}` : ''})`).join(', ');
   const h = alignment.hidden;
-  const hiddenText = !h ? 'no hidden-dimension alignment' : h.kind === 'identity' ? 'hidden dimensions in the same order'
+  const dimensionText = !h ? 'no hidden-dimension alignment' : h.kind === 'identity' ? 'hidden dimensions in the same order'
     : h.kind === 'permuted' ? `hidden dimension permuted (${h.matched} of ${h.widthA} dimensions matched)`
     : h.kind === 'partial' ? `hidden widths differ (${h.widthA} vs ${h.widthB}): ${h.matched} dimensions matched`
     : 'no hidden-dimension correspondence stands out';
+  const hiddenText = h?.rotated
+    ? `${dimensionText}, but the shared tokens' embeddings have A's geometry: compared in the basis of ${h.rotated.tokens} of them, which a rotation of the hidden dimensions cannot change`
+    : dimensionText;
   const tokenInterface = ['embedding', 'lm_head'];
   const blocksReused = reused.some((c) => !tokenInterface.includes(c.component));
   const interfaceFresh = fresh.some((c) => tokenInterface.includes(c.component)) && !reused.some((c) => tokenInterface.includes(c.component));

@@ -109,7 +109,7 @@ export function judgeWeights(
 }
 
 /** The function-preserving edit the verdict does not see through (bench/eval-set.ts ROTATION_GAP). */
-export const ROTATION_NOT_TESTED = 'the blocks under a rotated hidden basis (QuaRot-style: norms folded, residual stream times an orthogonal matrix; the embedding is checked in any basis)';
+export const ROTATION_NOT_TESTED = 'a rotated hidden basis with the token embedding replaced or retrained (a rotation is seen through the shared tokens\' embeddings where they are reused)';
 
 /** Context both paths report and neither weighs: norm vectors (the LayerNorm trap), the rotation gap, the tokenizer. */
 export function contextEvidence(tokenizerRelation: string | null | undefined): Evidence[] {
@@ -118,7 +118,7 @@ export function contextEvidence(tokenizerRelation: string | null | undefined): E
     explanation: 'norm scales start at 1.0, so their raw cosine says nothing; they are not weighed on their own',
   }, {
     signal: 'not tested', value: ROTATION_NOT_TESTED, baseline: '', weight: 0,
-    explanation: 'hidden dimensions are matched one to one (a permutation with signs); an orthogonal rotation of the residual stream with the norms folded keeps the function and mixes every dimension, so the blocks are not compared through it; the shared tokens\' embedding geometry is, and a rotated copy is found partially derived at least (README, "Known gap")',
+    explanation: 'an orthogonal rotation of the residual stream with the norms folded keeps the function and mixes every hidden dimension; where the shared tokens\' embeddings keep A\'s geometry the cells compare the models in the basis of those embeddings, which no rotation changes; where the embedding was replaced too, nothing is left to anchor a basis (README, "A rotated hidden basis")',
   }];
   if (tokenizerRelation) {
     out.push({

@@ -1,0 +1,169 @@
+/**
+ * A model seen in the basis of shared tokens' embeddings rather than its hidden dimensions: every
+ * vector of the residual stream is replaced by its dot products with the probe tokens' embedding
+ * rows. A change of hidden basis by any orthogonal Q (x → Qx: embeddings E Qᵀ, matrices that read
+ * the stream W Qᵀ, those that write it Q W, norms folded) leaves these numbers as they were:
+ * (W Qᵀ)(Q e) = W e. So where B is A in a rotated basis (QuaRot-style), the cells compare A and B
+ * through the same probes, with the identity as correspondence, and keep their own nulls.
+ *
+ * Used only where the hidden dimensions match no permutation while the shared tokens' embedding
+ * geometry is A's (align/geometry.ts ROTATION_CKA_LEVEL): the embedding is then known to be reused,
+ * and the probes are the same tokens on both sides. Whole matrices are read (the dimension-wise
+ * path reads 256 columns): affordable at the widths of the models it runs on, null above
+ * DEFAULT_MAX_ELEMENTS like any matrix.
+ */
+import type { Checkpoint } from '../checkpoint/folder.ts';
+import { dotsCompact } from './dots.ts';
+import { ModelView, type Matrix } from './model-view.ts';
+
+/** Roles whose rows are hidden dimensions (they write the stream); the others' columns are. */
+const WRITES_STREAM = /^(attn\.o|mlp\.down|shared\.down|expert\.down)$/;
+/** Roles whose rows are tokens (the row axis is kept; the columns become probe coordinates). */
+const TOKEN_ROWS = new Set(['embedding', 'lm_head']);
+
+/**
+ * The probe rows made orthonormal without choosing a basis: W·P with W = (G + εI)^(-1/2), G = P·Pᵀ
+ * their Gram matrix (the same on both sides of a rotated copy, so W is too). Raw embedding rows are
+ * strongly correlated (similar tokens), and coordinates that are near copies of each other would
+ * make the cells' dimension-shuffle null a copy of the observed value (seen on BabyLlama-105: the
+ * attention null at 0.6 ± 0.44). The symmetric inverse square root needs no eigenvector signs or
+ * order, which two models would not share. ε = 1e-6 of the mean eigenvalue keeps it finite.
+ */
+function whitened(p: Matrix): Matrix {
+  const n = p.rows;
+  const d = p.cols;
+  const g = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) {
+    let s = 0;
+    for (let k = 0; k < d; k++) s += p.data[i * d + k]! * p.data[j * d + k]!;
+    g[i * n + j] = s;
+    g[j * n + i] = s;
+  }
+  let trace = 0;
+  for (let i = 0; i < n; i++) trace += g[i * n + i]!;
+  const eps = 1e-6 * (trace / n);
+  for (let i = 0; i < n; i++) g[i * n + i] = g[i * n + i]! + eps;
+  const { values, vectors } = symmetricEigen(g, n);
+  // W = V diag(λ^-1/2) Vᵀ, then W·P.
+  const w = new Float64Array(n * n);
+  for (let k = 0; k < n; k++) {
+    const f = 1 / Math.sqrt(Math.max(values[k]!, eps));
+    for (let i = 0; i < n; i++) {
+      const vik = vectors[i * n + k]! * f;
+      for (let j = 0; j < n; j++) w[i * n + j] = w[i * n + j]! + vik * vectors[j * n + k]!;
+    }
+  }
+  const out = new Float32Array(n * d);
+  const row = new Float64Array(d);
+  for (let i = 0; i < n; i++) {
+    row.fill(0);
+    for (let j = 0; j < n; j++) {
+      const f = w[i * n + j]!;
+      for (let k = 0; k < d; k++) row[k] = row[k]! + f * p.data[j * d + k]!;
+    }
+    out.set(row, i * d);
+  }
+  return { rows: n, cols: d, data: out };
+}
+
+/** Eigenvalues and eigenvectors (columns of `vectors`, row-major n × n) of a symmetric matrix, by cyclic Jacobi rotations. */
+export function symmetricEigen(input: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
+  const a = Float64Array.from(input);
+  const v = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) v[i * n + i] = 1;
+  for (let sweep = 0; sweep < 50; sweep++) {
+    let off = 0;
+    let diag = 0;
+    for (let i = 0; i < n; i++) {
+      diag += a[i * n + i]! * a[i * n + i]!;
+      for (let j = i + 1; j < n; j++) off += a[i * n + j]! * a[i * n + j]!;
+    }
+    if (off <= 1e-24 * diag) break;
+    for (let p = 0; p < n - 1; p++) for (let q = p + 1; q < n; q++) {
+      const apq = a[p * n + q]!;
+      if (Math.abs(apq) < 1e-300) continue;
+      const theta = (a[q * n + q]! - a[p * n + p]!) / (2 * apq);
+      const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+      const c = 1 / Math.sqrt(t * t + 1);
+      const s = t * c;
+      for (let k = 0; k < n; k++) {
+        const akp = a[k * n + p]!;
+        const akq = a[k * n + q]!;
+        a[k * n + p] = c * akp - s * akq;
+        a[k * n + q] = s * akp + c * akq;
+      }
+      for (let k = 0; k < n; k++) {
+        const apk = a[p * n + k]!;
+        const aqk = a[q * n + k]!;
+        a[p * n + k] = c * apk - s * aqk;
+        a[q * n + k] = s * apk + c * aqk;
+      }
+      for (let k = 0; k < n; k++) {
+        const vkp = v[k * n + p]!;
+        const vkq = v[k * n + q]!;
+        v[k * n + p] = c * vkp - s * vkq;
+        v[k * n + q] = s * vkp + c * vkq;
+      }
+    }
+  }
+  return { values: Float64Array.from({ length: n }, (_, i) => a[i * n + i]!), vectors: v };
+}
+
+const WHITENED = new Map<string, Matrix | null>();
+
+export class TokenBasisView extends ModelView {
+  private readonly probes: Matrix | null;
+
+  /** `probeRows`: this model's embedding rows of the probe tokens, in the order both sides share. */
+  constructor(checkpoint: Checkpoint, probeRows: number[]) {
+    super(checkpoint);
+    const key = `${checkpoint.root}\u0000${probeRows.join(',')}`;
+    let probes = WHITENED.get(key);
+    if (probes === undefined) {
+      const raw = super.rows('embedding', null, probeRows, false);
+      probes = raw && whitened(raw);
+      // Every cells task of a comparison asks for the same basis: made once per process (0.5 s at 256 probes).
+      if (WHITENED.size >= 8) WHITENED.delete(WHITENED.keys().next().value!);
+      WHITENED.set(key, probes);
+    }
+    this.probes = probes;
+    (this as { hidden: number | null }).hidden = this.probes ? this.probes.rows : null;
+  }
+
+  /** Probe coordinates `cols` of an input-side matrix: (W · Eᵀ)[:, cols], the norm folded in when `effective`. */
+  override columns(role: string, layer: number | null, cols: Int32Array, effective = false, expert: number | null = null): Matrix | null {
+    const m = effective ? this.effective(role, layer, expert) : this.matrix(role, layer, expert);
+    const probes = this.chosen(cols);
+    if (!m || !probes || m.cols !== probes.cols) return null;
+    return { rows: m.rows, cols: cols.length, data: Float32Array.from(dotsCompact(m.data, m.rows, probes.data, probes.rows, m.cols)) };
+  }
+
+  /**
+   * Token rows of the embedding or lm_head, their columns turned into probe coordinates; or probe
+   * coordinates `rows` of a matrix that writes the stream: (E · W)[rows, :].
+   */
+  override rows(role: string, layer: number | null, rows: ArrayLike<number>, effective = false, expert: number | null = null): Matrix | null {
+    if (TOKEN_ROWS.has(role)) {
+      const x = super.rows(role, layer, rows, effective, expert);
+      if (!x || !this.probes || x.cols !== this.probes.cols) return null;
+      return { rows: x.rows, cols: this.probes.rows, data: Float32Array.from(dotsCompact(x.data, x.rows, this.probes.data, this.probes.rows, x.cols)) };
+    }
+    if (!WRITES_STREAM.test(role)) return null;
+    const m = this.matrix(role, layer, expert);
+    const probes = this.chosen(Int32Array.from(rows));
+    if (!m || !probes || m.rows !== probes.cols) return null;
+    // (E · W)[t][c] = Σ_j E[t][j] W[j][c]: W transposed so both operands run along the hidden axis.
+    const wt = new Float32Array(m.cols * m.rows);
+    for (let j = 0; j < m.rows; j++) for (let c = 0; c < m.cols; c++) wt[c * m.rows + j] = m.data[j * m.cols + c]!;
+    return { rows: probes.rows, cols: m.cols, data: Float32Array.from(dotsCompact(probes.data, probes.rows, wt, m.cols, m.rows)) };
+  }
+
+  /** The probe rows named by `which` (coordinates of this basis), or null when one is out of range. */
+  private chosen(which: Int32Array): Matrix | null {
+    const p = this.probes;
+    if (!p || which.some((i) => i < 0 || i >= p.rows)) return null;
+    const data = new Float32Array(which.length * p.cols);
+    which.forEach((i, k) => data.set(p.data.subarray(i * p.cols, (i + 1) * p.cols), k * p.cols));
+    return { rows: which.length, cols: p.cols, data };
+  }
+}
