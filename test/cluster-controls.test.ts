@@ -10,6 +10,7 @@ import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compareModels, type ComparisonReport } from '../core/src/compare/model-report.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
+import { addNoise, rotateHidden } from '../core/src/synth/transforms.ts';
 import { startWorker } from '../worker/src/index.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
 import { waitFor, WORKER } from './helpers/cluster.ts';
@@ -153,4 +154,24 @@ unless(NATS_MISSING, test.serial)('control tasks the workers refuse: the job is 
   t.true(unavailable.every((u) => /refused: .*NOTES\.md.*outside the model roots/.test(u.reason)), unavailable[0]?.reason);
   t.is(report.controls!.alignment, null);
   t.true(report.verdict.evidence.some((e) => /control unavailable/.test(e.signal)), 'the verdict says which controls it lacked');
+});
+
+unless(NATS_MISSING, test.serial)('a rotated copy on the cluster: the cells tasks carry the token basis, the workers build it, and the report (derived) equals the local one', async (t) => {
+  t.timeout(180_000);
+  const root = tempDir();
+  const base = join(root, 'base');
+  synthesize('base', { out: base, shape: { layers: 2, hidden: 96, intermediate: 256, heads: 4, kvHeads: 2, vocab: 1500 }, seed: 7 });
+  const rotated = addNoise(rotateHidden(base, join(root, 'rotated-raw'), 8), join(root, 'rotated'), 0.01, 9);
+  const { nats, rpc } = await testCluster(t, root);
+  const worker = await startWorker({ ...WORKER, nats: nats.url, threads: 2 });
+  t.teardown(() => worker.stop());
+  await rpc.submit({ jobId: 'ctl-rotated', modelA: base, modelB: rotated, options: { hash: '', kernel: '', targetTaskBytes: TASK_BYTES } });
+  t.is((await rpc.watch('ctl-rotated')).at(-1)!.state, JobState.JOB_STATE_DONE);
+  const report = await rpc.report('ctl-rotated') as ComparisonReport;
+  t.is(report.controls!.alignment!.hidden!.rotated?.tokens, 256);
+  t.is(report.verdict.label, 'derived', report.verdict.summary);
+  const local = await compareModels(base, rotated, { targetTaskBytes: TASK_BYTES });
+  const { run: _clusterRun, ...cluster } = report;
+  const { run: _localRun, ...inProcess } = local;
+  t.deepEqual(cluster, inProcess);
 });
