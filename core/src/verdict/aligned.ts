@@ -65,23 +65,7 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
       channel: c ? 'aligned' : identical > 0 ? 'bytes' : 'none',
     });
   }
-  // A rotated hidden basis (align/geometry.ts): B's shared-token embeddings have A's geometry up to
-  // a change of basis, while the dimension-wise embedding test found no correspondence. Then the
-  // embedding is reused, and the dimension-wise tests of the blocks, made in the wrong basis, say
-  // nothing either way: their "unrelated" is set aside.
   const geometry = alignment.hidden?.embeddingGeometry ?? null;
-  const sameGeometry = !!geometry && geometry.cka >= ROTATION_CKA_LEVEL;
-  const embeddingFinding = components.find((c) => c.component === 'embedding');
-  const rotatedBasis = sameGeometry && !['copied', 'related', 'mixed'].includes(embeddingFinding?.finding ?? 'not compared');
-  if (rotatedBasis) {
-    for (const c of components) {
-      if (c.component === 'embedding') Object.assign(c, { finding: 'related', channel: 'embedding geometry', pValue: null });
-      else if (c.finding === 'unrelated') Object.assign(c, { finding: 'not compared', channel: 'none' });
-    }
-    if (!embeddingFinding) {
-      components.push({ component: 'embedding', compared: 0, related: 0, identical: 0, medianCenteredCosine: null, finding: 'related', pValue: null, medianNull: null, sameIndexShare: null, channel: 'embedding geometry' });
-    }
-  }
   const reused = components.filter((c) => c.finding === 'copied' || c.finding === 'related' || c.finding === 'mixed');
   const judged = components.filter((c) => c.finding !== 'not compared');
   const fresh = judged.filter((c) => c.finding === 'unrelated');
@@ -97,10 +81,6 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
     label = 'independent';
     const testedMatrices = matrices.filter((t) => tested.has(COMPONENT_OF_GROUP[t.group]!)).length;
     confidence = (1 - CELL_LEVEL) * (matrices.length ? testedMatrices / matrices.length : 1);
-  } else if (rotatedBasis) {
-    // Only the embedding could be judged in B's basis: reuse is shown, its extent is not.
-    label = 'partially-derived';
-    confidence = 1 - CELL_LEVEL;
   } else if (fresh.length === 0 && reused.every((c) => c.finding !== 'mixed')) {
     label = 'derived';
     confidence = 1 - worstReusedP;
@@ -124,9 +104,7 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
   const interfaceFresh = fresh.some((c) => tokenInterface.includes(c.component)) && !reused.some((c) => tokenInterface.includes(c.component));
   const summary = {
     derived: `every tested component is reused: ${list(reused)}; ${hiddenText}${alignment.layerPairing !== 'index' ? `; layers paired through the ${alignment.layerPairing} (depth changed)` : ''}: the model is derived`,
-    'partially-derived': rotatedBasis
-      ? `the token embeddings are A's in a rotated hidden basis (their geometry over ${geometry!.tokens} shared tokens matches A's: CKA ${geometry!.cka.toFixed(4)}, at least ${ROTATION_CKA_LEVEL}, where independent synthetic pairs reach 0.50; dimension by dimension nothing matches): at least the token interface is reused; the blocks could not be compared in that basis (a rotation of the residual stream keeps the function: a derived model may hide behind it)`
-      : blocksReused && interfaceFresh
+    'partially-derived': blocksReused && interfaceFresh
       ? `blocks reused, token interface replaced: reused ${list(reused)}; new ${list(fresh)}; ${hiddenText}`
       : `some components are reused (${list(reused)}) while others are new (${list(fresh) || 'none tested'}); ${hiddenText}`,
     independent: `no tested component is related beyond what matching finds between unrelated weights (${list(judged)}), and ${noIdentityText(weights.tensors)}; ${hiddenText}; not tested: ${ROTATION_NOT_TESTED}`,
@@ -161,10 +139,10 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
   if (geometry) {
     evidence.push({
       signal: 'embedding geometry (any hidden basis)', value: `linear CKA ${geometry.cka.toFixed(4)} over ${geometry.tokens} shared tokens`,
-      baseline: `independent synthetic pairs: at most 0.28 in calibration, 0.50 on a bench pair; taken as the same embedding from ${ROTATION_CKA_LEVEL}`, weight: rotatedBasis ? 1 : 0,
-      explanation: rotatedBasis
-        ? 'B\'s embedding is A\'s in another basis (a rotated residual stream), which the dimension-wise tests cannot see; they are set aside'
-        : 'the same under any permutation, sign flip or rotation of the hidden dimensions; weighed only where the dimension-wise embedding test found nothing',
+      baseline: `independent synthetic pairs: at most 0.28 in calibration, 0.50 on a bench pair; taken as the same embedding from ${ROTATION_CKA_LEVEL}`, weight: 0,
+      explanation: alignment.hidden?.rotated
+        ? 'the same under any rotation of the hidden dimensions: at this level, with no permutation matching well, the cells compared the models in the basis of the shared tokens\' embeddings (alignment.hidden.rotated); the components above carry the verdict'
+        : 'the same under any permutation, sign flip or rotation of the hidden dimensions: at the level, where no permutation matches well, it puts the cells in the basis of the shared tokens\' embeddings; context here',
     });
   }
   evidence.push(...contextEvidence(context.tokenizerRelation));

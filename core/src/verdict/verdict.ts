@@ -40,7 +40,7 @@ export interface ComponentFinding {
   medianNull?: number | null;
   sameIndexShare?: number | null;
   /** Which evidence judged it: aligned tests, identical bytes, by-index statistics, or none. */
-  channel?: 'aligned' | 'bytes' | 'by index' | 'behaviour' | 'embedding geometry' | 'none';
+  channel?: 'aligned' | 'bytes' | 'by index' | 'behaviour' | 'none';
 }
 
 export interface Verdict {
