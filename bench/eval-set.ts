@@ -16,7 +16,7 @@ import type { VerdictLabel } from '../core/src/verdict/verdict.ts';
 import { Random } from '../core/src/synth/random.ts';
 import { encodeFloats } from '../core/src/synth/encode.ts';
 import {
-  addNoise, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, replaceEmbeddings, rescale, rotateHidden,
+  addNoise, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, replaceEmbeddings, rescale, rotateHidden, rotateValueHeads,
 } from '../core/src/synth/transforms.ts';
 import { reorderToMatch } from './adversary.ts';
 
@@ -226,6 +226,7 @@ const REPARAMETERIZED: { name: string; a: string; b: string; expected: VerdictLa
   { name: 'independent, different depth (3 vs 2 layers)', a: 'base', b: 'independent-shallower', expected: 'independent' },
   { name: 'residual stream rotated (QuaRot-style, norms folded), light fine-tune', a: 'base', b: 'rotated', expected: 'derived' },
   { name: 'token interface reused on independent blocks, then rotated', a: 'base', b: 'rotated-interface', expected: 'partially-derived' },
+  { name: 'value heads rotated within each KV group (o columns alike), light fine-tune', a: 'base', b: 'values-rotated', expected: 'derived' },
 ];
 
 function buildReparameterized(p: (name: string) => string): void {
@@ -256,6 +257,8 @@ function buildReparameterized(p: (name: string) => string): void {
   once(p('rotated'), () => addNoise(tmp('rotated'), p('rotated'), 0.01, 67));
   once(tmp('interface'), () => splice(tmp('interface'), p('base'), p('independent'), (name) => /embed_tokens|lm_head/.test(name)));
   once(p('rotated-interface'), () => rotateHidden(tmp('interface'), p('rotated-interface'), 68));
+  once(tmp('values'), () => rotateValueHeads(p('base'), tmp('values'), 69));
+  once(p('values-rotated'), () => addNoise(tmp('values'), p('values-rotated'), 0.01, 70));
 }
 
 /** The same edits on real trained weights (BabyLlama-105; independent: BabyLlama-361). */

@@ -14,7 +14,7 @@ import { synthesize } from '../core/src/synth/synth.ts';
 import { readTensor, rewrite } from '../core/src/synth/rewrite.ts';
 import { symmetricEigen } from '../core/src/align/token-basis.ts';
 import { parseControlTask } from '../core/src/controls/tasks.ts';
-import { addNoise, rotateHidden } from '../core/src/synth/transforms.ts';
+import { addNoise, rotateHidden, rotateValueHeads } from '../core/src/synth/transforms.ts';
 import { compareModels } from '../core/src/compare/model-report.ts';
 import { decodeControlValue, encodeControlValue } from '../core/src/controls/wire.ts';
 import { SKIP_REASON, sharedDataPresent, sharedPath } from './helpers/shared-data.ts';
@@ -29,6 +29,17 @@ function largestLogitDifference(a: string, b: string): { worst: number; scale: n
   before.forEach((row, i) => row.forEach((x, k) => { worst = Math.max(worst, Math.abs(x - after[i]![k]!)); scale = Math.max(scale, Math.abs(x)); }));
   return { worst, scale };
 }
+
+test('rotating the value heads (and o columns alike) keeps the function', (t) => {
+  const root = tempDir();
+  synthesize('base', { out: join(root, 'a'), shape: { layers: 2, hidden: 64, intermediate: 128, heads: 4, kvHeads: 2, vocab: 300, dtype: 'F32' }, seed: 4 });
+  const rotated = rotateValueHeads(join(root, 'a'), join(root, 'v'), 6);
+  const { worst, scale } = largestLogitDifference(join(root, 'a'), rotated);
+  t.true(worst < 1e-4 * Math.max(1, scale), `largest logit difference ${worst} (logits up to ${scale})`);
+  const va = readTensor(openCheckpoint(join(root, 'a')), 'model.layers.0.self_attn.v_proj.weight');
+  const vb = readTensor(openCheckpoint(rotated), 'model.layers.0.self_attn.v_proj.weight');
+  t.true(va.some((x, i) => Math.abs(x - vb[i]!) > 1e-3), 'the value rows changed');
+});
 
 test('rotating the residual stream keeps the function of a synthetic model, and leaves no dimension in place', (t) => {
   const root = tempDir();

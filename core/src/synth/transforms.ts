@@ -413,3 +413,46 @@ export function rotateHidden(src: string, out: string, seed: number): string {
   rmSync(folded, { recursive: true, force: true });
   return result;
 }
+
+/**
+ * Inside each KV group, the value rows rotated by a random orthogonal R (R·W_v) and the output
+ * columns of every query head of the group by the same R (W_o·Rᵀ): the attention computes the same
+ * (RoPE touches queries and keys, not values), and no value row of B is one of A's.
+ */
+export function rotateValueHeads(src: string, out: string, seed: number): string {
+  const h = headsOf(openCheckpoint(src).config!);
+  const group = h.heads / h.kvHeads;
+  const rotations = new Map<string, Float64Array>();
+  const rotationFor = (layer: number, g: number) => {
+    const key = `${layer}/${g}`;
+    if (!rotations.has(key)) rotations.set(key, randomOrthogonal(h.headDim, seed * 1000 + rotations.size));
+    return rotations.get(key)!;
+  };
+  const d = h.headDim;
+  return rewrite(src, out, (name, shape, v) => {
+    const { role, layer } = classifyTensor(name);
+    if (layer === null || (role !== 'attn.v' && role !== 'attn.o')) return [{ name, shape, values: v }];
+    const cols = shape[1]!;
+    const values = new Float32Array(v.length);
+    if (role === 'attn.v') {
+      for (let g = 0; g < h.kvHeads; g++) {
+        const r = rotationFor(layer, g);
+        for (let i = 0; i < d; i++) for (let c = 0; c < cols; c++) {
+          let x = 0;
+          for (let k = 0; k < d; k++) x += r[i * d + k]! * v[(g * d + k) * cols + c]!;
+          values[(g * d + i) * cols + c] = x;
+        }
+      }
+    } else {
+      for (let q = 0; q < h.heads; q++) {
+        const r = rotationFor(layer, Math.floor(q / group));
+        for (let row = 0; row < shape[0]!; row++) for (let i = 0; i < d; i++) {
+          let x = 0;
+          for (let k = 0; k < d; k++) x += v[row * cols + q * d + k]! * r[i * d + k]!;
+          values[row * cols + q * d + i] = x;
+        }
+      }
+    }
+    return [{ name, shape, values }];
+  });
+}
