@@ -60,11 +60,14 @@ export class JobStore {
 
   /** Every record that verifies, and the keys whose records do not (keys that cannot be job ids are left out). */
   async list(): Promise<{ records: JobRecord[]; rejected: RejectedRecord[] }> {
-    const keys: string[] = [];
-    for await (const key of await retryOnTimeout(() => this.jobs.keys())) keys.push(key);
+    // A key updated while the listing runs comes back again (the KV's key listing follows the
+    // stream): measured with nats-server, every listing under concurrent puts repeated a key, and a
+    // running job was listed twice (the sdk-cluster test's rare failure). Each key counts once.
+    const keys = new Set<string>();
+    for await (const key of await retryOnTimeout(() => this.jobs.keys())) keys.add(key);
     const records: JobRecord[] = [];
     const rejected: RejectedRecord[] = [];
-    await Promise.all(keys.filter((k) => JOB_ID_PATTERN.test(k)).map(async (k) => {
+    await Promise.all([...keys].filter((k) => JOB_ID_PATTERN.test(k)).map(async (k) => {
       try {
         const r = await this.get(k);
         if (r) records.push(r);
