@@ -8,7 +8,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { startCoordinator } from '../coordinator/src/index.ts';
 import { JOBS_BUCKET, REPORTS_BUCKET, RESULTS_STREAM, TASKS_STREAM } from '../proto/jetstream.ts';
 import { COORDINATOR, TOKEN, waitFor } from './helpers/cluster.ts';
-import { startNatsServer } from './helpers/nats-server.ts';
+import { natsServerAndClient, startNatsServer } from './helpers/nats-server.ts';
 import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
@@ -16,10 +16,7 @@ const NS_PER_MS = 1_000_000;
 
 unless(NATS_MISSING)('streams and buckets get the replicas, max age and max bytes the coordinator is given', async (t) => {
   t.timeout(90_000);
-  const nats = await startNatsServer();
-  t.teardown(() => nats.stop());
-  const nc = await connect({ servers: nats.url });
-  t.teardown(() => nc.close());
+  const { nats, nc } = await natsServerAndClient(t);
   const jsm = await jetstreamManager(nc);
   const root = tempDir();
   const limits = async () => Object.fromEntries(await Promise.all([TASKS_STREAM, RESULTS_STREAM, `KV_${JOBS_BUCKET}`, `KV_${REPORTS_BUCKET}`].map(async (name) => {

@@ -19,7 +19,7 @@ import { sealValue, signTask } from '../proto/signed.ts';
 import { ensureTopology, HEARTBEAT_SUBJECT_PREFIX, JOBS_BUCKET, taskSubject, TASKS_STREAM, WORKERS_CONSUMER } from '../proto/jetstream.ts';
 import { JobState, WorkerHeartbeat } from '../proto/lineage/v1/lineage.ts';
 import { CLUSTER_KEY, COORDINATOR, Rpc, TOKEN, waitFor, WORKER } from './helpers/cluster.ts';
-import { startNatsServer } from './helpers/nats-server.ts';
+import { natsServerAndClient, startNatsServer } from './helpers/nats-server.ts';
 import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
@@ -28,10 +28,7 @@ unless(NATS_MISSING, test.serial)('heartbeats, and a deterministic failure is pu
   const root = tempDir();
   const base = join(root, 'base');
   synthesize('base', { out: base, shape: { layers: 1 } });
-  const nats = await startNatsServer();
-  t.teardown(() => nats.stop());
-  const nc = await connect({ servers: nats.url });
-  t.teardown(() => nc.close());
+  const { nats, nc } = await natsServerAndClient(t);
   await ensureTopology(nc, { ackWaitMs: 500, maxDeliver: 3 });
   const beats: WorkerHeartbeat[] = [];
   nc.subscribe(`${HEARTBEAT_SUBJECT_PREFIX}.>`, { callback: (_e, m) => { beats.push(WorkerHeartbeat.decode(m.data)); } });

@@ -6,13 +6,12 @@
  */
 import test from 'ava';
 import { randomUUID } from 'node:crypto';
-import { connect } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
 import { JobStore } from '../coordinator/src/store.ts';
 import type { JobRecord } from '../coordinator/src/job-record.ts';
 import { ClusterKey } from '../proto/cluster-key.ts';
 import { CLUSTER_KEY } from './helpers/cluster.ts';
-import { startNatsServer } from './helpers/nats-server.ts';
+import { natsServerAndClient } from './helpers/nats-server.ts';
 import { NATS_MISSING, unless } from './helpers/skip.ts';
 
 function record(jobId: string, tasksDone: number): JobRecord {
@@ -27,10 +26,7 @@ function record(jobId: string, tasksDone: number): JobRecord {
 
 unless(NATS_MISSING, test)('every job is listed once while running jobs update their records', async (t) => {
   t.timeout(120_000);
-  const server = await startNatsServer();
-  t.teardown(() => server.stop());
-  const nc = await connect({ servers: server.url });
-  t.teardown(() => nc.close());
+  const { nc } = await natsServerAndClient(t);
   const kvm = new Kvm(nc);
   const store = new JobStore(await kvm.create('store-jobs'), await kvm.create('store-reports'), ClusterKey.load({ key: CLUSTER_KEY }, 'test'));
   const ids = Array.from({ length: 12 }, () => randomUUID());

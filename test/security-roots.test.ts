@@ -6,7 +6,6 @@
  */
 import test from 'ava';
 import { status } from '@grpc/grpc-js';
-import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { existsSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -20,7 +19,7 @@ import { decodeTaskResult, type TaskOutcome } from '../proto/convert.ts';
 import { JOBS_BUCKET, taskSubject } from '../proto/jetstream.ts';
 import { sealValue, signTask } from '../proto/signed.ts';
 import { CLUSTER_KEY, codeOf, COORDINATOR, Rpc, TOKEN, waitFor } from './helpers/cluster.ts';
-import { startNatsServer } from './helpers/nats-server.ts';
+import { natsServerAndClient, startNatsServer } from './helpers/nats-server.ts';
 import { NATS_MISSING, unless } from './helpers/skip.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
@@ -76,10 +75,7 @@ unless(NATS_MISSING, test.serial)('a worker refuses a signed task naming files o
   const outside = tempDir();
   const model = join(outside, 'm');
   synthesize('base', { out: model, shape: { layers: 1 } });
-  const nats = await startNatsServer();
-  t.teardown(() => nats.stop());
-  const nc = await connect({ servers: nats.url });
-  t.teardown(() => nc.close());
+  const { nats, nc } = await natsServerAndClient(t);
   const worker = await startWorker({ clusterKey: CLUSTER_KEY, modelRoots: [root], nats: nats.url, threads: 1 });
   t.teardown(() => worker.stop());
   const outcomes: TaskOutcome[] = [];

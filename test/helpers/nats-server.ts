@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { tempDir } from './tmpdir.ts';
 
 export const NATS_SERVER_BINARY = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'].find((p) => existsSync(p)) ?? null;
@@ -94,4 +95,13 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     stop,
     restart: async () => { await stop(); await launch(); },
   };
+}
+
+/** A nats-server with JetStream and a client connected to it, both stopped when the test ends. */
+export async function natsServerAndClient(t: { teardown(fn: () => unknown): void }): Promise<{ nats: NatsServer; nc: NatsConnection }> {
+  const nats = await startNatsServer();
+  t.teardown(() => nats.stop());
+  const nc = await connect({ servers: nats.url });
+  t.teardown(() => nc.close());
+  return { nats, nc };
 }
