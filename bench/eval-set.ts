@@ -25,10 +25,7 @@ export interface LabelledPair {
   a: string;
   b: string;
   expected: VerdictLabel;
-  /** A case the verdict is known to get wrong, and why: reported as a gap, tested as a known failure. */
-  gap?: string;
 }
-
 
 /** B made of A's tensors where `fromA(name)`, the other model's elsewhere (byte copies). */
 function splice(out: string, a: string, other: string, fromA: (name: string) => boolean): void {
@@ -194,7 +191,7 @@ export function buildEvalSet(root: string, sharedModels?: string): LabelledPair[
     { name: 'vocabulary extended by 512 tokens, trained on', a: p('vocab-base'), b: p('vocab-extended'), expected: 'derived' },
     { name: 'independent, same config, 73% of the vocabulary shared', a: p('vocab-base'), b: p('vocab-independent'), expected: 'independent' },
   ];
-  pairs.push(...REPARAMETERIZED.map((c) => ({ ...c, a: p(c.a), b: p(c.b) })));
+  pairs.push(...REPARAMETERIZED.map((c) => ({ name: c.name, a: p(c.a), b: p(c.b), expected: c.expected })));
   if (sharedModels && existsSync(join(sharedModels, 'babyllama-105'))) {
     buildRealCases(p, sharedModels);
     pairs.push(...REAL_CASES.map((c) => ({ ...c, a: join(sharedModels, c.a), b: p(c.b) })));
@@ -210,7 +207,7 @@ export function buildEvalSet(root: string, sharedModels?: string): LabelledPair[
  * Function-preserving edits and their look-alikes on synthetic models (issue 11): what a party
  * hiding a derivation would do, and what an independent model dressed up to look derived is.
  */
-const REPARAMETERIZED: { name: string; a: string; b: string; expected: VerdictLabel; gap?: string }[] = [
+const REPARAMETERIZED: { name: string; a: string; b: string; expected: VerdictLabel }[] = [
   { name: 'hidden dimension permuted, then a light fine-tune', a: 'base', b: 'hidden-permuted', expected: 'derived' },
   { name: 'heads permuted (none in place), neurons permuted, fine-tuned', a: 'base', b: 'heads-permuted', expected: 'derived' },
   { name: 'q/k and up/down rescaled, norms folded, hidden permuted', a: 'base', b: 'rescaled', expected: 'derived' },
@@ -262,7 +259,7 @@ function buildReparameterized(p: (name: string) => string): void {
 }
 
 /** The same edits on real trained weights (BabyLlama-105; independent: BabyLlama-361). */
-const REAL_CASES: { name: string; a: string; b: string; expected: VerdictLabel; gap?: string }[] = [
+const REAL_CASES: { name: string; a: string; b: string; expected: VerdictLabel }[] = [
   { name: 'real: BabyLlama-105, hidden permuted + light fine-tune', a: 'babyllama-105', b: 'real-hidden-permuted', expected: 'derived' },
   { name: 'real: BabyLlama-105, heads + neurons permuted + fine-tune', a: 'babyllama-105', b: 'real-heads-permuted', expected: 'derived' },
   { name: 'real: BabyLlama-105, rescaled + norms folded + hidden permuted', a: 'babyllama-105', b: 'real-rescaled', expected: 'derived' },

@@ -27,17 +27,14 @@ if (!process.argv.includes('--calibration-only')) {
   const pairs = buildEvalSet(DEFAULT_EVAL_ROOT, shared);
   for (const sample of [undefined, 0.1]) {
     let right = 0;
-    const gaps: string[] = [];
     console.log(sample ? `\nsampled (--sample ${sample})` : 'exact');
     for (const pair of pairs) {
       const report = await compareModels(pair.a, pair.b, { sample });
       const ok = report.verdict.label === pair.expected;
       right += ok ? 1 : 0;
-      // A known gap that is missed is still a miss: counted, and named as known.
-      if (!ok && pair.gap) gaps.push(pair.gap);
-      console.log(`  ${ok ? 'ok  ' : pair.gap ? 'GAP ' : 'MISS'} ${pair.name.padEnd(64)} expected ${pair.expected.padEnd(17)} got ${report.verdict.label} (${report.verdict.confidence}); ${margin(report.verdict)}`);
+      console.log(`  ${ok ? 'ok  ' : 'MISS'} ${pair.name.padEnd(64)} expected ${pair.expected.padEnd(17)} got ${report.verdict.label} (${report.verdict.confidence}); ${margin(report.verdict)}`);
     }
-    console.log(`  accuracy ${right}/${pairs.length} = ${((100 * right) / pairs.length).toFixed(0)}%${gaps.length ? `; ${gaps.length} of the misses are known gaps (${[...new Set(gaps)].join('; ')})` : ''}`);
+    console.log(`  accuracy ${right}/${pairs.length} = ${((100 * right) / pairs.length).toFixed(0)}%`);
   }
 }
 const started = Date.now();

@@ -314,28 +314,21 @@ export function alignHiddenPart(ca: Checkpoint, cb: Checkpoint, tokenPairs: [num
     // strong permutation match (a plain or permuted copy) keeps the cheaper dimension-wise cells.
     const geometry = found?.alignment.embeddingGeometry ?? null;
     const weakMatch = !!found && (found.alignment.kind === 'none' || found.alignment.score < STRONG_MATCH);
+    let selection: PlainSelection | null = null;
     if (found && weakMatch && geometry && geometry.cka >= ROTATION_CKA_LEVEL && tokenPairs && tokenPairs.length >= MIN_PROBES) {
       const probes = evenlySpaced(tokenPairs.length, Math.min(PROBE_TOKENS, tokenPairs.length)).map((i) => tokenPairs[i]!);
       const sel = selectDims(identityMap(probes.length), MAX_DIMS, () => random.uniform());
       found.alignment.rotated = { tokens: probes.length };
-      return {
-        hidden: found.alignment,
-        selection: { a: [...sel.a], b: [...sel.b], sign: [...sel.sign], probes },
-        unreadable: unreadableNotes(a, b),
-        seconds: (Date.now() - started) / 1000,
-      };
+      selection = { a: [...sel.a], b: [...sel.b], sign: [...sel.sign], probes };
+    } else {
+      // Any fixed correspondence is valid for the tests below (their nulls share it); the found one is
+      // used unless it is no better than chance and the widths agree, where indices are kept.
+      let map: DimMap | null = found?.map ?? null;
+      if ((!found || found.alignment.kind === 'none') && a.hidden === b.hidden) map = identityMap(a.hidden);
+      const sel = map ? selectDims(map, MAX_DIMS, () => random.uniform()) : null;
+      selection = sel ? { a: [...sel.a], b: [...sel.b], sign: [...sel.sign] } : null;
     }
-    // Any fixed correspondence is valid for the tests below (their nulls share it); the found one is
-    // used unless it is no better than chance and the widths agree, where indices are kept.
-    let map: DimMap | null = found?.map ?? null;
-    if ((!found || found.alignment.kind === 'none') && a.hidden === b.hidden) map = identityMap(a.hidden);
-    const sel = map ? selectDims(map, MAX_DIMS, () => random.uniform()) : null;
-    return {
-      hidden: found?.alignment ?? null,
-      selection: sel ? { a: [...sel.a], b: [...sel.b], sign: [...sel.sign] } : null,
-      unreadable: unreadableNotes(a, b),
-      seconds: (Date.now() - started) / 1000,
-    };
+    return { hidden: found?.alignment ?? null, selection, unreadable: unreadableNotes(a, b), seconds: (Date.now() - started) / 1000 };
   } finally {
     a.close();
     b.close();

@@ -32,13 +32,9 @@ const TOKEN_ROWS = new Set(['embedding', 'lm_head']);
 function whitened(p: Matrix): Matrix {
   const n = p.rows;
   const d = p.cols;
-  const g = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) {
-    let s = 0;
-    for (let k = 0; k < d; k++) s += p.data[i * d + k]! * p.data[j * d + k]!;
-    g[i * n + j] = s;
-    g[j * n + i] = s;
-  }
+  const g = Float64Array.from(dotsCompact(p.data, n, p.data, n, d));
+  // Exactly symmetric for the Jacobi rotations, whatever order the kernel summed each product in.
+  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) g[i * n + j] = g[j * n + i] = (g[i * n + j]! + g[j * n + i]!) / 2;
   let trace = 0;
   for (let i = 0; i < n; i++) trace += g[i * n + i]!;
   const eps = 1e-6 * (trace / n);

@@ -108,10 +108,10 @@ export function judgeWeights(
   return withBehaviour({ ...fromWeights, evidence: [...fromWeights.evidence, ...unavailable] }, context.behaviour ?? null);
 }
 
-/** The function-preserving edit the verdict does not see through (bench/eval-set.ts ROTATION_GAP). */
+/** The function-preserving edit the verdict cannot see through: a rotation with nothing shared to anchor a basis (align/token-basis.ts). */
 export const ROTATION_NOT_TESTED = 'a rotated hidden basis with the token embedding replaced or retrained (a rotation is seen through the shared tokens\' embeddings where they are reused)';
 
-/** Context both paths report and neither weighs: norm vectors (the LayerNorm trap), the rotation gap, the tokenizer. */
+/** Context both paths report and neither weighs: norm vectors (the LayerNorm trap), the rotation left untested, the tokenizer. */
 export function contextEvidence(tokenizerRelation: string | null | undefined): Evidence[] {
   const out: Evidence[] = [{
     signal: 'norm vectors', value: 'context only', baseline: 'raw cosine 0.95–0.99 even between unrelated models', weight: 0,
