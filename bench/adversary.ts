@@ -12,7 +12,7 @@ import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
 import { maximizeAssignmentFlat } from '../core/src/controls/assignment.ts';
 import { alignHidden } from '../core/src/align/hidden.ts';
 import { ModelView } from '../core/src/align/model-view.ts';
-import { attentionUnits, mlpUnits, similarities } from '../core/src/align/units.ts';
+import { attentionRowUnits, mlpUnits, similarities } from '../core/src/align/units.ts';
 import { applyPermutations, type UnitPermutations } from '../core/src/synth/transforms.ts';
 
 function assignment(sim: Float64Array, n: number): number[] {
@@ -39,8 +39,8 @@ export function reorderToMatch(reference: string, independent: string, out: stri
     const shape = a.attention();
     for (const layer of a.layers) {
       if (shape) {
-        const ua = attentionUnits({ view: a, layer, dims }, shape.headDim);
-        const ub = attentionUnits({ view: b, layer, dims }, shape.headDim);
+        const ua = attentionRowUnits({ view: a, layer, dims }, shape.headDim);
+        const ub = attentionRowUnits({ view: b, layer, dims }, shape.headDim);
         if (ua && ub) {
           const ga = ua.groups.build(dims, null);
           const gb = ub.groups.build(dims, null);

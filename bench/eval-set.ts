@@ -16,7 +16,7 @@ import type { VerdictLabel } from '../core/src/verdict/verdict.ts';
 import { Random } from '../core/src/synth/random.ts';
 import { encodeFloats } from '../core/src/synth/encode.ts';
 import {
-  addNoise, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, replaceEmbeddings, rescale, rotateHidden, rotateValueHeads,
+  addNoise, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, flipNeuronSigns, replaceEmbeddings, rescale, rotateHidden, rotateQueryKeyPlanes, rotateValueHeads,
 } from '../core/src/synth/transforms.ts';
 import { reorderToMatch } from './adversary.ts';
 
@@ -224,6 +224,11 @@ const REPARAMETERIZED: { name: string; a: string; b: string; expected: VerdictLa
   { name: 'residual stream rotated (QuaRot-style, norms folded), light fine-tune', a: 'base', b: 'rotated', expected: 'derived' },
   { name: 'token interface reused on independent blocks, then rotated', a: 'base', b: 'rotated-interface', expected: 'partially-derived' },
   { name: 'value heads rotated within each KV group (o columns alike), light fine-tune', a: 'base', b: 'values-rotated', expected: 'derived' },
+  { name: 'q/k RoPE planes turned and scaled, values rotated, light fine-tune', a: 'base', b: 'heads-turned', expected: 'derived' },
+  { name: "A's attention (q/k planes turned, values rotated) in independent blocks", a: 'base', b: 'attention-transplant', expected: 'partially-derived' },
+  { name: 'every MLP neuron\'s up row and down column negated, light fine-tune', a: 'base', b: 'neurons-flipped', expected: 'derived' },
+  { name: "A's MLP (up/down signs flipped) in independent blocks", a: 'base', b: 'mlp-transplant', expected: 'partially-derived' },
+  { name: 'MoE: every expert neuron\'s up/down signs flipped, light fine-tune', a: 'moe-base', b: 'moe-neurons-flipped', expected: 'derived' },
 ];
 
 function buildReparameterized(p: (name: string) => string): void {
@@ -256,6 +261,17 @@ function buildReparameterized(p: (name: string) => string): void {
   once(p('rotated-interface'), () => rotateHidden(tmp('interface'), p('rotated-interface'), 68));
   once(tmp('values'), () => rotateValueHeads(p('base'), tmp('values'), 69));
   once(p('values-rotated'), () => addNoise(tmp('values'), p('values-rotated'), 0.01, 70));
+  once(tmp('planes'), () => rotateQueryKeyPlanes(p('base'), tmp('planes'), 78));
+  once(tmp('turned'), () => rotateValueHeads(tmp('planes'), tmp('turned'), 79));
+  once(p('heads-turned'), () => addNoise(tmp('turned'), p('heads-turned'), 0.01, 80));
+  once(tmp('transplant'), () => splice(tmp('transplant'), tmp('turned'), p('independent'), (name) => /self_attn/.test(name)));
+  once(p('attention-transplant'), () => addNoise(tmp('transplant'), p('attention-transplant'), 0.02, 81));
+  once(tmp('flipped'), () => flipNeuronSigns(p('base'), tmp('flipped'), 84));
+  once(p('neurons-flipped'), () => addNoise(tmp('flipped'), p('neurons-flipped'), 0.01, 85));
+  once(tmp('mlp-transplant'), () => splice(tmp('mlp-transplant'), tmp('flipped'), p('independent'), (name) => /\.mlp\./.test(name)));
+  once(p('mlp-transplant'), () => addNoise(tmp('mlp-transplant'), p('mlp-transplant'), 0.01, 86));
+  once(tmp('moe-flipped'), () => flipNeuronSigns(p('moe-base'), tmp('moe-flipped'), 87));
+  once(p('moe-neurons-flipped'), () => addNoise(tmp('moe-flipped'), p('moe-neurons-flipped'), 0.01, 88));
 }
 
 /** The same edits on real trained weights (BabyLlama-105; independent: BabyLlama-361). */
@@ -265,11 +281,15 @@ const REAL_CASES: { name: string; a: string; b: string; expected: VerdictLabel }
   { name: 'real: BabyLlama-105, rescaled + norms folded + hidden permuted', a: 'babyllama-105', b: 'real-rescaled', expected: 'derived' },
   { name: 'real: BabyLlama-361 reordered to best match BabyLlama-105', a: 'babyllama-105', b: 'real-independent-matched', expected: 'independent' },
   { name: 'real: BabyLlama-105, residual stream rotated (same function)', a: 'babyllama-105', b: 'real-rotated', expected: 'derived' },
+  { name: 'real: BabyLlama-105, q/k RoPE planes turned and scaled, values rotated (same function)', a: 'babyllama-105', b: 'real-heads-turned', expected: 'derived' },
+  { name: 'real: BabyLlama-105, every MLP neuron\'s up/down signs flipped (same function)', a: 'babyllama-105', b: 'real-neurons-flipped', expected: 'derived' },
 ];
 
 function buildRealCases(p: (name: string) => string, shared: string): void {
   const base = join(shared, 'babyllama-105');
   if (!existsSync(join(p('real-rotated'), 'config.json'))) rotateHidden(base, p('real-rotated'), 77);
+  if (!existsSync(join(p('real-neurons-flipped'), 'config.json'))) flipNeuronSigns(base, p('real-neurons-flipped'), 89);
+  if (!existsSync(join(p('real-heads-turned'), 'config.json'))) rotateValueHeads(rotateQueryKeyPlanes(base, p('tmp-real-planes'), 82), p('real-heads-turned'), 83);
   if (existsSync(p('real-independent-matched'))) return;
   permuteHidden(base, p('tmp-real-hidden'), 71);
   addNoise(p('tmp-real-hidden'), p('real-hidden-permuted'), 0.01, 72);

@@ -10,7 +10,7 @@ import { BestDots, bestDotsJs } from '../core/src/align/dots.ts';
 import { greedyMatchJs, matchDimensions } from '../core/src/align/hidden.ts';
 import { greedyMatchInWasm, greedySimilarities, greedySimilarities32 } from '../core/src/align/greedy-wasm.ts';
 import { ModelView } from '../core/src/align/model-view.ts';
-import { attentionUnits, mlpUnits, routerUnits, similarities, tokenUnits, type UnitBuilder } from '../core/src/align/units.ts';
+import { attentionRowUnits, mlpUnits, routerUnits, similarities, tokenUnits, type UnitBuilder } from '../core/src/align/units.ts';
 import { assembleGreedy, assembleLines, assembleUnits } from '../core/src/align/wasm/build.ts';
 import { unitKernelCuts } from '../core/src/align/units-wasm.ts';
 import { lineKernelCalls } from '../core/src/align/lines-wasm.ts';
@@ -92,8 +92,8 @@ test('units cut in WebAssembly equal the reference loops bit for bit: every kind
     const builders: [string, UnitBuilder | null][] = [
       ['dense-like shared experts', mlpUnits({ view, layer: 1, dims: kept }, 'shared')],
       ['routed expert 3', mlpUnits({ view, layer: 0, expert: 3, dims: kept }, 'expert')],
-      ['query heads', attentionUnits({ view, layer: 1, dims: kept }, attention.headDim)?.heads ?? null],
-      ['KV groups', attentionUnits({ view, layer: 0, dims: kept }, attention.headDim)?.groups ?? null],
+      ['query heads', attentionRowUnits({ view, layer: 1, dims: kept }, attention.headDim)?.heads ?? null],
+      ['KV groups', attentionRowUnits({ view, layer: 0, dims: kept }, attention.headDim)?.groups ?? null],
       ['router rows', routerUnits({ view, layer: 1, dims: kept })],
       ['token rows (whole matrices)', tokenUnits(view, 'embedding', [0, 5, 17, 299])],
     ];

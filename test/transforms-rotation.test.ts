@@ -8,9 +8,7 @@
  */
 import test from 'ava';
 import { join } from 'node:path';
-import { allLogits, loadLlamaWeights } from '../core/src/behaviour/index.ts';
 import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
-import { synthesize } from '../core/src/synth/synth.ts';
 import { readTensor, rewrite } from '../core/src/synth/rewrite.ts';
 import { symmetricEigen } from '../core/src/align/token-basis.ts';
 import { parseControlTask } from '../core/src/controls/tasks.ts';
@@ -18,38 +16,19 @@ import { addNoise, rotateHidden, rotateValueHeads } from '../core/src/synth/tran
 import { compareModels } from '../core/src/compare/model-report.ts';
 import { decodeControlValue, encodeControlValue } from '../core/src/controls/wire.ts';
 import { SKIP_REASON, sharedDataPresent, sharedPath } from './helpers/shared-data.ts';
-import { tempDir } from './helpers/tmpdir.ts';
-
-function largestLogitDifference(a: string, b: string): { worst: number; scale: number } {
-  const tokens = [1, 17, 42, 7, 99, 3, 64, 12];
-  const before = allLogits(loadLlamaWeights(a), tokens);
-  const after = allLogits(loadLlamaWeights(b), tokens);
-  let worst = 0;
-  let scale = 0;
-  before.forEach((row, i) => row.forEach((x, k) => { worst = Math.max(worst, Math.abs(x - after[i]![k]!)); scale = Math.max(scale, Math.abs(x)); }));
-  return { worst, scale };
-}
+import { assertKeepsFunction, modelAndIndependent, smallModel } from './helpers/edits.ts';
 
 test('rotating the value heads (and o columns alike) keeps the function', (t) => {
-  const root = tempDir();
-  synthesize('base', { out: join(root, 'a'), shape: { layers: 2, hidden: 64, intermediate: 128, heads: 4, kvHeads: 2, vocab: 300, dtype: 'F32' }, seed: 4 });
-  const rotated = rotateValueHeads(join(root, 'a'), join(root, 'v'), 6);
-  const { worst, scale } = largestLogitDifference(join(root, 'a'), rotated);
-  t.true(worst < 1e-4 * Math.max(1, scale), `largest logit difference ${worst} (logits up to ${scale})`);
-  const va = readTensor(openCheckpoint(join(root, 'a')), 'model.layers.0.self_attn.v_proj.weight');
+  const { a, b: rotated } = assertKeepsFunction(t, smallModel(4), (src, out) => rotateValueHeads(src, out, 6));
+  const va = readTensor(openCheckpoint(a), 'model.layers.0.self_attn.v_proj.weight');
   const vb = readTensor(openCheckpoint(rotated), 'model.layers.0.self_attn.v_proj.weight');
   t.true(va.some((x, i) => Math.abs(x - vb[i]!) > 1e-3), 'the value rows changed');
 });
 
 test('rotating the residual stream keeps the function of a synthetic model, and leaves no dimension in place', (t) => {
-  const root = tempDir();
-  synthesize('base', { out: join(root, 'a'), shape: { layers: 2, hidden: 64, intermediate: 128, heads: 4, kvHeads: 2, vocab: 300, dtype: 'F32' }, seed: 3 });
-  const rotated = rotateHidden(join(root, 'a'), join(root, 'r'), 5);
-  const { worst, scale } = largestLogitDifference(join(root, 'a'), rotated);
-  t.true(scale > 0.01);
-  t.true(worst < 1e-4 * Math.max(1, scale), `largest logit difference ${worst} (logits up to ${scale})`);
+  const { a, b: rotated } = assertKeepsFunction(t, smallModel(3), (src, out) => rotateHidden(src, out, 5));
   // Each hidden dimension of B's embedding correlates with none of A's one to one.
-  const ea = readTensor(openCheckpoint(join(root, 'a')), 'model.embed_tokens.weight');
+  const ea = readTensor(openCheckpoint(a), 'model.embed_tokens.weight');
   const eb = readTensor(openCheckpoint(rotated), 'model.embed_tokens.weight');
   let best = 0;
   for (let i = 0; i < 64; i++) for (let j = 0; j < 64; j++) {
@@ -61,18 +40,12 @@ test('rotating the residual stream keeps the function of a synthetic model, and 
 });
 
 (sharedDataPresent ? test : test.skip)(`rotating the residual stream keeps the function of a real model with tied embeddings${sharedDataPresent ? '' : ` (${SKIP_REASON})`}`, (t) => {
-  const base = sharedPath('models/babyllama-105');
-  const rotated = rotateHidden(base, join(tempDir(), 'r'), 3);
-  const { worst, scale } = largestLogitDifference(base, rotated);
-  t.true(worst < 1e-4 * Math.max(1, scale), `largest logit difference ${worst} (logits up to ${scale})`);
+  const { b: rotated } = assertKeepsFunction(t, sharedPath('models/babyllama-105'), (src, out) => rotateHidden(src, out, 3));
   t.false(openCheckpoint(rotated).config!.tie_word_embeddings as boolean, 'the head is untied to take the final norm');
 });
 
 test('a rotated, fine-tuned copy is derived through the basis of the shared tokens; a token interface on independent blocks, rotated, is partially derived; an independent model stays independent', async (t) => {
-  const root = tempDir();
-  const shape = { layers: 2, hidden: 96, intermediate: 256, heads: 4, kvHeads: 2, vocab: 1500 };
-  synthesize('base', { out: join(root, 'a'), shape, seed: 7 });
-  synthesize('independent', { out: join(root, 'i'), like: join(root, 'a') });
+  const { root } = modelAndIndependent(7);
   const rotated = addNoise(rotateHidden(join(root, 'a'), join(root, 'r'), 8), join(root, 'rf'), 0.01, 9);
   const copy = await compareModels(join(root, 'a'), rotated, { threads: 1 });
   const hidden = copy.controls!.alignment!.hidden!;

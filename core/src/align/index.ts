@@ -6,7 +6,7 @@
  *    permutation (with signs, where the embedding shows them), or a partial one when the widths
  *    differ.
  * 2. Under that correspondence every layer's units are matched whatever their order (units.ts):
- *    attention heads and KV groups, MLP neurons, router rows, and the experts the router pairs.
+ *    attention heads (as their QK and OV circuits), MLP neurons, router rows, and the experts the router pairs.
  *    Embedding and lm_head rows of the tokens both vocabularies hold are compared row for row.
  * 3. Each (component, layer) cell is one statistic read against null draws computed by the very
  *    same matching on pairs that cannot be related: A's layer against *other* layers of B (same
@@ -32,7 +32,7 @@ export { indexTensorsSteps } from './model-view.ts';
 import { evenlySpaced, fisherCombine, median, predictivePValue, shuffled } from './stats.ts';
 import { controlsFraction, sampledCellPairs } from '../sample/controls.ts';
 import {
-  assigned, attentionUnits, magnitudeCorrelation, mlpUnits, nearestNeighbour, routerUnits, selectDims, similarities, tokenUnits,
+  assigned, attentionCircuits, CIRCUIT_DIMS, magnitudeCorrelation, mlpUnits, nearestNeighbour, routerUnits, selectDims, similarities, tokenUnits,
   type DimSelection, type UnitBuilder, type Units,
 } from './units.ts';
 
@@ -369,10 +369,11 @@ function groupCells(a: ModelView, b: ModelView, spec: CellsSpec, sel: DimSelecti
       const attention = a.attention();
       const attentionB = b.attention();
       if (attention && attentionB && attention.headDim === attentionB.headDim) {
+        const circuitSel = atMost(sel, CIRCUIT_DIMS);
         return {
-          drafts: layerCells(pairs, allPairs, sel, uniform, 'attention', (v, layer) => {
-            const u = attentionUnits({ view: v, layer, dims: v === a ? sel.a : sel.b }, attention.headDim);
-            return u ? [u.heads, u.groups] : null;
+          drafts: layerCells(pairs, allPairs, circuitSel, uniform, 'attention', (v, layer) => {
+            const u = attentionCircuits({ view: v, layer, dims: v === a ? circuitSel.a : circuitSel.b }, attention.headDim);
+            return u ? [u] : null;
           }, a, b, (x, y) => pairStatistic(x, y)),
           notes: [],
         };
@@ -454,6 +455,13 @@ function halfOf(sel: DimSelection): DimSelection {
   return { a: keep(sel.a) as Int32Array, b: keep(sel.b) as Int32Array, sign: keep(sel.sign) as Float32Array };
 }
 
+/** At most `max` of the selected dimensions, evenly spaced. */
+function atMost(sel: DimSelection, max: number): DimSelection {
+  if (sel.a.length <= max) return sel;
+  const keep = evenlySpaced(sel.a.length, max);
+  return { a: Int32Array.from(keep, (i) => sel.a[i]!), b: Int32Array.from(keep, (i) => sel.b[i]!), sign: Float32Array.from(keep, (i) => sel.sign[i]!) };
+}
+
 function one(u: UnitBuilder | null): UnitBuilder[] | null {
   return u ? [u] : null;
 }
@@ -473,7 +481,7 @@ function layerPairs(a: ModelView, b: ModelView, given: [number, number][] | null
 
 type Statistic = (x: Units[], y: Units[]) => Observed;
 
-/** Heads and KV groups: the mean of their assigned similarities. */
+/** Heads: the mean of their assigned similarities (one list of units per kind). */
 function pairStatistic(x: Units[], y: Units[]): { statistic: number; sameIndexShare: number } {
   const parts = x.map((ux, i) => assigned(similarities(ux, null, y[i]!), ux.count, y[i]!.count));
   return { statistic: parts.reduce((s, p) => s + p.statistic, 0) / parts.length, sameIndexShare: parts.reduce((s, p) => s + p.sameIndexShare, 0) / parts.length };
@@ -554,7 +562,7 @@ function layerCells(
   };
   let kept = 0;
   const keep = (bytes: number) => { if (kept + bytes > CELL_CACHE_BYTES) return false; kept += bytes; return true; };
-  // Units on each list of dimensions, one builder's cuts after another (heads, then KV groups):
+  // Units on each list of dimensions, one builder's cuts after another:
   // the thread's cutter lays a builder's matrices out once for all of them, not once per draw.
   const cut = (builders: UnitBuilder[], dimsList: Int32Array[], only: Int32Array | null): Units[][] => {
     const byBuilder = builders.map((u) => dimsList.map((dims) => u.build(dims, null, only)));
@@ -779,7 +787,7 @@ function summarize(drafts: CellDraft[]): AlignedComponentResult[] {
   const order: AlignedComponent[] = ['embedding', 'attention', 'dense MLP', 'router', 'shared experts', 'routed experts', 'lm_head'];
   const statistics: Record<AlignedComponent, string> = {
     embedding: 'mean centered cosine of the rows of shared tokens, under the hidden alignment',
-    attention: 'mean centered cosine of query heads (q rows with o columns) and KV groups (k and v rows) under the best one-to-one assignment',
+    attention: `mean centered cosine of query heads under the best one-to-one assignment, each head as its QK (W_qᵀW_k) and OV (W_oW_v) circuits on ${CIRCUIT_DIMS} of the aligned dimensions, which no turn or scale of its q/k RoPE planes and no rotation of its values changes`,
     'dense MLP': `mean over ${NEURONS_PER_CELL} neurons of A of the best centered cosine with any neuron of B (gate and up rows with the down column); with it, the correlation of the matched neurons' magnitudes (log‖gate‖ + log‖up‖ + log‖down‖), each against the same nulls, combined by Fisher's method`,
     router: 'mean centered cosine of router rows under the best one-to-one assignment of experts',
     'shared experts': `mean over ${NEURONS_PER_CELL} neurons of A of the best centered cosine with any neuron of B, and the matched neurons' magnitude correlation, combined`,

@@ -1,11 +1,11 @@
 /**
  * Units inside a layer, matched whatever their order: MLP neurons (a row of gate and of up with
- * the matching column of down), attention heads (query heads with their o_proj columns; KV groups
- * with their k and v rows), router rows (experts). Each unit is a set of blocks restricted to the
- * hidden dimensions the alignment paired (B's signs applied), every block centred and scaled to
- * unit length: a unit's similarity is the mean centered cosine of its blocks, which no rescaling
- * that keeps the function can change (q×s with k÷s per head, up×s with down÷s per neuron, a
- * norm folded into the next matrix: the matrices are the effective ones, see model-view.ts).
+ * the matching column of down), attention heads (each as its QK and OV circuits), router rows
+ * (experts). Each unit is a set of blocks restricted to the hidden dimensions the alignment paired
+ * (B's signs applied), every block centred and scaled to unit length: a unit's similarity is the
+ * mean centered cosine of its blocks, which no edit that keeps the function can change (up×s with
+ * down÷s per neuron; a head's q and k planes turned and scaled, its v rotated with o; a norm
+ * folded into the next matrix: the matrices are the effective ones, see model-view.ts).
  *
  * A cell compares layer la of A with layer lb of B and gives one statistic: for neurons, the mean
  * over a seeded sample of A's neurons of the best similarity with any of B's (nearest neighbour:
@@ -58,6 +58,12 @@ export interface Units {
    * up×s with down÷s, so a magnitude a function-preserving edit cannot move. Absent for other units.
    */
   magnitude?: Float64Array;
+  /**
+   * From this column on, the unit's blocks can all change sign together without changing what it
+   * computes (a gated MLP's up row with its down column: silu(g·x)·(u·x)·d = silu(g·x)·(−u·x)·(−d)):
+   * `similarities` takes the better of both signs. Absent: no such freedom.
+   */
+  flipFrom?: number;
 }
 
 /** Rows `rowFrom..rowTo` of m restricted to columns `cols` (signs applied), as one block. */
@@ -112,7 +118,7 @@ function finishBlockReference(block: Float32Array, scale: number, magnitude: Flo
  * WebAssembly (units-wasm.ts), which gives `buildReference`'s numbers bit for bit; the reference
  * (the loops as first written) is what tests compare it with, and what runs without WebAssembly.
  */
-function builder(specs: BlockSpec[], count: number, kept: Int32Array | null = null, withMagnitude = false): UnitBuilder {
+function builder(specs: BlockSpec[], count: number, kept: Int32Array | null = null, withMagnitude = false, signFreeFrom: number | null = null): UnitBuilder {
   const position = kept ? new Map(Array.from(kept, (d, i) => [d, i])) : null;
   const at = (dims: Int32Array) => {
     if (!position) return dims;
@@ -123,6 +129,8 @@ function builder(specs: BlockSpec[], count: number, kept: Int32Array | null = nu
     });
   };
   const scale = 1 / Math.sqrt(specs.length);
+  // Where the blocks that may change sign together start, on a cut of n dimensions.
+  const flipped = (n: number) => (signFreeFrom === null ? {} : { flipFrom: specs.slice(0, signFreeFrom).reduce((w, sp) => w + sp.span * n, 0) });
   let cutter: UnitCutter | null = null;
   const self: UnitBuilder = {
     count,
@@ -133,7 +141,7 @@ function builder(specs: BlockSpec[], count: number, kept: Int32Array | null = nu
       if (!cut) return self.buildReference(wanted, sign, only);
       const { data, squares, width } = cut;
       freezeOperand(data);
-      if (!withMagnitude) return only ? { count, width, data, rows: only } : { count, width, data };
+      if (!withMagnitude) return only ? { count, width, data, rows: only, ...flipped(wanted.length) } : { count, width, data, ...flipped(wanted.length) };
       // Σ over blocks of log‖block‖, added in block order as the reference adds them.
       const magnitude = new Float64Array(count);
       const listed = only ? only.length : count;
@@ -141,7 +149,7 @@ function builder(specs: BlockSpec[], count: number, kept: Int32Array | null = nu
         const u = only ? only[n]! : n;
         for (let i = 0; i < specs.length; i++) magnitude[u] += 0.5 * Math.log(squares[i * listed + n]! + 1e-30);
       }
-      return only ? { count, width, data, rows: only, magnitude } : { count, width, data, magnitude };
+      return only ? { count, width, data, rows: only, magnitude, ...flipped(wanted.length) } : { count, width, data, magnitude, ...flipped(wanted.length) };
     },
     widthFor(dims) {
       return specs.reduce((w, s) => w + s.span * dims.length, 0);
@@ -165,7 +173,7 @@ function builder(specs: BlockSpec[], count: number, kept: Int32Array | null = nu
       }
       freezeOperand(data);
       const listed = only ? { rows: only } : {};
-      return magnitude ? { count, width, data, ...listed, magnitude } : { count, width, data, ...listed };
+      return magnitude ? { count, width, data, ...listed, magnitude, ...flipped(wanted.length) } : { count, width, data, ...listed, ...flipped(wanted.length) };
     },
     energy(wanted) {
       const dims = at(wanted);
@@ -216,11 +224,13 @@ export function mlpUnits(src: UnitSource, kind: MlpKind): UnitBuilder | null {
     count = n;
     specs.push({ m, side, span: 1 });
   }
-  return specs.length ? builder(specs, count, src.dims, true) : null;
+  // With a gate, up and down may flip sign together (the gate, inside the nonlinearity, cannot);
+  // without one (GELU, ReLU) no sign change keeps the function.
+  return specs.length ? builder(specs, count, src.dims, true, gate && specs.length > 1 ? 1 : null) : null;
 }
 
-/** Query heads as units ([q rows of the head, o columns of the head]) and KV groups ([k rows, v rows]). */
-export function attentionUnits(src: UnitSource, headDim: number): { heads: UnitBuilder; groups: UnitBuilder } | null {
+/** A layer's q, k, v (the norm before them folded in) and o on `src.dims`, with its counts of query heads and KV groups; null where they do not fit together. */
+function attentionMatrices(src: UnitSource, headDim: number): { q: Matrix; k: Matrix; v: Matrix; o: Matrix; heads: number; groups: number } | null {
   const q = src.view.columns('attn.q', src.layer, src.dims, true);
   const k = src.view.columns('attn.k', src.layer, src.dims, true);
   const v = src.view.columns('attn.v', src.layer, src.dims, true);
@@ -228,10 +238,201 @@ export function attentionUnits(src: UnitSource, headDim: number): { heads: UnitB
   if (!q || !k || !v || !o) return null;
   const heads = q.rows / headDim;
   const groups = k.rows / headDim;
-  if (!Number.isInteger(heads) || !Number.isInteger(groups) || o.cols !== q.rows || v.rows !== k.rows) return null;
+  if (!Number.isInteger(heads) || !Number.isInteger(groups) || heads % groups !== 0 || o.cols !== q.rows || v.rows !== k.rows) return null;
+  return { q, k, v, o, heads, groups };
+}
+
+/**
+ * Query heads as their raw rows ([q rows of the head, o columns of the head]) and KV groups ([k
+ * rows, v rows]): what a comparison index by index sees, which the bench's adversary reorders to
+ * best match (bench/adversary.ts). The aligned tests compare heads as circuits (below).
+ */
+export function attentionRowUnits(src: UnitSource, headDim: number): { heads: UnitBuilder; groups: UnitBuilder } | null {
+  const loaded = attentionMatrices(src, headDim);
+  if (!loaded) return null;
+  const { q, k, v, o, heads, groups } = loaded;
   return {
     heads: builder([{ m: q, side: 'rows', span: headDim }, { m: o, side: 'cols', span: headDim }], heads, src.dims),
     groups: builder([{ m: k, side: 'rows', span: headDim }, { m: v, side: 'rows', span: headDim }], groups, src.dims),
+  };
+}
+
+/** Hidden dimensions a head's circuits are cut on: each circuit holds their square (128² entries). */
+export const CIRCUIT_DIMS = 128;
+
+/**
+ * v centred and scaled to length `scale` (zeros where it is constant): centerUnit's result times
+ * `scale`, in three passes with float64 sums instead of four (a head's circuits are 2·128² floats,
+ * cut again for every null draw).
+ */
+function centerScaled(v: Float32Array, scale: number): void {
+  let sum = 0;
+  for (let i = 0; i < v.length; i++) sum += v[i]!;
+  const mean = sum / (v.length || 1);
+  let ss = 0;
+  for (let i = 0; i < v.length; i++) { const x = v[i]! - mean; ss += x * x; }
+  if (!(ss > 0)) { v.fill(0); return; }
+  const f = scale / Math.sqrt(ss);
+  for (let i = 0; i < v.length; i++) v[i] = (v[i]! - mean) * f;
+}
+
+/** Whether idx holds each of 0..s−1 once. */
+function isPermutation(idx: Int32Array, s: number): boolean {
+  if (idx.length !== s) return false;
+  const seen = new Uint8Array(s);
+  for (let i = 0; i < s; i++) {
+    if (seen[idx[i]!]) return false;
+    seen[idx[i]!] = 1;
+  }
+  return true;
+}
+
+/** gatherCircuit without signs, each entry centred by `mean` and scaled by `f` as it is written. */
+function gatherCentered(c: Float32Array, base: number, s: number, idx: Int32Array, mean: number, f: number, block: Float32Array): void {
+  const n = idx.length;
+  for (let i = 0; i < n; i++) {
+    const row = base + idx[i]! * s;
+    const out = i * n;
+    for (let j = 0; j < n; j++) block[out + j] = (c[row + idx[j]!]! - mean) * f;
+  }
+}
+
+/** Entry (i, j) of block: circuit (s × s at `base` in c) at (idx_i, idx_j), times both signs. */
+function gatherCircuit(c: Float32Array, base: number, s: number, idx: Int32Array, sg: Float32Array, block: Float32Array): void {
+  const n = idx.length;
+  for (let i = 0; i < n; i++) {
+    const row = base + idx[i]! * s;
+    const si = sg[i]!;
+    const out = i * n;
+    for (let j = 0; j < n; j++) block[out + j] = c[row + idx[j]!]! * si * sg[j]!;
+  }
+}
+
+/**
+ * Query heads as units, each as its two circuits on the hidden dimensions: QK = W_qᵀ·W_k (which
+ * pairs of dimensions the head matches, its KV group's keys against its queries) and
+ * OV = W_o·W_v (what it writes where it reads), q, k and v with the norm before them folded in.
+ * A head's rows are defined only up to what its circuits keep: each RoPE plane of q and k turned
+ * and scaled together (as a complex number), v rotated inside its KV group with o's columns
+ * alike; raw q, k, v and o rows change under those, the circuits do not (a product over the
+ * head's own dimension leaves nothing of its basis). `src.dims` are loaded; each circuit is
+ * computed once, in the dots kernel, and a null's shuffled dimensions only reorder its entries.
+ */
+export function attentionCircuits(src: UnitSource, headDim: number): UnitBuilder | null {
+  const loaded = attentionMatrices(src, headDim);
+  if (!loaded) return null;
+  const { q, k, v, o, heads, groups } = loaded;
+  const s = src.dims.length;
+  const d = headDim;
+  const groupOf = (h: number) => Math.floor(h / (heads / groups));
+  const position = new Map(Array.from(src.dims, (dim, i) => [dim, i]));
+  const at = (dims: Int32Array) => Int32Array.from(dims, (dim) => {
+    const p = position.get(dim);
+    if (p === undefined) throw new Error(`attention circuits: dimension ${dim} was not loaded`);
+    return p;
+  });
+  // A head's slice of a matrix, dimensions as rows (s × d): the dots kernel's operands.
+  const byDimension = (m: Matrix, unit: number, rowsAreDims: boolean) => {
+    const out = new Float32Array(s * d);
+    for (let i = 0; i < s; i++) for (let r = 0; r < d; r++) out[i * d + r] = rowsAreDims ? m.data[i * m.cols + unit * d + r]! : m.data[(unit * d + r) * m.cols + i]!;
+    return out;
+  };
+  let circuits: Float32Array | null = null;
+  let moments: Float64Array | null = null;
+  // heads × [QK, OV], each s × s, row-major.
+  const computed = () => {
+    if (circuits) return circuits;
+    circuits = new Float32Array(heads * 2 * s * s);
+    const keys = Array.from({ length: groups }, (_, g) => byDimension(k, g, false));
+    const values = Array.from({ length: groups }, (_, g) => byDimension(v, g, false));
+    for (let h = 0; h < heads; h++) {
+      circuits.set(dots(byDimension(q, h, false), s, keys[groupOf(h)]!, s, d), (2 * h) * s * s);
+      circuits.set(dots(byDimension(o, h, true), s, values[groupOf(h)]!, s, d), (2 * h + 1) * s * s);
+    }
+    // Each circuit's mean and the factor that makes it unit length ×1/√2: the same for any
+    // reordering of all its dimensions (a null's shuffle), which then needs one pass, not three.
+    moments = new Float64Array(heads * 4);
+    for (let e = 0; e < heads * 2; e++) {
+      const block = circuits.subarray(e * s * s, (e + 1) * s * s);
+      let sum = 0;
+      for (let i = 0; i < block.length; i++) sum += block[i]!;
+      const mean = sum / block.length;
+      let ss = 0;
+      for (let i = 0; i < block.length; i++) { const x = block[i]! - mean; ss += x * x; }
+      moments[2 * e] = mean;
+      moments[2 * e + 1] = ss > 0 ? Math.SQRT1_2 / Math.sqrt(ss) : 0;
+    }
+    return circuits;
+  };
+  // Each listed head's circuits on positions idx (B's signs on both sides), centred, unit length, ×1/√2.
+  const finish = (data: Float32Array, only: Int32Array | null, n: number, entries: (h: number, which: number, block: Float32Array) => void) => {
+    const size = n * n;
+    const listed = only ? only.length : heads;
+    for (let u = 0; u < listed; u++) {
+      for (let c = 0; c < 2; c++) {
+        const block = data.subarray((2 * u + c) * size, (2 * u + c + 1) * size);
+        entries(only ? only[u]! : u, c, block);
+        centerScaled(block, Math.SQRT1_2);
+      }
+    }
+    freezeOperand(data);
+    return only ? { count: heads, width: 2 * size, data, rows: only } : { count: heads, width: 2 * size, data };
+  };
+  const signsOf = (sign: Float32Array | null, n: number) => sign ?? new Float32Array(n).fill(1);
+  return {
+    count: heads,
+    // The matrices it holds (the reference and the energies read them) and the circuits.
+    bytes: [q, k, v, o].reduce((n, m) => n + m.data.byteLength, 0) + heads * 2 * s * s * 4,
+    build(wanted, sign, only = null) {
+      const idx = at(wanted);
+      const n = idx.length;
+      const c = computed();
+      if (!sign && isPermutation(idx, s)) {
+        // Every dimension once, no signs: the circuits' own moments centre and scale them.
+        const listed = only ? only.length : heads;
+        const data = new Float32Array(listed * 2 * n * n);
+        for (let u = 0; u < listed; u++) {
+          for (let which = 0; which < 2; which++) {
+            const e = 2 * (only ? only[u]! : u) + which;
+            gatherCentered(c, e * s * s, s, idx, moments![2 * e]!, moments![2 * e + 1]!, data.subarray((2 * u + which) * n * n, (2 * u + which + 1) * n * n));
+          }
+        }
+        freezeOperand(data);
+        return only ? { count: heads, width: 2 * n * n, data, rows: only } : { count: heads, width: 2 * n * n, data };
+      }
+      const sg = signsOf(sign, n);
+      return finish(new Float32Array((only ? only.length : heads) * 2 * n * n), only, n, (h, which, block) => gatherCircuit(c, (2 * h + which) * s * s, s, idx, sg, block));
+    },
+    widthFor(dims) {
+      return 2 * dims.length * dims.length;
+    },
+    buildReference(wanted, sign, only = null) {
+      // The circuits as products written out, in float64: no kernel, no precomputed circuit.
+      const idx = at(wanted);
+      const n = idx.length;
+      const sg = signsOf(sign, n);
+      return finish(new Float32Array((only ? only.length : heads) * 2 * n * n), only, n, (h, which, block) => {
+        const g = groupOf(h);
+        for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+          let x = 0;
+          for (let r = 0; r < d; r++) {
+            x += which === 0
+              ? q.data[(h * d + r) * q.cols + idx[i]!]! * k.data[(g * d + r) * k.cols + idx[j]!]!
+              : o.data[idx[i]! * o.cols + h * d + r]! * v.data[(g * d + r) * v.cols + idx[j]!]!;
+          }
+          block[i * n + j] = x * sg[i]! * sg[j]!;
+        }
+      });
+    },
+    energy(wanted) {
+      const idx = at(wanted);
+      return Float64Array.from(idx, (p) => {
+        let e = 0;
+        for (const m of [q, k, v]) for (let r = 0; r < m.rows; r++) e += m.data[r * m.cols + p]! ** 2;
+        for (let c = 0; c < o.cols; c++) e += o.data[p * o.cols + c]! ** 2;
+        return e;
+      });
+    },
   };
 }
 
@@ -253,10 +454,35 @@ export function tokenUnits(view: ModelView, role: 'embedding' | 'lm_head', rows:
 export function similarities(x: Units, chosen: Int32Array | null, y: Units): Float64Array {
   // Columns are y's units and, without `chosen`, rows x's: both must be whole there.
   if (y.rows || (!chosen && x.rows)) throw new Error('similarities: units built for some units only are compared only through `chosen`');
-  if (!chosen) return dots(x.data, x.count, y.data, y.count, x.width);
-  // Built for the chosen units only: its rows are them, in order.
-  if (x.rows === chosen) return dots(x.data, chosen.length, y.data, y.count, x.width);
-  return dots(x.data, chosen.length, y.data, y.count, x.width, x.rows ? positionsIn(x.rows, chosen) : chosen);
+  const n = chosen ? chosen.length : x.count;
+  const rows = !chosen || x.rows === chosen ? null : x.rows ? positionsIn(x.rows, chosen) : chosen;
+  if (x.flipFrom === undefined) return dots(x.data, n, y.data, y.count, x.width, rows);
+  // The blocks before flipFrom and those after, compared apart: each pair keeps the better sign of
+  // the second part (a·b + |c·d|), for the products' cost of one comparison.
+  const at = x.flipFrom;
+  const [xHead, xTail] = splitAt(x.data, x.rows ? x.rows.length : x.count, x.width, at);
+  const [yHead, yTail] = splitAt(y.data, y.count, y.width, at);
+  const head = dots(xHead, n, yHead, y.count, at, rows);
+  const tail = dots(xTail, n, yTail, y.count, x.width - at, rows);
+  for (let i = 0; i < head.length; i++) head[i] = head[i]! + Math.abs(tail[i]!);
+  return head;
+}
+
+const splits = new WeakMap<Float32Array, [Float32Array, Float32Array]>();
+
+/** Each row's first `at` columns, and the rest, as two matrices (kept per operand: units are never written once built). */
+function splitAt(data: Float32Array, rows: number, width: number, at: number): [Float32Array, Float32Array] {
+  const hit = splits.get(data);
+  if (hit && hit[0].length === rows * at) return hit;
+  const head = new Float32Array(rows * at);
+  const tail = new Float32Array(rows * (width - at));
+  for (let r = 0; r < rows; r++) {
+    head.set(data.subarray(r * width, r * width + at), r * at);
+    tail.set(data.subarray(r * width + at, (r + 1) * width), r * (width - at));
+  }
+  const out: [Float32Array, Float32Array] = [freezeOperand(head), freezeOperand(tail)];
+  splits.set(data, out);
+  return out;
 }
 
 /** Where each of `units` sits among `rows` (a unit built for some units only, read for a subset of them). */

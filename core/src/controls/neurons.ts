@@ -35,7 +35,12 @@ export interface NeuronPermutationTest {
   note: string;
 }
 
-const ROLES = ['mlp.up', 'mlp.gate', 'shared.up', 'expert.up'];
+/**
+ * The gate first: inside the nonlinearity, no function-preserving edit can flip or rescale its
+ * rows, where a gated MLP's up row can change sign (or scale) with its down column and would read
+ * −1 against its own original. Up where there is no gate.
+ */
+const ROLES = ['mlp.gate', 'mlp.up', 'shared.gate', 'shared.up', 'expert.gate', 'expert.up'];
 
 function findTensor(ck: Checkpoint, role: string, layer: number): TensorEntry | null {
   for (const t of ck.tensors) {

@@ -456,3 +456,73 @@ export function rotateValueHeads(src: string, out: string, seed: number): string
     return [{ name, shape, values }];
   });
 }
+
+/**
+ * Each RoPE plane of the queries and keys turned and scaled, as a complex number would: for every
+ * KV group and every pair of rows (i, i + d/2) that rotate-half RoPE turns together, the key rows
+ * become (1/s)·R(φ) and the query rows of every head of the group s·R(φ). Two turns in one plane
+ * commute with RoPE's, and q·k keeps its value at every distance, so the attention is unchanged;
+ * yet no query or key row of B is one of A's (the q/k rescaling of `rescale` is the case φ = 0).
+ */
+export function rotateQueryKeyPlanes(src: string, out: string, seed: number): string {
+  const h = headsOf(openCheckpoint(src).config!);
+  const group = h.heads / h.kvHeads;
+  const half = h.headDim / 2;
+  const random = new Random(seed, 'planes');
+  const planes = new Map<string, { cos: number; sin: number; scale: number }[]>();
+  const planesFor = (layer: number, g: number) => {
+    const key = `${layer}/${g}`;
+    if (!planes.has(key)) {
+      planes.set(key, Array.from({ length: half }, () => {
+        const phi = 2 * Math.PI * random.uniform();
+        return { cos: Math.cos(phi), sin: Math.sin(phi), scale: 2 ** (2 * random.uniform() - 1) };
+      }));
+    }
+    return planes.get(key)!;
+  };
+  return rewrite(src, out, (name, shape, v) => {
+    const { role, layer } = classifyTensor(name);
+    if (layer === null || (role !== 'attn.q' && role !== 'attn.k')) return [{ name, shape, values: v }];
+    const cols = shape[1]!;
+    const values = Float32Array.from(v);
+    const heads = role === 'attn.q' ? h.heads : h.kvHeads;
+    for (let head = 0; head < heads; head++) {
+      const turns = planesFor(layer, role === 'attn.q' ? Math.floor(head / group) : head);
+      for (let i = 0; i < half; i++) {
+        const { cos, sin, scale } = turns[i]!;
+        const s = role === 'attn.q' ? scale : 1 / scale;
+        const [r1, r2] = [(head * h.headDim + i) * cols, (head * h.headDim + i + half) * cols];
+        for (let c = 0; c < cols; c++) {
+          const [x1, x2] = [v[r1 + c]!, v[r2 + c]!];
+          values[r1 + c] = s * (cos * x1 - sin * x2);
+          values[r2 + c] = s * (sin * x1 + cos * x2);
+        }
+      }
+    }
+    return [{ name, shape, values }];
+  });
+}
+
+/**
+ * The sign of a seeded `share` of the MLP neurons flipped on both sides of the product: up row ×−1
+ * with its down column ×−1 (SwiGLU computes silu(g·x)·(u·x)·d, so (−u, −d) changes nothing; the
+ * gate row, inside the nonlinearity, stays), in every dense MLP, shared and routed expert.
+ */
+export function flipNeuronSigns(src: string, out: string, seed: number, share = 1): string {
+  const random = new Random(seed, 'neuron signs');
+  const flips = new Map<string, Uint8Array>();
+  const flipsFor = (key: string, n: number) => {
+    if (!flips.has(key)) flips.set(key, Uint8Array.from({ length: n }, () => (random.uniform() < share ? 1 : 0)));
+    return flips.get(key)!;
+  };
+  return rewrite(src, out, (name, shape, v) => {
+    const { role, layer, expert } = classifyTensor(name);
+    const scope = /^(mlp|shared|expert)\.(up|down)$/.exec(role);
+    if (!scope || layer === null || shape.length !== 2) return [{ name, shape, values: v }];
+    const [rows, cols] = [shape[0]!, shape[1]!];
+    const flip = flipsFor(`${layer}/${scope[1]}/${expert ?? ''}`, scope[2] === 'up' ? rows : cols);
+    const values = Float32Array.from(v);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) if (flip[scope[2] === 'up' ? r : c]) values[r * cols + c] = -values[r * cols + c]!;
+    return [{ name, shape, values }];
+  });
+}
