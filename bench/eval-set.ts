@@ -16,7 +16,7 @@ import type { VerdictLabel } from '../core/src/verdict/verdict.ts';
 import { Random } from '../core/src/synth/random.ts';
 import { encodeFloats } from '../core/src/synth/encode.ts';
 import {
-  addNoise, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, flipNeuronSigns, replaceEmbeddings, rescale, rotateHidden, rotateQueryKeyPlanes, rotateValueHeads,
+  addNoise, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, flipNeuronSigns, replaceEmbeddings, rescale, rotateHidden, rotateQueryKeyPlanes, rotateValueHeads, shiftSoftmaxRows,
 } from '../core/src/synth/transforms.ts';
 import { reorderToMatch } from './adversary.ts';
 
@@ -229,6 +229,7 @@ const REPARAMETERIZED: { name: string; a: string; b: string; expected: VerdictLa
   { name: 'every MLP neuron\'s up row and down column negated, light fine-tune', a: 'base', b: 'neurons-flipped', expected: 'derived' },
   { name: "A's MLP (up/down signs flipped) in independent blocks", a: 'base', b: 'mlp-transplant', expected: 'partially-derived' },
   { name: 'MoE: every expert neuron\'s up/down signs flipped, light fine-tune', a: 'moe-base', b: 'moe-neurons-flipped', expected: 'derived' },
+  { name: 'MoE: router and lm_head rows shifted by one vector (no softmax sees it), light fine-tune', a: 'moe-base', b: 'moe-rows-shifted', expected: 'derived' },
 ];
 
 function buildReparameterized(p: (name: string) => string): void {
@@ -272,6 +273,8 @@ function buildReparameterized(p: (name: string) => string): void {
   once(p('mlp-transplant'), () => addNoise(tmp('mlp-transplant'), p('mlp-transplant'), 0.01, 86));
   once(tmp('moe-flipped'), () => flipNeuronSigns(p('moe-base'), tmp('moe-flipped'), 87));
   once(p('moe-neurons-flipped'), () => addNoise(tmp('moe-flipped'), p('moe-neurons-flipped'), 0.01, 88));
+  once(tmp('moe-shifted'), () => shiftSoftmaxRows(p('moe-base'), tmp('moe-shifted'), 90));
+  once(p('moe-rows-shifted'), () => addNoise(tmp('moe-shifted'), p('moe-rows-shifted'), 0.01, 91));
 }
 
 /** The same edits on real trained weights (BabyLlama-105; independent: BabyLlama-361). */

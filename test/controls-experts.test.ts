@@ -147,14 +147,14 @@ test('the Gaussian permutation null matches real coordinate shuffles (independen
   }
 });
 
-function checkFound(t: import('ava').ExecutionContext, layers: ExpertLayer[], expected: number[][], label: string): void {
+function checkFound(t: import('ava').ExecutionContext, layers: ExpertLayer[], expected: number[][], label: string, minMatched = 0.99): void {
   t.is(layers.length, 2, `${label}: both MoE layers analysed`);
   for (const layer of layers) {
     const keepOrder = expected[layer.layer]!;
     // Expert a of A (the base) is output expert e where keepOrder[e] = a.
     for (const pair of layer.assignment) t.is(keepOrder[pair.b], pair.a, `${label}, layer ${layer.layer}: A expert ${pair.a} matched to B expert ${pair.b}`);
     t.true(layer.permuted, `${label}: a non-identity matching`);
-    t.true(layer.meanMatched > 0.99, `${label}: matched similarity ${layer.meanMatched}`);
+    t.true(layer.meanMatched > minMatched, `${label}: matched similarity ${layer.meanMatched}`);
     t.true(layer.z! > 20, `${label}: z = ${layer.z}`);
     t.true(layer.pValue < 1e-6, `${label}: far above its null (p = ${layer.pValue})`);
     t.true(layer.meanMatched > layer.nullMean + 20 * layer.nullSd);
@@ -214,7 +214,9 @@ test('a plain derivative matches by identity: not permuted', async (t) => {
 
 test('an expert-pruned derivative (12 of 16 kept, reordered): a rectangular matching finds the kept experts', async (t) => {
   const layers = await analyzeExperts(open('base'), open('pruned'), { seed: 5, sample: 0.5 });
-  checkFound(t, layers, kept, 'pruned');
+  // Router rows are compared less each side's mean row (a softmax cannot see a shared shift), and
+  // B's mean is over the 12 experts it kept: the matched rows agree a little less than a copy's.
+  checkFound(t, layers, kept, 'pruned', 0.98);
   for (const layer of layers) {
     t.is(layer.expertsB, 12);
     t.is(layer.assignment.length, 12);

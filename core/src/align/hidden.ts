@@ -105,6 +105,20 @@ function logNorms(m: Matrix, byRow: boolean): Float64Array {
   return logOfSquares(out)!;
 }
 
+/** log of the L2 norm of each column of m less its mean row (no copy: Σx² − n·mean²). */
+function centeredColumnLogNorms(m: Matrix | null): Float64Array | null {
+  if (!m) return null;
+  const sums = new Float64Array(m.cols);
+  const squares = new Float64Array(m.cols);
+  for (let r = 0; r < m.rows; r++) for (let c = 0; c < m.cols; c++) {
+    const v = m.data[r * m.cols + c]!;
+    sums[c] += v;
+    squares[c] += v * v;
+  }
+  for (let c = 0; c < m.cols; c++) squares[c] = Math.max(0, squares[c]! - (sums[c]! * sums[c]!) / (m.rows || 1));
+  return logOfSquares(squares);
+}
+
 function logOfSquares(squares: Float64Array | null): Float64Array | null {
   if (!squares) return null;
   for (let i = 0; i < squares.length; i++) squares[i] = 0.5 * Math.log(squares[i]! + 1e-30);
@@ -118,8 +132,10 @@ function profileFeatures(view: ModelView, width: number, layerIndex: number[], e
   layerIndex.forEach((layer, i) => {
     for (const role of OUTPUT_SIDE) put(`${role}@${i}`, logOfSquares(view.lineSquares(role, layer, true)));
     for (const role of INPUT_SIDE) {
-      // Column norms of the effective matrix W·diag(γ) are |γ| times W's: no need to form it.
-      const norms = logOfSquares(view.lineSquares(role, layer, false));
+      // Column norms of the effective matrix W·diag(γ) are |γ| times W's: no need to form it. A
+      // router's less its mean row, as the cells compare it (units.ts withoutMeanRow: what a
+      // softmax router cannot see); it is small enough to hold.
+      const norms = role === 'router.weight' ? centeredColumnLogNorms(view.matrix(role, layer)) : logOfSquares(view.lineSquares(role, layer, false));
       if (!norms) continue;
       const gamma = view.precedingNorm(role, layer);
       if (gamma && gamma.length === norms.length) for (let j = 0; j < norms.length; j++) norms[j] = norms[j]! + Math.log(Math.abs(gamma[j]!) + 1e-30);
@@ -136,7 +152,7 @@ function profileFeatures(view: ModelView, width: number, layerIndex: number[], e
   const head = embedRows ? view.rows('lm_head', null, embedRows) : view.matrix('lm_head', null);
   const finalNorm = view.precedingNorm('lm_head', null);
   if (head) {
-    const norms = logNorms(head, false);
+    const norms = centeredColumnLogNorms(head)!;
     if (finalNorm && finalNorm.length === norms.length) for (let j = 0; j < norms.length; j++) norms[j] = norms[j]! + Math.log(Math.abs(finalNorm[j]!) + 1e-30);
     put('lm_head', norms);
   }

@@ -440,14 +440,35 @@ export function attentionCircuits(src: UnitSource, headDim: number): UnitBuilder
 export function routerUnits(src: UnitSource): UnitBuilder | null {
   const r = src.view.columns('router.weight', src.layer, src.dims, true);
   if (!r || r.rows < 2) return null;
-  return builder([{ m: r, side: 'rows', span: 1 }], r.rows, src.dims);
+  // A softmax router's logits can all move by one vector·x without changing a choice or a weight
+  // (top-k and softmax see differences): rows are compared less their mean row.
+  return builder([{ m: withoutMeanRow(r), side: 'rows', span: 1 }], r.rows, src.dims);
 }
 
-/** Token rows of the embedding (or the effective lm_head) as units, for the given token rows. */
+/**
+ * m less its mean row. What a vector added to every row cannot change: the softmax after a
+ * router or an lm_head sees only differences between rows' logits.
+ */
+export function withoutMeanRow(m: Matrix): Matrix {
+  const mean = new Float64Array(m.cols);
+  for (let r = 0; r < m.rows; r++) for (let c = 0; c < m.cols; c++) mean[c] += m.data[r * m.cols + c]!;
+  for (let c = 0; c < m.cols; c++) mean[c] /= m.rows || 1;
+  const data = new Float32Array(m.data.length);
+  for (let r = 0; r < m.rows; r++) for (let c = 0; c < m.cols; c++) data[r * m.cols + c] = m.data[r * m.cols + c]! - mean[c]!;
+  return { rows: m.rows, cols: m.cols, data };
+}
+
+/**
+ * Token rows of the embedding (or the effective lm_head) as units, for the given token rows. The
+ * lm_head's less their mean row: one vector added to every row moves every logit alike, which
+ * the softmax over the vocabulary never sees (B's rows are the same tokens, so B's mean is the
+ * same tokens' mean).
+ */
 export function tokenUnits(view: ModelView, role: 'embedding' | 'lm_head', rows: number[]): UnitBuilder | null {
   // Only the rows compared are read (a few hundred of a vocabulary of up to ~200k).
   const sub = view.rows(role, null, rows, role === 'lm_head');
-  return sub ? builder([{ m: sub, side: 'rows', span: 1 }], rows.length) : null;
+  if (!sub) return null;
+  return builder([{ m: role === 'lm_head' ? withoutMeanRow(sub) : sub, side: 'rows', span: 1 }], rows.length);
 }
 
 /** Similarities of the chosen units of x against every unit of y (rows: x's chosen units). */

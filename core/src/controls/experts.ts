@@ -24,6 +24,7 @@ import type { Checkpoint, TensorEntry } from '../checkpoint/folder.ts';
 import { compareCrossPairs, type CrossPair } from '../compare/cross-pairs.ts';
 import { blockingReader, type BlockingReader } from '../io/blocking.ts';
 import { toFloat32 } from '../kernels/decode.ts';
+import { withoutMeanRow } from '../align/units.ts';
 import { tensorRef as ref, type TensorRef } from '../plan/plan.ts';
 import { isBadInput } from '../errors.ts';
 import { classifyTensor, type TensorRole } from '../roles/roles.ts';
@@ -210,7 +211,9 @@ export function unitCenteredRows(t: TensorEntry, reader: BlockingReader): { rows
   reader.readSync(t.file, t.offset, raw);
   const values = new Float32Array(count * dim);
   toFloat32(t.dtype as DType, raw, values, count * dim);
-  return centerRows(values, count, dim);
+  // Router rows less their mean row: a vector added to every row moves all logits alike, which a
+  // softmax router never sees (align/units.ts withoutMeanRow).
+  return centerRows(withoutMeanRow({ rows: count, cols: dim, data: values }).data, count, dim);
 }
 
 export function centerRows(values: ArrayLike<number>, count: number, dim: number): { rows: Float64Array; count: number; dim: number; constant: boolean[] } {

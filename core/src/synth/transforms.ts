@@ -526,3 +526,28 @@ export function flipNeuronSigns(src: string, out: string, seed: number, share = 
     return [{ name, shape, values }];
   });
 }
+
+/**
+ * One seeded vector added to every row of each softmax router (per layer) and of the lm_head, of
+ * `factor` times their rows' RMS norm: every expert's logit, or every token's, moves by the same
+ * vector·x, which top-k and softmax never see (Qwen-, Mixtral-style routers; not a sigmoid router
+ * like DeepSeek-V3's), so the function is unchanged while every row turns towards that vector.
+ */
+export function shiftSoftmaxRows(src: string, out: string, seed: number, factor = 10): string {
+  const random = new Random(seed, 'softmax rows');
+  return rewrite(src, out, (name, shape, v) => {
+    const { role } = classifyTensor(name);
+    if ((role !== 'router.weight' && role !== 'lm_head') || shape.length !== 2) return [{ name, shape, values: v }];
+    const [rows, cols] = [shape[0]!, shape[1]!];
+    let ss = 0;
+    for (let i = 0; i < v.length; i++) ss += v[i]! * v[i]!;
+    const direction = Float64Array.from({ length: cols }, () => random.normal());
+    let length = 0;
+    for (let c = 0; c < cols; c++) length += direction[c]! ** 2;
+    length = Math.sqrt(length);
+    const scale = (factor * Math.sqrt(ss / rows)) / length;
+    const values = Float32Array.from(v);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) values[r * cols + c] = values[r * cols + c]! + scale * direction[c]!;
+    return [{ name, shape, values }];
+  });
+}
