@@ -134,12 +134,18 @@ function main(): number {
     return 0;
   }
 
+  // WebGPU last, and its thread closed only after the summary: Dawn's Node binding (webgpu 0.2.9)
+  // aborts the process (napi_throw in AsyncRunner::ScheduleProcessEvents) when the thread that
+  // loaded it is terminated. On the H200 at 3671c64 that cost the CPU modes and the summary,
+  // printed after it; now everything is printed first and the abort (exit status 134) comes after
+  // the summary line, which is the result. `lineage compare` never loads Dawn (kernels/select.ts).
   const candidates: Candidate[] = [
-    { mode: 'webgpu', thread: 'worker', gpu: true },
     { mode: 'headlessgl', thread: 'main', gpu: true },
     { mode: 'webasm', thread: 'main', gpu: false },
     { mode: 'cpu', thread: 'main', gpu: false },
+    { mode: 'webgpu', thread: 'worker', gpu: true },
   ];
+  const closeLater: GpuKernel[] = [];
   console.log('webgl, webgl2: browser-only backends, not offered in Node');
 
   const cases = agreementCases(CASE_ELEMENTS);
@@ -197,7 +203,8 @@ function main(): number {
       console.log(`${c.mode}: failed (${why})`);
       results.push({ c, backend: c.mode, error: why });
     } finally {
-      kernel.dispose();
+      if (c.mode === 'webgpu') closeLater.push(kernel);
+      else kernel.dispose();
     }
   }
 
@@ -216,6 +223,7 @@ function main(): number {
   } else {
     console.log(`gpu-check: GPU ${gpuRuns.map((r) => `${describe(r)}${r.device ? ` on ${r.device}` : ''}`).join('; ')}; CPU modes: ${ran.filter((r) => !gpuRuns.includes(r)).map(describe).join('; ')}; ${wasmPart} [${seconds} s]`);
   }
+  for (const kernel of closeLater) kernel.dispose();
   return disagree.length > 0 ? 1 : 0;
 }
 
