@@ -16,7 +16,7 @@ import type { VerdictLabel } from '../core/src/verdict/verdict.ts';
 import { Random } from '../core/src/synth/random.ts';
 import { encodeFloats } from '../core/src/synth/encode.ts';
 import {
-  addNoise, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, flipNeuronSigns, replaceEmbeddings, rescale, rotateHidden, rotateQueryKeyPlanes, rotateValueHeads, shiftSoftmaxRows,
+  addNoise, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, flipNeuronSigns, replaceEmbeddings, regroupKvHeads, rescale, rotateHidden, rotateQueryKeyPlanes, rotateValueHeads, shiftSoftmaxRows,
 } from '../core/src/synth/transforms.ts';
 import { reorderToMatch } from './adversary.ts';
 
@@ -230,6 +230,7 @@ const REPARAMETERIZED: { name: string; a: string; b: string; expected: VerdictLa
   { name: "A's MLP (up/down signs flipped) in independent blocks", a: 'base', b: 'mlp-transplant', expected: 'partially-derived' },
   { name: 'MoE: every expert neuron\'s up/down signs flipped, light fine-tune', a: 'moe-base', b: 'moe-neurons-flipped', expected: 'derived' },
   { name: 'MoE: router and lm_head rows shifted by one vector (no softmax sees it), light fine-tune', a: 'moe-base', b: 'moe-rows-shifted', expected: 'derived' },
+  { name: 'KV heads mean-pooled (4 to 2, GQA uptraining), fine-tuned', a: 'base', b: 'kv-pooled', expected: 'derived' },
 ];
 
 function buildReparameterized(p: (name: string) => string): void {
@@ -275,6 +276,8 @@ function buildReparameterized(p: (name: string) => string): void {
   once(p('moe-neurons-flipped'), () => addNoise(tmp('moe-flipped'), p('moe-neurons-flipped'), 0.01, 88));
   once(tmp('moe-shifted'), () => shiftSoftmaxRows(p('moe-base'), tmp('moe-shifted'), 90));
   once(p('moe-rows-shifted'), () => addNoise(tmp('moe-shifted'), p('moe-rows-shifted'), 0.01, 91));
+  once(tmp('kv-pooled'), () => regroupKvHeads(p('base'), tmp('kv-pooled'), 2));
+  once(p('kv-pooled'), () => addNoise(tmp('kv-pooled'), p('kv-pooled'), 0.01, 92));
 }
 
 /** The same edits on real trained weights (BabyLlama-105; independent: BabyLlama-361). */

@@ -11,7 +11,7 @@ import { ModelView } from '../core/src/align/model-view.ts';
 import { attentionCircuits, attentionRowUnits, similarities, type UnitBuilder } from '../core/src/align/units.ts';
 import { compareModels } from '../core/src/compare/model-report.ts';
 import { readTensor, rewrite } from '../core/src/synth/rewrite.ts';
-import { addNoise, rotateQueryKeyPlanes, rotateValueHeads } from '../core/src/synth/transforms.ts';
+import { addNoise, regroupKvHeads, rotateQueryKeyPlanes, rotateValueHeads } from '../core/src/synth/transforms.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 import { assertKeepsFunction, modelAndIndependent, smallModel } from './helpers/edits.ts';
 
@@ -101,4 +101,15 @@ test('the attention cells see through turned q/k planes and rotated values after
   const independent = await compareModels(join(root, 'a'), join(root, 'i'), { threads: 1 });
   t.is(independent.controls!.alignment!.components.find((c) => c.component === 'attention')!.finding, 'unrelated');
   t.is(independent.verdict.label, 'independent', independent.verdict.summary);
+});
+
+test('KV heads copied to every query head (GQA to MHA) keep the function and the heads\' circuits; pooled ones (MHA to GQA) keep the attention related', async (t) => {
+  const { a, b: expanded } = assertKeepsFunction(t, smallModel(32), (src, out) => regroupKvHeads(src, out, 4));
+  t.is(openCheckpoint(expanded).config!.num_key_value_heads, 4);
+  const copy = await compareModels(a, expanded, { threads: 1 });
+  const attention = (r: typeof copy) => r.controls!.alignment!.components.find((c) => c.component === 'attention')!;
+  t.true(attention(copy).medianStatistic! > 0.999, `${attention(copy).medianStatistic}`);
+  const pooled = await compareModels(expanded, addNoise(regroupKvHeads(expanded, join(tempDir(), 'pooled'), 1), join(tempDir(), 'pooled-f'), 0.01, 33), { threads: 1 });
+  t.is(attention(pooled).finding, 'related', pooled.verdict.summary);
+  t.is(pooled.verdict.label, 'derived', pooled.verdict.summary);
 });

@@ -551,3 +551,30 @@ export function shiftSoftmaxRows(src: string, out: string, seed: number, factor 
     return [{ name, shape, values }];
   });
 }
+
+/**
+ * KV heads regrouped to `kvHeads`: fewer by averaging each group's key and value heads (the GQA
+ * paper's mean-pooling of a multi-head checkpoint before uptraining: a derivation, not a
+ * function-preserving edit), more by copying each head to the query heads it served (same function).
+ */
+export function regroupKvHeads(src: string, out: string, kvHeads: number): string {
+  const h = headsOf(openCheckpoint(src).config!);
+  const pooling = kvHeads < h.kvHeads;
+  if (h.heads % kvHeads !== 0 || (pooling ? h.kvHeads % kvHeads : kvHeads % h.kvHeads) !== 0) throw new Error(`regroupKvHeads: ${h.kvHeads} KV heads cannot become ${kvHeads} for ${h.heads} query heads`);
+  const d = h.headDim;
+  return rewrite(src, out, (name, shape, v) => {
+    const { role, layer } = classifyTensor(name);
+    if (layer === null || (role !== 'attn.k' && role !== 'attn.v')) return [{ name, shape, values: v }];
+    const size = d * shape[1]!;
+    const values = new Float32Array(kvHeads * size);
+    for (let g = 0; g < kvHeads; g++) {
+      const from = pooling ? Array.from({ length: h.kvHeads / kvHeads }, (_, k) => g * (h.kvHeads / kvHeads) + k) : [Math.floor((g * h.kvHeads) / kvHeads)];
+      for (let e = 0; e < size; e++) {
+        let s = 0;
+        for (const f of from) s += v[f * size + e]!;
+        values[g * size + e] = s / from.length;
+      }
+    }
+    return [{ name, shape: [kvHeads * d, shape[1]!], values }];
+  }, (c) => ({ ...c, num_key_value_heads: kvHeads }));
+}
