@@ -231,6 +231,8 @@ const REPARAMETERIZED: { name: string; a: string; b: string; expected: VerdictLa
   { name: 'MoE: every expert neuron\'s up/down signs flipped, light fine-tune', a: 'moe-base', b: 'moe-neurons-flipped', expected: 'derived' },
   { name: 'MoE: router and lm_head rows shifted by one vector (no softmax sees it), light fine-tune', a: 'moe-base', b: 'moe-rows-shifted', expected: 'derived' },
   { name: 'KV heads mean-pooled (4 to 2, GQA uptraining), fine-tuned', a: 'base', b: 'kv-pooled', expected: 'derived' },
+  { name: 'every edit at once: hidden, heads, neurons permuted; rescaled; q/k planes turned; values rotated; neuron signs flipped; lm_head shifted; fine-tuned', a: 'base', b: 'all-edits', expected: 'derived' },
+  { name: 'MoE, every edit at once: residual stream rotated, experts reordered, rescaled, planes turned, values rotated, signs flipped, router/lm_head shifted, fine-tuned', a: 'moe-base', b: 'moe-all-edits', expected: 'derived' },
 ];
 
 function buildReparameterized(p: (name: string) => string): void {
@@ -278,6 +280,25 @@ function buildReparameterized(p: (name: string) => string): void {
   once(p('moe-rows-shifted'), () => addNoise(tmp('moe-shifted'), p('moe-rows-shifted'), 0.01, 91));
   once(tmp('kv-pooled'), () => regroupKvHeads(p('base'), tmp('kv-pooled'), 2));
   once(p('kv-pooled'), () => addNoise(tmp('kv-pooled'), p('kv-pooled'), 0.01, 92));
+  // Every function-preserving edit the set has, one after another, then a light fine-tune.
+  const chain = (name: string, from: string, steps: ((src: string, out: string) => unknown)[]) => once(p(name), () => {
+    let at = from;
+    steps.forEach((step, k) => {
+      const out = k === steps.length - 1 ? p(name) : tmp(`${name}-${k}`);
+      step(at, out);
+      at = out;
+    });
+  });
+  chain('all-edits', p('base'), [
+    (s2, o) => permuteHidden(s2, o, 93), (s2, o) => permuteHeads(s2, o, 94), (s2, o) => permuteNeurons(s2, o, 95), (s2, o) => rescale(s2, o, 96),
+    (s2, o) => rotateQueryKeyPlanes(s2, o, 97), (s2, o) => rotateValueHeads(s2, o, 98), (s2, o) => flipNeuronSigns(s2, o, 99), (s2, o) => shiftSoftmaxRows(s2, o, 100),
+    (s2, o) => addNoise(s2, o, 0.01, 101),
+  ]);
+  chain('moe-all-edits', p('moe-base'), [
+    (s2, o) => rotateHidden(s2, o, 102), (s2, o) => reorderExperts(o, s2, [2, 0, 3, 1]), (s2, o) => rescale(s2, o, 103),
+    (s2, o) => rotateQueryKeyPlanes(s2, o, 104), (s2, o) => rotateValueHeads(s2, o, 105), (s2, o) => flipNeuronSigns(s2, o, 106), (s2, o) => shiftSoftmaxRows(s2, o, 107),
+    (s2, o) => addNoise(s2, o, 0.01, 108),
+  ]);
 }
 
 /** The same edits on real trained weights (BabyLlama-105; independent: BabyLlama-361). */
