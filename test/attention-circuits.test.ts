@@ -1,5 +1,5 @@
 /**
- * Attention heads compared as circuits (core/src/align/units.ts attentionCircuits): a head's q, k,
+ * Attention heads compared as circuits (core/src/align/circuits.ts attentionCircuits): a head's q, k,
  * v and o rows are defined only up to edits that keep what it computes (each RoPE plane of q and k
  * turned and scaled together, v rotated inside its KV group with o alike). Compared row by row,
  * such a copy's heads read as new; compared as QK = W_qᵀW_k and OV = W_oW_v, as the same heads.
@@ -8,7 +8,8 @@ import test from 'ava';
 import { join } from 'node:path';
 import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
 import { ModelView } from '../core/src/align/model-view.ts';
-import { attentionCircuits, attentionRowUnits, similarities, type UnitBuilder } from '../core/src/align/units.ts';
+import { attentionRowUnits, similarities, type UnitBuilder } from '../core/src/align/units.ts';
+import { attentionCircuits } from '../core/src/align/circuits.ts';
 import { compareModels } from '../core/src/compare/model-report.ts';
 import { readTensor, rewrite } from '../core/src/synth/rewrite.ts';
 import { addNoise, regroupKvHeads, rotateQueryKeyPlanes, rotateValueHeads } from '../core/src/synth/transforms.ts';

@@ -26,13 +26,14 @@ import { Random } from '../synth/random.ts';
 import { alignHidden, identityMap, type DimMap, type HiddenAlignment } from './hidden.ts';
 import { ModelView } from './model-view.ts';
 import { TokenBasisView } from './token-basis.ts';
+import { attentionCircuits, CIRCUIT_DIMS } from './circuits.ts';
 import { ROTATION_CKA_LEVEL } from './geometry.ts';
 import { freezeOperand } from './dots.ts';
 export { indexTensorsSteps } from './model-view.ts';
 import { evenlySpaced, fisherCombine, median, predictivePValue, shuffled } from './stats.ts';
 import { controlsFraction, sampledCellPairs } from '../sample/controls.ts';
 import {
-  assigned, attentionCircuits, CIRCUIT_DIMS, magnitudeCorrelation, mlpUnits, nearestNeighbour, routerUnits, selectDims, similarities, tokenUnits,
+  assigned, magnitudeCorrelation, mlpUnits, nearestNeighbour, routerUnits, selectDims, similarities, tokenUnits,
   type DimSelection, type UnitBuilder, type Units,
 } from './units.ts';
 
