@@ -16,7 +16,7 @@ import type { VerdictLabel } from '../core/src/verdict/verdict.ts';
 import { Random } from '../core/src/synth/random.ts';
 import { encodeFloats } from '../core/src/synth/encode.ts';
 import {
-  addNoise, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, flipNeuronSigns, replaceEmbeddings, regroupKvHeads, rescale, rotateHidden, rotateQueryKeyPlanes, rotateValueHeads, shiftSoftmaxRows,
+  addNoise, expandBlocks, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, flipNeuronSigns, replaceEmbeddings, regroupKvHeads, rescale, rotateHidden, rotateQueryKeyPlanes, rotateValueHeads, shiftSoftmaxRows,
 } from '../core/src/synth/transforms.ts';
 import { reorderToMatch } from './adversary.ts';
 
@@ -231,6 +231,7 @@ const REPARAMETERIZED: { name: string; a: string; b: string; expected: VerdictLa
   { name: 'MoE: every expert neuron\'s up/down signs flipped, light fine-tune', a: 'moe-base', b: 'moe-neurons-flipped', expected: 'derived' },
   { name: 'MoE: router and lm_head rows shifted by one vector (no softmax sees it), light fine-tune', a: 'moe-base', b: 'moe-rows-shifted', expected: 'derived' },
   { name: 'KV heads mean-pooled (4 to 2, GQA uptraining), fine-tuned', a: 'base', b: 'kv-pooled', expected: 'derived' },
+  { name: 'LLaMA Pro block expansion (a copy of layer 1 inserted, its outputs trained from zero), fine-tuned', a: 'base', b: 'blocks-expanded', expected: 'derived' },
   { name: 'every edit at once: hidden, heads, neurons permuted; rescaled; q/k planes turned; values rotated; neuron signs flipped; lm_head shifted; fine-tuned', a: 'base', b: 'all-edits', expected: 'derived' },
   { name: 'MoE, every edit at once: residual stream rotated, experts reordered, rescaled, planes turned, values rotated, signs flipped, router/lm_head shifted, fine-tuned', a: 'moe-base', b: 'moe-all-edits', expected: 'derived' },
 ];
@@ -280,6 +281,8 @@ function buildReparameterized(p: (name: string) => string): void {
   once(p('moe-rows-shifted'), () => addNoise(tmp('moe-shifted'), p('moe-rows-shifted'), 0.01, 91));
   once(tmp('kv-pooled'), () => regroupKvHeads(p('base'), tmp('kv-pooled'), 2));
   once(p('kv-pooled'), () => addNoise(tmp('kv-pooled'), p('kv-pooled'), 0.01, 92));
+  once(tmp('blocks-expanded'), () => expandBlocks(p('base'), tmp('blocks-expanded'), 2, 109));
+  once(p('blocks-expanded'), () => addNoise(tmp('blocks-expanded'), p('blocks-expanded'), 0.01, 110));
   // Every function-preserving edit the set has, one after another, then a light fine-tune.
   const chain = (name: string, from: string, steps: ((src: string, out: string) => unknown)[]) => once(p(name), () => {
     let at = from;

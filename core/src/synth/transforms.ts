@@ -233,13 +233,13 @@ export function pruneWidth(src: string, out: string, hiddenKeep: number, neuronK
   }, (c) => ({ ...c, hidden_size: keepHidden.length, intermediate_size: intermediate, head_dim: h.headDim, num_attention_heads: keepHeads.length, num_key_value_heads: keepGroups.length }));
 }
 
-/** Depth pruning: only the listed layers, renumbered from 0. */
+/** Depth pruning (or up-scaling): the listed layers, renumbered from 0; a layer listed twice is copied. */
 export function keepLayers(src: string, out: string, layers: number[]): string {
   return rewrite(src, out, (name, shape, v) => {
     const m = /^(.*\.layers\.)(\d+)(\..*)$/.exec(name);
     if (!m) return [{ name, shape, values: v }];
-    const j = layers.indexOf(Number(m[2]));
-    return j < 0 ? [] : [{ name: `${m[1]}${j}${m[3]}`, shape, values: v }];
+    // Every place the layer is listed (a layer listed twice is copied, as depth up-scaling does).
+    return layers.flatMap((from, j) => (from === Number(m[2]) ? [{ name: `${m[1]}${j}${m[3]}`, shape, values: v }] : []));
   }, (c) => ({ ...c, num_hidden_layers: layers.length }));
 }
 
@@ -577,4 +577,31 @@ export function regroupKvHeads(src: string, out: string, kvHeads: number): strin
     }
     return [{ name, shape: [kvHeads * d, shape[1]!], values }];
   }, (c) => ({ ...c, num_key_value_heads: kvHeads }));
+}
+
+/**
+ * LLaMA Pro's block expansion: after every `every` layers a copy of the last one is inserted,
+ * its output projections (o, down) drawn afresh at a tenth of their spread, as if trained from
+ * the zeros the method starts them at (a zero-output copy is the identity; only the copies train).
+ */
+export function expandBlocks(src: string, out: string, every: number, seed: number): string {
+  const layers = openCheckpoint(src).config!.num_hidden_layers as number;
+  const order: number[] = [];
+  const fresh = new Set<number>();
+  for (let l = 0; l < layers; l++) {
+    order.push(l);
+    if ((l + 1) % every === 0) { fresh.add(order.length); order.push(l); }
+  }
+  const copied = keepLayers(src, `${out}.copied`, order);
+  const random = new Random(seed, 'expanded blocks');
+  const result = rewrite(copied, out, (name, shape, v) => {
+    const { role, layer } = classifyTensor(name);
+    if (layer === null || !fresh.has(layer) || (role !== 'attn.o' && role !== 'mlp.down')) return [{ name, shape, values: v }];
+    let ss = 0;
+    for (let i = 0; i < v.length; i++) ss += v[i]! * v[i]!;
+    const sd = Math.sqrt(ss / v.length);
+    return [{ name, shape, values: Float32Array.from(v, () => 0.1 * sd * random.normal()) }];
+  });
+  rmSync(copied, { recursive: true, force: true });
+  return result;
 }
