@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { dots, dotsCompact, dotsJs, freezeOperand, withDots } from '../core/src/align/dots.ts';
+import { dots, dotsCompact, dotsJs, dotsSignFreeTail, freezeOperand, withDots } from '../core/src/align/dots.ts';
 import { assembleDots } from '../core/src/align/wasm/build.ts';
 import { Random } from '../core/src/synth/random.ts';
 
@@ -139,4 +139,28 @@ test('dots reuses its copy of a frozen operand only while it is the same operand
   // Listed rows agree with the rows gathered by hand.
   const gathered = Float32Array.from([...x.subarray(2 * w, 3 * w), ...x.subarray(0, w)]);
   t.deepEqual(bits(dots(x, 2, y1, 9, w, Int32Array.from([2, 0]))), bits(dots(gathered, 2, y1, 9, w)), 'xRows picks those rows');
+});
+
+test('dotsSignFreeTail: head + |tail| of every pair, listed rows of x, any split and width, as two plain dot products give it; a frozen operand placed whole before is not taken for its columns', (t) => {
+  const random = new Random(77, 'sign-free');
+  for (const [n, m, w, at] of [[4, 9, 48, 16], [3, 7, 50, 17], [1, 1, 3, 1], [5, 12, 768, 256]] as const) {
+    const x = freezeOperand(Float32Array.from({ length: n * w }, () => random.normal()));
+    const y = freezeOperand(Float32Array.from({ length: m * w }, () => random.normal()));
+    const rows = freezeOperand(Int32Array.from([n - 1, 0]));
+    // Whole-row products first, so both operands sit placed whole in the kernel's memory.
+    dots(x, n, y, m, w);
+    for (const list of [null, rows]) {
+      const got = dotsSignFreeTail(x, list ? list.length : n, y, m, w, at, list);
+      for (let i = 0; i < (list ? list.length : n); i++) {
+        const u = list ? list[i]! : i;
+        for (let j = 0; j < m; j++) {
+          let head = 0;
+          let tail = 0;
+          for (let c = 0; c < w; c++) (c < at ? (head += x[u * w + c]! * y[j * w + c]!) : (tail += x[u * w + c]! * y[j * w + c]!));
+          const want = head + Math.abs(tail);
+          t.true(Math.abs(got[i * m + j]! - want) < 1e-3 * (1 + Math.abs(want)), `${n}×${m}×${w} at ${at}, row ${u}, col ${j}: ${got[i * m + j]} vs ${want}`);
+        }
+      }
+    }
+  }
 });

@@ -94,13 +94,18 @@ interface Placed {
   count: number;
   wp: number;
   at: number;
+  /** The columns placed: `from`..`from + w` of rows `stride` long. */
+  from: number;
+  w: number;
+  stride: number;
 }
 
 let placedX: Placed | null = null;
 let placedY: Placed | null = null;
 
-function samePlace(p: Placed | null, src: Float32Array, rows: Int32Array | null, count: number, wp: number, at: number): boolean {
-  return p !== null && frozen.has(src) && (rows === null || frozen.has(rows)) && p.src === src && p.rows === rows && p.count === count && p.wp === wp && p.at === at;
+function samePlace(p: Placed | null, src: Float32Array, rows: Int32Array | null, count: number, wp: number, at: number, from: number, w: number, stride: number): boolean {
+  return p !== null && frozen.has(src) && (rows === null || frozen.has(rows)) && p.src === src && p.rows === rows && p.count === count && p.wp === wp && p.at === at
+    && p.from === from && p.w === w && p.stride === stride;
 }
 
 /**
@@ -128,8 +133,14 @@ function dotsInWasm(k: DotsExports, x: Float32Array, n: number, y: Float32Array,
   return dotsView(k, x, n, y, m, w).slice();
 }
 
-/** The products in the kernel's memory (valid until its next call). */
-function dotsView(k: DotsExports, x: Float32Array, n: number, y: Float32Array, m: number, w: number, xRows: Int32Array | null = null): Float32Array {
+/**
+ * The products in the kernel's memory (valid until its next call). `cols`: the operands' rows are
+ * `stride` long and only columns from..from+w of them are multiplied (copied straight from there
+ * into the kernel's memory; without it, rows are w long and taken whole).
+ */
+function dotsView(k: DotsExports, x: Float32Array, n: number, y: Float32Array, m: number, w: number, xRows: Int32Array | null = null, cols: { from: number; stride: number } | null = null): Float32Array {
+  const from = cols?.from ?? 0;
+  const stride = cols?.stride ?? w;
   const wp = Math.ceil(w / 16) * 16;
   const bytes = 4 * (n * wp + m * wp + n * m);
   const have = k.memory.buffer.byteLength;
@@ -140,20 +151,45 @@ function dotsView(k: DotsExports, x: Float32Array, n: number, y: Float32Array, m
   const outOff = yOff + m * wp;
   // Row r of the operand (a listed row of x) to heap row r at `at`, zeros after it up to wp.
   const place = (src: Float32Array, rowsOf: Int32Array | null, rows: number, at: number) => {
-    if (wp === w && !rowsOf) { heap.set(src.subarray(0, rows * w), at); return; }
+    if (wp === w && stride === w && !rowsOf) { heap.set(src.subarray(0, rows * w), at); return; }
     for (let r = 0; r < rows; r++) {
       const u = rowsOf ? rowsOf[r]! : r;
-      heap.set(src.subarray(u * w, (u + 1) * w), at + r * wp);
+      heap.set(src.subarray(u * stride + from, u * stride + from + w), at + r * wp);
       if (wp !== w) heap.fill(0, at + r * wp + w, at + (r + 1) * wp);
     }
   };
-  if (!samePlace(placedX, x, xRows, n, wp, xOff)) place(x, xRows, n, xOff);
-  if (!samePlace(placedY, y, null, m, wp, yOff)) place(y, null, m, yOff);
+  if (!samePlace(placedX, x, xRows, n, wp, xOff, from, w, stride)) place(x, xRows, n, xOff);
+  if (!samePlace(placedY, y, null, m, wp, yOff, from, w, stride)) place(y, null, m, yOff);
   // The memory now holds exactly these two (the products go after both).
-  placedX = { src: x, rows: xRows, count: n, wp, at: xOff };
-  placedY = { src: y, rows: null, count: m, wp, at: yOff };
+  placedX = { src: x, rows: xRows, count: n, wp, at: xOff, from, w, stride };
+  placedY = { src: y, rows: null, count: m, wp, at: yOff, from, w, stride };
   k.dots(xOff * 4, n, yOff * 4, m, wp, outOff * 4);
   return heap.subarray(outOff, outOff + n * m);
+}
+
+/**
+ * head + |tail| for every pair of rows: the products of columns 0..at of x's rows (the listed
+ * ones, as `dots` takes them) with y's, plus the absolute products of columns at..w. Units whose
+ * blocks from `at` on may all change sign together (units.ts `flipFrom`) are compared so, the
+ * columns cut as the kernel places them (no copy of either operand).
+ */
+export function dotsSignFreeTail(x: Float32Array, n: number, y: Float32Array, m: number, w: number, at: number, xRows: Int32Array | null = null): Float64Array {
+  const k = kernel();
+  if (!k || n === 0 || m === 0 || at <= 0 || at >= w) {
+    const cut = (src: Float32Array, rows: number, list: Int32Array | null, from: number, to: number) => {
+      const out = new Float32Array(rows * (to - from));
+      for (let r = 0; r < rows; r++) { const u = list ? list[r]! : r; out.set(src.subarray(u * w + from, u * w + to), r * (to - from)); }
+      return out;
+    };
+    const head = dotsJs(cut(x, n, xRows, 0, at), n, cut(y, m, null, 0, at), m, at);
+    const tail = dotsJs(cut(x, n, xRows, at, w), n, cut(y, m, null, at, w), m, w - at);
+    for (let i = 0; i < head.length; i++) head[i] = head[i]! + Math.abs(tail[i]!);
+    return head;
+  }
+  const out = new Float64Array(dotsView(k, x, n, y, m, at, xRows, { from: 0, stride: w }));
+  const tail = dotsView(k, x, n, y, m, w - at, xRows, { from: at, stride: w });
+  for (let i = 0; i < out.length; i++) out[i] = out[i]! + Math.abs(tail[i]!);
+  return out;
 }
 
 /** Each query's greatest dot product with a row of B and the first row that reaches it. */

@@ -16,7 +16,7 @@ import { maximizeAssignmentFlat } from '../controls/assignment.ts';
 import type { DimMap } from './hidden.ts';
 import type { Matrix, ModelView } from './model-view.ts';
 import { centerUnit } from './stats.ts';
-import { dots, freezeOperand } from './dots.ts';
+import { dots, dotsSignFreeTail, freezeOperand } from './dots.ts';
 import { UnitCutter } from './units-wasm.ts';
 
 /** Dimensions compared: A's and B's indices of matched pairs, and B's sign for each. */
@@ -301,30 +301,7 @@ export function similarities(x: Units, chosen: Int32Array | null, y: Units): Flo
   if (x.flipFrom === undefined) return dots(x.data, n, y.data, y.count, x.width, rows);
   // The blocks before flipFrom and those after, compared apart: each pair keeps the better sign of
   // the second part (a·b + |c·d|), for the products' cost of one comparison.
-  const at = x.flipFrom;
-  const [xHead, xTail] = splitAt(x.data, x.rows ? x.rows.length : x.count, x.width, at);
-  const [yHead, yTail] = splitAt(y.data, y.count, y.width, at);
-  const head = dots(xHead, n, yHead, y.count, at, rows);
-  const tail = dots(xTail, n, yTail, y.count, x.width - at, rows);
-  for (let i = 0; i < head.length; i++) head[i] = head[i]! + Math.abs(tail[i]!);
-  return head;
-}
-
-const splits = new WeakMap<Float32Array, [Float32Array, Float32Array]>();
-
-/** Each row's first `at` columns, and the rest, as two matrices (kept per operand: units are never written once built). */
-function splitAt(data: Float32Array, rows: number, width: number, at: number): [Float32Array, Float32Array] {
-  const hit = splits.get(data);
-  if (hit && hit[0].length === rows * at) return hit;
-  const head = new Float32Array(rows * at);
-  const tail = new Float32Array(rows * (width - at));
-  for (let r = 0; r < rows; r++) {
-    head.set(data.subarray(r * width, r * width + at), r * at);
-    tail.set(data.subarray(r * width + at, (r + 1) * width), r * (width - at));
-  }
-  const out: [Float32Array, Float32Array] = [freezeOperand(head), freezeOperand(tail)];
-  splits.set(data, out);
-  return out;
+  return dotsSignFreeTail(x.data, n, y.data, y.count, x.width, x.flipFrom, rows);
 }
 
 /** Where each of `units` sits among `rows` (a unit built for some units only, read for a subset of them). */
