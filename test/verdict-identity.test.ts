@@ -12,6 +12,10 @@ import type { TensorReport } from '../core/src/report/weights.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { identicalByConstruction, identityIsEvidence } from '../core/src/verdict/identity.ts';
 import { tempDir } from './helpers/tmpdir.ts';
+import { modelAndIndependent } from './helpers/edits.ts';
+import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
+import { readTensor, rewrite } from '../core/src/synth/rewrite.ts';
+import { addNoise } from '../core/src/synth/transforms.ts';
 
 const shape = { layers: 3, hidden: 64, intermediate: 128, heads: 4, kvHeads: 2, vocab: 2000 };
 
@@ -92,4 +96,19 @@ test('identity is evidence unless the tensor is constant or a buffer fixed by th
   t.true(identityIsEvidence(tensor('h.3.attn.c_attn.bias', {})));
   t.true(identityIsEvidence(tensor('model.layers.0.mlp.down_proj.qweight', { n: null, centeredCosine: null })));
   t.false(identityIsEvidence(tensor('model.norm.weight', { identical: false })));
+});
+
+test('components reused in some layers only, none new: partially-derived, and the summary says which are partial rather than calling anything new', async (t) => {
+  const { root, a, i } = modelAndIndependent(61);
+  // A whole but for layer 1's attention and MLP, taken from the independent model.
+  const other = openCheckpoint(i);
+  rewrite(a, join(root, 'mixed'), (name, shape, v) => [{ name, shape, values: /\.layers\.1\.(self_attn|mlp)\./.test(name) ? readTensor(other, name) : v }]);
+  const report = await compareModels(a, addNoise(join(root, 'mixed'), join(root, 'mixed-f'), 0.01, 62), { threads: 1 });
+  const finding = (name: string) => report.verdict.components.find((c) => c.component === name)?.finding;
+  t.is(finding('attention'), 'mixed');
+  t.is(finding('dense MLP'), 'mixed');
+  t.false(report.verdict.components.some((c) => c.finding === 'unrelated'));
+  t.is(report.verdict.label, 'partially-derived');
+  t.regex(report.verdict.summary, /but attention, dense MLP only in some of the layers compared/);
+  t.notRegex(report.verdict.summary, /new \(/);
 });

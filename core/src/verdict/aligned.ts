@@ -106,7 +106,10 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
     derived: `every tested component is reused: ${list(reused)}; ${hiddenText}${alignment.layerPairing !== 'index' ? `; layers paired through the ${alignment.layerPairing} (depth changed)` : ''}: the model is derived`,
     'partially-derived': blocksReused && interfaceFresh
       ? `blocks reused, token interface replaced: reused ${list(reused)}; new ${list(fresh)}; ${hiddenText}`
-      : `some components are reused (${list(reused)}) while others are new (${list(fresh) || 'none tested'}); ${hiddenText}`,
+      : fresh.length
+        ? `some components are reused (${list(reused)}) while others are new (${list(fresh)}); ${hiddenText}`
+        // Nothing new: partly derived because a component is related in some layers only.
+        : `components are reused (${list(reused)}), but ${reused.filter((c) => c.finding === 'mixed').map((c) => c.component).join(', ')} only in some of the layers compared (their other cells at their null); ${hiddenText}`,
     independent: `no tested component is related beyond what matching finds between unrelated weights (${list(judged)}), and ${noIdentityText(weights.tensors)}; ${hiddenText}; not tested: ${ROTATION_NOT_TESTED}`,
     inconclusive: `no component could be tested: ${alignment.notes.join('; ') || 'shapes differ and no correspondence was found'}. Evidence that would decide: a shared tokenizer (to compare embedding rows), config.json with the attention heads, or behavioural probes (lineage probe A B, or compare --behaviour on)`,
   }[label];
