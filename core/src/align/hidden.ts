@@ -213,12 +213,12 @@ function combined(prof: Float32Array | Float64Array | null, signed: Float32Array
   return sim;
 }
 
-/** Columns of the embedding rows (those of paired tokens), standardized: correlation = dot product / rows. */
 /** The standardized columns, or null when every one is constant (standardized to zeros). */
 function informative(columns: Float64Array): Float64Array | null {
   return columns.some((x) => x !== 0) ? columns : null;
 }
 
+/** Columns of the embedding rows (those of paired tokens), standardized: correlation = dot product / rows. */
 function standardizedColumns(m: Matrix): Float64Array {
   const { rows: n, cols, data } = m;
   const out = new Float64Array(cols * n);

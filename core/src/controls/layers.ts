@@ -248,8 +248,7 @@ export async function alignLayers(
   // product is then the mean of the roles' centered cosines.
   const vectorsA = joined(perRole.map((p) => p.a));
   const vectorsB = joined(perRole.map((p) => p.b));
-  const rowsA = perRole[0]!.a;
-  const colsB = perRole[0]!.b;
+  const [layersA, layersB] = [vectorsA.length, vectorsB.length];
   const n = vectorsA.find((v) => v)?.length ?? 0;
   const matrix = cosineMatrix(vectorsA, vectorsB);
   const alignment = monotoneAlignment(matrix);
@@ -257,7 +256,7 @@ export async function alignLayers(
   // Within A: layers 1.. against each other, by distance.
   const within = cosineMatrix(vectorsA, vectorsA);
   const byDistance = new Map<number, number[]>();
-  for (let i = 1; i < rowsA.length; i++) for (let j = i + 1; j < rowsA.length; j++) {
+  for (let i = 1; i < layersA; i++) for (let j = i + 1; j < layersA; j++) {
     const v = within[i]![j];
     if (v === null || v === undefined) continue;
     const list = byDistance.get(j - i) ?? [];
@@ -270,7 +269,7 @@ export async function alignLayers(
     return { distance, n: values.length, mean, sd };
   });
   return {
-    alignment: { role: roles.map((r) => r.role).join(' + '), layersA: rowsA.length, layersB: colsB.length, matrix, alignment, pattern: patternOf(alignment, rowsA.length, colsB.length, isRelated, matrix) },
+    alignment: { role: roles.map((r) => r.role).join(' + '), layersA, layersB, matrix, alignment, pattern: patternOf(alignment, layersA, layersB, isRelated, matrix) },
     baseline,
   };
 }

@@ -7,6 +7,7 @@
  */
 import { rmSync } from 'node:fs';
 import { openCheckpoint } from '../checkpoint/folder.ts';
+import { BadInputError } from '../errors.ts';
 import { classifyTensor } from '../roles/roles.ts';
 import { Random } from './random.ts';
 import { readTensor, rewrite, shuffled, type RewrittenTensor } from './rewrite.ts';
@@ -560,7 +561,7 @@ export function shiftSoftmaxRows(src: string, out: string, seed: number, factor 
 export function regroupKvHeads(src: string, out: string, kvHeads: number): string {
   const h = headsOf(openCheckpoint(src).config!);
   const pooling = kvHeads < h.kvHeads;
-  if (h.heads % kvHeads !== 0 || (pooling ? h.kvHeads % kvHeads : kvHeads % h.kvHeads) !== 0) throw new Error(`regroupKvHeads: ${h.kvHeads} KV heads cannot become ${kvHeads} for ${h.heads} query heads`);
+  if (h.heads % kvHeads !== 0 || (pooling ? h.kvHeads % kvHeads : kvHeads % h.kvHeads) !== 0) throw new BadInputError(src, `${h.kvHeads} KV heads cannot be regrouped into ${kvHeads} for ${h.heads} query heads`);
   const d = h.headDim;
   return rewrite(src, out, (name, shape, v) => {
     const { role, layer } = classifyTensor(name);
