@@ -53,15 +53,19 @@ export interface CalibrationRow {
   pairsWithRelated: number;
   /** The largest embedding-geometry CKA of the set's pairs (align/geometry.ts), null when none had shared rows. */
   maxCka: number | null;
+  /** The largest block-probe geometry of the set's pairs (align/internal-basis.ts; BLOCK_GEOMETRY_LEVEL is judged against it), null when none had one. */
+  maxBlockGeometry: number | null;
 }
 
 function tally(set: string, sections: (AlignmentSection | null)[]): CalibrationRow {
-  const row: CalibrationRow = { set, pairs: 0, cells: 0, cellsRelated: 0, components: 0, componentsRelated: 0, pairsWithRelated: 0, maxCka: null };
+  const row: CalibrationRow = { set, pairs: 0, cells: 0, cellsRelated: 0, components: 0, componentsRelated: 0, pairsWithRelated: 0, maxCka: null, maxBlockGeometry: null };
   for (const s of sections) {
     if (!s) continue;
     row.pairs++;
     const cka = s.hidden?.embeddingGeometry?.cka;
     if (cka !== undefined) row.maxCka = Math.max(row.maxCka ?? 0, cka);
+    const block = s.hidden?.blockGeometry?.correlation;
+    if (block !== undefined) row.maxBlockGeometry = Math.max(row.maxBlockGeometry ?? -1, block);
     let any = false;
     for (const c of s.components) {
       row.cells += c.cells.length;
@@ -118,14 +122,14 @@ export function runCalibration(root: string, perShape: number, shared?: string):
 
 export function formatCalibration(rows: CalibrationRow[]): string {
   const maxOf = (x: number | null, y: number | null) => (x === null ? y : y === null ? x : Math.max(x, y));
-  const total = rows.reduce((t, r) => ({ ...t, pairs: t.pairs + r.pairs, cells: t.cells + r.cells, cellsRelated: t.cellsRelated + r.cellsRelated, components: t.components + r.components, componentsRelated: t.componentsRelated + r.componentsRelated, pairsWithRelated: t.pairsWithRelated + r.pairsWithRelated, maxCka: maxOf(t.maxCka, r.maxCka) }), { set: 'all', pairs: 0, cells: 0, cellsRelated: 0, components: 0, componentsRelated: 0, pairsWithRelated: 0, maxCka: null as number | null });
+  const total = rows.reduce((t, r) => ({ ...t, pairs: t.pairs + r.pairs, cells: t.cells + r.cells, cellsRelated: t.cellsRelated + r.cellsRelated, components: t.components + r.components, componentsRelated: t.componentsRelated + r.componentsRelated, pairsWithRelated: t.pairsWithRelated + r.pairsWithRelated, maxCka: maxOf(t.maxCka, r.maxCka), maxBlockGeometry: maxOf(t.maxBlockGeometry, r.maxBlockGeometry) }), { set: 'all', pairs: 0, cells: 0, cellsRelated: 0, components: 0, componentsRelated: 0, pairsWithRelated: 0, maxCka: null as number | null, maxBlockGeometry: null as number | null });
   const pct = (a: number, b: number) => (b ? `${((100 * a) / b).toFixed(2)}%` : '—');
   const lines = [
     `calibration on independent pairs only (cell level ${CELL_LEVEL}, component level ${COMPONENT_LEVEL})`,
-    `  ${'set'.padEnd(30)} ${'pairs'.padStart(6)} ${'cells'.padStart(7)} ${'cells related'.padStart(16)} ${'components related'.padStart(20)} ${'pairs not independent'.padStart(22)} ${'embedding CKA max'.padStart(18)}`,
+    `  ${'set'.padEnd(30)} ${'pairs'.padStart(6)} ${'cells'.padStart(7)} ${'cells related'.padStart(16)} ${'components related'.padStart(20)} ${'pairs not independent'.padStart(22)} ${'embedding CKA max'.padStart(18)} ${'block geometry max'.padStart(19)}`,
   ];
   for (const r of [...rows, total]) {
-    lines.push(`  ${r.set.padEnd(30)} ${String(r.pairs).padStart(6)} ${String(r.cells).padStart(7)} ${`${r.cellsRelated} (${pct(r.cellsRelated, r.cells)})`.padStart(16)} ${`${r.componentsRelated} (${pct(r.componentsRelated, r.components)})`.padStart(20)} ${`${r.pairsWithRelated} (${pct(r.pairsWithRelated, r.pairs)})`.padStart(22)} ${(r.maxCka === null ? '—' : r.maxCka.toFixed(4)).padStart(18)}`);
+    lines.push(`  ${r.set.padEnd(30)} ${String(r.pairs).padStart(6)} ${String(r.cells).padStart(7)} ${`${r.cellsRelated} (${pct(r.cellsRelated, r.cells)})`.padStart(16)} ${`${r.componentsRelated} (${pct(r.componentsRelated, r.components)})`.padStart(20)} ${`${r.pairsWithRelated} (${pct(r.pairsWithRelated, r.pairs)})`.padStart(22)} ${(r.maxCka === null ? '—' : r.maxCka.toFixed(4)).padStart(18)} ${(r.maxBlockGeometry === null ? '—' : r.maxBlockGeometry.toFixed(4)).padStart(19)}`);
   }
   return lines.join('\n');
 }

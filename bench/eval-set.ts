@@ -232,6 +232,9 @@ const REPARAMETERIZED: { name: string; a: string; b: string; expected: VerdictLa
   { name: 'MoE: router and lm_head rows shifted by one vector (no softmax sees it), light fine-tune', a: 'moe-base', b: 'moe-rows-shifted', expected: 'derived' },
   { name: 'KV heads mean-pooled (4 to 2, GQA uptraining), fine-tuned', a: 'base', b: 'kv-pooled', expected: 'derived' },
   { name: 'LLaMA Pro block expansion (a copy of layer 1 inserted, its outputs trained from zero), fine-tuned', a: 'base', b: 'blocks-expanded', expected: 'derived' },
+  { name: 'residual stream rotated and token interface replaced (no shared token anchors a basis), light fine-tune', a: 'base', b: 'rotated-new-interface', expected: 'partially-derived' },
+  { name: 'MoE: residual stream rotated, experts reordered, token interface replaced, light fine-tune', a: 'moe-base', b: 'moe-rotated-new-interface', expected: 'partially-derived' },
+  { name: 'independent, rotated, token interface replaced', a: 'base', b: 'independent-rotated-new-interface', expected: 'independent' },
   { name: 'every edit at once: hidden, heads, neurons permuted; rescaled; q/k planes turned; values rotated; neuron signs flipped; lm_head shifted; fine-tuned', a: 'base', b: 'all-edits', expected: 'derived' },
   { name: 'MoE, every edit at once: residual stream rotated, experts reordered, rescaled, planes turned, values rotated, signs flipped, router/lm_head shifted, fine-tuned', a: 'moe-base', b: 'moe-all-edits', expected: 'derived' },
 ];
@@ -283,6 +286,10 @@ function buildReparameterized(p: (name: string) => string): void {
   once(p('kv-pooled'), () => addNoise(tmp('kv-pooled'), p('kv-pooled'), 0.01, 92));
   once(tmp('blocks-expanded'), () => expandBlocks(p('base'), tmp('blocks-expanded'), 2, 109));
   once(p('blocks-expanded'), () => addNoise(tmp('blocks-expanded'), p('blocks-expanded'), 0.01, 110));
+  once(tmp('rotated-new-interface'), () => replaceEmbeddings(tmp('rotated'), tmp('rotated-new-interface'), 111));
+  once(p('rotated-new-interface'), () => addNoise(tmp('rotated-new-interface'), p('rotated-new-interface'), 0.01, 112));
+  once(tmp('independent-rotated'), () => rotateHidden(p('independent'), tmp('independent-rotated'), 113));
+  once(p('independent-rotated-new-interface'), () => replaceEmbeddings(tmp('independent-rotated'), p('independent-rotated-new-interface'), 114));
   // Every function-preserving edit the set has, one after another, then a light fine-tune.
   const chain = (name: string, from: string, steps: ((src: string, out: string) => unknown)[]) => once(p(name), () => {
     let at = from;
@@ -302,6 +309,9 @@ function buildReparameterized(p: (name: string) => string): void {
     (s2, o) => rotateQueryKeyPlanes(s2, o, 104), (s2, o) => rotateValueHeads(s2, o, 105), (s2, o) => flipNeuronSigns(s2, o, 106), (s2, o) => shiftSoftmaxRows(s2, o, 107),
     (s2, o) => addNoise(s2, o, 0.01, 108),
   ]);
+  chain('moe-rotated-new-interface', p('moe-base'), [
+    (s2, o) => rotateHidden(s2, o, 115), (s2, o) => reorderExperts(o, s2, [1, 3, 0, 2]), (s2, o) => replaceEmbeddings(s2, o, 116), (s2, o) => addNoise(s2, o, 0.01, 117),
+  ]);
 }
 
 /** The same edits on real trained weights (BabyLlama-105; independent: BabyLlama-361). */
@@ -313,11 +323,13 @@ const REAL_CASES: { name: string; a: string; b: string; expected: VerdictLabel }
   { name: 'real: BabyLlama-105, residual stream rotated (same function)', a: 'babyllama-105', b: 'real-rotated', expected: 'derived' },
   { name: 'real: BabyLlama-105, q/k RoPE planes turned and scaled, values rotated (same function)', a: 'babyllama-105', b: 'real-heads-turned', expected: 'derived' },
   { name: 'real: BabyLlama-105, every MLP neuron\'s up/down signs flipped (same function)', a: 'babyllama-105', b: 'real-neurons-flipped', expected: 'derived' },
+  { name: 'real: BabyLlama-105, residual stream rotated and token interface replaced, light fine-tune', a: 'babyllama-105', b: 'real-rotated-new-interface', expected: 'partially-derived' },
 ];
 
 function buildRealCases(p: (name: string) => string, shared: string): void {
   const base = join(shared, 'babyllama-105');
   if (!existsSync(join(p('real-rotated'), 'config.json'))) rotateHidden(base, p('real-rotated'), 77);
+  if (!existsSync(join(p('real-rotated-new-interface'), 'config.json'))) addNoise(replaceEmbeddings(p('real-rotated'), p('tmp-real-rotated-new'), 118), p('real-rotated-new-interface'), 0.01, 119);
   if (!existsSync(join(p('real-neurons-flipped'), 'config.json'))) flipNeuronSigns(base, p('real-neurons-flipped'), 89);
   if (!existsSync(join(p('real-heads-turned'), 'config.json'))) rotateValueHeads(rotateQueryKeyPlanes(base, p('tmp-real-planes'), 82), p('real-heads-turned'), 83);
   if (existsSync(p('real-independent-matched'))) return;

@@ -10,7 +10,7 @@ import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compareModels, type ComparisonReport } from '../core/src/compare/model-report.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
-import { addNoise, rotateHidden } from '../core/src/synth/transforms.ts';
+import { addNoise, replaceEmbeddings, rotateHidden } from '../core/src/synth/transforms.ts';
 import { startWorker } from '../worker/src/index.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
 import { waitFor, WORKER } from './helpers/cluster.ts';
@@ -156,7 +156,7 @@ unless(NATS_MISSING, test.serial)('control tasks the workers refuse: the job is 
   t.true(report.verdict.evidence.some((e) => /control unavailable/.test(e.signal)), 'the verdict says which controls it lacked');
 });
 
-unless(NATS_MISSING, test.serial)('a rotated copy on the cluster: the cells tasks carry the token basis, the workers build it, and the report (derived) equals the local one', async (t) => {
+unless(NATS_MISSING, test.serial)('a rotated copy on the cluster: the cells tasks carry the token basis (or, its token interface replaced, the block bases), the workers build it, and the report equals the local one', async (t) => {
   t.timeout(180_000);
   const root = tempDir();
   const base = join(root, 'base');
@@ -174,4 +174,14 @@ unless(NATS_MISSING, test.serial)('a rotated copy on the cluster: the cells task
   const { run: _clusterRun, ...cluster } = report;
   const { run: _localRun, ...inProcess } = local;
   t.deepEqual(cluster, inProcess);
+
+  const newInterface = addNoise(replaceEmbeddings(join(root, 'rotated-raw'), join(root, 'new-raw'), 10), join(root, 'new-interface'), 0.01, 11);
+  await rpc.submit({ jobId: 'ctl-new-interface', modelA: base, modelB: newInterface, options: { hash: '', kernel: '', targetTaskBytes: TASK_BYTES } });
+  t.is((await rpc.watch('ctl-new-interface')).at(-1)!.state, JobState.JOB_STATE_DONE);
+  const blocks = await rpc.report('ctl-new-interface') as ComparisonReport;
+  t.deepEqual(blocks.controls!.alignment!.hidden!.blockBasis, { probes: 256 });
+  t.is(blocks.verdict.label, 'partially-derived', blocks.verdict.summary);
+  const { run: _blocksRun, ...blocksCluster } = blocks;
+  const { run: _blocksLocalRun, ...blocksLocal } = await compareModels(base, newInterface, { targetTaskBytes: TASK_BYTES });
+  t.deepEqual(blocksCluster, blocksLocal);
 });

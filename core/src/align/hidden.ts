@@ -52,6 +52,14 @@ export interface HiddenAlignment {
   embeddingGeometry?: EmbeddingGeometry | null;
   /** Set where no permutation matched but the embedding geometry is A's: the cells compared A and B in the basis of this many shared tokens' embeddings (align/token-basis.ts). */
   rotated?: { tokens: number };
+  /**
+   * Where no permutation matched and the tokens gave no rotated basis: how alike the probes of
+   * both models' own blocks are in geometry (align/internal-basis.ts), null where the blocks give
+   * no probes (other depths or widths, no gate or attention).
+   */
+  blockGeometry?: { correlation: number; probes: number; layers: number[] } | null;
+  /** Set where that geometry is A's: the cells compared A and B in the basis of this many probes of their own blocks. */
+  blockBasis?: { probes: number };
 }
 
 /** The correspondence itself (not in the report: widths of thousands). */

@@ -27,7 +27,8 @@ import { alignHidden, identityMap, type DimMap, type HiddenAlignment } from './h
 import { ModelView } from './model-view.ts';
 import { TokenBasisView } from './token-basis.ts';
 import { attentionCircuits, CIRCUIT_DIMS } from './circuits.ts';
-import { ROTATION_CKA_LEVEL } from './geometry.ts';
+import { BLOCK_GEOMETRY_LEVEL, ROTATION_CKA_LEVEL } from './geometry.ts';
+import { basisFor, BlockBasisView, internalProbes, planProbes, probeGeometry, type ProbePlan } from './internal-basis.ts';
 import { freezeOperand } from './dots.ts';
 export { indexTensorsSteps } from './model-view.ts';
 import { evenlySpaced, fisherCombine, median, predictivePValue, shuffled } from './stats.ts';
@@ -44,6 +45,11 @@ const MAX_DIMS = 256;
 /** Shared tokens whose embeddings are the basis where B's hidden basis is rotated (align/token-basis.ts), and the fewest that will do. */
 const PROBE_TOKENS = 256;
 const MIN_PROBES = 64;
+/**
+ * Probes of the models' own blocks that are the basis where B is A rotated and no tokens anchor
+ * one (align/internal-basis.ts), and the words of length 0 and 1 whose geometry decides it.
+ */
+const BLOCK_PROBES = 256;
 /** Mean profile correlation of matched dimensions from which the permutation is trusted (a choice of cost, not of correctness: see alignHiddenPart). */
 const STRONG_MATCH = 0.9;
 /** Neurons of A matched per cell (each against every neuron of B). */
@@ -174,6 +180,8 @@ export interface PlainSelection {
    * [row in A, row in B] whose embeddings are the basis; `a` and `b` then index them.
    */
   probes?: [number, number][];
+  /** Present where B is A rotated with no tokens to anchor a basis: the probes of both models' own blocks (align/internal-basis.ts); `a` and `b` index them. */
+  blocks?: ProbePlan[];
 }
 
 /** Step 1's result: the hidden alignment, and the dimensions every cell compares under it. */
@@ -316,11 +324,18 @@ export function alignHiddenPart(ca: Checkpoint, cb: Checkpoint, tokenPairs: [num
     const geometry = found?.alignment.embeddingGeometry ?? null;
     const weakMatch = !!found && (found.alignment.kind === 'none' || found.alignment.score < STRONG_MATCH);
     let selection: PlainSelection | null = null;
+    const blocks = found && weakMatch ? blockBasis(a, b, found.alignment) : null;
     if (found && weakMatch && geometry && geometry.cka >= ROTATION_CKA_LEVEL && tokenPairs && tokenPairs.length >= MIN_PROBES) {
       const probes = evenlySpaced(tokenPairs.length, Math.min(PROBE_TOKENS, tokenPairs.length)).map((i) => tokenPairs[i]!);
       const sel = selectDims(identityMap(probes.length), MAX_DIMS, () => random.uniform());
       found.alignment.rotated = { tokens: probes.length };
       selection = { a: [...sel.a], b: [...sel.b], sign: [...sel.sign], probes };
+    } else if (found && blocks) {
+      // No tokens anchor a basis, yet the probes of both models' blocks have the same geometry: B is
+      // A rotated with its token interface replaced. The cells compare both in those probes' basis.
+      const sel = selectDims(identityMap(BLOCK_PROBES), MAX_DIMS, () => random.uniform());
+      found.alignment.blockBasis = { probes: BLOCK_PROBES };
+      selection = { a: [...sel.a], b: [...sel.b], sign: [...sel.sign], blocks };
     } else {
       // Any fixed correspondence is valid for the tests below (their nulls share it); the found one is
       // used unless it is no better than chance and the widths agree, where indices are kept.
@@ -336,6 +351,32 @@ export function alignHiddenPart(ca: Checkpoint, cb: Checkpoint, tokenPairs: [num
   }
 }
 
+/**
+ * Where the hidden dimensions matched no permutation: the geometry of both models' block probes
+ * (words of length 0 and 1, align/internal-basis.ts), recorded in `hidden.blockGeometry`; the plan
+ * of the cells' basis where it is A's (BLOCK_GEOMETRY_LEVEL), else null. Not where the tokens
+ * already show a rotation (their basis is used).
+ */
+function blockBasis(a: ModelView, b: ModelView, hidden: HiddenAlignment): ProbePlan[] | null {
+  if (hidden.embeddingGeometry && hidden.embeddingGeometry.cka >= ROTATION_CKA_LEVEL) return null;
+  const plans = planProbes(a, b, BLOCK_PROBES);
+  hidden.blockGeometry = null;
+  if (!plans) return null;
+  // Each plan's starts and words of one letter (a few dozen probes, the least drift): their mean.
+  let sum = 0;
+  let probes = 0;
+  for (const plan of plans) {
+    const gate = { ...plan, count: plan.starts.length * (1 + plan.operators.length * plan.layers.length) };
+    const [pa, pb] = [internalProbes(a, gate), internalProbes(b, gate)];
+    if (!pa || !pb) return null;
+    sum += probeGeometry(pa, pb);
+    probes += pa.rows;
+  }
+  const correlation = sum / plans.length;
+  hidden.blockGeometry = { correlation: Math.round(correlation * 1e4) / 1e4, probes, layers: [...new Set(plans.flatMap((p) => p.layers))].sort((x, y) => x - y) };
+  return correlation >= BLOCK_GEOMETRY_LEVEL ? plans : null;
+}
+
 function unreadableNotes(a: ModelView, b: ModelView): string[] {
   const out: string[] = [];
   for (const [view, side] of [[a, 'A'], [b, 'B']] as const) {
@@ -347,20 +388,49 @@ function unreadableNotes(a: ModelView, b: ModelView): string[] {
 /** Step 2, one part: a group of cells over a run of layer pairs, with its own random stream. */
 export function alignedCellsPart(ca: Checkpoint, cb: Checkpoint, spec: CellsSpec): CellsPart {
   const started = Date.now();
-  const probes = spec.selection.probes;
+  const { probes, blocks } = spec.selection;
+  const random = new Random(spec.seed, spec.stream);
+  const uniform = () => random.uniform();
+  const sel: DimSelection = { a: Int32Array.from(spec.selection.a), b: Int32Array.from(spec.selection.b), sign: Float32Array.from(spec.selection.sign) };
+  if (blocks) return blockBasisCells(ca, cb, spec, blocks, sel, uniform, started);
   const [a, b] = probes
     ? [new TokenBasisView(ca, probes.map((p) => p[0])), new TokenBasisView(cb, probes.map((p) => p[1]))]
     : [new ModelView(ca), new ModelView(cb)];
   try {
-    const random = new Random(spec.seed, spec.stream);
-    const uniform = () => random.uniform();
-    const sel: DimSelection = { a: Int32Array.from(spec.selection.a), b: Int32Array.from(spec.selection.b), sign: Float32Array.from(spec.selection.sign) };
     const { drafts, notes } = groupCells(a, b, spec, sel, uniform);
     return { drafts, notes, unreadable: unreadableNotes(a, b), seconds: (Date.now() - started) / 1000 };
   } finally {
     a.close();
     b.close();
   }
+}
+
+/**
+ * A part's cells in the bases of the models' own blocks: each layer pair in the basis whose probes
+ * were not made from A's layer (internal-basis.ts basisFor), its nulls in the same basis; the
+ * drafts then in the order of the part's pairs.
+ */
+function blockBasisCells(ca: Checkpoint, cb: Checkpoint, spec: CellsSpec, plans: ProbePlan[], sel: DimSelection, uniform: () => number, started: number): CellsPart {
+  const drafts: CellDraft[] = [];
+  const notes = new Set<string>();
+  const unreadable = new Set<string>();
+  plans.forEach((plan, k) => {
+    const pairs = spec.pairs.filter((p) => basisFor(plans, p[0]) === k);
+    if (pairs.length === 0 && !(spec.group === 'embedding and lm_head' && k === 0)) return;
+    const [a, b] = [new BlockBasisView(ca, plan), new BlockBasisView(cb, plan)];
+    try {
+      const part = groupCells(a, b, { ...spec, pairs }, sel, uniform);
+      drafts.push(...part.drafts);
+      part.notes.forEach((n) => notes.add(n));
+      unreadableNotes(a, b).forEach((n) => unreadable.add(n));
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+  const order = (d: CellDraft) => spec.pairs.findIndex((p) => p[0] === d.layerA && p[1] === d.layerB);
+  drafts.sort((x, y) => order(x) - order(y));
+  return { drafts, notes: [...notes], unreadable: [...unreadable], seconds: (Date.now() - started) / 1000 };
 }
 
 function groupCells(a: ModelView, b: ModelView, spec: CellsSpec, sel: DimSelection, uniform: () => number): { drafts: CellDraft[]; notes: string[] } {

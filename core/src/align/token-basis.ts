@@ -32,30 +32,48 @@ const TOKEN_ROWS = new Set(['embedding', 'lm_head']);
 function whitened(p: Matrix): Matrix {
   const n = p.rows;
   const d = p.cols;
-  const g = Float64Array.from(dotsCompact(p.data, n, p.data, n, d));
+  // (P Pᵀ + ε)^(-1/2) P = P (Pᵀ P + ε)^(-1/2) (both are U·S/√(S²+ε)·Vᵀ): the Gram matrix of the
+  // shorter side, so 256 probes of a 64-wide model cost a 64 × 64 eigenproblem, not 256 × 256.
+  const byColumns = d < n;
+  const side = byColumns ? d : n;
+  let g: Float64Array;
+  if (byColumns) {
+    const t = new Float32Array(d * n);
+    for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) t[k * n + i] = p.data[i * d + k]!;
+    g = Float64Array.from(dotsCompact(t, d, t, d, n));
+  } else {
+    g = Float64Array.from(dotsCompact(p.data, n, p.data, n, d));
+  }
   // Exactly symmetric for the Jacobi rotations, whatever order the kernel summed each product in.
-  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) g[i * n + j] = g[j * n + i] = (g[i * n + j]! + g[j * n + i]!) / 2;
+  for (let i = 0; i < side; i++) for (let j = 0; j < i; j++) g[i * side + j] = g[j * side + i] = (g[i * side + j]! + g[j * side + i]!) / 2;
   let trace = 0;
-  for (let i = 0; i < n; i++) trace += g[i * n + i]!;
+  for (let i = 0; i < side; i++) trace += g[i * side + i]!;
   const eps = 1e-6 * (trace / n);
-  for (let i = 0; i < n; i++) g[i * n + i] = g[i * n + i]! + eps;
-  const { values, vectors } = symmetricEigen(g, n);
-  // W = V diag(λ^-1/2) Vᵀ, then W·P.
-  const w = new Float64Array(n * n);
-  for (let k = 0; k < n; k++) {
+  for (let i = 0; i < side; i++) g[i * side + i] = g[i * side + i]! + eps;
+  const { values, vectors } = symmetricEigen(g, side);
+  // W = V diag(λ^-1/2) Vᵀ, then W·P (or P·W).
+  const w = new Float64Array(side * side);
+  for (let k = 0; k < side; k++) {
     const f = 1 / Math.sqrt(Math.max(values[k]!, eps));
-    for (let i = 0; i < n; i++) {
-      const vik = vectors[i * n + k]! * f;
-      for (let j = 0; j < n; j++) w[i * n + j] = w[i * n + j]! + vik * vectors[j * n + k]!;
+    for (let i = 0; i < side; i++) {
+      const vik = vectors[i * side + k]! * f;
+      for (let j = 0; j < side; j++) w[i * side + j] = w[i * side + j]! + vik * vectors[j * side + k]!;
     }
   }
   const out = new Float32Array(n * d);
   const row = new Float64Array(d);
   for (let i = 0; i < n; i++) {
     row.fill(0);
-    for (let j = 0; j < n; j++) {
-      const f = w[i * n + j]!;
-      for (let k = 0; k < d; k++) row[k] = row[k]! + f * p.data[j * d + k]!;
+    if (byColumns) {
+      for (let k = 0; k < d; k++) {
+        const f = p.data[i * d + k]!;
+        for (let j = 0; j < d; j++) row[j] = row[j]! + f * w[k * d + j]!;
+      }
+    } else {
+      for (let j = 0; j < n; j++) {
+        const f = w[i * n + j]!;
+        for (let k = 0; k < d; k++) row[k] = row[k]! + f * p.data[j * d + k]!;
+      }
     }
     out.set(row, i * d);
   }
@@ -107,20 +125,26 @@ export function symmetricEigen(input: Float64Array, n: number): { values: Float6
 
 const WHITENED = new Map<string, Matrix | null>();
 
-export class TokenBasisView extends ModelView {
+/**
+ * A model seen through probe vectors of its hidden space, whitened (above): every vector of the
+ * residual stream becomes its dot products with the probes. Where each probe of B is A's probe
+ * turned by B's change of basis, the numbers are A's. The probes come from the shared tokens'
+ * embeddings (TokenBasisView) or from the model's own blocks (internal-basis.ts BlockBasisView).
+ */
+export class ProbeBasisView extends ModelView {
   private readonly probes: Matrix | null;
 
-  /** `probeRows`: this model's embedding rows of the probe tokens, in the order both sides share. */
-  constructor(checkpoint: Checkpoint, probeRows: number[]) {
+  /** `key` names the probes within this checkpoint (every cells task of a comparison asks for the same ones). */
+  constructor(checkpoint: Checkpoint, key: string, make: (view: ModelView) => Matrix | null) {
     super(checkpoint);
-    const key = `${checkpoint.root}\u0000${probeRows.join(',')}`;
-    let probes = WHITENED.get(key);
+    const cacheKey = `${checkpoint.root}\u0000${key}`;
+    let probes = WHITENED.get(cacheKey);
     if (probes === undefined) {
-      const raw = super.rows('embedding', null, probeRows, false);
+      const raw = make(this);
       probes = raw && whitened(raw);
-      // Every cells task of a comparison asks for the same basis: made once per process (0.5 s at 256 probes).
+      // Made once per process (0.5 s at 256 probes).
       if (WHITENED.size >= 8) WHITENED.delete(WHITENED.keys().next().value!);
-      WHITENED.set(key, probes);
+      WHITENED.set(cacheKey, probes);
     }
     this.probes = probes;
     (this as { hidden: number | null }).hidden = this.probes ? this.probes.rows : null;
@@ -161,5 +185,12 @@ export class TokenBasisView extends ModelView {
     const data = new Float32Array(which.length * p.cols);
     which.forEach((i, k) => data.set(p.data.subarray(i * p.cols, (i + 1) * p.cols), k * p.cols));
     return { rows: which.length, cols: p.cols, data };
+  }
+}
+
+export class TokenBasisView extends ProbeBasisView {
+  /** `probeRows`: this model's embedding rows of the probe tokens, in the order both sides share. */
+  constructor(checkpoint: Checkpoint, probeRows: number[]) {
+    super(checkpoint, `tokens:${probeRows.join(',')}`, (view) => ModelView.prototype.rows.call(view, 'embedding', null, probeRows, false));
   }
 }

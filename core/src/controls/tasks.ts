@@ -15,6 +15,7 @@ import { withRemoteReads } from '../io/blocking.ts';
 import type { HttpReadOptions } from '../io/http-client.ts';
 import { relatedThreshold } from '../policy.ts';
 import { alignedCellsPart, alignHiddenPart, CELL_GROUPS, type CellsPart, type CellsSpec, type HiddenPart } from '../align/index.ts';
+import { isBlockBases } from '../align/internal-basis.ts';
 import { alignLayers, type BaselinePoint, type LayerAlignment } from './layers.ts';
 import { analyzeExpertLayers, type ExpertAnalysis } from './experts.ts';
 import { compareSharedRows, type EmbeddingControl, type SharedRowsPlan } from './embeddings.ts';
@@ -166,6 +167,8 @@ export function parseControlTask(json: string): ControlTask {
         || (sel.a as number[]).length !== (sel.b as number[]).length || (sel.b as number[]).length !== sel.sign.length) bad('alignment.cells: selection');
       // A rotated basis: the probe tokens, and the selection indexes them.
       if (isObject(sel) && sel.probes !== undefined && (!pairsOk(sel.probes, 4096) || [...(sel.a as number[]), ...(sel.b as number[])].some((i) => i >= (sel.probes as unknown[]).length))) bad('alignment.cells: probes');
+      // A rotated basis from the models' own blocks: the probe plan, and the selection indexes its probes.
+      if (isObject(sel) && sel.blocks !== undefined && (sel.probes !== undefined || !isBlockBases(sel.blocks, [...(sel.a as number[]), ...(sel.b as number[])]))) bad('alignment.cells: blocks');
       break;
     }
     default:

@@ -5,6 +5,7 @@
  * (NaN becomes null either way).
  */
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { isBlockBases } from '../align/internal-basis.ts';
 import { LineageError } from '../errors.ts';
 import type { ControlKind } from './tasks.ts';
 
@@ -62,12 +63,18 @@ function checkValue(kind: ControlKind, v: unknown): string | null {
       if (g !== undefined && g !== null && !(obj(g) && num(g.cka) && (g.cka as number) >= 0 && (g.cka as number) <= 1 && Number.isSafeInteger(g.tokens))) return 'malformed embedding geometry';
       const rotated = obj(v.hidden) ? v.hidden.rotated : undefined;
       if (rotated !== undefined && !(obj(rotated) && Number.isSafeInteger(rotated.tokens))) return 'malformed rotated basis';
+      const bg = obj(v.hidden) ? v.hidden.blockGeometry : undefined;
+      if (bg !== undefined && bg !== null && !(obj(bg) && num(bg.correlation) && Math.abs(bg.correlation as number) <= 1 && Number.isSafeInteger(bg.probes)
+        && Array.isArray(bg.layers) && bg.layers.every((l) => Number.isSafeInteger(l)))) return 'malformed block geometry';
+      const bb = obj(v.hidden) ? v.hidden.blockBasis : undefined;
+      if (bb !== undefined && !(obj(bb) && Number.isSafeInteger(bb.probes))) return 'malformed block basis';
       const s = v.selection;
       if (s === null) return null;
       const ints = (x: unknown) => Array.isArray(x) && x.every((i) => Number.isSafeInteger(i) && (i as number) >= 0);
       if (!(obj(s) && ints(s.a) && ints(s.b) && Array.isArray(s.sign) && s.sign.every((x) => x === 1 || x === -1)
         && (s.a as number[]).length === (s.b as number[]).length && (s.a as number[]).length === s.sign.length)) return 'malformed selection';
       const probes = s.probes;
+      if (s.blocks !== undefined && (probes !== undefined || !isBlockBases(s.blocks, [...(s.a as number[]), ...(s.b as number[])]))) return 'malformed selection';
       return probes === undefined || (Array.isArray(probes) && probes.length <= 4096 && probes.every((p) => Array.isArray(p) && p.length === 2 && ints(p))
         && [...(s.a as number[]), ...(s.b as number[])].every((i) => i < probes.length)) ? null : 'malformed selection';
     }

@@ -21,7 +21,7 @@ import type { TensorReport, WeightsSection } from '../report/weights.ts';
 import { contextEvidence, ROTATION_NOT_TESTED, type ComponentFinding, type Evidence, type Verdict, type VerdictLabel } from './verdict.ts';
 import { CELL_LEVEL, COMPONENT_LEVEL } from '../policy.ts';
 import { identityExplanation, identityIsEvidence, noIdentityText } from './identity.ts';
-import { ROTATION_CKA_LEVEL } from '../align/geometry.ts';
+import { BLOCK_GEOMETRY_CALIBRATION, BLOCK_GEOMETRY_LEVEL, ROTATION_CKA_LEVEL } from '../align/geometry.ts';
 
 const COMPONENT_OF_GROUP: Record<string, string> = {
   embedding: 'embedding', attention: 'attention', mlp: 'dense MLP', router: 'router',
@@ -98,7 +98,9 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
     : 'no hidden-dimension correspondence stands out';
   const hiddenText = h?.rotated
     ? `${dimensionText}, but the shared tokens' embeddings have A's geometry: compared in the basis of ${h.rotated.tokens} of them, which a rotation of the hidden dimensions cannot change`
-    : dimensionText;
+    : h?.blockBasis && h.blockGeometry
+      ? `${dimensionText} and no shared tokens anchor a basis, but probes made from each model's own blocks have A's geometry (correlation ${h.blockGeometry.correlation.toFixed(3)}): compared in the basis of ${h.blockBasis.probes} of them, which a rotation of the hidden dimensions cannot change, each layer in probes made from other layers`
+      : dimensionText;
   const tokenInterface = ['embedding', 'lm_head'];
   const blocksReused = reused.some((c) => !tokenInterface.includes(c.component));
   const interfaceFresh = fresh.some((c) => tokenInterface.includes(c.component)) && !reused.some((c) => tokenInterface.includes(c.component));
@@ -146,6 +148,16 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
       explanation: alignment.hidden?.rotated
         ? 'the same under any rotation of the hidden dimensions: at this level, with no permutation matching well, the cells compared the models in the basis of the shared tokens\' embeddings (alignment.hidden.rotated); the components above carry the verdict'
         : 'the same under any permutation, sign flip or rotation of the hidden dimensions: at the level, where no permutation matches well, it puts the cells in the basis of the shared tokens\' embeddings; context here',
+    });
+  }
+  const blocks = alignment.hidden?.blockGeometry;
+  if (blocks) {
+    evidence.push({
+      signal: 'block-probe geometry (any hidden basis)', value: `correlation ${blocks.correlation.toFixed(4)} over ${blocks.probes} probes of layers ${blocks.layers.join(', ')}`,
+      baseline: `independent pairs: at most ${BLOCK_GEOMETRY_CALIBRATION} in calibration (real BabyLlama-105/361 the highest); taken as A's from ${BLOCK_GEOMETRY_LEVEL}`, weight: 0,
+      explanation: alignment.hidden?.blockBasis
+        ? 'the same under any rotation of the hidden dimensions: at this level, with no permutation matching and no tokens anchoring a basis, the cells compared the models in the basis of their blocks\' probes (alignment.hidden.blockBasis); the components above carry the verdict'
+        : 'the same under any rotation of the hidden dimensions and any edit inside a block that keeps its function: at the level it puts the cells in the basis of the blocks\' probes; context here',
     });
   }
   evidence.push(...contextEvidence(context.tokenizerRelation));

@@ -109,7 +109,7 @@ export function judgeWeights(
 }
 
 /** The function-preserving edit the verdict cannot see through: a rotation with nothing shared to anchor a basis (align/token-basis.ts). */
-export const ROTATION_NOT_TESTED = 'a rotated hidden basis with the token embedding replaced or retrained (a rotation is seen through the shared tokens\' embeddings where they are reused)';
+export const ROTATION_NOT_TESTED = 'a rotated hidden basis with the token embedding replaced and the blocks trained on until their probes\' geometry is no longer A\'s, or blocks that give no probes (no gate, another depth or width); a rotation is seen through the shared tokens\' embeddings where they are reused, else through probes of the blocks themselves';
 
 /** Context both paths report and neither weighs: norm vectors (the LayerNorm trap), the rotation left untested, the tokenizer. */
 export function contextEvidence(tokenizerRelation: string | null | undefined): Evidence[] {
@@ -118,7 +118,7 @@ export function contextEvidence(tokenizerRelation: string | null | undefined): E
     explanation: 'norm scales start at 1.0, so their raw cosine says nothing; they are not weighed on their own',
   }, {
     signal: 'not tested', value: ROTATION_NOT_TESTED, baseline: '', weight: 0,
-    explanation: 'an orthogonal rotation of the residual stream with the norms folded keeps the function and mixes every hidden dimension; where the shared tokens\' embeddings keep A\'s geometry the cells compare the models in the basis of those embeddings, which no rotation changes; where the embedding was replaced too, nothing is left to anchor a basis (README, "A rotated hidden basis")',
+    explanation: 'an orthogonal rotation of the residual stream with the norms folded keeps the function and mixes every hidden dimension; where the shared tokens\' embeddings keep A\'s geometry the cells compare the models in the basis of those embeddings, which no rotation changes; where the embedding was replaced too, probes made from each model\'s own blocks (words in W_qᵀW_k, W_oW_v, W_downW_up applied to mean gate rows) anchor one, while a fine-tune leaves their geometry A\'s (README, "A rotated hidden basis")',
   }];
   if (tokenizerRelation) {
     out.push({

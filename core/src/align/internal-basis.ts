@@ -1,0 +1,299 @@
+/**
+ * A basis of the residual stream that each model makes from its own blocks, for where B may be A
+ * rotated (x → Qx, norms folded) and nothing shared is left to anchor a basis: the token embedding
+ * replaced or retrained, or no tokens shared at all.
+ *
+ * Every layer holds matrices from the stream to itself that no function-preserving edit inside the
+ * block changes, only the rotation (M → Q M Qᵀ):
+ * - K = W_qᵀ W_k (each query head with its KV head, summed): no head order, RoPE plane turn or
+ *   plane scale changes it;
+ * - V = W_o W_v (likewise): no value rotation inside a KV group or scale of v against o;
+ * - U = W_down W_up: no neuron order, sign flip of up with down, or scale of up against down;
+ * and their transposes. Read matrices are taken with their norm folded in (`effective`), as the
+ * rotation folds it. A start vector with no sign or scale left free is the mean of a layer's gate
+ * rows (inside the nonlinearity, a gate row can be neither flipped nor scaled); it turns as Q m.
+ *
+ * The probes are words in these operators applied to the starts (m, K m, V U m, …), in one fixed
+ * order both sides share: each is A's probe turned by Q, up to the drift of fine-tuning, which a
+ * word of length k multiplies about k-fold. Unlike eigenvectors, a probe has no sign to choose and
+ * does not mix with its neighbours when two eigenvalues come close. Each is scaled to unit length,
+ * which removes a global scale of the stream's writes (RMSNorm ignores it).
+ *
+ * The geometry of the probes (their cosine Gram matrix) is the same on both sides of a rotated
+ * copy and unrelated between independent models: `probeGeometry` is the gate, the cells (through
+ * ProbeBasisView) the evidence.
+ */
+import type { Checkpoint } from '../checkpoint/folder.ts';
+import { dotsCompact } from './dots.ts';
+import type { Matrix, ModelView } from './model-view.ts';
+import { ProbeBasisView } from './token-basis.ts';
+
+/** Operators by name; the same list on both sides, fixed by the roles both have. */
+export type OperatorName = 'K' | 'Kt' | 'V' | 'Vt' | 'U' | 'Ut';
+
+/** y = M x for every column-vector x of `xs` (rows of xs are vectors of length m.cols). */
+function apply(m: Matrix, xs: Float32Array, count: number): Float32Array {
+  return Float32Array.from(dotsCompact(xs, count, m.data, m.rows, m.cols));
+}
+
+/** y = Mᵀ x for each vector (length m.rows) of `xs`. */
+function applyT(m: Matrix, xs: Float32Array, count: number): Float32Array {
+  const out = new Float32Array(count * m.cols);
+  const acc = new Float64Array(m.cols);
+  for (let v = 0; v < count; v++) {
+    acc.fill(0);
+    for (let r = 0; r < m.rows; r++) {
+      const f = xs[v * m.rows + r]!;
+      if (f === 0) continue;
+      const row = m.data.subarray(r * m.cols, (r + 1) * m.cols);
+      for (let j = 0; j < m.cols; j++) acc[j] = acc[j]! + f * row[j]!;
+    }
+    for (let j = 0; j < m.cols; j++) out[v * m.cols + j] = acc[j]!;
+  }
+  return out;
+}
+
+/** Key/value heads spread to their query heads (each query head gets its group's slice). */
+function expandHeads(xs: Float32Array, count: number, kvHeads: number, heads: number, headDim: number): Float32Array {
+  const group = heads / kvHeads;
+  const out = new Float32Array(count * heads * headDim);
+  for (let v = 0; v < count; v++) for (let h = 0; h < heads; h++) {
+    const g = Math.floor(h / group);
+    out.set(xs.subarray((v * kvHeads + g) * headDim, (v * kvHeads + g + 1) * headDim), (v * heads + h) * headDim);
+  }
+  return out;
+}
+
+/** Query heads summed into their KV group (expandHeads' transpose). */
+function reduceHeads(xs: Float32Array, count: number, kvHeads: number, heads: number, headDim: number): Float32Array {
+  const group = heads / kvHeads;
+  const out = new Float32Array(count * kvHeads * headDim);
+  for (let v = 0; v < count; v++) for (let h = 0; h < heads; h++) {
+    const g = Math.floor(h / group);
+    for (let i = 0; i < headDim; i++) out[(v * kvHeads + g) * headDim + i] = out[(v * kvHeads + g) * headDim + i]! + xs[(v * heads + h) * headDim + i]!;
+  }
+  return out;
+}
+
+type Operator = (xs: Float32Array, count: number) => Float32Array;
+
+/** The MLP whose gate and up/down make a layer's start and U: dense, else shared experts. */
+function mlpPrefix(view: ModelView, layer: number): 'mlp' | 'shared' | null {
+  for (const p of ['mlp', 'shared'] as const) {
+    if (view.tensor(`${p}.up`, layer) && view.tensor(`${p}.down`, layer)) return p;
+  }
+  return null;
+}
+
+/** Which operators a layer of this model can give (both sides then use the ones both have). */
+export function availableOperators(view: ModelView, layer: number): OperatorName[] {
+  const out: OperatorName[] = [];
+  if (view.attention() && ['attn.q', 'attn.k', 'attn.v', 'attn.o'].every((r) => view.tensor(r, layer))) out.push('K', 'Kt', 'V', 'Vt');
+  if (mlpPrefix(view, layer)) out.push('U', 'Ut');
+  return out;
+}
+
+/** Whether a layer has a dense or shared-experts gate (a start vector read whole); routed experts' gates are pooled only where no chosen layer has one. */
+function denseGate(view: ModelView, layer: number): boolean {
+  return !!(view.tensor('mlp.gate', layer) || view.tensor('shared.gate', layer));
+}
+
+function operators(view: ModelView, layer: number, names: OperatorName[]): Map<OperatorName, Operator> | null {
+  const out = new Map<OperatorName, Operator>();
+  const shape = view.attention();
+  if (names.some((n) => n[0] === 'K' || n[0] === 'V')) {
+    const [q, k, v, o] = [view.effective('attn.q', layer), view.effective('attn.k', layer), view.effective('attn.v', layer), view.matrix('attn.o', layer)];
+    if (!shape || !q || !k || !v || !o) return null;
+    const { heads, kvHeads, headDim } = shape;
+    out.set('K', (xs, n) => applyT(q, expandHeads(apply(k, xs, n), n, kvHeads, heads, headDim), n));
+    out.set('Kt', (xs, n) => applyT(k, reduceHeads(apply(q, xs, n), n, kvHeads, heads, headDim), n));
+    out.set('V', (xs, n) => apply(o, expandHeads(apply(v, xs, n), n, kvHeads, heads, headDim), n));
+    out.set('Vt', (xs, n) => applyT(v, reduceHeads(applyT(o, xs, n), n, kvHeads, heads, headDim), n));
+  }
+  if (names.some((n) => n[0] === 'U')) {
+    const p = mlpPrefix(view, layer);
+    const [up, down] = p ? [view.effective(`${p}.up`, layer), view.matrix(`${p}.down`, layer)] : [null, null];
+    if (!up || !down) return null;
+    out.set('U', (xs, n) => apply(down, apply(up, xs, n), n));
+    out.set('Ut', (xs, n) => applyT(up, applyT(down, xs, n), n));
+  }
+  return out;
+}
+
+/** The mean effective gate row of a layer (its routed experts' gates pooled where it has no other), or null. */
+function start(view: ModelView, layer: number): Float32Array | null {
+  const dense = ['mlp.gate', 'shared.gate'].find((role) => view.tensor(role, layer));
+  const sources: [string, number | null][] = dense ? [[dense, null]] : view.experts('expert.gate', layer).map((e) => ['expert.gate', e]);
+  const d = view.hidden;
+  if (sources.length === 0 || !d) return null;
+  const acc = new Float64Array(d);
+  let rows = 0;
+  // One matrix at a time: a layer of 128 experts is never held whole.
+  for (const [role, expert] of sources) {
+    const m = view.effective(role, layer, expert);
+    if (!m || m.cols !== d) return null;
+    for (let r = 0; r < m.rows; r++) for (let j = 0; j < d; j++) acc[j] = acc[j]! + m.data[r * d + j]!;
+    rows += m.rows;
+  }
+  return Float32Array.from(acc, (x) => x / rows);
+}
+
+function unit(xs: Float32Array, count: number, d: number): void {
+  for (let v = 0; v < count; v++) {
+    let ss = 0;
+    for (let j = 0; j < d; j++) ss += xs[v * d + j]! ** 2;
+    const f = ss > 0 ? 1 / Math.sqrt(ss) : 0;
+    for (let j = 0; j < d; j++) xs[v * d + j] = xs[v * d + j]! * f;
+  }
+}
+
+/** Which layers give operators and starts, and which operators: the same for both models. */
+export interface ProbePlan {
+  /** Layers whose operators are used (both models have them: a rotation keeps the depth). */
+  layers: number[];
+  /** Layers whose mean gate row is a start. */
+  starts: number[];
+  operators: OperatorName[];
+  /** How many probes: the starts, then words one letter longer at a time (up to MAX_WORD), in a fixed order. */
+  count: number;
+}
+
+/** Layers whose blocks give one basis's probes (evenly spaced): more layers would read more, not anchor better. */
+const PLAN_LAYERS = 3;
+/** Words of at most this length: drift grows about linearly with it (a 1% fine-tune moves a word of 4 letters ~4%). */
+const MAX_WORD = 4;
+
+/**
+ * Two probe plans both models can follow, from disjoint layers, or null: a basis made from a
+ * layer's own blocks must not judge that layer (its cells would find the construction the same on
+ * both sides: BabyLlama-105 against the independent 361 read attention related so, p = 1.8e-6), so each cell
+ * is compared in the basis of the plan that does not hold its layer of A (basisFor). Each plan:
+ * up to PLAN_LAYERS layers (the two alternate over evenly spaced ones; a rotation keeps the depth),
+ * operators both models have in all of them, and starts from its layers with a dense or shared
+ * gate on both sides (else the routed experts' gates of one of its layers, pooled).
+ */
+export function planProbes(a: ModelView, b: ModelView, count: number): [ProbePlan, ProbePlan] | null {
+  if (!a.hidden || a.hidden !== b.hidden || a.layers.length < 2 || a.layers.length !== b.layers.length || a.layers.some((l, i) => l !== b.layers[i])) return null;
+  const n = a.layers.length;
+  const spread = Math.min(2 * PLAN_LAYERS, n);
+  const chosen = [...new Set(Array.from({ length: spread }, (_, i) => a.layers[Math.round((i * (n - 1)) / Math.max(1, spread - 1))]!))];
+  const plans = [0, 1].map((parity) => plan(a, b, chosen.filter((_, i) => i % 2 === parity), count));
+  return plans[0] && plans[1] ? [plans[0], plans[1]] : null;
+}
+
+function plan(a: ModelView, b: ModelView, layers: number[], count: number): ProbePlan | null {
+  const operators = (['K', 'Kt', 'V', 'Vt', 'U', 'Ut'] as OperatorName[]).filter((o) => layers.every((l) => availableOperators(a, l).includes(o) && availableOperators(b, l).includes(o)));
+  if (layers.length === 0 || operators.length === 0) return null;
+  let starts = layers.filter((l) => denseGate(a, l) && denseGate(b, l));
+  if (starts.length === 0) starts = layers.filter((l) => a.experts('expert.gate', l).length > 0 && b.experts('expert.gate', l).length > 0).slice(0, 1);
+  return starts.length > 0 ? { layers, starts, operators, count } : null;
+}
+
+/** Which of the two plans a cell with A's layer `layerA` is compared in: the one whose probes were not made from that layer. */
+export function basisFor(plans: readonly ProbePlan[], layerA: number | null): number {
+  const uses = (p: ProbePlan) => layerA !== null && (p.layers.includes(layerA) || p.starts.includes(layerA));
+  const i = plans.findIndex((p) => !uses(p));
+  return i < 0 ? 0 : i;
+}
+
+/**
+ * The probes of `plan` (count × hidden, each of unit length), or null where a matrix is missing or
+ * unreadable. Order: the starts (one per start layer), every operator of every layer applied to
+ * every start, then operators applied to those, and so on; the last level takes evenly spaced
+ * (operator, word) pairs to make up the count.
+ */
+export function internalProbes(view: ModelView, plan: ProbePlan): Matrix | null {
+  const d = view.hidden;
+  if (!d) return null;
+  const starts: Float32Array[] = [];
+  for (const l of plan.starts) {
+    const s = start(view, l);
+    if (!s || s.length !== d) return null;
+    starts.push(s);
+  }
+  const ops: Operator[] = [];
+  for (const l of plan.layers) {
+    const byName = operators(view, l, plan.operators);
+    if (!byName) return null;
+    for (const name of plan.operators) ops.push(byName.get(name)!);
+  }
+  const out = new Float32Array(plan.count * d);
+  let at = 0;
+  let level = new Float32Array(starts.length * d);
+  starts.forEach((v, i) => level.set(v, i * d));
+  let n = starts.length;
+  unit(level, n, d);
+  // Level by level (words one letter longer each time) until the count is reached: at the last
+  // level, evenly spaced (operator, word) pairs, grouped by operator so each reads its matrices once.
+  for (let length = 0; length < MAX_WORD && at < plan.count; length++) {
+    if (length > 0) {
+      const total = ops.length * n;
+      const take = Math.min(total, plan.count - at);
+      const chosen = Array.from({ length: take }, (_, k) => Math.floor((k * total) / take));
+      const next = new Float32Array(take * d);
+      let filled = 0;
+      for (let i = 0; i < ops.length; i++) {
+        const words = chosen.filter((c) => Math.floor(c / n) === i).map((c) => c % n);
+        if (words.length === 0) continue;
+        const xs = new Float32Array(words.length * d);
+        words.forEach((w, k) => xs.set(level.subarray(w * d, (w + 1) * d), k * d));
+        next.set(ops[i]!(xs, words.length), filled * d);
+        filled += words.length;
+      }
+      level = next;
+      n = take;
+      unit(level, n, d);
+    }
+    const copy = Math.min(n, plan.count - at);
+    out.set(level.subarray(0, copy * d), at * d);
+    at += copy;
+  }
+  return { rows: at, cols: d, data: at === plan.count ? out : out.slice(0, at * d) };
+}
+
+/**
+ * How alike two models' probe geometries are: the Pearson correlation of the cosines between
+ * probes (the upper triangle of each Gram matrix, probes already unit). A rotation leaves each
+ * Gram matrix as it was; independent models' cosines are unrelated.
+ */
+export function probeGeometry(pa: Matrix, pb: Matrix): number {
+  const n = Math.min(pa.rows, pb.rows);
+  const ga = dotsCompact(pa.data, n, pa.data, n, pa.cols);
+  const gb = dotsCompact(pb.data, n, pb.data, n, pb.cols);
+  let sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0, m = 0;
+  for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) {
+    const x = ga[i * n + j]!, y = gb[i * n + j]!;
+    sx += x; sy += y; sxx += x * x; syy += y * y; sxy += x * y; m++;
+  }
+  if (m < 2) return 0;
+  const cov = sxy - (sx * sy) / m;
+  const vx = sxx - (sx * sx) / m;
+  const vy = syy - (sy * sy) / m;
+  return vx > 0 && vy > 0 ? cov / Math.sqrt(vx * vy) : 0;
+}
+
+/** A model seen through the probes of its own blocks (whitened like the token basis): the cells' view where B is A rotated and no tokens anchor a basis. */
+export class BlockBasisView extends ProbeBasisView {
+  constructor(checkpoint: Checkpoint, plan: ProbePlan) {
+    super(checkpoint, `blocks:${JSON.stringify(plan)}`, (view) => internalProbes(view, plan));
+  }
+}
+
+const OPERATOR_NAMES: readonly string[] = ['K', 'Kt', 'V', 'Vt', 'U', 'Ut'];
+
+/** Whether an untrusted value (a task's or an answer's selection) is a probe plan this module can follow. */
+export function isProbePlan(x: unknown): x is ProbePlan {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) return false;
+  const p = x as Record<string, unknown>;
+  const layerList = (v: unknown) => Array.isArray(v) && v.length >= 1 && v.length <= 64 && v.every((l) => Number.isSafeInteger(l) && (l as number) >= 0 && (l as number) < 1 << 16);
+  return layerList(p.layers) && layerList(p.starts)
+    && Array.isArray(p.operators) && p.operators.length >= 1 && p.operators.length <= OPERATOR_NAMES.length
+    && p.operators.every((o) => typeof o === 'string' && OPERATOR_NAMES.includes(o)) && new Set(p.operators).size === p.operators.length
+    && Number.isSafeInteger(p.count) && (p.count as number) >= 1 && (p.count as number) <= 4096;
+}
+
+/** Whether an untrusted value is the cells' block bases: one or two probe plans of one count, which the selection's indices stay below. */
+export function isBlockBases(x: unknown, indices: number[]): x is ProbePlan[] {
+  return Array.isArray(x) && x.length >= 1 && x.length <= 2 && x.every(isProbePlan)
+    && x.every((p) => p.count === x[0]!.count) && indices.every((i) => i < (x[0] as ProbePlan).count);
+}
