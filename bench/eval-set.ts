@@ -16,7 +16,7 @@ import type { VerdictLabel } from '../core/src/verdict/verdict.ts';
 import { Random } from '../core/src/synth/random.ts';
 import { encodeFloats } from '../core/src/synth/encode.ts';
 import {
-  addNoise, expandBlocks, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, flipNeuronSigns, replaceEmbeddings, regroupKvHeads, rescale, rotateHidden, rotateQueryKeyPlanes, rotateValueHeads, shiftSoftmaxRows,
+  addDeadHeads, addNoise, expandBlocks, splitNeurons, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, flipNeuronSigns, replaceEmbeddings, regroupKvHeads, rescale, rotateHidden, rotateQueryKeyPlanes, rotateValueHeads, shiftSoftmaxRows,
 } from '../core/src/synth/transforms.ts';
 import { reorderToMatch } from './adversary.ts';
 
@@ -235,6 +235,8 @@ const REPARAMETERIZED: { name: string; a: string; b: string; expected: VerdictLa
   { name: 'residual stream rotated and token interface replaced (no shared token anchors a basis), light fine-tune', a: 'base', b: 'rotated-new-interface', expected: 'partially-derived' },
   { name: 'MoE: residual stream rotated, experts reordered, token interface replaced, light fine-tune', a: 'moe-base', b: 'moe-rotated-new-interface', expected: 'partially-derived' },
   { name: 'independent, rotated, token interface replaced', a: 'base', b: 'independent-rotated-new-interface', expected: 'independent' },
+  { name: 'a quarter of the neurons split in two, a head that writes nothing added per KV group, light fine-tune', a: 'base', b: 'widened', expected: 'derived' },
+  { name: 'widened so (neurons split, dead heads), rotated, token interface replaced, light fine-tune', a: 'base', b: 'widened-rotated-new-interface', expected: 'partially-derived' },
   { name: 'every edit at once: hidden, heads, neurons permuted; rescaled; q/k planes turned; values rotated; neuron signs flipped; lm_head shifted; fine-tuned', a: 'base', b: 'all-edits', expected: 'derived' },
   { name: 'MoE, every edit at once: residual stream rotated, experts reordered, rescaled, planes turned, values rotated, signs flipped, router/lm_head shifted, fine-tuned', a: 'moe-base', b: 'moe-all-edits', expected: 'derived' },
 ];
@@ -288,6 +290,11 @@ function buildReparameterized(p: (name: string) => string): void {
   once(p('blocks-expanded'), () => addNoise(tmp('blocks-expanded'), p('blocks-expanded'), 0.01, 110));
   once(tmp('rotated-new-interface'), () => replaceEmbeddings(tmp('rotated'), tmp('rotated-new-interface'), 111));
   once(p('rotated-new-interface'), () => addNoise(tmp('rotated-new-interface'), p('rotated-new-interface'), 0.01, 112));
+  once(tmp('widened'), () => addDeadHeads(splitNeurons(p('base'), tmp('split'), 0.25, 120), tmp('widened'), 121));
+  once(p('widened'), () => addNoise(tmp('widened'), p('widened'), 0.01, 122));
+  once(tmp('widened-rotated'), () => rotateHidden(tmp('widened'), tmp('widened-rotated'), 123));
+  once(tmp('widened-rotated-new'), () => replaceEmbeddings(tmp('widened-rotated'), tmp('widened-rotated-new'), 124));
+  once(p('widened-rotated-new-interface'), () => addNoise(tmp('widened-rotated-new'), p('widened-rotated-new-interface'), 0.01, 125));
   once(tmp('independent-rotated'), () => rotateHidden(p('independent'), tmp('independent-rotated'), 113));
   once(p('independent-rotated-new-interface'), () => replaceEmbeddings(tmp('independent-rotated'), p('independent-rotated-new-interface'), 114));
   // Every function-preserving edit the set has, one after another, then a light fine-tune.

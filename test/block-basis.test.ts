@@ -17,7 +17,7 @@ import { parseControlTask } from '../core/src/controls/tasks.ts';
 import { decodeControlValue, encodeControlValue } from '../core/src/controls/wire.ts';
 import { dotsCompact } from '../core/src/align/dots.ts';
 import {
-  addNoise, flipNeuronSigns, permuteHeads, permuteNeurons, replaceEmbeddings, rescale, rotateHidden, rotateQueryKeyPlanes, rotateValueHeads,
+  addDeadHeads, addNoise, flipNeuronSigns, permuteHeads, splitNeurons, permuteNeurons, replaceEmbeddings, rescale, rotateHidden, rotateQueryKeyPlanes, rotateValueHeads,
 } from '../core/src/synth/transforms.ts';
 import { SKIP_REASON, sharedDataPresent, sharedPath } from './helpers/shared-data.ts';
 import { assertKeepsFunction, modelAndIndependent, smallModel } from './helpers/edits.ts';
@@ -64,6 +64,19 @@ test('every probe turns with the rotation and with nothing else a function-prese
     let worst = 0;
     for (let i = 0; i < ga.length; i++) worst = Math.max(worst, Math.abs(ga[i]! - gb[i]!));
     t.true(worst < 2e-3, `largest cosine difference ${worst}`);
+  }
+});
+
+test('a neuron split in two and a head that writes nothing change no probe: each counts by what it writes', (t) => {
+  const base = smallModel(22);
+  const { b: widened } = assertKeepsFunction(t, base, (src, out) => addDeadHeads(splitNeurons(src, `${out}-split`, 0.25, 1), out, 2));
+  const config = openCheckpoint(widened).config!;
+  t.is(config.intermediate_size, 160, '32 of 128 neurons split');
+  t.is(config.num_attention_heads, 6, 'a head added to each of the 2 KV groups');
+  const rotated = rotateHidden(widened, join(widened, '..', 'rotated'), 3);
+  for (const plan of plansFor(base, rotated)) {
+    const g = probeGeometry(probesOf(base, plan), probesOf(rotated, plan));
+    t.true(g > 0.9999, `geometry ${g}`);
   }
 });
 

@@ -5,13 +5,16 @@
  *
  * Every layer holds matrices from the stream to itself that no function-preserving edit inside the
  * block changes, only the rotation (M → Q M Qᵀ):
- * - K = W_qᵀ W_k (each query head with its KV head, summed): no head order, RoPE plane turn or
+ * - K = Σ_h ‖OV_h‖ W_q,hᵀ W_k,h (each query head with its KV head, weighted by the size of what it
+ *   writes, so a head whose output is zeroed adds nothing): no head order, RoPE plane turn or
  *   plane scale changes it;
  * - V = W_o W_v (likewise): no value rotation inside a KV group or scale of v against o;
  * - U = W_down W_up: no neuron order, sign flip of up with down, or scale of up against down;
  * and their transposes. Read matrices are taken with their norm folded in (`effective`), as the
  * rotation folds it. A start vector with no sign or scale left free is the mean of a layer's gate
- * rows (inside the nonlinearity, a gate row can be neither flipped nor scaled); it turns as Q m.
+ * rows (inside the nonlinearity, a gate row can be neither flipped nor scaled), each weighted by
+ * its neuron's ‖up‖·‖down‖: a neuron split in two (its down column halved between copies) weighs
+ * what it did, and one whose down column is zero nothing; it turns as Q m.
  *
  * The probes are words in these operators applied to the starts (m, K m, V U m, …), in one fixed
  * order both sides share: each is A's probe turned by Q, up to the drift of fine-tuning, which a
@@ -77,6 +80,40 @@ function reduceHeads(xs: Float32Array, count: number, kvHeads: number, heads: nu
 
 type Operator = (xs: Float32Array, count: number) => Float32Array;
 
+/** Each query head's slice of every vector times that head's weight (in place). */
+function byHead(xs: Float32Array, count: number, weights: Float64Array, headDim: number): Float32Array {
+  const heads = weights.length;
+  for (let v = 0; v < count; v++) for (let h = 0; h < heads; h++) {
+    const at = (v * heads + h) * headDim;
+    for (let i = 0; i < headDim; i++) xs[at + i] = xs[at + i]! * weights[h]!;
+  }
+  return xs;
+}
+
+/**
+ * ‖W_o,h W_v,g(h)‖_F for every query head h: what the head writes, whatever its parametrization.
+ * ‖AB‖² = Σ_ij (AᵀA)_ij (BBᵀ)_ij, with AᵀA and BBᵀ head_dim wide, so no d × d product is formed.
+ */
+function headOutputNorms(o: Matrix, v: Matrix, shape: { heads: number; kvHeads: number; headDim: number }): Float64Array {
+  const { heads, kvHeads, headDim } = shape;
+  const d = o.rows;
+  const oT = new Float32Array(o.cols * d);
+  for (let r = 0; r < d; r++) for (let c = 0; c < o.cols; c++) oT[c * d + r] = o.data[r * o.cols + c]!;
+  const vv = Array.from({ length: kvHeads }, (_, g) => {
+    const rows = v.data.subarray(g * headDim * v.cols, (g + 1) * headDim * v.cols);
+    return dotsCompact(rows, headDim, rows, headDim, v.cols);
+  });
+  const group = heads / kvHeads;
+  return Float64Array.from({ length: heads }, (_, h) => {
+    const rows = oT.subarray(h * headDim * d, (h + 1) * headDim * d);
+    const oo = dotsCompact(rows, headDim, rows, headDim, d);
+    const b = vv[Math.floor(h / group)]!;
+    let ss = 0;
+    for (let i = 0; i < headDim * headDim; i++) ss += oo[i]! * b[i]!;
+    return Math.sqrt(Math.max(0, ss));
+  });
+}
+
 /** The MLP whose gate and up/down make a layer's start and U: dense, else shared experts. */
 function mlpPrefix(view: ModelView, layer: number): 'mlp' | 'shared' | null {
   for (const p of ['mlp', 'shared'] as const) {
@@ -93,9 +130,10 @@ export function availableOperators(view: ModelView, layer: number): OperatorName
   return out;
 }
 
-/** Whether a layer has a dense or shared-experts gate (a start vector read whole); routed experts' gates are pooled only where no chosen layer has one. */
+/** Whether a layer has a dense or shared-experts gated MLP (a start read whole); routed experts are pooled only where no chosen layer has one. */
 function denseGate(view: ModelView, layer: number): boolean {
-  return !!(view.tensor('mlp.gate', layer) || view.tensor('shared.gate', layer));
+  const p = mlpPrefix(view, layer);
+  return !!p && !!view.tensor(`${p}.gate`, layer);
 }
 
 function operators(view: ModelView, layer: number, names: OperatorName[]): Map<OperatorName, Operator> | null {
@@ -105,8 +143,9 @@ function operators(view: ModelView, layer: number, names: OperatorName[]): Map<O
     const [q, k, v, o] = [view.effective('attn.q', layer), view.effective('attn.k', layer), view.effective('attn.v', layer), view.matrix('attn.o', layer)];
     if (!shape || !q || !k || !v || !o) return null;
     const { heads, kvHeads, headDim } = shape;
-    out.set('K', (xs, n) => applyT(q, expandHeads(apply(k, xs, n), n, kvHeads, heads, headDim), n));
-    out.set('Kt', (xs, n) => applyT(k, reduceHeads(apply(q, xs, n), n, kvHeads, heads, headDim), n));
+    const w = headOutputNorms(o, v, shape);
+    out.set('K', (xs, n) => applyT(q, byHead(expandHeads(apply(k, xs, n), n, kvHeads, heads, headDim), n, w, headDim), n));
+    out.set('Kt', (xs, n) => applyT(k, reduceHeads(byHead(apply(q, xs, n), n, w, headDim), n, kvHeads, heads, headDim), n));
     out.set('V', (xs, n) => apply(o, expandHeads(apply(v, xs, n), n, kvHeads, heads, headDim), n));
     out.set('Vt', (xs, n) => applyT(v, reduceHeads(applyT(o, xs, n), n, kvHeads, heads, headDim), n));
   }
@@ -120,22 +159,40 @@ function operators(view: ModelView, layer: number, names: OperatorName[]): Map<O
   return out;
 }
 
-/** The mean effective gate row of a layer (its routed experts' gates pooled where it has no other), or null. */
+/** Row norms of a matrix, or column norms (`byColumn`). */
+function lineNorms(m: Matrix, byColumn: boolean): Float64Array {
+  const out = new Float64Array(byColumn ? m.cols : m.rows);
+  for (let r = 0; r < m.rows; r++) for (let c = 0; c < m.cols; c++) {
+    const x = m.data[r * m.cols + c]!;
+    out[byColumn ? c : r] = out[byColumn ? c : r]! + x * x;
+  }
+  return out.map(Math.sqrt);
+}
+
+/**
+ * A layer's start: its effective gate rows, each weighted by its neuron's ‖up‖·‖down‖, averaged
+ * (its routed experts' neurons pooled where it has no dense or shared MLP); null where missing.
+ */
 function start(view: ModelView, layer: number): Float32Array | null {
-  const dense = ['mlp.gate', 'shared.gate'].find((role) => view.tensor(role, layer));
-  const sources: [string, number | null][] = dense ? [[dense, null]] : view.experts('expert.gate', layer).map((e) => ['expert.gate', e]);
+  const dense = mlpPrefix(view, layer);
+  const sources: [string, number | null][] = dense && view.tensor(`${dense}.gate`, layer) ? [[dense, null]]
+    : view.experts('expert.gate', layer).map((e) => ['expert', e]);
   const d = view.hidden;
   if (sources.length === 0 || !d) return null;
   const acc = new Float64Array(d);
-  let rows = 0;
-  // One matrix at a time: a layer of 128 experts is never held whole.
-  for (const [role, expert] of sources) {
-    const m = view.effective(role, layer, expert);
-    if (!m || m.cols !== d) return null;
-    for (let r = 0; r < m.rows; r++) for (let j = 0; j < d; j++) acc[j] = acc[j]! + m.data[r * d + j]!;
-    rows += m.rows;
+  let mass = 0;
+  // One expert at a time: a layer of 128 experts is never held whole.
+  for (const [prefix, expert] of sources) {
+    const [gate, up, down] = [view.effective(`${prefix}.gate`, layer, expert), view.effective(`${prefix}.up`, layer, expert), view.matrix(`${prefix}.down`, layer, expert)];
+    if (!gate || !up || !down || gate.cols !== d || up.rows !== gate.rows || down.cols !== gate.rows) return null;
+    const [nu, nd] = [lineNorms(up, false), lineNorms(down, true)];
+    for (let r = 0; r < gate.rows; r++) {
+      const wr = nu[r]! * nd[r]!;
+      for (let j = 0; j < d; j++) acc[j] = acc[j]! + wr * gate.data[r * d + j]!;
+      mass += wr;
+    }
   }
-  return Float32Array.from(acc, (x) => x / rows);
+  return mass > 0 ? Float32Array.from(acc, (x) => x / mass) : null;
 }
 
 function unit(xs: Float32Array, count: number, d: number): void {
@@ -166,7 +223,7 @@ const MAX_WORD = 4;
 /**
  * Two probe plans both models can follow, from disjoint layers, or null: a basis made from a
  * layer's own blocks must not judge that layer (its cells would find the construction the same on
- * both sides: BabyLlama-105 against the independent 361 read attention related so, p = 1.8e-6), so each cell
+ * both sides: BabyLlama-105 against the independent 361 read attention related so, p = 2.8e-6), so each cell
  * is compared in the basis of the plan that does not hold its layer of A (basisFor). Each plan:
  * up to PLAN_LAYERS layers (the two alternate over evenly spaced ones; a rotation keeps the depth),
  * operators both models have in all of them, and starts from its layers with a dense or shared
@@ -181,11 +238,17 @@ export function planProbes(a: ModelView, b: ModelView, count: number): [ProbePla
   return plans[0] && plans[1] ? [plans[0], plans[1]] : null;
 }
 
+/** Whether every routed expert of a layer has its gate, up and down (a pooled start). */
+function pooled(view: ModelView, layer: number): boolean {
+  const experts = view.experts('expert.gate', layer);
+  return experts.length > 0 && experts.every((e) => view.tensor('expert.up', layer, e) && view.tensor('expert.down', layer, e));
+}
+
 function plan(a: ModelView, b: ModelView, layers: number[], count: number): ProbePlan | null {
   const operators = (['K', 'Kt', 'V', 'Vt', 'U', 'Ut'] as OperatorName[]).filter((o) => layers.every((l) => availableOperators(a, l).includes(o) && availableOperators(b, l).includes(o)));
   if (layers.length === 0 || operators.length === 0) return null;
   let starts = layers.filter((l) => denseGate(a, l) && denseGate(b, l));
-  if (starts.length === 0) starts = layers.filter((l) => a.experts('expert.gate', l).length > 0 && b.experts('expert.gate', l).length > 0).slice(0, 1);
+  if (starts.length === 0) starts = layers.filter((l) => pooled(a, l) && pooled(b, l)).slice(0, 1);
   return starts.length > 0 ? { layers, starts, operators, count } : null;
 }
 

@@ -606,3 +606,75 @@ export function expandBlocks(src: string, out: string, every: number, seed: numb
   rmSync(copied, { recursive: true, force: true });
   return result;
 }
+
+/**
+ * A share of each dense MLP's neurons split in two: the copy keeps the gate and up rows, and the
+ * down column is divided between the two (a random part each). silu(g·x)(u·x)·d is then computed
+ * as the sum of two neurons: the same function, a wider MLP.
+ */
+export function splitNeurons(src: string, out: string, share: number, seed: number): string {
+  const width = openCheckpoint(src).config!.intermediate_size as number;
+  const random = new Random(seed, 'split neurons');
+  const chosen = shuffled(width, seed).slice(0, Math.round(share * width)).sort((x, y) => x - y);
+  const parts = Float32Array.from(chosen, () => 0.2 + 0.6 * random.uniform());
+  return rewrite(src, out, (name, shape, v) => {
+    const { role } = classifyTensor(name);
+    if (role === 'mlp.gate' || role === 'mlp.up') {
+      const cols = shape[1]!;
+      const values = new Float32Array((width + chosen.length) * cols);
+      values.set(v);
+      chosen.forEach((n, k) => values.set(v.subarray(n * cols, (n + 1) * cols), (width + k) * cols));
+      return [{ name, shape: [width + chosen.length, cols], values }];
+    }
+    if (role === 'mlp.down') {
+      const rows = shape[0]!;
+      const wide = width + chosen.length;
+      const values = new Float32Array(rows * wide);
+      for (let r = 0; r < rows; r++) {
+        values.set(v.subarray(r * width, (r + 1) * width), r * wide);
+        chosen.forEach((n, k) => {
+          values[r * wide + n] = v[r * width + n]! * parts[k]!;
+          values[r * wide + width + k] = v[r * width + n]! * (1 - parts[k]!);
+        });
+      }
+      return [{ name, shape: [rows, wide], values }];
+    }
+    return [{ name, shape, values: v }];
+  }, (c) => ({ ...c, intermediate_size: width + chosen.length }));
+}
+
+/**
+ * One query head added to every KV group, its q rows drawn with the spread of the others and its
+ * o columns zero: it attends, and writes nothing. The same function, more heads.
+ */
+export function addDeadHeads(src: string, out: string, seed: number): string {
+  const h = headsOf(openCheckpoint(src).config!);
+  const group = h.heads / h.kvHeads;
+  const d = h.headDim;
+  const random = new Random(seed, 'dead heads');
+  return rewrite(src, out, (name, shape, v) => {
+    const { role } = classifyTensor(name);
+    if (role === 'attn.q') {
+      const cols = shape[1]!;
+      let ss = 0;
+      for (const x of v) ss += x * x;
+      const spread = Math.sqrt(ss / v.length);
+      const values = new Float32Array((h.heads + h.kvHeads) * d * cols);
+      for (let g = 0; g < h.kvHeads; g++) {
+        values.set(v.subarray(g * group * d * cols, (g + 1) * group * d * cols), g * (group + 1) * d * cols);
+        for (let e = 0; e < d * cols; e++) values[(g * (group + 1) + group) * d * cols + e] = spread * random.normal();
+      }
+      return [{ name, shape: [(h.heads + h.kvHeads) * d, cols], values }];
+    }
+    if (role === 'attn.o') {
+      const rows = shape[0]!;
+      const [before, after] = [h.heads * d, (h.heads + h.kvHeads) * d];
+      const values = new Float32Array(rows * after);
+      for (let r = 0; r < rows; r++) for (let g = 0; g < h.kvHeads; g++) {
+        values.set(v.subarray(r * before + g * group * d, r * before + (g + 1) * group * d), r * after + g * (group + 1) * d);
+      }
+      return [{ name, shape: [rows, after], values }];
+    }
+    return [{ name, shape, values: v }];
+  }, (c) => ({ ...c, num_attention_heads: h.heads + h.kvHeads, head_dim: d }));
+}
