@@ -39,19 +39,28 @@ function apply(m: Matrix, xs: Float32Array, count: number): Float32Array {
   return Float32Array.from(dotsCompact(xs, count, m.data, m.rows, m.cols));
 }
 
-/** y = Mᵀ x for each vector (length m.rows) of `xs`. */
+/** y = Mᵀ x for each vector (length m.rows) of `xs`: one pass over M for all the vectors. */
 function applyT(m: Matrix, xs: Float32Array, count: number): Float32Array {
-  const out = new Float32Array(count * m.cols);
-  const acc = new Float64Array(m.cols);
-  for (let v = 0; v < count; v++) {
-    acc.fill(0);
-    for (let r = 0; r < m.rows; r++) {
+  const acc = new Float64Array(count * m.cols);
+  for (let r = 0; r < m.rows; r++) {
+    const row = m.data.subarray(r * m.cols, (r + 1) * m.cols);
+    for (let v = 0; v < count; v++) {
       const f = xs[v * m.rows + r]!;
       if (f === 0) continue;
-      const row = m.data.subarray(r * m.cols, (r + 1) * m.cols);
-      for (let j = 0; j < m.cols; j++) acc[j] = acc[j]! + f * row[j]!;
+      const at = v * m.cols;
+      for (let j = 0; j < m.cols; j++) acc[at + j] = acc[at + j]! + f * row[j]!;
     }
-    for (let j = 0; j < m.cols; j++) out[v * m.cols + j] = acc[j]!;
+  }
+  return Float32Array.from(acc);
+}
+
+/** Mᵀ row-major, in tiles (a 4096 × 4096 o in a fraction of the time a plain strided loop takes). */
+function transposed(m: Matrix): Float32Array {
+  const out = new Float32Array(m.rows * m.cols);
+  const T = 64;
+  for (let r0 = 0; r0 < m.rows; r0 += T) for (let c0 = 0; c0 < m.cols; c0 += T) {
+    const [r1, c1] = [Math.min(m.rows, r0 + T), Math.min(m.cols, c0 + T)];
+    for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * m.rows + r] = m.data[r * m.cols + c]!;
   }
   return out;
 }
@@ -97,8 +106,7 @@ function byHead(xs: Float32Array, count: number, weights: Float64Array, headDim:
 function headOutputNorms(o: Matrix, v: Matrix, shape: { heads: number; kvHeads: number; headDim: number }): Float64Array {
   const { heads, kvHeads, headDim } = shape;
   const d = o.rows;
-  const oT = new Float32Array(o.cols * d);
-  for (let r = 0; r < d; r++) for (let c = 0; c < o.cols; c++) oT[c * d + r] = o.data[r * o.cols + c]!;
+  const oT = transposed(o);
   const vv = Array.from({ length: kvHeads }, (_, g) => {
     const rows = v.data.subarray(g * headDim * v.cols, (g + 1) * headDim * v.cols);
     return dotsCompact(rows, headDim, rows, headDim, v.cols);
