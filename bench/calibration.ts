@@ -106,6 +106,20 @@ export function runCalibration(root: string, perShape: number, shared?: string):
     }
     rows.push(tally(`synthetic ${s.name}`, sections));
   }
+  // Independent models of different depths: their layers are paired through their circuits
+  // (align/layer-circuits.ts), the most alike chosen; a pairing that lifted the cells it pairs
+  // above their nulls would show here (4 against 2 layers leaves it the most freedom).
+  const deeper = SHAPES[0]!;
+  for (const depth of [3, 2]) {
+    const sections: (AlignmentSection | null)[] = [];
+    for (let i = 0; i < perShape; i++) for (let j = i + 1; j < perShape; j++) {
+      const shallower = join(root, `${deeper.name}-${depth}-layers-${j}`);
+      if (!existsSync(shallower)) synthesize('base', { out: shallower, shape: { ...deeper.shape, layers: depth }, seed: 1000 * depth + j });
+      const a = join(root, `${deeper.name}-${i}`);
+      sections.push(alignModels({ a: openCheckpoint(a), b: openCheckpoint(shallower), tokenPairs: sameIdPairs(a), seed: i * 100 + j }));
+    }
+    rows.push(tally(`synthetic ${deeper.name}, 4 vs ${depth} layers`, sections));
+  }
   if (shared && existsSync(join(shared, 'babyllama-105'))) {
     const matched = join(root, 'real-361-matched');
     if (!existsSync(matched)) reorderToMatch(join(shared, 'babyllama-105'), join(shared, 'babyllama-361'), matched);

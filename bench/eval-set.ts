@@ -235,6 +235,9 @@ const REPARAMETERIZED: { name: string; a: string; b: string; expected: VerdictLa
   { name: 'residual stream rotated and token interface replaced (no shared token anchors a basis), light fine-tune', a: 'base', b: 'rotated-new-interface', expected: 'partially-derived' },
   { name: 'MoE: residual stream rotated, experts reordered, token interface replaced, light fine-tune', a: 'moe-base', b: 'moe-rotated-new-interface', expected: 'partially-derived' },
   { name: 'independent, rotated, token interface replaced', a: 'base', b: 'independent-rotated-new-interface', expected: 'independent' },
+  { name: 'a layer removed, heads and neurons permuted, light fine-tune', a: 'base', b: 'pruned-heads-permuted', expected: 'derived' },
+  { name: 'a layer removed, residual stream rotated, light fine-tune', a: 'base', b: 'pruned-rotated', expected: 'derived' },
+  { name: 'LLaMA Pro block expansion, residual stream rotated, light fine-tune', a: 'base', b: 'expanded-rotated', expected: 'derived' },
   { name: 'a quarter of the neurons split in two, a head that writes nothing added per KV group, light fine-tune', a: 'base', b: 'widened', expected: 'derived' },
   { name: 'widened so (neurons split, dead heads), rotated, token interface replaced, light fine-tune', a: 'base', b: 'widened-rotated-new-interface', expected: 'partially-derived' },
   { name: 'every edit at once: hidden, heads, neurons permuted; rescaled; q/k planes turned; values rotated; neuron signs flipped; lm_head shifted; fine-tuned', a: 'base', b: 'all-edits', expected: 'derived' },
@@ -295,6 +298,13 @@ function buildReparameterized(p: (name: string) => string): void {
   once(tmp('widened-rotated'), () => rotateHidden(tmp('widened'), tmp('widened-rotated'), 123));
   once(tmp('widened-rotated-new'), () => replaceEmbeddings(tmp('widened-rotated'), tmp('widened-rotated-new'), 124));
   once(p('widened-rotated-new-interface'), () => addNoise(tmp('widened-rotated-new'), p('widened-rotated-new-interface'), 0.01, 125));
+  once(tmp('depth-pruned-heads'), () => permuteHeads(p('depth-pruned'), tmp('depth-pruned-heads'), 126));
+  once(tmp('depth-pruned-heads-neurons'), () => permuteNeurons(tmp('depth-pruned-heads'), tmp('depth-pruned-heads-neurons'), 127));
+  once(p('pruned-heads-permuted'), () => addNoise(tmp('depth-pruned-heads-neurons'), p('pruned-heads-permuted'), 0.01, 128));
+  once(tmp('pruned-rotated'), () => rotateHidden(p('depth-pruned'), tmp('pruned-rotated'), 129));
+  once(p('pruned-rotated'), () => addNoise(tmp('pruned-rotated'), p('pruned-rotated'), 0.01, 130));
+  once(tmp('expanded-rotated'), () => rotateHidden(tmp('blocks-expanded'), tmp('expanded-rotated'), 131));
+  once(p('expanded-rotated'), () => addNoise(tmp('expanded-rotated'), p('expanded-rotated'), 0.01, 132));
   once(tmp('independent-rotated'), () => rotateHidden(p('independent'), tmp('independent-rotated'), 113));
   once(p('independent-rotated-new-interface'), () => replaceEmbeddings(tmp('independent-rotated'), p('independent-rotated-new-interface'), 114));
   // Every function-preserving edit the set has, one after another, then a light fine-tune.

@@ -28,6 +28,7 @@ import { ModelView } from './model-view.ts';
 import { TokenBasisView } from './token-basis.ts';
 import { attentionCircuits, CIRCUIT_DIMS } from './circuits.ts';
 import { BLOCK_GEOMETRY_LEVEL, ROTATION_CKA_LEVEL } from './geometry.ts';
+import { circuitLayerPairs } from './layer-circuits.ts';
 import { basisFor, BlockBasisView, internalProbes, planProbes, probeGeometry, type ProbePlan } from './internal-basis.ts';
 import { freezeOperand } from './dots.ts';
 export { indexTensorsSteps } from './model-view.ts';
@@ -128,7 +129,7 @@ export interface AlignedComponentResult {
 export interface AlignmentSection {
   hidden: HiddenAlignment | null;
   /** How layers were paired: by index, or through the layer alignment (depth changed). */
-  layerPairing: 'index' | 'layer alignment' | 'relative depth';
+  layerPairing: 'index' | 'layer alignment' | 'relative depth' | 'layer circuits';
   components: AlignedComponentResult[];
   level: { cell: number; component: number };
   nulls: string;
@@ -189,6 +190,8 @@ export interface HiddenPart {
   hidden: HiddenAlignment | null;
   /** Null when the hidden dimensions could not be put in correspondence (no cells then). */
   selection: PlainSelection | null;
+  /** Where the depths differ: [A's layer, B's layer] paired through their summed circuits in the cells' basis (layer-circuits.ts). */
+  layerPairs?: [number, number][];
   unreadable: string[];
   seconds: number;
 }
@@ -236,7 +239,7 @@ export interface AlignmentPlan {
  * How layers pair, and which groups of cells have tensors on the sides they need (no tensor is
  * read). `sample`: the run's --sample fraction, under which fewer layer pairs get cells.
  */
-export function planAlignment(a: Checkpoint, b: Checkpoint, layerPairsGiven: [number, number][] | null, sample: number | null = null): AlignmentPlan {
+export function planAlignment(a: Checkpoint, b: Checkpoint, layerPairsGiven: [number, number][] | null, sample: number | null = null, circuits: [number, number][] | null = null): AlignmentPlan {
   const [va, vb] = [new ModelView(a), new ModelView(b)];
   try {
     const has = (v: ModelView, role: string) => v.layers.some((l) => v.tensor(role, l) !== null);
@@ -255,7 +258,14 @@ export function planAlignment(a: Checkpoint, b: Checkpoint, layerPairsGiven: [nu
     // 4 (sampledCellPairs), their null partners still among them: with 3 partners a cell tops its
     // draws up to MIN_NULL_DRAWS with dimension shuffles (layerCells).
     const count = sampledCellPairs(ALIGNED_LAYERS, controlsFraction(sample));
-    return { pairs: evenlySpaced(pairs.length, count).map((i) => pairs[i]!), candidates: pairs.length, pairing, groups };
+    const chosen = (list: [number, number][]) => evenlySpaced(list.length, count).map((i) => list[i]!);
+    if (va.layers.length !== vb.layers.length && circuits) {
+      // Depth changed: B's layers paired with A's through their circuits (layer-circuits.ts),
+      // which no reparametrization inside a block or of the hidden basis changes.
+      const valid = circuits.filter(([la, lb]) => va.layers.includes(la) && vb.layers.includes(lb));
+      if (valid.length) return { pairs: chosen(valid), candidates: valid.length, pairing: 'layer circuits', groups };
+    }
+    return { pairs: chosen(pairs), candidates: pairs.length, pairing, groups };
   } finally {
     va.close();
     vb.close();
@@ -301,7 +311,7 @@ export function alignModels(input: AlignmentInput): AlignmentSection | null {
   const seed = input.seed ?? 1;
   const hidden = alignHiddenPart(input.a, input.b, input.tokenPairs, seed);
   if (!hidden) return null;
-  const plan = planAlignment(input.a, input.b, input.layerPairs ?? null);
+  const plan = planAlignment(input.a, input.b, input.layerPairs ?? null, null, hidden.layerPairs ?? null);
   const { specs, notes } = cellSpecs(plan, hidden, input.tokenPairs, seed);
   const parts = specs.map((spec) => alignedCellsPart(input.a, input.b, spec));
   if (input.timings) addCellTimings(input.timings, specs, parts);
@@ -344,7 +354,8 @@ export function alignHiddenPart(ca: Checkpoint, cb: Checkpoint, tokenPairs: [num
       const sel = map ? selectDims(map, MAX_DIMS, () => random.uniform()) : null;
       selection = sel ? { a: [...sel.a], b: [...sel.b], sign: [...sel.sign] } : null;
     }
-    return { hidden: found?.alignment ?? null, selection, unreadable: unreadableNotes(a, b), seconds: (Date.now() - started) / 1000 };
+    const layerPairs = selection && a.layers.length !== b.layers.length ? pairedByCircuits(ca, cb, selection) : null;
+    return { hidden: found?.alignment ?? null, selection, ...(layerPairs ? { layerPairs } : {}), unreadable: unreadableNotes(a, b), seconds: (Date.now() - started) / 1000 };
   } finally {
     a.close();
     b.close();
@@ -375,6 +386,20 @@ function blockBasis(a: ModelView, b: ModelView, hidden: HiddenAlignment): ProbeP
   const correlation = sum / plans.length;
   hidden.blockGeometry = { correlation: Math.round(correlation * 1e4) / 1e4, probes, layers: [...new Set(plans.flatMap((p) => p.layers))].sort((x, y) => x - y) };
   return correlation >= BLOCK_GEOMETRY_LEVEL ? plans : null;
+}
+
+/** Layers paired through their circuits, in the basis the cells will use (the token basis where the selection has probes). */
+function pairedByCircuits(ca: Checkpoint, cb: Checkpoint, selection: PlainSelection): [number, number][] | null {
+  const { probes } = selection;
+  const [a, b] = probes
+    ? [new TokenBasisView(ca, probes.map((p) => p[0])), new TokenBasisView(cb, probes.map((p) => p[1]))]
+    : [new ModelView(ca), new ModelView(cb)];
+  try {
+    return circuitLayerPairs(a, b, { a: Int32Array.from(selection.a), b: Int32Array.from(selection.b), sign: Float32Array.from(selection.sign) });
+  } finally {
+    a.close();
+    b.close();
+  }
 }
 
 function unreadableNotes(a: ModelView, b: ModelView): string[] {

@@ -230,7 +230,7 @@ export async function computeControls(input: PreparedComparison | PendingCompari
   let cells: Promise<void> = Promise.resolve();
   if (hidden) {
     const layerPairs = layers ? layers.alignment.alignment.map((x) => [x.a, x.b] as [number, number]) : null;
-    const plan = planAlignment(prepared.a, prepared.b, layerPairs, fraction);
+    const plan = planAlignment(prepared.a, prepared.b, layerPairs, fraction, hidden.layerPairs ?? null);
     alignedPairs = { chosen: plan.pairs.length, of: plan.candidates };
     const { specs, notes } = cellSpecs(plan, hidden, tokenPairs, seed);
     const cellTasks = specs.map((spec, id): ControlTask => ({ id, label: `alignment: ${spec.group} ${spec.pairs.length ? `layers ${spec.pairs[0]![0]}-${spec.pairs[spec.pairs.length - 1]![0]}` : 'rows'}`, models, seed, part: { kind: 'alignment.cells', spec } }));

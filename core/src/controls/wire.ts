@@ -68,6 +68,8 @@ function checkValue(kind: ControlKind, v: unknown): string | null {
         && Array.isArray(bg.layers) && bg.layers.every((l) => Number.isSafeInteger(l)))) return 'malformed block geometry';
       const bb = obj(v.hidden) ? v.hidden.blockBasis : undefined;
       if (bb !== undefined && !(obj(bb) && Number.isSafeInteger(bb.probes))) return 'malformed block basis';
+      const lp = v.layerPairs;
+      if (lp !== undefined && !(Array.isArray(lp) && lp.length <= 4096 && lp.every((p) => Array.isArray(p) && p.length === 2 && p.every((l) => Number.isSafeInteger(l) && (l as number) >= 0)))) return 'malformed layer pairs';
       const s = v.selection;
       if (s === null) return null;
       const ints = (x: unknown) => Array.isArray(x) && x.every((i) => Number.isSafeInteger(i) && (i as number) >= 0);
