@@ -10,7 +10,7 @@ import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compareModels, type ComparisonReport } from '../core/src/compare/model-report.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
-import { addNoise, replaceEmbeddings, rotateHidden } from '../core/src/synth/transforms.ts';
+import { addNoise, keepLayers, permuteHeads, replaceEmbeddings, rotateHidden } from '../core/src/synth/transforms.ts';
 import { startWorker } from '../worker/src/index.ts';
 import { JobState } from '../proto/lineage/v1/lineage.ts';
 import { waitFor, WORKER } from './helpers/cluster.ts';
@@ -156,7 +156,7 @@ unless(NATS_MISSING, test.serial)('control tasks the workers refuse: the job is 
   t.true(report.verdict.evidence.some((e) => /control unavailable/.test(e.signal)), 'the verdict says which controls it lacked');
 });
 
-unless(NATS_MISSING, test.serial)('a rotated copy on the cluster: the cells tasks carry the token basis (or, its token interface replaced, the block bases), the workers build it, and the report equals the local one', async (t) => {
+unless(NATS_MISSING, test.serial)('a rotated copy on the cluster: the cells tasks carry the token basis (or, its token interface replaced, the block bases), the workers build it, and the report equals the local one; a layer removed with heads permuted, its layers paired by a worker\'s circuits task', async (t) => {
   t.timeout(180_000);
   const root = tempDir();
   const base = join(root, 'base');
@@ -184,4 +184,17 @@ unless(NATS_MISSING, test.serial)('a rotated copy on the cluster: the cells task
   const { run: _blocksRun, ...blocksCluster } = blocks;
   const { run: _blocksLocalRun, ...blocksLocal } = await compareModels(base, newInterface, { targetTaskBytes: TASK_BYTES });
   t.deepEqual(blocksCluster, blocksLocal);
+
+  // A layer removed and the heads permuted: the layers task (alignment.layers) runs on the worker too.
+  const deep = join(root, 'deep');
+  synthesize('base', { out: deep, shape: { layers: 4, hidden: 96, intermediate: 256, heads: 4, kvHeads: 2, vocab: 1500 }, seed: 12 });
+  const pruned = addNoise(permuteHeads(keepLayers(deep, join(root, 'pruned-raw'), [0, 1, 3]), join(root, 'pruned-heads'), 13), join(root, 'pruned'), 0.01, 14);
+  await rpc.submit({ jobId: 'ctl-pruned', modelA: deep, modelB: pruned, options: { hash: '', kernel: '', targetTaskBytes: TASK_BYTES } });
+  t.is((await rpc.watch('ctl-pruned')).at(-1)!.state, JobState.JOB_STATE_DONE);
+  const depth = await rpc.report('ctl-pruned') as ComparisonReport;
+  t.is(depth.controls!.alignment!.layerPairing, 'layer circuits');
+  t.is(depth.verdict.label, 'derived', depth.verdict.summary);
+  const { run: _depthRun, ...depthCluster } = depth;
+  const { run: _depthLocalRun, ...depthLocal } = await compareModels(deep, pruned, { targetTaskBytes: TASK_BYTES });
+  t.deepEqual(depthCluster, depthLocal);
 });

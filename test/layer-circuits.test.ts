@@ -8,6 +8,7 @@
 import test from 'ava';
 import { join } from 'node:path';
 import { compareModels } from '../core/src/compare/model-report.ts';
+import { parseControlTask } from '../core/src/controls/tasks.ts';
 import { decodeControlValue, encodeControlValue } from '../core/src/controls/wire.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
 import { addNoise, expandBlocks, keepLayers, permuteHeads, permuteNeurons, rotateHidden } from '../core/src/synth/transforms.ts';
@@ -54,10 +55,16 @@ test('an independent model of another depth stays independent', async (t) => {
   t.is(report.verdict.label, 'independent', report.verdict.summary);
 });
 
-test('layer pairs in a hidden alignment answer are checked', (t) => {
-  const answer = (layerPairs: unknown) => ({ hidden: { kind: 'none' }, selection: null, layerPairs, unreadable: [], seconds: 0.1 });
-  t.notThrows(() => decodeControlValue('alignment.hidden', encodeControlValue(answer([[0, 0], [1, 2]]))));
+test('a layers task and its answer are checked: a selection like the cells\', pairs of layer indices', (t) => {
+  t.notThrows(() => decodeControlValue('alignment.layers', encodeControlValue([[0, 0], [1, 2]])));
+  t.notThrows(() => decodeControlValue('alignment.layers', encodeControlValue(null)));
   for (const bad of [[[0, -1]], [[0, 1, 2]], [['0', 1]], { 0: [0, 0] }, [[0, 1.5]]]) {
-    t.throws(() => decodeControlValue('alignment.hidden', encodeControlValue(answer(bad))), { message: /malformed layer pairs/ }, JSON.stringify(bad));
+    t.throws(() => decodeControlValue('alignment.layers', encodeControlValue(bad)), { message: /malformed layer pairs/ }, JSON.stringify(bad));
   }
+  const task = (selection: unknown) => JSON.stringify({ id: 0, label: 'layers', models: { a: '/a', b: '/b' }, seed: 1, part: { kind: 'alignment.layers', selection } });
+  t.notThrows(() => parseControlTask(task({ a: [0, 1], b: [1, 0], sign: [1, -1] })));
+  t.notThrows(() => parseControlTask(task({ a: [0, 1], b: [0, 1], sign: [1, 1], probes: [[3, 4], [7, 7]] })));
+  t.throws(() => parseControlTask(task({ a: [0, 1], b: [0], sign: [1, 1] })), { message: /alignment.layers: selection/ });
+  t.throws(() => parseControlTask(task({ a: [0, 2], b: [0, 2], sign: [1, 1], probes: [[3, 4], [7, 7]] })), { message: /alignment.layers: probes/ });
+  t.throws(() => parseControlTask(task(null)), { message: /alignment.layers: selection/ });
 });

@@ -23,7 +23,7 @@ test('a layer listed twice is copied, in order', (t) => {
   t.deepEqual(q(out, 0), q(a, 0));
 });
 
-test('block expansion (LLaMA Pro): copies inserted with fresh outputs; the expanded, fine-tuned model is derived, its layers paired through their circuits', async (t) => {
+test('block expansion (LLaMA Pro): copies inserted with fresh outputs; the expanded, fine-tuned model is derived, its layers paired through the layer alignment', async (t) => {
   const { root, a } = modelAndIndependent(52);
   const expanded = expandBlocks(a, join(root, 'x'), 1, 53);
   t.is(openCheckpoint(expanded).config!.num_hidden_layers, 4, 'a copy after each of the 2 layers');
@@ -32,7 +32,7 @@ test('block expansion (LLaMA Pro): copies inserted with fresh outputs; the expan
   t.deepEqual(o(expanded, 2), o(a, 1));
   const report = await compareModels(a, addNoise(expanded, join(root, 'xf'), 0.01, 54), { threads: 1 });
   t.is(report.verdict.label, 'derived', report.verdict.summary);
-  t.is(report.controls!.alignment!.layerPairing, 'layer circuits');
+  t.is(report.controls!.alignment!.layerPairing, 'layer alignment', 'raw rows pair it: no circuits task');
   const attention = report.controls!.alignment!.components.find((c) => c.component === 'attention')!;
   t.is(attention.finding, 'related');
 });

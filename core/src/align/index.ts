@@ -190,8 +190,6 @@ export interface HiddenPart {
   hidden: HiddenAlignment | null;
   /** Null when the hidden dimensions could not be put in correspondence (no cells then). */
   selection: PlainSelection | null;
-  /** Where the depths differ: [A's layer, B's layer] paired through their summed circuits in the cells' basis (layer-circuits.ts). */
-  layerPairs?: [number, number][];
   unreadable: string[];
   seconds: number;
 }
@@ -311,11 +309,24 @@ export function alignModels(input: AlignmentInput): AlignmentSection | null {
   const seed = input.seed ?? 1;
   const hidden = alignHiddenPart(input.a, input.b, input.tokenPairs, seed);
   if (!hidden) return null;
-  const plan = planAlignment(input.a, input.b, input.layerPairs ?? null, null, hidden.layerPairs ?? null);
+  // No stage-1 layer alignment here: where depths differ and none is given, pair through the circuits.
+  const circuits = !input.layerPairs && hidden.selection && depthsDiffer(input.a, input.b) ? alignLayersByCircuits(input.a, input.b, hidden.selection) : null;
+  const plan = planAlignment(input.a, input.b, input.layerPairs ?? null, null, circuits);
   const { specs, notes } = cellSpecs(plan, hidden, input.tokenPairs, seed);
   const parts = specs.map((spec) => alignedCellsPart(input.a, input.b, spec));
   if (input.timings) addCellTimings(input.timings, specs, parts);
   return alignmentSection(hidden, plan, parts, notes, input.timings);
+}
+
+/** Whether the models have different numbers of layers (their cells then need a layer pairing). */
+export function depthsDiffer(ca: Checkpoint, cb: Checkpoint): boolean {
+  const [a, b] = [new ModelView(ca), new ModelView(cb)];
+  try {
+    return a.layers.length !== b.layers.length;
+  } finally {
+    a.close();
+    b.close();
+  }
 }
 
 /** Step 1: the hidden dimensions put in correspondence, and the dimensions the cells compare. Null when a side has no hidden size. */
@@ -354,8 +365,7 @@ export function alignHiddenPart(ca: Checkpoint, cb: Checkpoint, tokenPairs: [num
       const sel = map ? selectDims(map, MAX_DIMS, () => random.uniform()) : null;
       selection = sel ? { a: [...sel.a], b: [...sel.b], sign: [...sel.sign] } : null;
     }
-    const layerPairs = selection && a.layers.length !== b.layers.length ? pairedByCircuits(ca, cb, selection) : null;
-    return { hidden: found?.alignment ?? null, selection, ...(layerPairs ? { layerPairs } : {}), unreadable: unreadableNotes(a, b), seconds: (Date.now() - started) / 1000 };
+    return { hidden: found?.alignment ?? null, selection, unreadable: unreadableNotes(a, b), seconds: (Date.now() - started) / 1000 };
   } finally {
     a.close();
     b.close();
@@ -388,8 +398,14 @@ function blockBasis(a: ModelView, b: ModelView, hidden: HiddenAlignment): ProbeP
   return correlation >= BLOCK_GEOMETRY_LEVEL ? plans : null;
 }
 
-/** Layers paired through their circuits, in the basis the cells will use (the token basis where the selection has probes). */
-function pairedByCircuits(ca: Checkpoint, cb: Checkpoint, selection: PlainSelection): [number, number][] | null {
+/**
+ * Where the depths differ and the layer alignment of raw rows found no layer of B related to A's
+ * (a reparametrization scrambles them): B's layers paired with A's through their circuits, in the
+ * basis the cells will use (the token basis where the selection has probes), layer-circuits.ts.
+ * A task of its own, between the hidden alignment and the cells: it reads every layer's attention
+ * and MLP on both sides (whole matrices in the token basis), so only where it is needed.
+ */
+export function alignLayersByCircuits(ca: Checkpoint, cb: Checkpoint, selection: PlainSelection): [number, number][] | null {
   const { probes } = selection;
   const [a, b] = probes
     ? [new TokenBasisView(ca, probes.map((p) => p[0])), new TokenBasisView(cb, probes.map((p) => p[1]))]

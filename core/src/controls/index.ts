@@ -13,7 +13,7 @@ import { planSharedRows, sharedTokenIds, type EmbeddingControl } from './embeddi
 import { classifyTensor } from '../roles/roles.ts';
 import { finalizeMoments } from '../stats/moments.ts';
 import type { NeuronPermutationTest } from './neurons.ts';
-import { addCellTimings, alignmentSection, cellSpecs, cellsWork, indexTensorsSteps, planAlignment, type AlignmentSection, type CellsPart } from '../align/index.ts';
+import { addCellTimings, alignmentSection, cellSpecs, cellsWork, depthsDiffer, indexTensorsSteps, planAlignment, type AlignmentSection, type CellsPart } from '../align/index.ts';
 import { chooseSorted } from '../sample/blocks.ts';
 import { controlsFraction, notSampled, sampledExpertLayers } from '../sample/controls.ts';
 import { Random } from '../synth/random.ts';
@@ -128,6 +128,9 @@ export interface ControlsOptions {
   signal?: AbortSignal;
 }
 
+/** Layer alignment patterns whose pairing the cells keep: it found B's layers related to A's. */
+const TRUSTED_PATTERNS = new Set(['identity', 'shifted', 'duplicated', 'removed']);
+
 /**
  * The controls, planned as tasks in two stages and combined here (tasks.ts): stage 1 the layer
  * alignment, the expert matching (a few MoE layers per task), the shared-token rows, the neuron
@@ -228,9 +231,19 @@ export async function computeControls(input: PreparedComparison | PendingCompari
   let alignment: AlignmentSection | null = null;
   let alignedPairs: ControlsSampling['alignedLayerPairs'] | null = null;
   let cells: Promise<void> = Promise.resolve();
+  // Depths differ and the layer alignment of raw rows paired nothing it found related (heads
+  // permuted or the stream rotated scramble raw rows): a task pairs the layers through their
+  // circuits in the cells' basis first (align/layer-circuits.ts).
+  let circuitsAt: number | null = null;
+  let circuitPairs: [number, number][] | null = null;
+  if (hidden?.selection && depthsDiffer(prepared.a, prepared.b) && !(layers && TRUSTED_PATTERNS.has(layers.alignment.pattern))) {
+    circuitsAt = add('alignment: layers paired through their circuits', { kind: 'alignment.layers', selection: hidden.selection });
+    await batch([circuitsAt]);
+    circuitPairs = value(circuitsAt, 'alignment', 'alignment.layers') ?? null;
+  }
   if (hidden) {
     const layerPairs = layers ? layers.alignment.alignment.map((x) => [x.a, x.b] as [number, number]) : null;
-    const plan = planAlignment(prepared.a, prepared.b, layerPairs, fraction, hidden.layerPairs ?? null);
+    const plan = planAlignment(prepared.a, prepared.b, layerPairs, fraction, circuitPairs);
     alignedPairs = { chosen: plan.pairs.length, of: plan.candidates };
     const { specs, notes } = cellSpecs(plan, hidden, tokenPairs, seed);
     const cellTasks = specs.map((spec, id): ControlTask => ({ id, label: `alignment: ${spec.group} ${spec.pairs.length ? `layers ${spec.pairs[0]![0]}-${spec.pairs[spec.pairs.length - 1]![0]}` : 'rows'}`, models, seed, part: { kind: 'alignment.cells', spec } }));
@@ -264,7 +277,7 @@ export async function computeControls(input: PreparedComparison | PendingCompari
   expertsSkipped.sort((x, y) => x.layer - y.layer);
   const embeddings = value(embeddingsAt, 'embeddings', 'embeddings') ?? null;
   const neurons = value(neuronsAt, 'neurons', 'neurons') ?? null;
-  for (const at of [layersAt, ...expertsAt, embeddingsAt, neuronsAt, hiddenAt]) if (at !== null && failed.has(at)) unavailable.push(failed.get(at)!);
+  for (const at of [layersAt, ...expertsAt, embeddingsAt, neuronsAt, hiddenAt, circuitsAt]) if (at !== null && failed.has(at)) unavailable.push(failed.get(at)!);
   unavailable.push(...cellsFailed);
 
   return {

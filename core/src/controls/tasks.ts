@@ -14,7 +14,7 @@ import { LineageError } from '../errors.ts';
 import { withRemoteReads } from '../io/blocking.ts';
 import type { HttpReadOptions } from '../io/http-client.ts';
 import { relatedThreshold } from '../policy.ts';
-import { alignedCellsPart, alignHiddenPart, CELL_GROUPS, type CellsPart, type CellsSpec, type HiddenPart } from '../align/index.ts';
+import { alignedCellsPart, alignHiddenPart, alignLayersByCircuits, CELL_GROUPS, type CellsPart, type CellsSpec, type HiddenPart, type PlainSelection } from '../align/index.ts';
 import { isBlockBases } from '../align/internal-basis.ts';
 import { alignLayers, type BaselinePoint, type LayerAlignment } from './layers.ts';
 import { analyzeExpertLayers, type ExpertAnalysis } from './experts.ts';
@@ -37,7 +37,9 @@ export type ControlPart =
   /** Step 1 of the aligned tests: the hidden dimensions put in correspondence. */
   | { kind: 'alignment.hidden'; tokenPairs: [number, number][] | null }
   /** Step 2: one group of aligned cells over a run of layer pairs. */
-  | { kind: 'alignment.cells'; spec: CellsSpec };
+  | { kind: 'alignment.cells'; spec: CellsSpec }
+  /** Between the hidden alignment and the cells, where depths differ and the layer alignment saw nothing: layers paired through their circuits. */
+  | { kind: 'alignment.layers'; selection: PlainSelection };
 
 export type ControlKind = ControlPart['kind'];
 
@@ -62,6 +64,7 @@ export interface ControlValues {
   neurons: NeuronPermutationTest | null;
   'alignment.hidden': HiddenPart | null;
   'alignment.cells': CellsPart;
+  'alignment.layers': [number, number][] | null;
 }
 
 export type ControlOutcome =
@@ -109,6 +112,8 @@ async function runPart(task: ControlTask, models: { a: Checkpoint; b: Checkpoint
       return alignHiddenPart(a, b, part.tokenPairs, seed);
     case 'alignment.cells':
       return alignedCellsPart(a, b, part.spec);
+    case 'alignment.layers':
+      return alignLayersByCircuits(a, b, part.selection);
   }
 }
 
@@ -137,7 +142,6 @@ export function parseControlTask(json: string): ControlTask {
   for (const d of [m.digestA, m.digestB]) if (d !== undefined && (typeof d !== 'string' || !/^[0-9a-f]{64}$/.test(d))) bad('models: digest');
   if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) bad('seed');
   if (!isObject(part) || typeof part.kind !== 'string') return bad('part');
-  const pairsOk = (x: unknown, max: number) => Array.isArray(x) && x.length <= max && x.every((p) => Array.isArray(p) && p.length === 2 && isCount(p[0]) && isCount(p[1]));
   switch (part.kind) {
     case 'layers':
     case 'neurons':
@@ -161,20 +165,37 @@ export function parseControlTask(json: string): ControlTask {
       if (!pairsOk(spec.pairs, 4096) || !pairsOk(spec.allPairs, 4096)) bad('alignment.cells: layer pairs');
       if (spec.tokenPairs !== null && !pairsOk(spec.tokenPairs, 1 << 16)) bad('alignment.cells: tokenPairs');
       if (typeof spec.seed !== 'number' || typeof spec.stream !== 'string' || spec.stream.length > 200) bad('alignment.cells: seed or stream');
-      const sel = spec.selection as Record<string, unknown> | undefined;
-      const ints = (x: unknown) => Array.isArray(x) && x.length <= 4096 && x.every(isCount);
-      if (!isObject(sel) || !ints(sel.a) || !ints(sel.b) || !Array.isArray(sel.sign) || !sel.sign.every((v) => v === 1 || v === -1)
-        || (sel.a as number[]).length !== (sel.b as number[]).length || (sel.b as number[]).length !== sel.sign.length) bad('alignment.cells: selection');
-      // A rotated basis: the probe tokens, and the selection indexes them.
-      if (isObject(sel) && sel.probes !== undefined && (!pairsOk(sel.probes, 4096) || [...(sel.a as number[]), ...(sel.b as number[])].some((i) => i >= (sel.probes as unknown[]).length))) bad('alignment.cells: probes');
-      // A rotated basis from the models' own blocks: the probe plan, and the selection indexes its probes.
-      if (isObject(sel) && sel.blocks !== undefined && (sel.probes !== undefined || !isBlockBases(sel.blocks, [...(sel.a as number[]), ...(sel.b as number[])]))) bad('alignment.cells: blocks');
+      const problem = selectionProblem(spec.selection);
+      if (problem) bad(`alignment.cells: ${problem}`);
+      break;
+    }
+    case 'alignment.layers': {
+      const problem = selectionProblem(part.selection);
+      if (problem) bad(`alignment.layers: ${problem}`);
       break;
     }
     default:
       bad(`unknown kind '${String(part.kind)}'`);
   }
   return raw as unknown as ControlTask;
+}
+
+/** What is wrong with an untrusted selection of dimensions (a cells or layers task's), or null. */
+function selectionProblem(selection: unknown): string | null {
+  const sel = selection as Record<string, unknown> | undefined;
+  const ints = (x: unknown) => Array.isArray(x) && x.length <= 4096 && x.every(isCount);
+  if (!isObject(sel) || !ints(sel.a) || !ints(sel.b) || !Array.isArray(sel.sign) || !sel.sign.every((v) => v === 1 || v === -1)
+    || (sel.a as number[]).length !== (sel.b as number[]).length || (sel.b as number[]).length !== sel.sign.length) return 'selection';
+  const indices = [...(sel.a as number[]), ...(sel.b as number[])];
+  // A rotated basis: the probe tokens, and the selection indexes them.
+  if (sel.probes !== undefined && (!pairsOk(sel.probes, 4096) || indices.some((i) => i >= (sel.probes as unknown[]).length))) return 'probes';
+  // A rotated basis from the models' own blocks: the probe plans, and the selection indexes their probes.
+  if (sel.blocks !== undefined && (sel.probes !== undefined || !isBlockBases(sel.blocks, indices))) return 'blocks';
+  return null;
+}
+
+function pairsOk(x: unknown, max: number): boolean {
+  return Array.isArray(x) && x.length <= max && x.every((p) => Array.isArray(p) && p.length === 2 && isCount(p[0]) && isCount(p[1]));
 }
 
 function isObject(x: unknown): x is Record<string, unknown> {

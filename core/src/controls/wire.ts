@@ -68,8 +68,6 @@ function checkValue(kind: ControlKind, v: unknown): string | null {
         && Array.isArray(bg.layers) && bg.layers.every((l) => Number.isSafeInteger(l)))) return 'malformed block geometry';
       const bb = obj(v.hidden) ? v.hidden.blockBasis : undefined;
       if (bb !== undefined && !(obj(bb) && Number.isSafeInteger(bb.probes))) return 'malformed block basis';
-      const lp = v.layerPairs;
-      if (lp !== undefined && !(Array.isArray(lp) && lp.length <= 4096 && lp.every((p) => Array.isArray(p) && p.length === 2 && p.every((l) => Number.isSafeInteger(l) && (l as number) >= 0)))) return 'malformed layer pairs';
       const s = v.selection;
       if (s === null) return null;
       const ints = (x: unknown) => Array.isArray(x) && x.every((i) => Number.isSafeInteger(i) && (i as number) >= 0);
@@ -80,6 +78,8 @@ function checkValue(kind: ControlKind, v: unknown): string | null {
       return probes === undefined || (Array.isArray(probes) && probes.length <= 4096 && probes.every((p) => Array.isArray(p) && p.length === 2 && ints(p))
         && [...(s.a as number[]), ...(s.b as number[])].every((i) => i < probes.length)) ? null : 'malformed selection';
     }
+    case 'alignment.layers':
+      return v === null || (Array.isArray(v) && v.length <= 4096 && v.every((p) => Array.isArray(p) && p.length === 2 && p.every((l) => Number.isSafeInteger(l) && (l as number) >= 0))) ? null : 'malformed layer pairs';
     case 'alignment.cells':
       return obj(v) && strings(v.notes) && strings(v.unreadable) && num(v.seconds) && Array.isArray(v.drafts) && v.drafts.every((d) => obj(d)
         && typeof d.component === 'string' && numOrNull(d.layerA) && numOrNull(d.layerB) && Array.isArray(d.draws) && d.draws.every(num)
