@@ -235,6 +235,7 @@ const REPARAMETERIZED: { name: string; a: string; b: string; expected: VerdictLa
   { name: 'residual stream rotated and token interface replaced (no shared token anchors a basis), light fine-tune', a: 'base', b: 'rotated-new-interface', expected: 'partially-derived' },
   { name: 'MoE: residual stream rotated, experts reordered, token interface replaced, light fine-tune', a: 'moe-base', b: 'moe-rotated-new-interface', expected: 'partially-derived' },
   { name: 'independent, rotated, token interface replaced', a: 'base', b: 'independent-rotated-new-interface', expected: 'independent' },
+  { name: 'every edit at once with the token interface replaced: rotated, heads and neurons permuted, neurons split, dead heads, planes turned, values rotated, signs flipped, rescaled, fine-tuned', a: 'base', b: 'all-edits-new-interface', expected: 'partially-derived' },
   { name: 'a layer removed, heads and neurons permuted, light fine-tune', a: 'base', b: 'pruned-heads-permuted', expected: 'derived' },
   { name: 'a layer removed, residual stream rotated, light fine-tune', a: 'base', b: 'pruned-rotated', expected: 'derived' },
   { name: 'LLaMA Pro block expansion, residual stream rotated, light fine-tune', a: 'base', b: 'expanded-rotated', expected: 'derived' },
@@ -325,6 +326,11 @@ function buildReparameterized(p: (name: string) => string): void {
     (s2, o) => rotateHidden(s2, o, 102), (s2, o) => reorderExperts(o, s2, [2, 0, 3, 1]), (s2, o) => rescale(s2, o, 103),
     (s2, o) => rotateQueryKeyPlanes(s2, o, 104), (s2, o) => rotateValueHeads(s2, o, 105), (s2, o) => flipNeuronSigns(s2, o, 106), (s2, o) => shiftSoftmaxRows(s2, o, 107),
     (s2, o) => addNoise(s2, o, 0.01, 108),
+  ]);
+  chain('all-edits-new-interface', p('base'), [
+    (s2, o) => rotateHidden(s2, o, 133), (s2, o) => permuteHeads(s2, o, 134), (s2, o) => permuteNeurons(s2, o, 135), (s2, o) => splitNeurons(s2, o, 0.25, 136),
+    (s2, o) => addDeadHeads(s2, o, 137), (s2, o) => rotateQueryKeyPlanes(s2, o, 138), (s2, o) => rotateValueHeads(s2, o, 139), (s2, o) => flipNeuronSigns(s2, o, 140),
+    (s2, o) => rescale(s2, o, 141), (s2, o) => replaceEmbeddings(s2, o, 142), (s2, o) => addNoise(s2, o, 0.01, 143),
   ]);
   chain('moe-rotated-new-interface', p('moe-base'), [
     (s2, o) => rotateHidden(s2, o, 115), (s2, o) => reorderExperts(o, s2, [1, 3, 0, 2]), (s2, o) => replaceEmbeddings(s2, o, 116), (s2, o) => addNoise(s2, o, 0.01, 117),
