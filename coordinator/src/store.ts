@@ -8,7 +8,7 @@
  * back that does not verify or parse is an UntrustedDataError, never data.
  */
 import { createHash } from 'node:crypto';
-import type { KV } from '@nats-io/kv';
+import { Bucket, type KV } from '@nats-io/kv';
 import type { ClusterKey } from '../../proto/cluster-key.ts';
 import { JOB_ID_PATTERN, REPORTS_BUCKET, retryOnTimeout } from '../../proto/jetstream.ts';
 import { openValue, sealValue, UntrustedDataError } from '../../proto/signed.ts';
@@ -59,12 +59,31 @@ export class JobStore {
   }
 
   /** Every record that verifies, and the keys whose records do not (keys that cannot be job ids are left out). */
-  async list(): Promise<{ records: JobRecord[]; rejected: RejectedRecord[] }> {
-    // A key updated while the listing runs comes back again (the KV's key listing follows the
-    // stream): measured with nats-server, every listing under concurrent puts repeated a key, and a
-    // running job was listed twice (the sdk-cluster test's rare failure). Each key counts once.
+  /**
+   * The jobs bucket's keys. The KV's key listing follows the stream with a consumer, and a key
+   * updated while it runs can come back twice (measured: every listing under concurrent puts
+   * repeated one; a running job was listed twice, the sdk-cluster test's rare failure) or not at
+   * all (its older message gone before the consumer reached it, the newer one after the consumer
+   * stopped: a loaded CI run listed 11 of 12 running jobs). The stream's subject list is what the
+   * server holds at one moment, so each key is there once; the listing is kept as a fallback for a
+   * KV that is not a JetStream bucket. Keys whose last message is a delete come back too: get()
+   * then finds no record.
+   */
+  private async keys(): Promise<Set<string>> {
     const keys = new Set<string>();
-    for await (const key of await retryOnTimeout(() => this.jobs.keys())) keys.add(key);
+    const bucket = this.jobs;
+    if (bucket instanceof Bucket) {
+      const prefix = `${bucket.prefix}.`;
+      const info = await retryOnTimeout(() => bucket.jsm.streams.info(bucket.stream, { subjects_filter: `${prefix}>` }));
+      for (const subject of Object.keys(info.state.subjects ?? {})) if (subject.startsWith(prefix)) keys.add(subject.slice(prefix.length));
+      return keys;
+    }
+    for await (const key of await retryOnTimeout(() => bucket.keys())) keys.add(key);
+    return keys;
+  }
+
+  async list(): Promise<{ records: JobRecord[]; rejected: RejectedRecord[] }> {
+    const keys = await this.keys();
     const records: JobRecord[] = [];
     const rejected: RejectedRecord[] = [];
     await Promise.all([...keys].filter((k) => JOB_ID_PATTERN.test(k)).map(async (k) => {
