@@ -73,10 +73,15 @@ test('a neuron split in two and a head that writes nothing change no probe: each
   const config = openCheckpoint(widened).config!;
   t.is(config.intermediate_size, 160, '32 of 128 neurons split');
   t.is(config.num_attention_heads, 6, 'a head added to each of the 2 KV groups');
-  const rotated = rotateHidden(widened, join(widened, '..', 'rotated'), 3);
-  for (const plan of plansFor(base, rotated)) {
-    const g = probeGeometry(probesOf(base, plan), probesOf(rotated, plan));
-    t.true(g > 0.9999, `geometry ${g}`);
+  // The up row split as u + r and −r, r ten times the row's spread: a weight by ‖up‖·‖down‖ read
+  // this at 0.34; u·d, linear in the neuron's u dᵀ, is not moved by it.
+  const { b: upSplit } = assertKeepsFunction(t, base, (src, out) => splitNeurons(src, out, 0.25, 3, 'up', 10));
+  for (const edited of [widened, upSplit]) {
+    const rotated = rotateHidden(edited, join(edited, '..', `${edited.split('/').at(-1)}-rotated`), 3);
+    for (const plan of plansFor(base, rotated)) {
+      const g = probeGeometry(probesOf(base, plan), probesOf(rotated, plan));
+      t.true(g > 0.9999, `geometry ${g}`);
+    }
   }
 });
 

@@ -13,7 +13,7 @@
  * and their transposes. Read matrices are taken with their norm folded in (`effective`), as the
  * rotation folds it. A start vector with no sign or scale left free is the mean of a layer's gate
  * rows (inside the nonlinearity, a gate row can be neither flipped nor scaled), each weighted by
- * its neuron's ‖up‖·‖down‖: a neuron split in two (its down column halved between copies) weighs
+ * its neuron's u·d (up row with down column): a neuron split among copies of its gate row weighs
  * what it did, and one whose down column is zero nothing; it turns as Q m.
  *
  * The probes are words in these operators applied to the starts (m, K m, V U m, …), in one fixed
@@ -186,19 +186,14 @@ function operators(view: ModelView, layer: number, names: OperatorName[]): Map<O
   return out;
 }
 
-/** Row norms of a matrix, or column norms (`byColumn`). */
-function lineNorms(m: Matrix, byColumn: boolean): Float64Array {
-  const out = new Float64Array(byColumn ? m.cols : m.rows);
-  for (let r = 0; r < m.rows; r++) for (let c = 0; c < m.cols; c++) {
-    const x = m.data[r * m.cols + c]!;
-    out[byColumn ? c : r] = out[byColumn ? c : r]! + x * x;
-  }
-  return out.map(Math.sqrt);
-}
-
 /**
- * A layer's start: its effective gate rows, each weighted by its neuron's ‖up‖·‖down‖, averaged
- * (its routed experts' neurons pooled where it has no dense or shared MLP); null where missing.
+ * A layer's start: its effective gate rows, each weighted by its neuron's u·d (up row with down
+ * column; its routed experts' neurons pooled where it has no dense or shared MLP); null where
+ * missing or where the weights cancel. u·d is linear in the neuron's u dᵀ, so however a neuron is
+ * split among copies of its gate row (its down column divided, or its up row as u + r and −r),
+ * the copies weigh what it did; no scale of up against down or sign flip of both changes it, and
+ * a neuron that writes nothing weighs nothing. (‖u‖·‖d‖ was not linear: an up row split as u + r
+ * and −r with r large would weigh that neuron at will.)
  */
 function start(view: ModelView, layer: number): Float32Array | null {
   const dense = mlpPrefix(view, layer);
@@ -207,19 +202,17 @@ function start(view: ModelView, layer: number): Float32Array | null {
   const d = view.hidden;
   if (sources.length === 0 || !d) return null;
   const acc = new Float64Array(d);
-  let mass = 0;
   // One expert at a time: a layer of 128 experts is never held whole.
   for (const [prefix, expert] of sources) {
     const [gate, up, down] = [view.effective(`${prefix}.gate`, layer, expert), view.effective(`${prefix}.up`, layer, expert), view.matrix(`${prefix}.down`, layer, expert)];
-    if (!gate || !up || !down || gate.cols !== d || up.rows !== gate.rows || down.cols !== gate.rows) return null;
-    const [nu, nd] = [lineNorms(up, false), lineNorms(down, true)];
+    if (!gate || !up || !down || gate.cols !== d || up.rows !== gate.rows || down.cols !== gate.rows || up.cols !== down.rows) return null;
     for (let r = 0; r < gate.rows; r++) {
-      const wr = nu[r]! * nd[r]!;
+      let wr = 0;
+      for (let j = 0; j < d; j++) wr += up.data[r * d + j]! * down.data[j * down.cols + r]!;
       for (let j = 0; j < d; j++) acc[j] = acc[j]! + wr * gate.data[r * d + j]!;
-      mass += wr;
     }
   }
-  return mass > 0 ? Float32Array.from(acc, (x) => x / mass) : null;
+  return acc.some((x) => x !== 0) ? Float32Array.from(acc) : null;
 }
 
 function unit(xs: Float32Array, count: number, d: number): void {
@@ -250,7 +243,7 @@ const MAX_WORD = 4;
 /**
  * Two probe plans both models can follow, from disjoint layers, or null: a basis made from a
  * layer's own blocks must not judge that layer (its cells would find the construction the same on
- * both sides: BabyLlama-105 against the independent 361 read attention related so, p = 2.8e-6), so each cell
+ * both sides: BabyLlama-105 against the independent 361 read attention related so, p = 1.1e-10), so each cell
  * is compared in the basis of the plan that does not hold its layer of A (basisFor). Each plan:
  * up to PLAN_LAYERS layers (the two alternate over evenly spaced ones; a rotation keeps the depth),
  * operators both models have in all of them, and starts from its layers with a dense or shared

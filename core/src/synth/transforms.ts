@@ -608,11 +608,13 @@ export function expandBlocks(src: string, out: string, every: number, seed: numb
 }
 
 /**
- * A share of each dense MLP's neurons split in two: the copy keeps the gate and up rows, and the
- * down column is divided between the two (a random part each). silu(g·x)(u·x)·d is then computed
- * as the sum of two neurons: the same function, a wider MLP.
+ * A share of each dense MLP's neurons split in two, the copy keeping the gate row. `down`: the up
+ * row copied too, the down column divided between the two (a random part each). `up`: the down
+ * column kept by both, the up row split as u + r and −r with r drawn at `offset` times the row's
+ * spread, so the parts are far from u. silu(g·x)(u·x)·d is then the sum of two neurons either
+ * way: the same function, a wider MLP.
  */
-export function splitNeurons(src: string, out: string, share: number, seed: number): string {
+export function splitNeurons(src: string, out: string, share: number, seed: number, how: 'down' | 'up' = 'down', offset = 10): string {
   const width = openCheckpoint(src).config!.intermediate_size as number;
   const random = new Random(seed, 'split neurons');
   const chosen = shuffled(width, seed).slice(0, Math.round(share * width)).sort((x, y) => x - y);
@@ -624,6 +626,18 @@ export function splitNeurons(src: string, out: string, share: number, seed: numb
       const values = new Float32Array((width + chosen.length) * cols);
       values.set(v);
       chosen.forEach((n, k) => values.set(v.subarray(n * cols, (n + 1) * cols), (width + k) * cols));
+      if (role === 'mlp.up' && how === 'up') {
+        chosen.forEach((n, k) => {
+          let ss = 0;
+          for (let c = 0; c < cols; c++) ss += v[n * cols + c]! ** 2;
+          const spread = offset * Math.sqrt(ss / cols);
+          for (let c = 0; c < cols; c++) {
+            const r = spread * random.normal();
+            values[n * cols + c] = v[n * cols + c]! + r;
+            values[(width + k) * cols + c] = -r;
+          }
+        });
+      }
       return [{ name, shape: [width + chosen.length, cols], values }];
     }
     if (role === 'mlp.down') {
@@ -633,8 +647,9 @@ export function splitNeurons(src: string, out: string, share: number, seed: numb
       for (let r = 0; r < rows; r++) {
         values.set(v.subarray(r * width, (r + 1) * width), r * wide);
         chosen.forEach((n, k) => {
-          values[r * wide + n] = v[r * width + n]! * parts[k]!;
-          values[r * wide + width + k] = v[r * width + n]! * (1 - parts[k]!);
+          const part = how === 'down' ? parts[k]! : 1;
+          values[r * wide + n] = v[r * width + n]! * part;
+          values[r * wide + width + k] = v[r * width + n]! * (how === 'down' ? 1 - part : 1);
         });
       }
       return [{ name, shape: [rows, wide], values }];
