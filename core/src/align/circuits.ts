@@ -10,19 +10,20 @@ import { attentionMatrices, type UnitBuilder, type UnitSource } from './units.ts
 export const CIRCUIT_DIMS = 128;
 
 /**
- * v centred and scaled to length `scale` (zeros where it is constant): centerUnit's result times
- * `scale`, in three passes with float64 sums instead of four (a head's circuits are 2·128² floats,
- * cut again for every null draw).
+ * v centred and scaled to length `scale` (zeros, and false, where it is constant): centerUnit's
+ * result times `scale`, in three passes with float64 sums instead of four (a head's circuits are
+ * 2·128² floats, cut again for every null draw).
  */
-function centerScaled(v: Float32Array, scale: number): void {
+export function centerScaled(v: Float32Array, scale: number): boolean {
   let sum = 0;
   for (let i = 0; i < v.length; i++) sum += v[i]!;
   const mean = sum / (v.length || 1);
   let ss = 0;
   for (let i = 0; i < v.length; i++) { const x = v[i]! - mean; ss += x * x; }
-  if (!(ss > 0)) { v.fill(0); return; }
+  if (!(ss > 0)) { v.fill(0); return false; }
   const f = scale / Math.sqrt(ss);
   for (let i = 0; i < v.length; i++) v[i] = (v[i]! - mean) * f;
+  return true;
 }
 
 /** Whether idx holds each of 0..s−1 once. */

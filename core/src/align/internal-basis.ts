@@ -44,8 +44,8 @@ function apply(m: Matrix, xs: Float32Array, count: number): Float32Array {
  * dots kernel, instead of applyT's JavaScript loop (a 256-probe basis at 4096 wide spent 11.7 of
  * its 20 s there). A few vectors (the gate's words of one letter) keep the loop: no copy of M.
  */
-function transposeApplier(m: Matrix): (xs: Float32Array, count: number) => Float32Array {
-  let t: Matrix | null = null;
+function transposeApplier(m: Matrix, mT: Float32Array | null = null): (xs: Float32Array, count: number) => Float32Array {
+  let t: Matrix | null = mT && { rows: m.cols, cols: m.rows, data: mT };
   return (xs, count) => {
     if (count < BATCH_FOR_KERNEL) return applyT(m, xs, count);
     t ??= { rows: m.cols, cols: m.rows, data: transposed(m) };
@@ -120,10 +120,9 @@ function byHead(xs: Float32Array, count: number, weights: Float64Array, headDim:
  * ‖W_o,h W_v,g(h)‖_F for every query head h: what the head writes, whatever its parametrization.
  * ‖AB‖² = Σ_ij (AᵀA)_ij (BBᵀ)_ij, with AᵀA and BBᵀ head_dim wide, so no d × d product is formed.
  */
-function headOutputNorms(o: Matrix, v: Matrix, shape: { heads: number; kvHeads: number; headDim: number }): Float64Array {
+function headOutputNorms(o: Matrix, oT: Float32Array, v: Matrix, shape: { heads: number; kvHeads: number; headDim: number }): Float64Array {
   const { heads, kvHeads, headDim } = shape;
   const d = o.rows;
-  const oT = transposed(o);
   const vv = Array.from({ length: kvHeads }, (_, g) => {
     const rows = v.data.subarray(g * headDim * v.cols, (g + 1) * headDim * v.cols);
     return dotsCompact(rows, headDim, rows, headDim, v.cols);
@@ -161,15 +160,33 @@ function denseGate(view: ModelView, layer: number): boolean {
   return !!p && !!view.tensor(`${p}.gate`, layer);
 }
 
-function operators(view: ModelView, layer: number, names: OperatorName[]): Map<OperatorName, Operator> | null {
+/** A layer's dense matrix, decoded (the norm folded in where `effective`). */
+type Read = (role: string, layer: number, effective: boolean) => Matrix | null;
+
+/**
+ * Reads for one internalProbes call, each matrix once: a start layer is one of the plan's layers,
+ * and its up and down are its U's too (at 4096 wide, 90 M elements a layer decoded twice).
+ */
+function readingOnce(view: ModelView): Read {
+  const seen = new Map<string, Matrix | null>();
+  return (role, layer, effective) => {
+    const key = `${role}\u0000${layer}\u0000${effective}`;
+    if (!seen.has(key)) seen.set(key, effective ? view.effective(role, layer) : view.matrix(role, layer));
+    return seen.get(key)!;
+  };
+}
+
+function operators(view: ModelView, read: Read, layer: number, names: OperatorName[]): Map<OperatorName, Operator> | null {
   const out = new Map<OperatorName, Operator>();
   const shape = view.attention();
   if (names.some((n) => n[0] === 'K' || n[0] === 'V')) {
-    const [q, k, v, o] = [view.effective('attn.q', layer), view.effective('attn.k', layer), view.effective('attn.v', layer), view.matrix('attn.o', layer)];
+    const [q, k, v, o] = [read('attn.q', layer, true), read('attn.k', layer, true), read('attn.v', layer, true), read('attn.o', layer, false)];
     if (!shape || !q || !k || !v || !o) return null;
     const { heads, kvHeads, headDim } = shape;
-    const w = headOutputNorms(o, v, shape);
-    const [qT, kT, vT, oT] = [transposeApplier(q), transposeApplier(k), transposeApplier(v), transposeApplier(o)];
+    // o transposed once: the heads' output norms and Vt both take it.
+    const oTransposed = transposed(o);
+    const w = headOutputNorms(o, oTransposed, v, shape);
+    const [qT, kT, vT, oT] = [transposeApplier(q), transposeApplier(k), transposeApplier(v), transposeApplier(o, oTransposed)];
     out.set('K', (xs, n) => qT(byHead(expandHeads(apply(k, xs, n), n, kvHeads, heads, headDim), n, w, headDim), n));
     out.set('Kt', (xs, n) => kT(reduceHeads(byHead(apply(q, xs, n), n, w, headDim), n, kvHeads, heads, headDim), n));
     out.set('V', (xs, n) => apply(o, expandHeads(apply(v, xs, n), n, kvHeads, heads, headDim), n));
@@ -177,7 +194,7 @@ function operators(view: ModelView, layer: number, names: OperatorName[]): Map<O
   }
   if (names.some((n) => n[0] === 'U')) {
     const p = mlpPrefix(view, layer);
-    const [up, down] = p ? [view.effective(`${p}.up`, layer), view.matrix(`${p}.down`, layer)] : [null, null];
+    const [up, down] = p ? [read(`${p}.up`, layer, true), read(`${p}.down`, layer, false)] : [null, null];
     if (!up || !down) return null;
     out.set('U', (xs, n) => apply(down, apply(up, xs, n), n));
     const [upT, downT] = [transposeApplier(up), transposeApplier(down)];
@@ -195,7 +212,7 @@ function operators(view: ModelView, layer: number, names: OperatorName[]): Map<O
  * a neuron that writes nothing weighs nothing. (‖u‖·‖d‖ was not linear: an up row split as u + r
  * and −r with r large would weigh that neuron at will.)
  */
-function start(view: ModelView, layer: number): Float32Array | null {
+function start(view: ModelView, read: Read, layer: number): Float32Array | null {
   const dense = mlpPrefix(view, layer);
   const sources: [string, number | null][] = dense && view.tensor(`${dense}.gate`, layer) ? [[dense, null]]
     : view.experts('expert.gate', layer).map((e) => ['expert', e]);
@@ -204,7 +221,12 @@ function start(view: ModelView, layer: number): Float32Array | null {
   const acc = new Float64Array(d);
   // One expert at a time: a layer of 128 experts is never held whole.
   for (const [prefix, expert] of sources) {
-    const [gate, up, down] = [view.effective(`${prefix}.gate`, layer, expert), view.effective(`${prefix}.up`, layer, expert), view.matrix(`${prefix}.down`, layer, expert)];
+    // A dense or shared MLP's up and down through `read` (they are its U's too; the gate is read
+    // here alone and let go); routed experts one by one.
+    const gate = view.effective(`${prefix}.gate`, layer, expert);
+    const [up, down] = expert === null
+      ? [read(`${prefix}.up`, layer, true), read(`${prefix}.down`, layer, false)]
+      : [view.effective(`${prefix}.up`, layer, expert), view.matrix(`${prefix}.down`, layer, expert)];
     if (!gate || !up || !down || gate.cols !== d || up.rows !== gate.rows || down.cols !== gate.rows || up.cols !== down.rows) return null;
     for (let r = 0; r < gate.rows; r++) {
       let wr = 0;
@@ -228,7 +250,7 @@ function unit(xs: Float32Array, count: number, d: number): void {
 export interface ProbePlan {
   /** Layers whose operators are used (both models have them: a rotation keeps the depth). */
   layers: number[];
-  /** Layers whose mean gate row is a start. */
+  /** Layers whose gate rows, weighted by their neurons' u·d, are a start. */
   starts: number[];
   operators: OperatorName[];
   /** How many probes: the starts, then words one letter longer at a time (up to MAX_WORD), in a fixed order. */
@@ -288,15 +310,16 @@ export function basisFor(plans: readonly ProbePlan[], layerA: number | null): nu
 export function internalProbes(view: ModelView, plan: ProbePlan): Matrix | null {
   const d = view.hidden;
   if (!d) return null;
+  const read = readingOnce(view);
   const starts: Float32Array[] = [];
   for (const l of plan.starts) {
-    const s = start(view, l);
+    const s = start(view, read, l);
     if (!s || s.length !== d) return null;
     starts.push(s);
   }
   const ops: Operator[] = [];
   for (const l of plan.layers) {
-    const byName = operators(view, l, plan.operators);
+    const byName = operators(view, read, l, plan.operators);
     if (!byName) return null;
     for (const name of plan.operators) ops.push(byName.get(name)!);
   }

@@ -26,12 +26,13 @@
 import { monotoneAlignment } from '../controls/layers.ts';
 import { dots } from './dots.ts';
 import type { Matrix, ModelView } from './model-view.ts';
+import { centerScaled } from './circuits.ts';
 import { attentionMatrices, type DimSelection } from './units.ts';
 
 /** Dimensions the signatures are cut on: 2·32² attention entries and 32² MLP entries per layer. */
 export const PAIRING_DIMS = 32;
 
-/** Rows of `m` restricted to columns start..start+width, transposed: width × rows... (dims as rows for the kernel). */
+/** Rows first..first+count of `m` (its first `width` columns), transposed: width × count, so the dimensions are the kernel's rows. */
 function columnsAsRows(m: Matrix, rows: [number, number], width: number): Float32Array {
   const [first, count] = rows;
   const out = new Float32Array(width * count);
@@ -39,21 +40,10 @@ function columnsAsRows(m: Matrix, rows: [number, number], width: number): Float3
   return out;
 }
 
-/** Centred, unit length (×scale), B's signs applied to both indices of an n × n block; null when constant. */
+/** An n × n block into out[at…], B's signs applied to both indices, centred and of length `scale`; false when constant. */
 function finished(block: Float64Array, n: number, sign: Float32Array | null, scale: number, out: Float32Array, at: number): boolean {
-  let mean = 0;
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) mean += block[i * n + j]! * (sign ? sign[i]! * sign[j]! : 1);
-  mean /= n * n;
-  let ss = 0;
-  for (let i = 0; i < n * n; i++) {
-    const x = block[i]! * (sign ? sign[Math.floor(i / n)]! * sign[i % n]! : 1) - mean;
-    out[at + i] = x;
-    ss += x * x;
-  }
-  if (!(ss > 0)) return false;
-  const f = scale / Math.sqrt(ss);
-  for (let i = 0; i < n * n; i++) out[at + i] = out[at + i]! * f;
-  return true;
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[at + i * n + j] = block[i * n + j]! * (sign ? sign[i]! * sign[j]! : 1);
+  return centerScaled(out.subarray(at, at + n * n), scale);
 }
 
 /** A layer's attention summed over its heads on `dims`: [QK, OV], each n × n, centred, ×1/√2. */

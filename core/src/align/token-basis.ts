@@ -191,6 +191,7 @@ export class ProbeBasisView extends ModelView {
 export class TokenBasisView extends ProbeBasisView {
   /** `probeRows`: this model's embedding rows of the probe tokens, in the order both sides share. */
   constructor(checkpoint: Checkpoint, probeRows: number[]) {
+    // ModelView's own rows(): this class's rows() answers in probe coordinates, which are being made.
     super(checkpoint, `tokens:${probeRows.join(',')}`, (view) => ModelView.prototype.rows.call(view, 'embedding', null, probeRows, false));
   }
 }
