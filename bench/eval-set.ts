@@ -16,7 +16,7 @@ import type { VerdictLabel } from '../core/src/verdict/verdict.ts';
 import { Random } from '../core/src/synth/random.ts';
 import { encodeFloats } from '../core/src/synth/encode.ts';
 import {
-  addDeadHeads, addNoise, expandBlocks, splitNeurons, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, flipNeuronSigns, replaceEmbeddings, regroupKvHeads, rescale, rotateHidden, rotateQueryKeyPlanes, rotateValueHeads, shiftSoftmaxRows,
+  addDeadHeads, addNoise, expandBlocks, fuseProjections, splitNeurons, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, flipNeuronSigns, replaceEmbeddings, regroupKvHeads, rescale, rotateHidden, rotateQueryKeyPlanes, rotateValueHeads, shiftSoftmaxRows,
 } from '../core/src/synth/transforms.ts';
 import { reorderToMatch } from './adversary.ts';
 
@@ -241,6 +241,9 @@ const REPARAMETERIZED: { name: string; a: string; b: string; expected: VerdictLa
   { name: 'LLaMA Pro block expansion, residual stream rotated, light fine-tune', a: 'base', b: 'expanded-rotated', expected: 'derived' },
   { name: 'a quarter of the neurons split in two, a head that writes nothing added per KV group, light fine-tune', a: 'base', b: 'widened', expected: 'derived' },
   { name: 'widened so (neurons split, dead heads), rotated, token interface replaced, light fine-tune', a: 'base', b: 'widened-rotated-new-interface', expected: 'partially-derived' },
+  { name: 'written with fused projections (Phi-3 qkv_proj and gate_up_proj), heads permuted, token interface replaced, light fine-tune', a: 'base', b: 'fused-new-interface', expected: 'partially-derived' },
+  { name: 'residual stream rotated, written with a per-KV-group fused qkv (InternLM2 layout), light fine-tune', a: 'base', b: 'rotated-fused', expected: 'derived' },
+  { name: 'independent, written with fused projections (Phi-3 layout)', a: 'base', b: 'independent-fused', expected: 'independent' },
   { name: 'every edit at once: hidden, heads, neurons permuted; rescaled; q/k planes turned; values rotated; neuron signs flipped; lm_head shifted; fine-tuned', a: 'base', b: 'all-edits', expected: 'derived' },
   { name: 'MoE, every edit at once: residual stream rotated, experts reordered, rescaled, planes turned, values rotated, signs flipped, router/lm_head shifted, fine-tuned', a: 'moe-base', b: 'moe-all-edits', expected: 'derived' },
 ];
@@ -308,6 +311,14 @@ function buildReparameterized(p: (name: string) => string): void {
   once(p('expanded-rotated'), () => addNoise(tmp('expanded-rotated'), p('expanded-rotated'), 0.01, 132));
   once(tmp('independent-rotated'), () => rotateHidden(p('independent'), tmp('independent-rotated'), 113));
   once(p('independent-rotated-new-interface'), () => replaceEmbeddings(tmp('independent-rotated'), p('independent-rotated-new-interface'), 114));
+  // The same weights under another architecture's names and row layout (roles/fused.ts).
+  once(tmp('fused-heads'), () => permuteHeads(p('base'), tmp('fused-heads'), 144));
+  once(tmp('fused'), () => fuseProjections(tmp('fused-heads'), tmp('fused'), 'concat'));
+  once(tmp('fused-new-interface'), () => replaceEmbeddings(tmp('fused'), tmp('fused-new-interface'), 145));
+  once(p('fused-new-interface'), () => addNoise(tmp('fused-new-interface'), p('fused-new-interface'), 0.01, 146));
+  once(tmp('rotated-fused'), () => fuseProjections(tmp('rotated'), tmp('rotated-fused'), 'grouped'));
+  once(p('rotated-fused'), () => addNoise(tmp('rotated-fused'), p('rotated-fused'), 0.01, 147));
+  once(p('independent-fused'), () => fuseProjections(p('independent'), p('independent-fused'), 'concat'));
   // Every function-preserving edit the set has, one after another, then a light fine-tune.
   const chain = (name: string, from: string, steps: ((src: string, out: string) => unknown)[]) => once(p(name), () => {
     let at = from;

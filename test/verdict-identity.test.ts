@@ -112,3 +112,16 @@ test('components reused in some layers only, none new: partially-derived, and th
   t.regex(report.verdict.summary, /but attention, dense MLP only in some of the layers compared/);
   t.notRegex(report.verdict.summary, /new \(/);
 });
+
+test('trained tensors copied byte for byte into an otherwise independent model: partially-derived, and the summary names the identical tensors rather than an empty list', async (t) => {
+  const { root, a, i } = modelAndIndependent(63);
+  // The independent model with A's layer-0 norms (trained, not constant): no component's cells relate.
+  const base = openCheckpoint(a);
+  const copied = ['model.layers.0.input_layernorm.weight', 'model.layers.0.post_attention_layernorm.weight'];
+  const mixed = rewrite(i, join(root, 'norms'), (name, shape, v) => [{ name, shape, values: copied.includes(name) ? readTensor(base, name) : v }]);
+  const report = await compareModels(a, mixed, { threads: 1 });
+  t.is(report.weights.summary.identical, 2);
+  t.false(report.verdict.components.some((c) => c.finding === 'related' || c.finding === 'mixed' || c.finding === 'copied'), report.verdict.summary);
+  t.is(report.verdict.label, 'partially-derived', report.verdict.summary);
+  t.regex(report.verdict.summary, /^some components are reused \(no component by its cells, but 2 tensor\(s\) byte-identical to A's: model\.layers\.0\.input_layernorm\.weight, model\.layers\.0\.post_attention_layernorm\.weight\) while others are new \(/);
+});

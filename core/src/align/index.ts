@@ -418,10 +418,12 @@ export function alignLayersByCircuits(ca: Checkpoint, cb: Checkpoint, selection:
   }
 }
 
+/** What the views could not read, and how they read fused projections. */
 function unreadableNotes(a: ModelView, b: ModelView): string[] {
   const out: string[] = [];
   for (const [view, side] of [[a, 'A'], [b, 'B']] as const) {
     for (const [name, reason] of view.unreadable) out.push(`${side}'s ${name} could not be read and was left out: ${reason}`);
+    for (const note of view.fusedNotes) out.push(`${side}'s ${note}`);
   }
   return out;
 }

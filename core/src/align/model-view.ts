@@ -10,8 +10,9 @@
  */
 import type { Checkpoint, TensorEntry } from '../checkpoint/folder.ts';
 import { bytesPerElement, COMPARABLE_DTYPES, type DType } from '../checkpoint/dtype.ts';
-import { blockingReader } from '../io/blocking.ts';
+import { blockingReader, type ByteRange } from '../io/blocking.ts';
 import { blockScalesFrom, toFloat32, type BlockScales } from '../kernels/decode.ts';
+import { FUSED_ROLES, splitFused } from '../roles/fused.ts';
 import { classifyTensor } from '../roles/roles.ts';
 import { runSteps, type Steps } from '../steps.ts';
 import { columnsInWasm, lineSquaresInWasm } from './lines-wasm.ts';
@@ -46,7 +47,9 @@ export class ModelView {
   readonly hidden: number | null;
   /** Tensors that could not be read, with the reason: left out (as absent) rather than failing the tests. */
   readonly unreadable = new Map<string, string>();
-  private readonly byKey: ReadonlyMap<string, TensorEntry>;
+  /** How fused projections were read as their parts, or why they were not (one line a kind). */
+  readonly fusedNotes: readonly string[];
+  private readonly byKey: ReadonlyMap<string, ViewTensor>;
   /** FP8 block scales by the name of the weight they scale (DeepSeek-V3 `weight_scale_inv`). */
   private readonly scales: ReadonlyMap<string, TensorEntry>;
   private readonly reader = blockingReader();
@@ -57,6 +60,7 @@ export class ModelView {
     this.byKey = index.byKey;
     this.scales = index.scales;
     this.layers = [...index.layers];
+    this.fusedNotes = index.fusedNotes;
     const embed = this.tensor('embedding', null);
     const hidden = checkpoint.config?.hidden_size;
     this.hidden = typeof hidden === 'number' ? hidden : embed?.shape[1] ?? null;
@@ -66,7 +70,7 @@ export class ModelView {
     this.reader.close();
   }
 
-  tensor(role: string, layer: number | null, expert: number | null = null): TensorEntry | null {
+  tensor(role: string, layer: number | null, expert: number | null = null): ViewTensor | null {
     return this.byKey.get(key(role, layer, expert)) ?? null;
   }
 
@@ -134,7 +138,7 @@ export class ModelView {
       for (let k0 = 0; k0 < list.length; k0 += band) {
         const part = list.slice(k0, k0 + band);
         const raw = new Uint8Array(part.length * rowBytes);
-        this.reader.readRangesSync(t.file, part.map((r) => ({ offset: t.offset + r * rowBytes, length: rowBytes })), raw);
+        this.readRanges(t, part.map((r) => ({ offset: r * rowBytes, length: rowBytes })), raw);
         toFloat32(t.dtype as DType, raw, data.subarray(k0 * cols, (k0 + part.length) * cols), part.length * cols);
       }
     } catch (err) {
@@ -157,7 +161,7 @@ export class ModelView {
     if (t.dtype === 'BF16' || t.dtype === 'F32') {
       const [rows, width] = [t.shape[0]!, t.shape[1]!];
       const bf16 = t.dtype === 'BF16';
-      const out = this.readingBands(t, () => lineSquaresInWasm((at, target) => this.reader.readSync(t.file, t.offset + at, target), bf16, rows, width, bandRows(width, bf16 ? 2 : 4), byRow));
+      const out = this.readingBands(t, () => lineSquaresInWasm((at, target) => this.readAt(t, at, target), bf16, rows, width, bandRows(width, bf16 ? 2 : 4), byRow));
       if (out !== undefined) return out;
     }
     return this.lineSquaresReference(role, layer, byRow);
@@ -183,7 +187,7 @@ export class ModelView {
       for (let r0 = 0; r0 < rows; r0 += band) {
         const n = Math.min(band, rows - r0);
         const chunk = raw.subarray(0, n * width * bpe);
-        this.reader.readSync(t.file, t.offset + r0 * width * bpe, chunk);
+        this.readAt(t, r0 * width * bpe, chunk);
         toFloat32(t.dtype as DType, chunk, values, n * width);
         for (let r = 0; r < n; r++) {
           if (byRow) {
@@ -217,7 +221,7 @@ export class ModelView {
     if (t.dtype === 'BF16' || t.dtype === 'F32') {
       const gamma = effective ? this.precedingNorm(role, layer) : null;
       const bf16 = t.dtype === 'BF16';
-      const data = this.readingBands(t, () => columnsInWasm((at, target) => this.reader.readSync(t.file, t.offset + at, target), bf16, rows, width, bandRows(width, bf16 ? 2 : 4), cols, gamma && gamma.length === width ? gamma : null));
+      const data = this.readingBands(t, () => columnsInWasm((at, target) => this.readAt(t, at, target), bf16, rows, width, bandRows(width, bf16 ? 2 : 4), cols, gamma && gamma.length === width ? gamma : null));
       if (data !== undefined) return data && { rows, cols: cols.length, data };
     }
     return this.columnsReference(role, layer, cols, effective, expert);
@@ -242,7 +246,7 @@ export class ModelView {
         for (let r0 = 0; r0 < rows; r0 += band) {
           const n = Math.min(band, rows - r0);
           const chunk = raw.subarray(0, n * width * bpe);
-          this.reader.readSync(t.file, t.offset + r0 * width * bpe, chunk);
+          this.readAt(t, r0 * width * bpe, chunk);
           if (bpe === 2) {
             const halves = new Uint16Array(chunk.buffer, chunk.byteOffset, n * width);
             for (let r = 0; r < n; r++) for (let k = 0; k < cols.length; k++) bits[(r0 + r) * cols.length + k] = halves[r * width + cols[k]!]! << 16;
@@ -299,7 +303,19 @@ export class ModelView {
     return m;
   }
 
-  private decode(t: TensorEntry): Float32Array | null {
+  /** Bytes [at, at + target.length) of the tensor as the view sees it (a fused matrix's part: its runs, in order). */
+  private readAt(t: ViewTensor, at: number, target: Uint8Array): void {
+    if (!t.runs) this.reader.readSync(t.file, t.offset + at, target);
+    else this.reader.readRangesSync(t.file, physicalRanges(t.runs, [{ offset: at, length: target.length }]), target);
+  }
+
+  /** Several ranges of the tensor (offsets from its start), back to back into `target`. */
+  private readRanges(t: ViewTensor, ranges: ByteRange[], target: Uint8Array): void {
+    if (!t.runs) this.reader.readRangesSync(t.file, ranges.map((r) => ({ offset: t.offset + r.offset, length: r.length })), target);
+    else this.reader.readRangesSync(t.file, physicalRanges(t.runs, ranges), target);
+  }
+
+  private decode(t: ViewTensor): Float32Array | null {
     if (this.unreadable.has(t.name)) return null;
     const n = t.shape.reduce((x, y) => x * y, 1);
     const raw = new Uint8Array(t.byteLength);
@@ -307,7 +323,7 @@ export class ModelView {
     const scale = t.dtype === 'F8_E4M3' ? this.scales.get(t.name) : undefined;
     let scales: BlockScales | undefined;
     try {
-      this.reader.readSync(t.file, t.offset, raw);
+      this.readAt(t, 0, raw);
       if (scale) {
         const bytes = new Uint8Array(scale.byteLength);
         this.reader.readSync(scale.file, scale.offset, bytes);
@@ -324,10 +340,19 @@ export class ModelView {
   }
 }
 
+/**
+ * A tensor as a view reads it: a checkpoint's tensor, or a part of a fused projection (q of a
+ * `qkv_proj`), whose bytes are `runs` of the fused tensor's (file offsets, in the part's row order).
+ */
+export interface ViewTensor extends TensorEntry {
+  runs?: ByteRange[];
+}
+
 interface TensorIndex {
-  byKey: Map<string, TensorEntry>;
+  byKey: Map<string, ViewTensor>;
   scales: Map<string, TensorEntry>;
   layers: number[];
+  fusedNotes: string[];
 }
 
 /**
@@ -347,7 +372,8 @@ const STEP_TENSORS = 256;
 function* tensorIndexSteps(checkpoint: Checkpoint): Steps<TensorIndex> {
   const known = indexes.get(checkpoint);
   if (known) return known;
-  const index: TensorIndex = { byKey: new Map(), scales: new Map(), layers: [] };
+  const index: TensorIndex = { byKey: new Map(), scales: new Map(), layers: [], fusedNotes: [] };
+  const fused: { entry: TensorEntry; role: string; layer: number }[] = [];
   const layers = new Set<number>();
   const { tensors } = checkpoint;
   for (let i = 0; i < tensors.length; i++) {
@@ -359,10 +385,65 @@ function* tensorIndexSteps(checkpoint: Checkpoint): Steps<TensorIndex> {
     if (r.fusedExperts) continue;
     if (r.layer !== null) layers.add(r.layer);
     index.byKey.set(key(r.role, r.layer, r.expert), t);
+    if (FUSED_ROLES[r.role] && r.layer !== null && r.expert === null) fused.push({ entry: t, role: r.role, layer: r.layer });
   }
   index.layers = [...layers].sort((x, y) => x - y);
+  index.fusedNotes = splitFusedProjections(index.byKey, fused, checkpoint.config);
   indexes.set(checkpoint, index);
   return index;
+}
+
+/**
+ * Each fused projection's parts indexed under their own roles (a layer that also has the split
+ * tensors keeps those), as runs of the fused tensor's rows; the notes say how, once a kind.
+ * FP8 matrices stay whole: their block scales are indexed by the fused tensor's name.
+ */
+function splitFusedProjections(byKey: Map<string, ViewTensor>, fused: { entry: TensorEntry; role: string; layer: number }[], config: Record<string, unknown> | null): string[] {
+  const notes = new Map<string, string>();
+  for (const { entry, role, layer } of fused) {
+    const partsRoles = FUSED_ROLES[role]!;
+    if (partsRoles.some((p) => byKey.has(key(p, layer, null)))) continue;
+    const kind = entry.name.replace(/\.\d+\./, '.*.');
+    const split = entry.dtype === 'F8_E4M3' ? { reason: 'FP8 with block scales is not split' } : splitFused(role, entry.shape, config);
+    if ('reason' in split) {
+      notes.set(kind, `${kind} (fused ${partsRoles.map((p) => p.split('.')[1]).join(', ')}) could not be read as its parts, so they were not compared: ${split.reason}`);
+      continue;
+    }
+    const rowBytes = entry.byteLength / entry.shape[0]!;
+    for (const part of split.parts) {
+      const rows = part.rows.reduce((n, [, count]) => n + count, 0);
+      const runs = part.rows.map(([first, count]) => ({ offset: entry.offset + first * rowBytes, length: count * rowBytes }));
+      byKey.set(key(part.role, layer, null), { ...entry, name: `${entry.name}[${part.role.split('.')[1]}]`, shape: [rows, entry.shape[1]!], byteLength: rows * rowBytes, offset: runs[0]!.offset, runs });
+    }
+    notes.set(kind, `${kind} read as its parts ${partsRoles.map((p) => p.split('.')[1]).join(', ')}: ${split.layout}`);
+  }
+  return [...notes.values()];
+}
+
+/**
+ * The file ranges that hold `ranges` (offsets from the part's start) of a part made of `runs`,
+ * in order: a range that crosses from one run into the next becomes two.
+ */
+export function physicalRanges(runs: readonly ByteRange[], ranges: readonly ByteRange[]): ByteRange[] {
+  const out: ByteRange[] = [];
+  for (const r of ranges) {
+    let at = r.offset;
+    let left = r.length;
+    let start = 0;
+    for (const run of runs) {
+      if (left === 0) break;
+      const end = start + run.length;
+      if (at < end) {
+        const take = Math.min(left, end - at);
+        out.push({ offset: run.offset + (at - start), length: take });
+        at += take;
+        left -= take;
+      }
+      start = end;
+    }
+    if (left > 0) throw new RangeError(`bytes [${r.offset}, ${r.offset + r.length}) are past the part's ${start}`);
+  }
+  return out;
 }
 
 /**

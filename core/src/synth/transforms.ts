@@ -693,3 +693,51 @@ export function addDeadHeads(src: string, out: string, seed: number): string {
     return [{ name, shape, values: v }];
   }, (c) => ({ ...c, num_attention_heads: h.heads + h.kvHeads, head_dim: d }));
 }
+
+/**
+ * The same model written with fused projections, as another architecture stores it: q, k and v
+ * as one `qkv_proj` (or `query_key_value`), gate and up as one `gate_up_proj`. `concat` is
+ * Phi-3's layout (all q rows, then k, then v; model_type phi3), `grouped` GPT-NeoX's, Falcon's
+ * and InternLM2's (per KV group: its q heads, its k head, its v head; model_type internlm2).
+ * No function changes, only names and row order within a file.
+ */
+export function fuseProjections(src: string, out: string, layout: 'concat' | 'grouped'): string {
+  const h = headsOf(openCheckpoint(src).config!);
+  const d = h.headDim;
+  const group = h.heads / h.kvHeads;
+  const qkvName = layout === 'concat' ? 'qkv_proj' : 'query_key_value';
+  return rewrite(src, out, (name, shape, v, ck) => {
+    const m = /^(.*\.self_attn\.)(q|k|v)_proj\.weight$/.exec(name);
+    if (m) {
+      if (m[2] !== 'q') return [];
+      const [q, k, val] = ['q', 'k', 'v'].map((x) => readTensor(ck, `${m[1]}${x}_proj.weight`));
+      const cols = shape[1]!;
+      const rows = (h.heads + 2 * h.kvHeads) * d;
+      const values = new Float32Array(rows * cols);
+      if (layout === 'concat') {
+        values.set(q!, 0);
+        values.set(k!, q!.length);
+        values.set(val!, q!.length + k!.length);
+      } else {
+        const head = d * cols;
+        for (let g = 0; g < h.kvHeads; g++) {
+          const at = g * (group + 2) * head;
+          values.set(q!.subarray(g * group * head, (g + 1) * group * head), at);
+          values.set(k!.subarray(g * head, (g + 1) * head), at + group * head);
+          values.set(val!.subarray(g * head, (g + 1) * head), at + (group + 1) * head);
+        }
+      }
+      return [{ name: `${m[1]}${qkvName}.weight`, shape: [rows, cols], values }];
+    }
+    const g = /^(.*\.mlp\.)(gate|up)_proj\.weight$/.exec(name);
+    if (g) {
+      if (g[2] !== 'gate') return [];
+      const up = readTensor(ck, `${g[1]}up_proj.weight`);
+      const values = new Float32Array(v.length * 2);
+      values.set(v, 0);
+      values.set(up, v.length);
+      return [{ name: `${g[1]}gate_up_proj.weight`, shape: [shape[0]! * 2, shape[1]!], values }];
+    }
+    return [{ name, shape, values: v }];
+  }, (c) => ({ ...c, model_type: layout === 'concat' ? 'phi3' : 'internlm2', architectures: [layout === 'concat' ? 'Phi3ForCausalLM' : 'InternLM2ForCausalLM'] }));
+}

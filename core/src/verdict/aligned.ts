@@ -109,7 +109,7 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
     'partially-derived': blocksReused && interfaceFresh
       ? `blocks reused, token interface replaced: reused ${list(reused)}; new ${list(fresh)}; ${hiddenText}`
       : fresh.length
-        ? `some components are reused (${list(reused)}) while others are new (${list(fresh)}); ${hiddenText}`
+        ? `some components are reused (${reused.length ? list(reused) : identicalText(weights.tensors)}) while others are new (${list(fresh)}); ${hiddenText}`
         // Nothing new: partly derived because a component is related in some layers only.
         : `components are reused (${list(reused)}), but ${reused.filter((c) => c.finding === 'mixed').map((c) => c.component).join(', ')} only in some of the layers compared (their other cells at their null); ${hiddenText}`,
     independent: `no tested component is related beyond what matching finds between unrelated weights (${list(judged)}), and ${noIdentityText(weights.tensors)}; ${hiddenText}; not tested: ${ROTATION_NOT_TESTED}`,
@@ -171,4 +171,10 @@ export function judgeAligned(weights: WeightsSection, alignment: AlignmentSectio
 
 export function componentRelated(c: AlignedComponentResult): boolean {
   return c.related > 0 && c.pValue <= COMPONENT_LEVEL;
+}
+
+/** Where no component's cells are related, the identical tensors that make a model partly derived. */
+function identicalText(tensors: readonly TensorReport[]): string {
+  const names = tensors.filter(identityIsEvidence).map((t) => t.name ?? t.nameB ?? t.role);
+  return `no component by its cells, but ${names.length} tensor(s) byte-identical to A's: ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', …' : ''}`;
 }
