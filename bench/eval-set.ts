@@ -16,7 +16,7 @@ import type { VerdictLabel } from '../core/src/verdict/verdict.ts';
 import { Random } from '../core/src/synth/random.ts';
 import { encodeFloats } from '../core/src/synth/encode.ts';
 import {
-  addDeadHeads, addNoise, expandBlocks, fuseProjections, splitNeurons, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, flipNeuronSigns, replaceEmbeddings, regroupKvHeads, rescale, rotateHidden, rotateQueryKeyPlanes, rotateValueHeads, shiftSoftmaxRows,
+  addDeadHeads, addNoise, expandBlocks, fuseExperts, fuseProjections, splitNeurons, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, flipNeuronSigns, replaceEmbeddings, regroupKvHeads, rescale, rotateHidden, rotateQueryKeyPlanes, rotateValueHeads, shiftSoftmaxRows,
 } from '../core/src/synth/transforms.ts';
 import { reorderToMatch } from './adversary.ts';
 
@@ -244,6 +244,9 @@ const REPARAMETERIZED: { name: string; a: string; b: string; expected: VerdictLa
   { name: 'written with fused projections (Phi-3 qkv_proj and gate_up_proj), heads permuted, token interface replaced, light fine-tune', a: 'base', b: 'fused-new-interface', expected: 'partially-derived' },
   { name: 'residual stream rotated, written with a per-KV-group fused qkv (InternLM2 layout), light fine-tune', a: 'base', b: 'rotated-fused', expected: 'derived' },
   { name: 'independent, written with fused projections (Phi-3 layout)', a: 'base', b: 'independent-fused', expected: 'independent' },
+  { name: 'MoE: routed experts stored as one 3-D tensor a layer (Llama 4 layout, transposed), stream rotated, token interface replaced, light fine-tune', a: 'moe-base', b: 'moe-fused-experts', expected: 'partially-derived' },
+  { name: "MoE: A's routed experts, stored as gpt-oss stores them (one tensor a layer, gate and up alternating), in independent blocks", a: 'moe-base', b: 'moe-experts-transplant', expected: 'partially-derived' },
+  { name: 'MoE independent, routed experts stored as one tensor a layer (Transformers 5 layout)', a: 'moe-base', b: 'moe-independent-fused', expected: 'independent' },
   { name: 'every edit at once: hidden, heads, neurons permuted; rescaled; q/k planes turned; values rotated; neuron signs flipped; lm_head shifted; fine-tuned', a: 'base', b: 'all-edits', expected: 'derived' },
   { name: 'MoE, every edit at once: residual stream rotated, experts reordered, rescaled, planes turned, values rotated, signs flipped, router/lm_head shifted, fine-tuned', a: 'moe-base', b: 'moe-all-edits', expected: 'derived' },
 ];
@@ -319,6 +322,14 @@ function buildReparameterized(p: (name: string) => string): void {
   once(tmp('rotated-fused'), () => fuseProjections(tmp('rotated'), tmp('rotated-fused'), 'grouped'));
   once(p('rotated-fused'), () => addNoise(tmp('rotated-fused'), p('rotated-fused'), 0.01, 147));
   once(p('independent-fused'), () => fuseProjections(p('independent'), p('independent-fused'), 'concat'));
+  once(tmp('moe-rotated'), () => rotateHidden(p('moe-base'), tmp('moe-rotated'), 148));
+  once(tmp('moe-fused-experts'), () => fuseExperts(tmp('moe-rotated'), tmp('moe-fused-experts'), 'transposed'));
+  once(tmp('moe-fused-experts-new'), () => replaceEmbeddings(tmp('moe-fused-experts'), tmp('moe-fused-experts-new'), 149));
+  once(p('moe-fused-experts'), () => addNoise(tmp('moe-fused-experts-new'), p('moe-fused-experts'), 0.01, 150));
+  once(tmp('moe-experts-spliced'), () => splice(tmp('moe-experts-spliced'), p('moe-base'), p('moe-independent'), (name) => /\.experts\./.test(name)));
+  once(tmp('moe-experts-transplant'), () => fuseExperts(tmp('moe-experts-spliced'), tmp('moe-experts-transplant'), 'alternating'));
+  once(p('moe-experts-transplant'), () => addNoise(tmp('moe-experts-transplant'), p('moe-experts-transplant'), 0.01, 151));
+  once(p('moe-independent-fused'), () => fuseExperts(p('moe-independent'), p('moe-independent-fused'), 'linear'));
   // Every function-preserving edit the set has, one after another, then a light fine-tune.
   const chain = (name: string, from: string, steps: ((src: string, out: string) => unknown)[]) => once(p(name), () => {
     let at = from;

@@ -11,8 +11,9 @@ import { maximizeAssignment, maximizeAssignmentFlat } from '../core/src/controls
 import { analyzeExpertLayers, analyzeExperts, assignmentNull, centerRows, gram, type ExpertLayer } from '../core/src/controls/experts.ts';
 import { Random } from '../core/src/synth/random.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
+import { fuseExperts } from '../core/src/synth/transforms.ts';
 import { tempDir } from './helpers/tmpdir.ts';
-import { readTensor, rewrite, shuffled } from './helpers/rewrite.ts';
+import { rewrite, shuffled } from './helpers/rewrite.ts';
 
 const EXPERTS = 16;
 
@@ -44,27 +45,6 @@ function reorderExperts(src: string, out: string, keep: number[][], dropRouters 
   }, (c) => ({ ...c, num_experts: keep[0]!.length }));
 }
 
-/** The same model with each layer's experts fused into [E, 2I, h] gate_up and [E, h, I] down tensors (the newer Hugging Face layout). */
-function fuseExperts(src: string, out: string): string {
-  const ck = openCheckpoint(src);
-  return rewrite(src, out, (name, shape, values) => {
-    const expert = EXPERT_NAME.exec(name);
-    if (!expert) return [{ name, shape, values }];
-    if (expert[2] !== '0' || expert[3] === 'up_proj.weight') return [];
-    const layer = expert[1];
-    const part = (e: number, role: string) => readTensor(ck, `model.layers.${layer}.mlp.experts.${e}.${role}.weight`);
-    const size = values.length;
-    if (expert[3] === 'gate_proj.weight') {
-      const fused = new Float32Array(EXPERTS * 2 * size);
-      for (let e = 0; e < EXPERTS; e++) { fused.set(part(e, 'gate_proj'), 2 * e * size); fused.set(part(e, 'up_proj'), (2 * e + 1) * size); }
-      return [{ name: `model.layers.${layer}.mlp.experts.gate_up_proj`, shape: [EXPERTS, 2 * shape[0]!, shape[1]!], values: fused }];
-    }
-    const fused = new Float32Array(EXPERTS * size);
-    for (let e = 0; e < EXPERTS; e++) fused.set(part(e, 'down_proj'), e * size);
-    return [{ name: `model.layers.${layer}.mlp.experts.down_proj`, shape: [EXPERTS, ...shape], values: fused }];
-  });
-}
-
 function dropRouters(src: string, out: string): string {
   return reorderExperts(src, out, [0, 1].map(() => Array.from({ length: EXPERTS }, (_, i) => i)), true);
 }
@@ -80,8 +60,9 @@ reorderExperts(p('derived'), p('reordered'), perms);
 // Pruned: 12 of 16 experts kept, in a new order.
 const kept = [shuffled(EXPERTS, 3).slice(0, 12), shuffled(EXPERTS, 4).slice(0, 12)];
 reorderExperts(p('derived'), p('pruned'), kept);
-fuseExperts(p('base'), p('base-fused'));
-fuseExperts(p('reordered'), p('reordered-fused'));
+// Each layer's experts fused into [E, 2I, h] gate_up and [E, h, I] down tensors (Transformers 5's layout).
+fuseExperts(p('base'), p('base-fused'), 'linear');
+fuseExperts(p('reordered'), p('reordered-fused'), 'linear');
 dropRouters(p('base'), p('base-norouter'));
 dropRouters(p('reordered'), p('reordered-norouter'));
 dropRouters(p('independent'), p('independent-norouter'));
@@ -190,11 +171,11 @@ test('the expert-weight check is bounded: a seeded choice of matched pairs', asy
   }
 });
 
-test('fused expert tensors ([E, 2I, h] gate_up, [E, h, I] down) are cut into experts', async (t) => {
+test('fused expert tensors ([E, 2I, h] gate_up, [E, h, I] down) are cut into experts, gate_up into gate and up', async (t) => {
   const layers = await analyzeExperts(open('base-fused'), open('reordered-fused'), { seed: 5 });
   checkFound(t, layers, perms, 'fused');
   for (const layer of layers) {
-    t.deepEqual(layer.experts!.roles, ['expert.down', 'expert.gate_up']);
+    t.deepEqual(layer.experts!.roles, ['expert.down', 'expert.gate', 'expert.up']);
     t.is(layer.experts!.elements, 3 * 32 * 64);
     t.true(layer.experts!.meanMatched! > 0.99, `matched ${layer.experts!.meanMatched}`);
     t.true(Math.abs(layer.experts!.meanSameIndex!) < 0.05);

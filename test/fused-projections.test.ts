@@ -1,20 +1,22 @@
 /**
  * Fused projections (roles/fused.ts, align/model-view.ts): a model written with q, k and v as one
  * matrix and gate and up as one (Phi-3's `qkv_proj` and `gate_up_proj`, InternLM2's grouped
- * `wqkv`) computes what the split model computes. The alignment reads the fused matrix's rows as
+ * `wqkv`), or with all of a layer's routed experts in one 3-D tensor (Transformers 5, Llama 4,
+ * gpt-oss), computes what the split model computes. The alignment reads the fused matrix's rows as
  * its parts, by the layout the declared architecture cuts them in, through every read path a view
  * has; so a derivative converted to a fused architecture still shows its attention and MLP as
  * A's. Before, those parts were never compared: rotated, converted and given a new token
- * interface, a derivative read independent.
+ * interface, a derivative read independent; A's experts in independent blocks, stored fused, too.
  */
 import test from 'ava';
 import { join } from 'node:path';
 import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
 import { ModelView, physicalRanges } from '../core/src/align/model-view.ts';
-import { splitFused } from '../core/src/roles/fused.ts';
+import { splitFused, splitFusedExperts } from '../core/src/roles/fused.ts';
 import { compareModels } from '../core/src/compare/model-report.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
-import { addNoise, fuseProjections, permuteHeads, replaceEmbeddings, rotateHidden } from '../core/src/synth/transforms.ts';
+import { addNoise, fuseExperts, fuseProjections, permuteHeads, replaceEmbeddings, rotateHidden } from '../core/src/synth/transforms.ts';
+import { readTensor, rewrite } from '../core/src/synth/rewrite.ts';
 import { tempDir } from './helpers/tmpdir.ts';
 
 const config = (modelType: string, heads: number, kvHeads: number) => ({ model_type: modelType, hidden_size: 64, num_hidden_layers: 2, vocab_size: 300, num_attention_heads: heads, num_key_value_heads: kvHeads });
@@ -108,4 +110,73 @@ test('a derivative rotated, written with fused projections (grouped) and given a
   t.is(other.verdict.label, 'independent', other.verdict.summary);
   t.is(otherFinding('attention'), 'unrelated');
   t.is(otherFinding('dense MLP'), 'unrelated');
+});
+
+test('fused experts split by their shapes: stored as a Linear or transposed, gate and up in halves or alternating (gpt-oss); the model_type decides only where the shapes cannot', (t) => {
+  const moe = (modelType: string) => ({ ...config(modelType, 4, 2), num_local_experts: 8, moe_intermediate_size: 32 });
+  t.deepEqual(splitFusedExperts('expert.gate_up', [8, 64, 64], moe('qwen3_moe')), { parts: [{ role: 'expert.gate', first: 0, count: 32, step: 1 }, { role: 'expert.up', first: 32, count: 32, step: 1 }], transposed: false, layout: 'stored as a Linear (64 × 64), gate then up' });
+  const llama4 = splitFusedExperts('expert.gate_up', [8, 64, 64], moe('llama4_text'));
+  t.true('transposed' in llama4 && llama4.transposed, '2I = H: the model_type says transposed');
+  const oss = splitFusedExperts('expert.gate_up', [8, 64, 128], moe('gpt_oss'));
+  t.deepEqual('parts' in oss && oss.parts, [{ role: 'expert.gate', first: 0, count: 64, step: 2 }, { role: 'expert.up', first: 1, count: 64, step: 2 }]);
+  t.true('transposed' in oss && oss.transposed);
+  const down = splitFusedExperts('expert.down', [8, 32, 64], moe('qwen3_moe'));
+  t.deepEqual(down, { parts: [{ role: 'expert.down', first: 0, count: 64, step: 1 }], transposed: true, layout: 'stored transposed (32 × 64, x times it)' });
+  t.deepEqual('transposed' in splitFusedExperts('expert.down', [8, 64, 32], moe('qwen3_moe')) && splitFusedExperts('expert.down', [8, 64, 32], moe('qwen3_moe')), { parts: [{ role: 'expert.down', first: 0, count: 64, step: 1 }], transposed: false, layout: 'stored as a Linear (64 × 32)' });
+  t.regex(String((splitFusedExperts('expert.gate_up', [8, 48, 96], moe('qwen3_moe')) as { reason: string }).reason), /no side of the hidden size 64/);
+  t.regex(String((splitFusedExperts('expert.gate_up', [8, 64], moe('qwen3_moe')) as { reason: string }).reason), /not one matrix per expert/);
+});
+
+const moeShape = { layout: 'moe' as const, layers: 2, hidden: 64, experts: 4, moeIntermediate: 48, heads: 4, kvHeads: 2, vocab: 300 };
+
+for (const layout of ['linear', 'transposed', 'alternating'] as const) {
+  test(`a view of experts fused (${layout}) reads each expert's gate, up and down as the per-expert model's, by every read path`, (t) => {
+    const root = tempDir();
+    const split = join(root, 'split');
+    synthesize('base', { out: split, shape: moeShape, seed: 7 });
+    const fused = fuseExperts(split, join(root, 'fused'), layout);
+    t.false(openCheckpoint(fused).tensors.some((x) => /experts\.\d+\./.test(x.name)), 'no per-expert tensor left');
+    const [vs, vf] = [new ModelView(openCheckpoint(split)), new ModelView(openCheckpoint(fused))];
+    try {
+      t.is(vf.fusedNotes.length, 2);
+      t.deepEqual(vf.experts('expert.down', 1), [0, 1, 2, 3]);
+      const cols = Int32Array.from([0, 3, 40, 47]);
+      for (const role of ['expert.gate', 'expert.up', 'expert.down']) {
+        for (const [layer, expert] of [[0, 0], [1, 3]] as const) {
+          const what = `${role} of expert ${expert} in layer ${layer}`;
+          const width = vs.tensor(role, layer, expert)!.shape[1]!;
+          const some = Int32Array.from([...cols].filter((c) => c < width));
+          t.deepEqual(vf.matrix(role, layer, expert), vs.matrix(role, layer, expert), `${what}: whole`);
+          t.deepEqual(vf.effective(role, layer, expert), vs.effective(role, layer, expert), `${what}: norm folded`);
+          t.deepEqual(vf.rows(role, layer, [0, 1, 30], true, expert), vs.rows(role, layer, [0, 1, 30], true, expert), `${what}: rows`);
+          t.deepEqual(vf.columns(role, layer, some, true, expert), vs.columns(role, layer, some, true, expert), `${what}: columns`);
+        }
+      }
+    } finally {
+      vs.close();
+      vf.close();
+    }
+  });
+}
+
+test("A's routed experts in independent blocks, stored as gpt-oss stores them: their cells relate (independent before); the experts' weight check reads gate, up and down of a Linear-stored fused tensor", async (t) => {
+  const root = tempDir();
+  const p = (name: string) => join(root, name);
+  // The labelled set's MoE shape: in smaller ones the experts' cells have too few dimensions to find A's without the blocks' help.
+  synthesize('base', { out: p('a'), shape: { layout: 'moe', layers: 2, hidden: 256, experts: 4, moeIntermediate: 512, vocab: 4096 }, seed: 21 });
+  synthesize('independent', { out: p('i'), like: p('a'), seed: 23 });
+  const a = openCheckpoint(p('a'));
+  rewrite(p('i'), p('spliced'), (name, shape, v) => [{ name, shape, values: /\.experts\./.test(name) ? readTensor(a, name) : v }]);
+  const transplant = addNoise(fuseExperts(p('spliced'), p('fused'), 'alternating'), p('b'), 0.01, 42);
+  const report = await compareModels(p('a'), transplant, {});
+  const finding = (c: string) => report.verdict.components.find((x) => x.component === c)?.finding;
+  t.is(report.verdict.label, 'partially-derived', report.verdict.summary);
+  t.true(['related', 'mixed'].includes(finding('routed experts')!), report.verdict.summary);
+  t.is(finding('attention'), 'unrelated');
+
+  // Stored as a Linear, the expert control's weight check reads every part of every expert.
+  const linear = addNoise(fuseExperts(p('a'), p('linear'), 'linear'), p('linear-b'), 0.01, 43);
+  const copy = await compareModels(p('a'), linear, {});
+  t.is(copy.verdict.label, 'derived', copy.verdict.summary);
+  t.deepEqual(copy.controls!.experts![0]!.experts!.roles, ['expert.down', 'expert.gate', 'expert.up']);
 });

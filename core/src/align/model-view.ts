@@ -12,7 +12,7 @@ import type { Checkpoint, TensorEntry } from '../checkpoint/folder.ts';
 import { bytesPerElement, COMPARABLE_DTYPES, type DType } from '../checkpoint/dtype.ts';
 import { blockingReader, type ByteRange } from '../io/blocking.ts';
 import { blockScalesFrom, toFloat32, type BlockScales } from '../kernels/decode.ts';
-import { FUSED_ROLES, splitFused } from '../roles/fused.ts';
+import { FUSED_ROLES, splitFused, splitFusedExperts } from '../roles/fused.ts';
 import { classifyTensor } from '../roles/roles.ts';
 import { runSteps, type Steps } from '../steps.ts';
 import { columnsInWasm, lineSquaresInWasm } from './lines-wasm.ts';
@@ -121,8 +121,8 @@ export class ModelView {
     const [count, cols] = [t.shape[0]!, t.shape[1]!];
     const list = Array.from(rows);
     if (list.some((r) => !Number.isInteger(r) || r < 0 || r >= count)) return null;
-    // FP8 rows need their block scales: read whole (embeddings are rarely FP8).
-    if (t.dtype === 'F8_E4M3') {
+    // FP8 rows need their block scales, a transposed expert slice its whole: read whole (embeddings are rarely either).
+    if (t.dtype === 'F8_E4M3' || t.transposed) {
       const m = effective ? this.effective(role, layer, expert) : this.matrix(role, layer, expert);
       if (!m) return null;
       const sub: Matrix = { rows: list.length, cols, data: new Float32Array(list.length * cols) };
@@ -158,7 +158,7 @@ export class ModelView {
   lineSquares(role: string, layer: number | null, byRow: boolean): Float64Array | null {
     const t = this.tensor(role, layer);
     if (!t || t.shape.length !== 2 || this.unreadable.has(t.name)) return null;
-    if (t.dtype === 'BF16' || t.dtype === 'F32') {
+    if ((t.dtype === 'BF16' || t.dtype === 'F32') && !t.transposed) {
       const [rows, width] = [t.shape[0]!, t.shape[1]!];
       const bf16 = t.dtype === 'BF16';
       const out = this.readingBands(t, () => lineSquaresInWasm((at, target) => this.readAt(t, at, target), bf16, rows, width, bandRows(width, bf16 ? 2 : 4), byRow));
@@ -173,7 +173,7 @@ export class ModelView {
     if (!t || t.shape.length !== 2 || this.unreadable.has(t.name)) return null;
     const [rows, width] = [t.shape[0]!, t.shape[1]!];
     const out = new Float64Array(byRow ? rows : width);
-    if (t.dtype !== 'BF16' && t.dtype !== 'F32') {
+    if ((t.dtype !== 'BF16' && t.dtype !== 'F32') || t.transposed) {
       const m = this.matrix(role, layer);
       if (!m) return null;
       for (let r = 0; r < rows; r++) for (let c = 0; c < width; c++) { const v = m.data[r * width + c]!; out[byRow ? r : c] += v * v; }
@@ -218,7 +218,7 @@ export class ModelView {
     if (!t || t.shape.length !== 2 || this.unreadable.has(t.name)) return null;
     const [rows, width] = [t.shape[0]!, t.shape[1]!];
     if (cols.some((c) => c < 0 || c >= width)) return null;
-    if (t.dtype === 'BF16' || t.dtype === 'F32') {
+    if ((t.dtype === 'BF16' || t.dtype === 'F32') && !t.transposed) {
       const gamma = effective ? this.precedingNorm(role, layer) : null;
       const bf16 = t.dtype === 'BF16';
       const data = this.readingBands(t, () => columnsInWasm((at, target) => this.readAt(t, at, target), bf16, rows, width, bandRows(width, bf16 ? 2 : 4), cols, gamma && gamma.length === width ? gamma : null));
@@ -236,7 +236,7 @@ export class ModelView {
     const gamma = effective ? this.precedingNorm(role, layer) : null;
     const g = gamma && gamma.length === width ? gamma : null;
     const data = new Float32Array(rows * cols.length);
-    if (t.dtype === 'BF16' || t.dtype === 'F32') {
+    if ((t.dtype === 'BF16' || t.dtype === 'F32') && !t.transposed) {
       const bpe = t.dtype === 'BF16' ? 2 : 4;
       // A band of rows at a time: bounded memory whatever the matrix.
       const band = bandRows(width, bpe);
@@ -261,7 +261,7 @@ export class ModelView {
         return null;
       }
     } else {
-      // Other dtypes (F16, FP8 with block scales): decoded whole, then cut.
+      // Other dtypes (F16, FP8 with block scales) and transposed expert slices: decoded whole, then cut.
       const m = this.matrix(role, layer, expert);
       if (!m) return null;
       for (let r = 0; r < rows; r++) for (let k = 0; k < cols.length; k++) data[r * cols.length + k] = m.data[r * width + cols[k]!]!;
@@ -303,20 +303,44 @@ export class ModelView {
     return m;
   }
 
+  /** A part of an expert slice stored transposed: the slice read whole, the part's columns as rows. */
+  private decodeTransposed(t: ViewTensor, from: TransposedSlice): Float32Array | null {
+    const stored = new Float32Array(from.rows * from.cols);
+    try {
+      const raw = new Uint8Array(from.rows * from.cols * bytesPerElement(t.dtype as DType));
+      this.reader.readSync(t.file, t.offset, raw);
+      toFloat32(t.dtype as DType, raw, stored, stored.length);
+    } catch (err) {
+      if (!(err instanceof LineageError)) throw err;
+      this.unreadable.set(t.name, err.message);
+      return null;
+    }
+    const [count, width] = [t.shape[0]!, t.shape[1]!];
+    const out = new Float32Array(count * width);
+    for (let r = 0; r < count; r++) {
+      const col = from.first + r * from.step;
+      for (let c = 0; c < width; c++) out[r * width + c] = stored[c * from.cols + col]!;
+    }
+    return out;
+  }
+
   /** Bytes [at, at + target.length) of the tensor as the view sees it (a fused matrix's part: its runs, in order). */
   private readAt(t: ViewTensor, at: number, target: Uint8Array): void {
+    if (t.transposed) throw new Error(`${t.name}: a transposed part is read whole, never by range`);
     if (!t.runs) this.reader.readSync(t.file, t.offset + at, target);
     else this.reader.readRangesSync(t.file, physicalRanges(t.runs, [{ offset: at, length: target.length }]), target);
   }
 
   /** Several ranges of the tensor (offsets from its start), back to back into `target`. */
   private readRanges(t: ViewTensor, ranges: ByteRange[], target: Uint8Array): void {
+    if (t.transposed) throw new Error(`${t.name}: a transposed part is read whole, never by range`);
     if (!t.runs) this.reader.readRangesSync(t.file, ranges.map((r) => ({ offset: t.offset + r.offset, length: r.length })), target);
     else this.reader.readRangesSync(t.file, physicalRanges(t.runs, ranges), target);
   }
 
   private decode(t: ViewTensor): Float32Array | null {
     if (this.unreadable.has(t.name)) return null;
+    if (t.transposed) return this.decodeTransposed(t, t.transposed);
     const n = t.shape.reduce((x, y) => x * y, 1);
     const raw = new Uint8Array(t.byteLength);
     // FP8 weights are compared dequantized, with their block scales, as the weights pass does.
@@ -346,6 +370,16 @@ export class ModelView {
  */
 export interface ViewTensor extends TensorEntry {
   runs?: ByteRange[];
+  /** A part of an expert's slice stored transposed (Llama 4, gpt-oss): the slice at `offset`, this part its columns. */
+  transposed?: TransposedSlice;
+}
+
+/** A stored rows × cols matrix whose columns first, first + step, … are the part's rows. */
+export interface TransposedSlice {
+  rows: number;
+  cols: number;
+  first: number;
+  step: number;
 }
 
 interface TensorIndex {
@@ -374,6 +408,7 @@ function* tensorIndexSteps(checkpoint: Checkpoint): Steps<TensorIndex> {
   if (known) return known;
   const index: TensorIndex = { byKey: new Map(), scales: new Map(), layers: [], fusedNotes: [] };
   const fused: { entry: TensorEntry; role: string; layer: number }[] = [];
+  const fusedExperts: { entry: TensorEntry; role: string; layer: number }[] = [];
   const layers = new Set<number>();
   const { tensors } = checkpoint;
   for (let i = 0; i < tensors.length; i++) {
@@ -382,13 +417,16 @@ function* tensorIndexSteps(checkpoint: Checkpoint): Steps<TensorIndex> {
     if (/_scale_inv$/.test(t.name)) index.scales.set(t.name.replace(/_scale_inv$/, ''), t);
     if (!COMPARABLE_DTYPES.has(t.dtype as DType)) continue;
     const r = classifyTensor(t.name);
-    if (r.fusedExperts) continue;
+    if (r.fusedExperts) {
+      if (r.layer !== null && (r.role === 'expert.gate_up' || r.role === 'expert.down')) fusedExperts.push({ entry: t, role: r.role, layer: r.layer });
+      continue;
+    }
     if (r.layer !== null) layers.add(r.layer);
     index.byKey.set(key(r.role, r.layer, r.expert), t);
     if (FUSED_ROLES[r.role] && r.layer !== null && r.expert === null) fused.push({ entry: t, role: r.role, layer: r.layer });
   }
   index.layers = [...layers].sort((x, y) => x - y);
-  index.fusedNotes = splitFusedProjections(index.byKey, fused, checkpoint.config);
+  index.fusedNotes = [...splitFusedProjections(index.byKey, fused, checkpoint.config), ...splitFusedExpertTensors(index.byKey, fusedExperts, checkpoint.config)];
   indexes.set(checkpoint, index);
   return index;
 }
@@ -416,6 +454,45 @@ function splitFusedProjections(byKey: Map<string, ViewTensor>, fused: { entry: T
       byKey.set(key(part.role, layer, null), { ...entry, name: `${entry.name}[${part.role.split('.')[1]}]`, shape: [rows, entry.shape[1]!], byteLength: rows * rowBytes, offset: runs[0]!.offset, runs });
     }
     notes.set(kind, `${kind} read as its parts ${partsRoles.map((p) => p.split('.')[1]).join(', ')}: ${split.layout}`);
+  }
+  return [...notes.values()];
+}
+
+/**
+ * Each expert's gate, up and down from a layer's fused-experts tensors (one 3-D tensor for all its
+ * experts), indexed as a per-expert checkpoint indexes them: the slices are contiguous, their
+ * parts row runs or, stored transposed, columns read whole. Expert layers of a 100B MoE hold
+ * ~128 experts: the entries are a few per expert, their runs at most one per row of a part.
+ */
+function splitFusedExpertTensors(byKey: Map<string, ViewTensor>, fused: { entry: TensorEntry; role: string; layer: number }[], config: Record<string, unknown> | null): string[] {
+  const notes = new Map<string, string>();
+  for (const { entry, role, layer } of fused) {
+    const kind = entry.name.replace(/\.\d+\./, '.*.');
+    const split = entry.dtype === 'F8_E4M3' ? { reason: 'FP8 with block scales is not split' } : splitFusedExperts(role, entry.shape, config);
+    if ('reason' in split) {
+      notes.set(kind, `${kind} (all experts' ${role === 'expert.down' ? 'down' : 'gate and up'} in one tensor) could not be read expert by expert, so the routed experts' cells leave it out: ${split.reason}`);
+      continue;
+    }
+    const [experts, a, b] = [entry.shape[0]!, entry.shape[1]!, entry.shape[2]!];
+    const sliceBytes = entry.byteLength / experts;
+    const rowBytes = sliceBytes / a;
+    const bpe = rowBytes / b;
+    for (let e = 0; e < experts; e++) {
+      const at = entry.offset + e * sliceBytes;
+      for (const part of split.parts) {
+        if (byKey.has(key(part.role, layer, e))) continue;
+        const name = `${entry.name}[${e}].${part.role.split('.')[1]}`;
+        if (split.transposed) {
+          byKey.set(key(part.role, layer, e), { ...entry, name, shape: [part.count, a], byteLength: part.count * a * bpe, offset: at, transposed: { rows: a, cols: b, first: part.first, step: part.step } });
+        } else {
+          const runs = part.step === 1
+            ? [{ offset: at + part.first * rowBytes, length: part.count * rowBytes }]
+            : Array.from({ length: part.count }, (_, k) => ({ offset: at + (part.first + k * part.step) * rowBytes, length: rowBytes }));
+          byKey.set(key(part.role, layer, e), { ...entry, name, shape: [part.count, b], byteLength: part.count * rowBytes, offset: runs[0]!.offset, runs });
+        }
+      }
+    }
+    notes.set(kind, `${kind} read expert by expert as ${split.parts.map((p) => p.role.split('.')[1]).join(' and ')}: ${split.layout}`);
   }
   return [...notes.values()];
 }

@@ -28,6 +28,7 @@ import { withoutMeanRow } from '../align/units.ts';
 import { tensorRef as ref, type TensorRef } from '../plan/plan.ts';
 import { isBadInput } from '../errors.ts';
 import { classifyTensor, type TensorRole } from '../roles/roles.ts';
+import { splitFusedExperts } from '../roles/fused.ts';
 import { runSteps, type Steps } from '../steps.ts';
 import { blockScalesByWeight } from '../roles/match.ts';
 import { chooseSorted, planSample, rowsAndCols } from '../sample/blocks.ts';
@@ -192,11 +193,20 @@ function* indexLayers(ck: Checkpoint): Steps<Map<number, MoeLayer>> {
         put(layer, role.expert, role.role, ref(t));
         const scale = scales.get(t.name);
         if (scale) put(layer, role.expert, role.role, ref(scale), 'scales');
-      } else if (role.fusedExperts && t.shape.length >= 2) {
-        const count = t.shape[0]!;
-        const shape = t.shape.slice(1);
-        const bytes = elementCount(shape) * bytesPerElement(t.dtype as DType);
-        for (let e = 0; e < count; e++) put(layer, e, role.role, { file: t.file, offset: t.offset + e * bytes, byteLength: bytes, dtype: t.dtype as DType, shape });
+      } else if (role.fusedExperts && t.shape.length === 3) {
+        // One tensor for all the layer's experts: each expert's gate, up and down where they are
+        // ranges of its slice (stored as a Linear, gate and up in halves; roles/fused.ts). A slice
+        // stored transposed has no part that is one range: its experts are matched by the router only.
+        const split = splitFusedExperts(role.role, t.shape, ck.config);
+        if ('reason' in split || split.transposed) continue;
+        const [count, rows, cols] = [t.shape[0]!, t.shape[1]!, t.shape[2]!];
+        const rowBytes = cols * bytesPerElement(t.dtype as DType);
+        for (let e = 0; e < count; e++) {
+          for (const part of split.parts) {
+            if (part.step !== 1) continue;
+            put(layer, e, part.role, { file: t.file, offset: t.offset + e * rows * rowBytes + part.first * rowBytes, byteLength: part.count * rowBytes, dtype: t.dtype as DType, shape: [part.count, cols] });
+          }
+        }
       }
     }
   }

@@ -741,3 +741,50 @@ export function fuseProjections(src: string, out: string, layout: 'concat' | 'gr
     return [{ name, shape, values: v }];
   }, (c) => ({ ...c, model_type: layout === 'concat' ? 'phi3' : 'internlm2', architectures: [layout === 'concat' ? 'Phi3ForCausalLM' : 'InternLM2ForCausalLM'] }));
 }
+
+/**
+ * A MoE written with each layer's routed experts in two 3-D tensors, `experts.gate_up_proj` and
+ * `experts.down_proj`: `linear` as Transformers 5 stores them ([E, 2I, H], gate rows then up, and
+ * [E, H, I]), `transposed` as Llama 4 does ([E, H, 2I], gate columns then up, and [E, I, H]),
+ * `alternating` as gpt-oss does (transposed, gate and up columns alternating). The model_type
+ * says which (llama4, gpt_oss). The same experts, the same function.
+ */
+export function fuseExperts(src: string, out: string, layout: 'linear' | 'transposed' | 'alternating'): string {
+  const transpose = (v: Float32Array, rows: number, cols: number) => {
+    const t = new Float32Array(v.length);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = v[r * cols + c]!;
+    return t;
+  };
+  return rewrite(src, out, (name, shape, v, ck) => {
+    const m = /^(.*\.mlp\.experts\.)(\d+)\.(gate|up|down)_proj\.weight$/.exec(name);
+    if (!m) return [{ name, shape, values: v }];
+    if (m[2] !== '0' || m[3] === 'up') return [];
+    const experts = ck.tensors.filter((t) => t.name.startsWith(m[1]!) && t.name.endsWith('.down_proj.weight')).length;
+    const [rows, cols] = [shape[0]!, shape[1]!];
+    const all = new Float32Array(experts * v.length * (m[3] === 'down' ? 1 : 2));
+    for (let e = 0; e < experts; e++) {
+      if (m[3] === 'down') {
+        const d = readTensor(ck, `${m[1]}${e}.down_proj.weight`);
+        all.set(layout === 'linear' ? d : transpose(d, rows, cols), e * v.length);
+        continue;
+      }
+      const [g, u] = [readTensor(ck, `${m[1]}${e}.gate_proj.weight`), readTensor(ck, `${m[1]}${e}.up_proj.weight`)];
+      const slice = all.subarray(e * 2 * v.length, (e + 1) * 2 * v.length);
+      if (layout === 'linear') {
+        slice.set(g, 0);
+        slice.set(u, v.length);
+      } else {
+        // [H, 2I]: row h holds every gate and up weight that reads hidden dimension h.
+        for (let h = 0; h < cols; h++) {
+          for (let i = 0; i < rows; i++) {
+            const [gc, uc] = layout === 'transposed' ? [i, rows + i] : [2 * i, 2 * i + 1];
+            slice[h * 2 * rows + gc] = g[i * cols + h]!;
+            slice[h * 2 * rows + uc] = u[i * cols + h]!;
+          }
+        }
+      }
+    }
+    if (m[3] === 'down') return [{ name: `${m[1]}down_proj`, shape: layout === 'linear' ? [experts, rows, cols] : [experts, cols, rows], values: all }];
+    return [{ name: `${m[1]}gate_up_proj`, shape: layout === 'linear' ? [experts, 2 * rows, cols] : [experts, cols, 2 * rows], values: all }];
+  }, (c) => (layout === 'linear' ? c : { ...c, model_type: layout === 'transposed' ? 'llama4_text' : 'gpt_oss' }));
+}
