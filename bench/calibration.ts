@@ -120,6 +120,16 @@ export function runCalibration(root: string, perShape: number, shared?: string):
     }
     rows.push(tally(`synthetic ${deeper.name}, 4 vs ${depth} layers`, sections));
   }
+  // Independent models of different widths (64 against 48): the block probes' geometry is compared
+  // across widths too (a slice of the stream, as SliceGPT deletes, keeps the probes' geometry).
+  const sections: (AlignmentSection | null)[] = [];
+  for (let i = 0; i < perShape; i++) for (let j = i + 1; j < perShape; j++) {
+    const narrower = join(root, `${deeper.name}-48-wide-${j}`);
+    if (!existsSync(narrower)) synthesize('base', { out: narrower, shape: { ...deeper.shape, hidden: 48, intermediate: 128 }, seed: 5000 + j });
+    const a = join(root, `${deeper.name}-${i}`);
+    sections.push(alignModels({ a: openCheckpoint(a), b: openCheckpoint(narrower), tokenPairs: sameIdPairs(a), seed: i * 100 + j }));
+  }
+  rows.push(tally(`synthetic ${deeper.name} vs 48 wide`, sections));
   if (shared && existsSync(join(shared, 'babyllama-105'))) {
     const matched = join(root, 'real-361-matched');
     if (!existsSync(matched)) reorderToMatch(join(shared, 'babyllama-105'), join(shared, 'babyllama-361'), matched);

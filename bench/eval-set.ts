@@ -16,7 +16,7 @@ import type { VerdictLabel } from '../core/src/verdict/verdict.ts';
 import { Random } from '../core/src/synth/random.ts';
 import { encodeFloats } from '../core/src/synth/encode.ts';
 import {
-  addDeadHeads, addNoise, expandBlocks, fuseExperts, fuseProjections, splitNeurons, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, flipNeuronSigns, replaceEmbeddings, regroupKvHeads, rescale, rotateHidden, rotateQueryKeyPlanes, rotateValueHeads, shiftSoftmaxRows,
+  addDeadHeads, addNoise, expandBlocks, fuseExperts, fuseProjections, splitNeurons, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, flipNeuronSigns, replaceEmbeddings, regroupKvHeads, rescale, rotateHidden, rotateQueryKeyPlanes, rotateValueHeads, shiftSoftmaxRows, sliceHidden,
 } from '../core/src/synth/transforms.ts';
 import { reorderToMatch } from './adversary.ts';
 
@@ -245,7 +245,7 @@ const REPARAMETERIZED: { name: string; a: string; b: string; expected: VerdictLa
   { name: 'residual stream rotated, written with a per-KV-group fused qkv (InternLM2 layout), light fine-tune', a: 'base', b: 'rotated-fused', expected: 'derived' },
   { name: 'independent, written with fused projections (Phi-3 layout)', a: 'base', b: 'independent-fused', expected: 'independent' },
   { name: 'MoE: routed experts stored as one 3-D tensor a layer (Llama 4 layout, transposed), stream rotated, token interface replaced, light fine-tune', a: 'moe-base', b: 'moe-fused-experts', expected: 'partially-derived' },
-  { name: "MoE: A's routed experts, stored as gpt-oss stores them (one tensor a layer, gate and up alternating), in independent blocks", a: 'moe-base', b: 'moe-experts-transplant', expected: 'partially-derived' },
+  { name: "MoE: A's router and routed experts, the experts stored as gpt-oss stores them (one tensor a layer, gate and up alternating), in independent blocks", a: 'moe-base', b: 'moe-experts-transplant', expected: 'partially-derived' },
   { name: 'MoE independent, routed experts stored as one tensor a layer (Transformers 5 layout)', a: 'moe-base', b: 'moe-independent-fused', expected: 'independent' },
   { name: 'every edit at once: hidden, heads, neurons permuted; rescaled; q/k planes turned; values rotated; neuron signs flipped; lm_head shifted; fine-tuned', a: 'base', b: 'all-edits', expected: 'derived' },
   { name: 'MoE, every edit at once: residual stream rotated, experts reordered, rescaled, planes turned, values rotated, signs flipped, router/lm_head shifted, fine-tuned', a: 'moe-base', b: 'moe-all-edits', expected: 'derived' },
@@ -326,8 +326,8 @@ function buildReparameterized(p: (name: string) => string): void {
   once(tmp('moe-fused-experts'), () => fuseExperts(tmp('moe-rotated'), tmp('moe-fused-experts'), 'transposed'));
   once(tmp('moe-fused-experts-new'), () => replaceEmbeddings(tmp('moe-fused-experts'), tmp('moe-fused-experts-new'), 149));
   once(p('moe-fused-experts'), () => addNoise(tmp('moe-fused-experts-new'), p('moe-fused-experts'), 0.01, 150));
-  once(tmp('moe-experts-spliced'), () => splice(tmp('moe-experts-spliced'), p('moe-base'), p('moe-independent'), (name) => /\.experts\./.test(name)));
-  once(tmp('moe-experts-transplant'), () => fuseExperts(tmp('moe-experts-spliced'), tmp('moe-experts-transplant'), 'alternating'));
+  once(tmp('moe-experts-routed'), () => splice(tmp('moe-experts-routed'), p('moe-base'), p('moe-independent'), (name) => /\.experts\.|\.mlp\.gate\.weight$/.test(name)));
+  once(tmp('moe-experts-transplant'), () => fuseExperts(tmp('moe-experts-routed'), tmp('moe-experts-transplant'), 'alternating'));
   once(p('moe-experts-transplant'), () => addNoise(tmp('moe-experts-transplant'), p('moe-experts-transplant'), 0.01, 151));
   once(p('moe-independent-fused'), () => fuseExperts(p('moe-independent'), p('moe-independent-fused'), 'linear'));
   // Every function-preserving edit the set has, one after another, then a light fine-tune.
@@ -369,6 +369,8 @@ const REAL_CASES: { name: string; a: string; b: string; expected: VerdictLabel }
   { name: 'real: BabyLlama-105, q/k RoPE planes turned and scaled, values rotated (same function)', a: 'babyllama-105', b: 'real-heads-turned', expected: 'derived' },
   { name: 'real: BabyLlama-105, every MLP neuron\'s up/down signs flipped (same function)', a: 'babyllama-105', b: 'real-neurons-flipped', expected: 'derived' },
   { name: 'real: BabyLlama-105, residual stream rotated and token interface replaced, light fine-tune', a: 'babyllama-105', b: 'real-rotated-new-interface', expected: 'partially-derived' },
+  { name: 'real: BabyLlama-105 sliced to 96 of 128 dimensions (SliceGPT: stream turned into the embeddings\' principal directions, the weakest deleted), light fine-tune', a: 'babyllama-105', b: 'real-sliced', expected: 'derived' },
+  { name: 'real: BabyLlama-105 sliced to 112 of 128 dimensions, token interface replaced, light fine-tune', a: 'babyllama-105', b: 'real-sliced-new-interface', expected: 'partially-derived' },
 ];
 
 function buildRealCases(p: (name: string) => string, shared: string): void {
@@ -377,6 +379,9 @@ function buildRealCases(p: (name: string) => string, shared: string): void {
   if (!existsSync(join(p('real-rotated-new-interface'), 'config.json'))) addNoise(replaceEmbeddings(p('real-rotated'), p('tmp-real-rotated-new'), 118), p('real-rotated-new-interface'), 0.01, 119);
   if (!existsSync(join(p('real-neurons-flipped'), 'config.json'))) flipNeuronSigns(base, p('real-neurons-flipped'), 89);
   if (!existsSync(join(p('real-heads-turned'), 'config.json'))) rotateValueHeads(rotateQueryKeyPlanes(base, p('tmp-real-planes'), 82), p('real-heads-turned'), 83);
+  // SliceGPT's deletion: the stream turned into the embeddings' principal directions, 16 and 32 of 128 deleted.
+  if (!existsSync(join(p('real-sliced'), 'config.json'))) addNoise(sliceHidden(base, p('tmp-real-sliced'), 96, 152), p('real-sliced'), 0.01, 153);
+  if (!existsSync(join(p('real-sliced-new-interface'), 'config.json'))) addNoise(replaceEmbeddings(sliceHidden(base, p('tmp-real-sliced-112'), 112, 154), p('tmp-real-sliced-new'), 155), p('real-sliced-new-interface'), 0.01, 156);
   if (existsSync(p('real-independent-matched'))) return;
   permuteHidden(base, p('tmp-real-hidden'), 71);
   addNoise(p('tmp-real-hidden'), p('real-hidden-permuted'), 0.01, 72);

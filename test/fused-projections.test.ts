@@ -159,14 +159,15 @@ for (const layout of ['linear', 'transposed', 'alternating'] as const) {
   });
 }
 
-test("A's routed experts in independent blocks, stored as gpt-oss stores them: their cells relate (independent before); the experts' weight check reads gate, up and down of a Linear-stored fused tensor", async (t) => {
+test("A's router and routed experts in independent blocks, the experts stored as gpt-oss stores them: their cells relate (independent before); the experts' weight check reads gate, up and down of a Linear-stored fused tensor", async (t) => {
   const root = tempDir();
   const p = (name: string) => join(root, name);
   // The labelled set's MoE shape: in smaller ones the experts' cells have too few dimensions to find A's without the blocks' help.
   synthesize('base', { out: p('a'), shape: { layout: 'moe', layers: 2, hidden: 256, experts: 4, moeIntermediate: 512, vocab: 4096 }, seed: 21 });
   synthesize('independent', { out: p('i'), like: p('a'), seed: 23 });
   const a = openCheckpoint(p('a'));
-  rewrite(p('i'), p('spliced'), (name, shape, v) => [{ name, shape, values: /\.experts\./.test(name) ? readTensor(a, name) : v }]);
+  // With A's router: an independent router pairs A's experts with B's at random (the cells pair through the routers).
+  rewrite(p('i'), p('spliced'), (name, shape, v) => [{ name, shape, values: /\.experts\.|\.mlp\.gate\.weight$/.test(name) ? readTensor(a, name) : v }]);
   const transplant = addNoise(fuseExperts(p('spliced'), p('fused'), 'alternating'), p('b'), 0.01, 42);
   const report = await compareModels(p('a'), transplant, {});
   const finding = (c: string) => report.verdict.components.find((x) => x.component === c)?.finding;

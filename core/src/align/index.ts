@@ -359,9 +359,13 @@ export function alignHiddenPart(ca: Checkpoint, cb: Checkpoint, tokenPairs: [num
       selection = { a: [...sel.a], b: [...sel.b], sign: [...sel.sign], blocks };
     } else {
       // Any fixed correspondence is valid for the tests below (their nulls share it); the found one is
-      // used unless it is no better than chance and the widths agree, where indices are kept.
+      // used unless it is no better than chance, where indices are kept (the first dimensions of each,
+      // where the widths differ). A map no better than chance carries no signal, only the bias of
+      // having been fitted: it was chosen to match the shared tokens' embedding columns, which the
+      // embedding cell then compares against mismatched tokens that it was not fitted on. Independent
+      // models 64 and 48 wide read their embedding related under it in 65 of 66 calibration pairs.
       let map: DimMap | null = found?.map ?? null;
-      if ((!found || found.alignment.kind === 'none') && a.hidden === b.hidden) map = identityMap(a.hidden);
+      if (!found || found.alignment.kind === 'none') map = indexMap(a.hidden, b.hidden);
       const sel = map ? selectDims(map, MAX_DIMS, () => random.uniform()) : null;
       selection = sel ? { a: [...sel.a], b: [...sel.b], sign: [...sel.sign] } : null;
     }
@@ -416,6 +420,13 @@ export function alignLayersByCircuits(ca: Checkpoint, cb: Checkpoint, selection:
     a.close();
     b.close();
   }
+}
+
+/** Dimension i of A to dimension i of B, for the first min(widths) of them. */
+function indexMap(widthA: number, widthB: number): DimMap {
+  const map = identityMap(widthA);
+  for (let i = widthB; i < widthA; i++) map.toB[i] = -1;
+  return map;
 }
 
 /** What the views could not read, and how they read fused projections. */

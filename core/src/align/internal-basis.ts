@@ -272,7 +272,7 @@ const MAX_WORD = 4;
  * gate on both sides (else the routed experts' gates of one of its layers, pooled).
  */
 export function planProbes(a: ModelView, b: ModelView, count: number): [ProbePlan, ProbePlan] | null {
-  if (!a.hidden || a.hidden !== b.hidden || a.layers.length < 2 || a.layers.length !== b.layers.length || a.layers.some((l, i) => l !== b.layers[i])) return null;
+  if (!a.hidden || !b.hidden || a.layers.length < 2 || a.layers.length !== b.layers.length || a.layers.some((l, i) => l !== b.layers[i])) return null;
   const n = a.layers.length;
   const spread = Math.min(2 * PLAN_LAYERS, n);
   const chosen = [...new Set(Array.from({ length: spread }, (_, i) => a.layers[Math.round((i * (n - 1)) / Math.max(1, spread - 1))]!))];

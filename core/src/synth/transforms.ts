@@ -6,7 +6,8 @@
  * with these, on small models held whole (core/src/synth/rewrite.ts).
  */
 import { rmSync } from 'node:fs';
-import { openCheckpoint } from '../checkpoint/folder.ts';
+import { openCheckpoint, type Checkpoint } from '../checkpoint/folder.ts';
+import { symmetricEigen } from '../align/token-basis.ts';
 import { BadInputError } from '../errors.ts';
 import { classifyTensor } from '../roles/roles.ts';
 import { Random } from './random.ts';
@@ -368,31 +369,70 @@ function randomOrthogonal(d: number, seed: number): Float64Array {
  * Q W. The function is unchanged, and no hidden dimension of B is any one dimension of A.
  */
 export function rotateHidden(src: string, out: string, seed: number): string {
+  return turnStream(src, out, seed, (_, width) => ({ q: randomOrthogonal(width, seed), keep: width }));
+}
+
+/**
+ * SliceGPT's deletion, with one rotation for the whole stream: norms folded, the stream turned into
+ * the principal directions of the token embeddings (the rows of Q are the covariance's
+ * eigenvectors, strongest first), then only the first `keep` of them kept: every matrix that reads
+ * the stream loses columns, every one that writes it rows, and the hidden size is `keep`. Close to
+ * the function where the deleted directions carry little; no dimension of B is one of A's.
+ */
+export function sliceHidden(src: string, out: string, keep: number, seed: number): string {
+  return turnStream(src, out, seed, (ck, width) => {
+    const embedding = ck.tensors.find((t) => classifyTensor(t.name).role === 'embedding');
+    if (!embedding) throw new BadInputError(src, 'no token embedding to find the principal directions of');
+    const e = readTensor(ck, embedding.name);
+    const rows = e.length / width;
+    const mean = new Float64Array(width);
+    for (let r = 0; r < rows; r++) for (let k = 0; k < width; k++) mean[k] = mean[k]! + e[r * width + k]! / rows;
+    const cov = new Float64Array(width * width);
+    for (let r = 0; r < rows; r++) {
+      for (let i = 0; i < width; i++) {
+        const x = e[r * width + i]! - mean[i]!;
+        for (let j = 0; j < width; j++) cov[i * width + j] = cov[i * width + j]! + x * (e[r * width + j]! - mean[j]!);
+      }
+    }
+    const { values, vectors } = symmetricEigen(cov, width);
+    const order = Array.from(values.keys()).sort((x, y) => values[y]! - values[x]!);
+    const q = new Float64Array(width * width);
+    order.forEach((col, i) => { for (let k = 0; k < width; k++) q[i * width + k] = vectors[k * width + col]!; });
+    return { q, keep };
+  });
+}
+
+/**
+ * The residual stream turned by an orthogonal Q (made from the folded checkpoint), its first
+ * `keep` directions kept: x → (Qx)[:keep].
+ */
+function turnStream(src: string, out: string, seed: number, make: (folded: Checkpoint, width: number) => { q: Float64Array; keep: number }): string {
   const folded = rescale(src, `${out}.folded`, seed);
   const ck = openCheckpoint(folded);
   const width = ck.config?.hidden_size as number;
-  const q = randomOrthogonal(width, seed);
+  const { q, keep } = make(ck, width);
+  const h = headsOf(ck.config!);
   const hasHead = ck.tensors.some((t) => classifyTensor(t.name).role === 'lm_head');
   const finalNorm = ck.tensors.find((t) => classifyTensor(t.name).role === 'norm.final');
   const gammaFinal = finalNorm ? readTensor(ck, finalNorm.name) : null;
-  // Rows × width read the stream: (W Qᵀ)[r][i] = Σ_k W[r][k] Q[i][k].
+  // Rows × width read the stream: (W Qᵀ)[r][i] = Σ_k W[r][k] Q[i][k], i < keep.
   const readsStream = (v: Float32Array, rows: number, scale: Float32Array | null) => {
-    const outValues = new Float32Array(rows * width);
+    const outValues = new Float32Array(rows * keep);
     const row = new Float64Array(width);
     for (let r = 0; r < rows; r++) {
       for (let k = 0; k < width; k++) row[k] = v[r * width + k]! * (scale ? scale[k]! : 1);
-      for (let i = 0; i < width; i++) {
+      for (let i = 0; i < keep; i++) {
         let s = 0;
         for (let k = 0; k < width; k++) s += row[k]! * q[i * width + k]!;
-        outValues[r * width + i] = s;
+        outValues[r * keep + i] = s;
       }
     }
     return outValues;
   };
-  // Width × cols write it: (Q W)[i][c] = Σ_k Q[i][k] W[k][c].
+  // Width × cols write it: (Q W)[i][c] = Σ_k Q[i][k] W[k][c], i < keep.
   const writesStream = (v: Float32Array, cols: number) => {
-    const outValues = new Float64Array(width * cols);
-    for (let i = 0; i < width; i++) for (let k = 0; k < width; k++) {
+    const outValues = new Float64Array(keep * cols);
+    for (let i = 0; i < keep; i++) for (let k = 0; k < width; k++) {
       const f = q[i * width + k]!;
       for (let c = 0; c < cols; c++) outValues[i * cols + c] = outValues[i * cols + c]! + f * v[k * cols + c]!;
     }
@@ -400,17 +440,19 @@ export function rotateHidden(src: string, out: string, seed: number): string {
   };
   const result = rewrite(folded, out, (name, shape, v) => {
     const { role } = classifyTensor(name);
-    if (role === 'norm.final' && !hasHead) return [{ name, shape, values: new Float32Array(v.length).fill(1) }];
+    if (role === 'norm.final' && !hasHead) return [{ name, shape: [keep], values: new Float32Array(keep).fill(1) }];
     if (role === 'embedding' && !hasHead) {
       return [
-        { name, shape, values: readsStream(v, shape[0]!, null) },
-        { name: 'lm_head.weight', shape, values: readsStream(v, shape[0]!, gammaFinal) },
+        { name, shape: [shape[0]!, keep], values: readsStream(v, shape[0]!, null) },
+        { name: 'lm_head.weight', shape: [shape[0]!, keep], values: readsStream(v, shape[0]!, gammaFinal) },
       ];
     }
-    if (HIDDEN_COLUMNS.has(role) && shape[1] === width) return [{ name, shape, values: readsStream(v, shape[0]!, null) }];
-    if (HIDDEN_ROWS.has(role) && shape[0] === width) return [{ name, shape, values: writesStream(v, shape[1]!) }];
+    if (HIDDEN_COLUMNS.has(role) && shape[1] === width) return [{ name, shape: [shape[0]!, keep], values: readsStream(v, shape[0]!, null) }];
+    if (HIDDEN_ROWS.has(role) && shape[0] === width) return [{ name, shape: [keep, shape[1]!], values: writesStream(v, shape[1]!) }];
+    // Folded norms are all ones: as many as the stream keeps.
+    if (NORMS.has(role) && shape[0] === width) return [{ name, shape: [keep], values: v.subarray(0, keep) }];
     return [{ name, shape, values: v }];
-  }, (c) => (hasHead ? c : { ...c, tie_word_embeddings: false }));
+  }, (c) => ({ ...c, ...(hasHead ? {} : { tie_word_embeddings: false }), ...(keep === width ? {} : { hidden_size: keep, head_dim: h.headDim }) }));
   rmSync(folded, { recursive: true, force: true });
   return result;
 }

@@ -109,7 +109,7 @@ export function judgeWeights(
 }
 
 /** The function-preserving edit the verdict cannot see through: a rotation with nothing shared to anchor a basis (align/token-basis.ts). */
-export const ROTATION_NOT_TESTED = 'a rotated hidden basis with the token embedding replaced and the blocks trained on until their probes\' geometry is no longer A\'s, or blocks that give no probes (no gate, another depth or width, matrices over 64 Mi elements as at widths of 8192); a rotation is seen through the shared tokens\' embeddings where they are reused, else through probes of the blocks themselves';
+export const ROTATION_NOT_TESTED = 'a rotated hidden basis with the token embedding replaced and the blocks trained on until their probes\' geometry is no longer A\'s, or blocks that give no probes (no gate, another depth, matrices over 64 Mi elements as at widths of 8192); a rotation, or a slice of the stream as SliceGPT deletes, is seen through the shared tokens\' embeddings where they are reused, else through probes of the blocks themselves';
 
 /** Context both paths report and neither weighs: norm vectors (the LayerNorm trap), the rotation left untested, the tokenizer. */
 export function contextEvidence(tokenizerRelation: string | null | undefined): Evidence[] {
