@@ -13,6 +13,8 @@ import { bytesPerElement, COMPARABLE_DTYPES, type DType } from '../checkpoint/dt
 import { blockingReader, type ByteRange } from '../io/blocking.ts';
 import { blockScalesFrom, toFloat32, type BlockScales } from '../kernels/decode.ts';
 import { FUSED_ROLES, splitFused, splitFusedExperts } from '../roles/fused.ts';
+import { familyOf } from '../arch/families.ts';
+import { normalizeConfig } from '../arch/normalize.ts';
 import { classifyTensor } from '../roles/roles.ts';
 import { runSteps, type Steps } from '../steps.ts';
 import { columnsInWasm, lineSquaresInWasm } from './lines-wasm.ts';
@@ -49,6 +51,8 @@ export class ModelView {
   readonly unreadable = new Map<string, string>();
   /** How fused projections were read as their parts, or why they were not (one line a kind). */
   readonly fusedNotes: readonly string[];
+  /** What the family's RMSNorm adds to its stored weight (1 for Gemma and Qwen3-Next, else 0). */
+  readonly normOffset: number;
   private readonly byKey: ReadonlyMap<string, ViewTensor>;
   /** FP8 block scales by the name of the weight they scale (DeepSeek-V3 `weight_scale_inv`). */
   private readonly scales: ReadonlyMap<string, TensorEntry>;
@@ -61,6 +65,7 @@ export class ModelView {
     this.scales = index.scales;
     this.layers = [...index.layers];
     this.fusedNotes = index.fusedNotes;
+    this.normOffset = index.normOffset;
     const embed = this.tensor('embedding', null);
     const hidden = checkpoint.config?.hidden_size;
     this.hidden = typeof hidden === 'number' ? hidden : embed?.shape[1] ?? null;
@@ -94,11 +99,20 @@ export class ModelView {
     return { heads, kvHeads, headDim };
   }
 
+  /**
+   * A 1-D tensor; a norm's as the multiplier its forward pass applies (Gemma's and Qwen3-Next's
+   * RMSNorm scale by 1 + w: a weight stored as 0 multiplies by 1, and folding it into the next
+   * matrix stores 0, which read raw would zero every effective matrix).
+   */
   vector(role: string, layer: number | null): Float32Array | null {
     const t = this.tensor(role, layer);
     if (!t || t.shape.length !== 1) return null;
     // Norm vectors are asked for with every effective matrix: read once (a remote read is a round trip).
-    if (!this.vectors.has(t.name)) this.vectors.set(t.name, this.decode(t));
+    if (!this.vectors.has(t.name)) {
+      const v = this.decode(t);
+      if (v && this.normOffset !== 0 && role.startsWith('norm.')) for (let i = 0; i < v.length; i++) v[i] = v[i]! + this.normOffset;
+      this.vectors.set(t.name, v);
+    }
     return this.vectors.get(t.name)!;
   }
 
@@ -387,6 +401,7 @@ interface TensorIndex {
   scales: Map<string, TensorEntry>;
   layers: number[];
   fusedNotes: string[];
+  normOffset: number;
 }
 
 /**
@@ -406,7 +421,7 @@ const STEP_TENSORS = 256;
 function* tensorIndexSteps(checkpoint: Checkpoint): Steps<TensorIndex> {
   const known = indexes.get(checkpoint);
   if (known) return known;
-  const index: TensorIndex = { byKey: new Map(), scales: new Map(), layers: [], fusedNotes: [] };
+  const index: TensorIndex = { byKey: new Map(), scales: new Map(), layers: [], fusedNotes: [], normOffset: normOffsetOf(checkpoint.config) };
   const fused: { entry: TensorEntry; role: string; layer: number }[] = [];
   const fusedExperts: { entry: TensorEntry; role: string; layer: number }[] = [];
   const layers = new Set<number>();
@@ -495,6 +510,16 @@ function splitFusedExpertTensors(byKey: Map<string, ViewTensor>, fused: { entry:
     notes.set(kind, `${kind} read expert by expert as ${split.parts.map((p) => p.role.split('.')[1]).join(' and ')}: ${split.layout}`);
   }
   return [...notes.values()];
+}
+
+/** What the model's RMSNorm adds to its stored weight, by its family (0 where the config says nothing we know). */
+function normOffsetOf(config: Record<string, unknown> | null): number {
+  if (!config) return 0;
+  try {
+    return familyOf(normalizeConfig(config).family, [])?.normOffset ?? 0;
+  } catch {
+    return 0;
+  }
 }
 
 /**

@@ -35,6 +35,11 @@ export interface FamilyTraits {
   mtpKey: string | null;
   /** True for families whose layout is known well enough for an exact count. */
   known: boolean;
+  /**
+   * What the RMSNorm adds to its stored weight before scaling: 1 where it computes x̂·(1 + w)
+   * (Gemma, Qwen3-Next: "zero-centred" weights stored near 0), else 0.
+   */
+  normOffset: number;
 }
 
 const BASE: FamilyTraits = {
@@ -60,6 +65,7 @@ const BASE: FamilyTraits = {
   learnedPositions: false,
   mtpKey: null,
   known: true,
+  normOffset: 0,
 };
 
 function family(id: string, label: string, traits: Partial<FamilyTraits> = {}): FamilyTraits {
@@ -84,7 +90,7 @@ const FAMILIES: Record<string, FamilyTraits> = {
   qwen3: family('qwen3', 'Qwen3', { qkNorm: 'head' }),
   qwen3_moe: family('qwen3_moe', 'Qwen3-MoE', { qkNorm: 'head' }),
   qwen3_next: family('qwen3_next', 'Qwen3-Next', {
-    qkNorm: 'head', sharedExpertGate: true, attentionOutputGate: { key: 'attn_output_gate', default: true },
+    qkNorm: 'head', sharedExpertGate: true, attentionOutputGate: { key: 'attn_output_gate', default: true }, normOffset: 1,
   }),
   deepseek_v2: family('deepseek_v2', 'DeepSeek-V2', { ...deepseekLike }),
   // The correction bias exists with topk_method 'noaux_tc' (V3's default); normalize reads that.
@@ -102,9 +108,9 @@ const FAMILIES: Record<string, FamilyTraits> = {
     qkvBias: { key: 'attention_bias', default: false }, outputBias: { key: 'attention_bias', default: false },
     normType: 'layernorm', expertWidthFromIntermediate: true, lmHeadBias: { key: 'lm_head_bias', default: false },
   }),
-  gemma: family('gemma', 'Gemma', { tieDefault: true }),
-  gemma2: family('gemma2', 'Gemma-2', { tieDefault: true, normsPerLayer: 4 }),
-  gemma3_text: family('gemma3_text', 'Gemma-3', { tieDefault: true, normsPerLayer: 4, qkNorm: 'head' }),
+  gemma: family('gemma', 'Gemma', { tieDefault: true, normOffset: 1 }),
+  gemma2: family('gemma2', 'Gemma-2', { tieDefault: true, normsPerLayer: 4, normOffset: 1 }),
+  gemma3_text: family('gemma3_text', 'Gemma-3', { tieDefault: true, normsPerLayer: 4, qkNorm: 'head', normOffset: 1 }),
   exaone: family('exaone', 'EXAONE', { tieDefault: true, qkvBias: false, outputBias: false }),
   exaone4: family('exaone4', 'EXAONE-4', { qkNorm: 'head' }),
   granite: family('granite', 'Granite'),
