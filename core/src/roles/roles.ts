@@ -18,8 +18,14 @@ export interface TensorRole {
 
 const LAYER = /(?:^|\.)(?:layers|h|blocks|blk|layer)\.(\d+)\./;
 const EXPERT = /\.experts\.(\d+)\./;
-/** Prefixes under which the language model's own layers sit. */
-const LM_PREFIX = /^(?:model|transformer|gpt_neox|backbone|language_model|model\.language_model|language_model\.model|model\.decoder|decoder)?$/;
+/**
+ * Prefixes under which the language model's own layers sit: the plain ones, multimodal wrappers
+ * (LLaVA and Gemma-3 `language_model.model`, Idefics3 and SmolVLM `model.text_model`, MiniCPM-V
+ * `llm.model`, Qwen2.5-Omni `thinker.model`) and whole-model wrappers (PEFT's
+ * `base_model.model.model`, a doubly wrapped `model.model`). Under any other prefix a stack is a
+ * second one (vision tower, encoder) and keeps its own namespace.
+ */
+const LM_PREFIX = /^(?:model|transformer|gpt_neox|backbone|language_model|model\.language_model|language_model\.model|model\.decoder|decoder|model\.text_model|text_model|llm|llm\.model|thinker\.model|model\.model|base_model\.model\.model|base_model\.model)?$/;
 
 /** Per-layer parts, matched against what follows the layer (and expert) index. First match wins. */
 const LAYER_RULES: [RegExp, string][] = [
