@@ -16,7 +16,7 @@ import type { VerdictLabel } from '../core/src/verdict/verdict.ts';
 import { Random } from '../core/src/synth/random.ts';
 import { encodeFloats } from '../core/src/synth/encode.ts';
 import {
-  addDeadHeads, addNoise, expandBlocks, fuseExperts, fuseProjections, splitNeurons, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, flipNeuronSigns, replaceEmbeddings, regroupKvHeads, rescale, rotateHidden, rotateQueryKeyPlanes, rotateValueHeads, shiftSoftmaxRows, sliceHidden,
+  addDeadHeads, addNoise, expandBlocks, fuseExperts, fuseProjections, offsetNorms, prefixNames, splitNeurons, keepLayers, merge, upcycle, permuteHeads, permuteHidden, permuteNeurons, pruneWidth, quantize4, flipNeuronSigns, replaceEmbeddings, regroupKvHeads, rescale, rotateHidden, rotateQueryKeyPlanes, rotateValueHeads, shiftSoftmaxRows, sliceHidden,
 } from '../core/src/synth/transforms.ts';
 import { reorderToMatch } from './adversary.ts';
 
@@ -247,6 +247,8 @@ const REPARAMETERIZED: { name: string; a: string; b: string; expected: VerdictLa
   { name: 'MoE: routed experts stored as one 3-D tensor a layer (Llama 4 layout, transposed), stream rotated, token interface replaced, light fine-tune', a: 'moe-base', b: 'moe-fused-experts', expected: 'partially-derived' },
   { name: "MoE: A's router and routed experts, the experts stored as gpt-oss stores them (one tensor a layer, gate and up alternating), in independent blocks", a: 'moe-base', b: 'moe-experts-transplant', expected: 'partially-derived' },
   { name: 'MoE independent, routed experts stored as one tensor a layer (Transformers 5 layout)', a: 'moe-base', b: 'moe-independent-fused', expected: 'independent' },
+  { name: 'written in the Gemma convention (norms stored as γ − 1), norms folded, heads permuted, token interface replaced, light fine-tune', a: 'gemma-base', b: 'gemma-folded-new-interface', expected: 'partially-derived' },
+  { name: "a fine-tune saved under PEFT's wrapper prefix (base_model.model.), heads permuted", a: 'base', b: 'peft-prefixed', expected: 'derived' },
   { name: 'every edit at once: hidden, heads, neurons permuted; rescaled; q/k planes turned; values rotated; neuron signs flipped; lm_head shifted; fine-tuned', a: 'base', b: 'all-edits', expected: 'derived' },
   { name: 'MoE, every edit at once: residual stream rotated, experts reordered, rescaled, planes turned, values rotated, signs flipped, router/lm_head shifted, fine-tuned', a: 'moe-base', b: 'moe-all-edits', expected: 'derived' },
 ];
@@ -330,6 +332,12 @@ function buildReparameterized(p: (name: string) => string): void {
   once(tmp('moe-experts-transplant'), () => fuseExperts(tmp('moe-experts-routed'), tmp('moe-experts-transplant'), 'alternating'));
   once(p('moe-experts-transplant'), () => addNoise(tmp('moe-experts-transplant'), p('moe-experts-transplant'), 0.01, 151));
   once(p('moe-independent-fused'), () => fuseExperts(p('moe-independent'), p('moe-independent-fused'), 'linear'));
+  // Conventions of other families: Gemma's norms (1 + w), PEFT's wrapper prefix.
+  once(p('gemma-base'), () => offsetNorms(p('base'), p('gemma-base')));
+  once(tmp('gemma-folded'), () => offsetNorms(permuteHeads(rescale(p('base'), tmp('gemma-rescaled'), 157), tmp('gemma-heads'), 158), tmp('gemma-folded')));
+  once(tmp('gemma-folded-new'), () => replaceEmbeddings(tmp('gemma-folded'), tmp('gemma-folded-new'), 159));
+  once(p('gemma-folded-new-interface'), () => addNoise(tmp('gemma-folded-new'), p('gemma-folded-new-interface'), 0.01, 160));
+  once(p('peft-prefixed'), () => prefixNames(permuteHeads(p('light'), tmp('light-heads'), 161), p('peft-prefixed'), 'base_model.model.'));
   // Every function-preserving edit the set has, one after another, then a light fine-tune.
   const chain = (name: string, from: string, steps: ((src: string, out: string) => unknown)[]) => once(p(name), () => {
     let at = from;

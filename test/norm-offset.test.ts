@@ -11,23 +11,15 @@ import { join } from 'node:path';
 import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
 import { ModelView } from '../core/src/align/model-view.ts';
 import { compareModels } from '../core/src/compare/model-report.ts';
-import { classifyTensor } from '../core/src/roles/roles.ts';
-import { rewrite } from '../core/src/synth/rewrite.ts';
 import { synthesize } from '../core/src/synth/synth.ts';
-import { addNoise, permuteHeads, rescale } from '../core/src/synth/transforms.ts';
+import { addNoise, offsetNorms, permuteHeads, rescale } from '../core/src/synth/transforms.ts';
 import { tempDir } from './helpers/tmpdir.ts';
-
-/** The same weights as a Gemma-convention checkpoint: every norm stored as γ − 1 (the forward pass scales by 1 + w). */
-function asOffsetNorms(src: string, out: string): string {
-  return rewrite(src, out, (name, shape, v) => [{ name, shape, values: classifyTensor(name).role.startsWith('norm.') ? Float32Array.from(v, (x) => x - 1) : v }],
-    (c) => ({ ...c, model_type: 'gemma', architectures: ['GemmaForCausalLM'], tie_word_embeddings: false }));
-}
 
 test('a view of a Gemma-convention model reads each norm as 1 + w: the effective matrices equal the Llama-convention model\'s', (t) => {
   const root = tempDir();
   const llama = join(root, 'llama');
   synthesize('base', { out: llama, shape: { layers: 2, hidden: 64, intermediate: 128, heads: 4, kvHeads: 2, vocab: 300, dtype: 'F32' }, seed: 3 });
-  const gemma = asOffsetNorms(llama, join(root, 'gemma'));
+  const gemma = offsetNorms(llama, join(root, 'gemma'));
   const [vl, vg] = [new ModelView(openCheckpoint(llama)), new ModelView(openCheckpoint(gemma))];
   try {
     t.is(vg.normOffset, 1);
@@ -48,8 +40,8 @@ test('a Gemma-convention derivative with its norms folded (w stored as 0) and he
   const root = tempDir();
   const p = (name: string) => join(root, name);
   synthesize('base', { out: p('llama'), shape: { layers: 3, hidden: 96, intermediate: 256, heads: 4, kvHeads: 2, vocab: 1500 }, seed: 5 });
-  const a = asOffsetNorms(p('llama'), p('a'));
-  const folded = asOffsetNorms(permuteHeads(rescale(p('llama'), p('folded'), 6), p('permuted'), 7), p('b0'));
+  const a = offsetNorms(p('llama'), p('a'));
+  const folded = offsetNorms(permuteHeads(rescale(p('llama'), p('folded'), 6), p('permuted'), 7), p('b0'));
   const b = addNoise(folded, p('b'), 0.01, 8);
   const report = await compareModels(a, b, {});
   const finding = (c: string) => report.verdict.components.find((x) => x.component === c)?.finding;

@@ -830,3 +830,18 @@ export function fuseExperts(src: string, out: string, layout: 'linear' | 'transp
     return [{ name: `${m[1]}gate_up_proj`, shape: layout === 'linear' ? [experts, 2 * rows, cols] : [experts, cols, 2 * rows], values: all }];
   }, (c) => (layout === 'linear' ? c : { ...c, model_type: layout === 'transposed' ? 'llama4_text' : 'gpt_oss' }));
 }
+
+/**
+ * The same weights as a Gemma-convention checkpoint: every norm stored as γ − 1, model_type
+ * gemma (whose RMSNorm scales by 1 + w). Only the convention changes, not what the norms apply.
+ */
+export function offsetNorms(src: string, out: string): string {
+  return rewrite(src, out, (name, shape, v) => [{ name, shape, values: NORM_ROLE.test(classifyTensor(name).role) ? Float32Array.from(v, (x) => x - 1) : v }],
+    (c) => ({ ...c, model_type: 'gemma', architectures: ['GemmaForCausalLM'], tie_word_embeddings: false }));
+}
+const NORM_ROLE = /^norm\./;
+
+/** Every tensor name under `prefix` (PEFT writes `base_model.model.` before a model's own names). */
+export function prefixNames(src: string, out: string, prefix: string): string {
+  return rewrite(src, out, (name, shape, values) => [{ name: `${prefix}${name}`, shape, values }]);
+}
