@@ -59,7 +59,7 @@ for (const layout of ['concat', 'grouped'] as const) {
     const split = join(root, 'split');
     synthesize('base', { out: split, shape: { layers: 2, hidden: 64, intermediate: 128, heads: 4, kvHeads: 2, vocab: 300 }, seed: 5 });
     const fused = fuseProjections(split, join(root, 'fused'), layout);
-    t.true(openCheckpoint(fused).tensors.some((x) => /(qkv_proj|query_key_value)\.weight$/.test(x.name)), 'the fused model has no q_proj');
+    t.true(openCheckpoint(fused).tensors.some((x) => /(qkv_proj|query_key_value)\.weight$/.test(x.name)), 'the fused model has its fused qkv');
     t.false(openCheckpoint(fused).tensors.some((x) => /q_proj\.weight$/.test(x.name)));
     const [vs, vf] = [new ModelView(openCheckpoint(split)), new ModelView(openCheckpoint(fused))];
     try {

@@ -10,7 +10,7 @@ import test from 'ava';
 import { join } from 'node:path';
 import { openCheckpoint } from '../core/src/checkpoint/folder.ts';
 import { readTensor, rewrite } from '../core/src/synth/rewrite.ts';
-import { symmetricEigen } from '../core/src/align/token-basis.ts';
+import { symmetricEigen } from '../core/src/stats/eigen.ts';
 import { parseControlTask } from '../core/src/controls/tasks.ts';
 import { addNoise, rotateHidden, rotateValueHeads } from '../core/src/synth/transforms.ts';
 import { compareModels } from '../core/src/compare/model-report.ts';

@@ -369,7 +369,7 @@ export function alignHiddenPart(ca: Checkpoint, cb: Checkpoint, tokenPairs: [num
       const sel = map ? selectDims(map, MAX_DIMS, () => random.uniform()) : null;
       selection = sel ? { a: [...sel.a], b: [...sel.b], sign: [...sel.sign] } : null;
     }
-    return { hidden: found?.alignment ?? null, selection, unreadable: unreadableNotes(a, b), seconds: (Date.now() - started) / 1000 };
+    return { hidden: found?.alignment ?? null, selection, unreadable: readingNotes(a, b), seconds: (Date.now() - started) / 1000 };
   } finally {
     a.close();
     b.close();
@@ -430,7 +430,7 @@ function indexMap(widthA: number, widthB: number): DimMap {
 }
 
 /** What the views could not read, and how they read fused projections. */
-function unreadableNotes(a: ModelView, b: ModelView): string[] {
+function readingNotes(a: ModelView, b: ModelView): string[] {
   const out: string[] = [];
   for (const [view, side] of [[a, 'A'], [b, 'B']] as const) {
     for (const [name, reason] of view.unreadable) out.push(`${side}'s ${name} could not be read and was left out: ${reason}`);
@@ -452,7 +452,7 @@ export function alignedCellsPart(ca: Checkpoint, cb: Checkpoint, spec: CellsSpec
     : [new ModelView(ca), new ModelView(cb)];
   try {
     const { drafts, notes } = groupCells(a, b, spec, sel, uniform);
-    return { drafts, notes, unreadable: unreadableNotes(a, b), seconds: (Date.now() - started) / 1000 };
+    return { drafts, notes, unreadable: readingNotes(a, b), seconds: (Date.now() - started) / 1000 };
   } finally {
     a.close();
     b.close();
@@ -476,7 +476,7 @@ function blockBasisCells(ca: Checkpoint, cb: Checkpoint, spec: CellsSpec, plans:
       const part = groupCells(a, b, { ...spec, pairs }, sel, uniform);
       drafts.push(...part.drafts);
       part.notes.forEach((n) => notes.add(n));
-      unreadableNotes(a, b).forEach((n) => unreadable.add(n));
+      readingNotes(a, b).forEach((n) => unreadable.add(n));
     } finally {
       a.close();
       b.close();

@@ -12,9 +12,8 @@ import type { Checkpoint, TensorEntry } from '../checkpoint/folder.ts';
 import { bytesPerElement, COMPARABLE_DTYPES, type DType } from '../checkpoint/dtype.ts';
 import { blockingReader, type ByteRange } from '../io/blocking.ts';
 import { blockScalesFrom, toFloat32, type BlockScales } from '../kernels/decode.ts';
-import { FUSED_ROLES, splitFused, splitFusedExperts } from '../roles/fused.ts';
+import { archOf, FUSED_ROLES, linearPartRuns, splitFused, splitFusedExperts } from '../roles/fused.ts';
 import { familyOf } from '../arch/families.ts';
-import { normalizeConfig } from '../arch/normalize.ts';
 import { classifyTensor } from '../roles/roles.ts';
 import { runSteps, type Steps } from '../steps.ts';
 import { columnsInWasm, lineSquaresInWasm } from './lines-wasm.ts';
@@ -500,9 +499,7 @@ function splitFusedExpertTensors(byKey: Map<string, ViewTensor>, fused: { entry:
         if (split.transposed) {
           byKey.set(key(part.role, layer, e), { ...entry, name, shape: [part.count, a], byteLength: part.count * a * bpe, offset: at, transposed: { rows: a, cols: b, first: part.first, step: part.step } });
         } else {
-          const runs = part.step === 1
-            ? [{ offset: at + part.first * rowBytes, length: part.count * rowBytes }]
-            : Array.from({ length: part.count }, (_, k) => ({ offset: at + (part.first + k * part.step) * rowBytes, length: rowBytes }));
+          const runs = linearPartRuns(entry.offset, entry.shape, bpe, e, part);
           byKey.set(key(part.role, layer, e), { ...entry, name, shape: [part.count, b], byteLength: part.count * rowBytes, offset: runs[0]!.offset, runs });
         }
       }
@@ -514,12 +511,8 @@ function splitFusedExpertTensors(byKey: Map<string, ViewTensor>, fused: { entry:
 
 /** What the model's RMSNorm adds to its stored weight, by its family (0 where the config says nothing we know). */
 function normOffsetOf(config: Record<string, unknown> | null): number {
-  if (!config) return 0;
-  try {
-    return familyOf(normalizeConfig(config).family, [])?.normOffset ?? 0;
-  } catch {
-    return 0;
-  }
+  const arch = archOf(config);
+  return 'reason' in arch ? 0 : familyOf(arch.family, [])?.normOffset ?? 0;
 }
 
 /**

@@ -28,7 +28,7 @@ import { withoutMeanRow } from '../align/units.ts';
 import { tensorRef as ref, type TensorRef } from '../plan/plan.ts';
 import { isBadInput } from '../errors.ts';
 import { classifyTensor, type TensorRole } from '../roles/roles.ts';
-import { splitFusedExperts } from '../roles/fused.ts';
+import { linearPartRuns, splitFusedExperts } from '../roles/fused.ts';
 import { runSteps, type Steps } from '../steps.ts';
 import { blockScalesByWeight } from '../roles/match.ts';
 import { chooseSorted, planSample, rowsAndCols } from '../sample/blocks.ts';
@@ -199,12 +199,10 @@ function* indexLayers(ck: Checkpoint): Steps<Map<number, MoeLayer>> {
         // stored transposed has no part that is one range: its experts are matched by the router only.
         const split = splitFusedExperts(role.role, t.shape, ck.config);
         if ('reason' in split || split.transposed) continue;
-        const [count, rows, cols] = [t.shape[0]!, t.shape[1]!, t.shape[2]!];
-        const rowBytes = cols * bytesPerElement(t.dtype as DType);
-        for (let e = 0; e < count; e++) {
+        for (let e = 0; e < t.shape[0]!; e++) {
           for (const part of split.parts) {
-            if (part.step !== 1) continue;
-            put(layer, e, part.role, { file: t.file, offset: t.offset + e * rows * rowBytes + part.first * rowBytes, byteLength: part.count * rowBytes, dtype: t.dtype as DType, shape: [part.count, cols] });
+            const runs = linearPartRuns(t.offset, t.shape, bytesPerElement(t.dtype as DType), e, part);
+            if (runs.length === 1) put(layer, e, part.role, { file: t.file, offset: runs[0]!.offset, byteLength: runs[0]!.length, dtype: t.dtype as DType, shape: [part.count, t.shape[2]!] });
           }
         }
       }

@@ -41,13 +41,22 @@ export const FUSED_ROLES: Readonly<Record<string, readonly string[]>> = {
 const GROUPED = new Set(['gpt_neox', 'bloom', 'falcon', 'RefinedWeb', 'RefinedWebModel', 'internlm2', 'persimmon']);
 const CONCAT = new Set(['phi3', 'phimoe', 'qwen', 'baichuan', 'chatglm', 'mpt', 'dbrx', 'olmo', 'gpt_bigcode', 'stablelm_epoch']);
 
-/** The config's shape of the model, or why there is none to split by. */
-function archOf(config: Record<string, unknown> | null): NormalizedArch | { reason: string } {
+const archs = new WeakMap<object, NormalizedArch | { reason: string }>();
+
+/**
+ * The config's shape of the model, or why there is none to split by: normalized once per config
+ * (a checkpoint's index asks for every fused tensor of every layer).
+ */
+export function archOf(config: Record<string, unknown> | null): NormalizedArch | { reason: string } {
+  if (config && archs.has(config)) return archs.get(config)!;
+  let arch: NormalizedArch | { reason: string };
   try {
-    return normalizeConfig(config ?? {});
+    arch = normalizeConfig(config ?? {});
   } catch (err) {
-    return { reason: `no config to split it by (${(err as Error).message})` };
+    arch = { reason: `no config to split it by (${(err as Error).message})` };
   }
+  if (config) archs.set(config, arch);
+  return arch;
 }
 
 /** How the rows of a fused `role` matrix of `shape` split under the model's config, or why they do not. */
@@ -126,4 +135,16 @@ export function splitFusedExperts(role: string, shape: readonly number[], config
     return { parts: [{ role: 'expert.gate', first: 0, count: half, step: 2 }, { role: 'expert.up', first: 1, count: half, step: 2 }], transposed, layout: `${stored}, gate and up alternating (${type})` };
   }
   return { parts: [{ role: 'expert.gate', first: 0, count: half, step: 1 }, { role: 'expert.up', first: half, count: half, step: 1 }], transposed, layout: `${stored}, gate then up` };
+}
+
+/**
+ * The byte runs (file offsets) of `part` of expert `e` in a fused-experts tensor at `offset` of
+ * `shape` [E, a, b] stored as a Linear: one run of rows, or one per row where they alternate.
+ */
+export function linearPartRuns(offset: number, shape: readonly number[], bytesPerElement: number, e: number, part: FusedExpertPart): { offset: number; length: number }[] {
+  const rowBytes = shape[2]! * bytesPerElement;
+  const at = offset + e * shape[1]! * rowBytes;
+  return part.step === 1
+    ? [{ offset: at + part.first * rowBytes, length: part.count * rowBytes }]
+    : Array.from({ length: part.count }, (_, k) => ({ offset: at + (part.first + k * part.step) * rowBytes, length: rowBytes }));
 }

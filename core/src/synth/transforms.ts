@@ -7,7 +7,7 @@
  */
 import { rmSync } from 'node:fs';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/folder.ts';
-import { symmetricEigen } from '../align/token-basis.ts';
+import { symmetricEigen } from '../stats/eigen.ts';
 import { BadInputError } from '../errors.ts';
 import { classifyTensor } from '../roles/roles.ts';
 import { Random } from './random.ts';
@@ -831,6 +831,8 @@ export function fuseExperts(src: string, out: string, layout: 'linear' | 'transp
   }, (c) => (layout === 'linear' ? c : { ...c, model_type: layout === 'transposed' ? 'llama4_text' : 'gpt_oss' }));
 }
 
+const NORM_ROLE = /^norm\./;
+
 /**
  * The same weights as a Gemma-convention checkpoint: every norm stored as γ − 1, model_type
  * gemma (whose RMSNorm scales by 1 + w). Only the convention changes, not what the norms apply.
@@ -839,7 +841,6 @@ export function offsetNorms(src: string, out: string): string {
   return rewrite(src, out, (name, shape, v) => [{ name, shape, values: NORM_ROLE.test(classifyTensor(name).role) ? Float32Array.from(v, (x) => x - 1) : v }],
     (c) => ({ ...c, model_type: 'gemma', architectures: ['GemmaForCausalLM'], tie_word_embeddings: false }));
 }
-const NORM_ROLE = /^norm\./;
 
 /** Every tensor name under `prefix` (PEFT writes `base_model.model.` before a model's own names). */
 export function prefixNames(src: string, out: string, prefix: string): string {
